@@ -1,0 +1,21 @@
+# Sourced by demo.sh and test.sh: installs the Debian packages godwit
+# needs when any is missing (as root, or through sudo).
+GW_BUILD_DEPS="meson ninja-build gcc gcc-multilib pkg-config libglib2.0-dev
+libjson-c-dev libseccomp-dev"
+# Only tests use these: a reference VMM, a QMP peer, a formatter.
+GW_TEST_DEPS="qemu-system-x86 socat clang-format"
+
+gw_install_deps() {
+    missing=""
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+            missing="$missing $p"
+    done
+    [ -z "$missing" ] && return 0
+    echo "== installing:$missing"
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq &&
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+            --no-install-recommends $missing >/dev/null
+}
