@@ -1,11 +1,17 @@
 /*
  * godwit's entry point: parse and validate the whole command line before
- * creating anything, then hand over to the VM and the main loop.
+ * creating anything, then create the VM and run the main loop until it
+ * shuts down.
+ *
+ * Threads: this is the main thread; it owns the GLib main loop.
  */
+#include <signal.h>
 #include <stdio.h>
+#include <glib-unix.h>
 #include <godwit/config.h>
 #include <godwit/log.h>
 #include <godwit/util.h>
+#include <godwit/vm.h>
 
 #ifndef GODWIT_VERSION
 #define GODWIT_VERSION "unknown"
@@ -20,12 +26,46 @@ print_config(const GwConfig *cfg)
     return 0;
 }
 
+static gboolean
+on_signal(gpointer data)
+{
+    gw_vm_shutdown(data, false, "host-signal");
+    return G_SOURCE_CONTINUE;
+}
+
+static int
+run(const GwConfig *cfg)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
+    g_autoptr(GwVm) vm = NULL;
+    guint sigs[2];
+
+    if (!cfg->kernel && !cfg->qmp_path) {
+        fprintf(stderr, "godwit: nothing to do: give --kernel to run a "
+                        "guest, or --qmp to control an empty machine\n");
+        return 1;
+    }
+    vm = gw_vm_new(cfg, loop, &err);
+    if (!vm || !gw_vm_start(vm, &err)) {
+        fprintf(stderr, "godwit: %s\n", err->message);
+        return 1;
+    }
+    sigs[0] = g_unix_signal_add(SIGINT, on_signal, vm);
+    sigs[1] = g_unix_signal_add(SIGTERM, on_signal, vm);
+    g_main_loop_run(loop);
+    g_source_remove(sigs[0]);
+    g_source_remove(sigs[1]);
+    return gw_vm_exit_status(vm);
+}
+
 int
 main(int argc, char **argv)
 {
     g_autoptr(GError) err = NULL;
     g_autoptr(GwConfig) cfg = gw_config_parse_argv(argc, argv, &err);
 
+    signal(SIGPIPE, SIG_IGN);
     if (!cfg) {
         fprintf(stderr, "godwit: %s\n", err->message);
         return 1;
@@ -43,6 +83,5 @@ main(int argc, char **argv)
     if (cfg->print_config) {
         return print_config(cfg);
     }
-    fprintf(stderr, "godwit: --kernel is required to run a VM\n");
-    return 1;
+    return run(cfg);
 }

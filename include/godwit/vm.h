@@ -1,0 +1,104 @@
+/*
+ * vm: one virtual machine's lifecycle: run state, pause/resume, reset,
+ * power button, shutdown, and the events each change emits.
+ *
+ * A VM without --kernel is a machine with no vCPUs and no guest (QEMU's
+ * `-machine none`, which libvirt probes with): its run state still works,
+ * so QMP is fully usable, but nothing executes.  With --kernel, the VM
+ * owns /dev/kvm, guest RAM, the vCPU threads and the devices.
+ *
+ * Threads: every function here is called on the main thread (the GLib
+ * main loop), which owns the run state.  vCPU threads report guest-driven
+ * changes (ACPI power-off, triple fault) by g_main_context_invoke to the
+ * main thread, never by touching the run state themselves.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+#include <json-c/json.h>
+#include <godwit/config.h>
+
+/* QEMU's RunState values, in QEMU's spelling (gw_run_state_name). */
+typedef enum {
+    GW_RUN_PRELAUNCH,
+    GW_RUN_RUNNING,
+    GW_RUN_PAUSED,
+    GW_RUN_SHUTDOWN,
+    GW_RUN_INMIGRATE,
+    GW_RUN_POSTMIGRATE,
+    GW_RUN_FINISH_MIGRATE,
+    GW_RUN_INTERNAL_ERROR,
+} GwRunState;
+
+const char *gw_run_state_name(GwRunState s);
+
+/*
+ * Receives every event the VM emits, QMP-shaped: `name` is the QMP event
+ * name ("STOP", "RESUME", "SHUTDOWN", "POWERDOWN", "RESET", …), `data`
+ * its data object or NULL; ownership of `data` passes to the callee.
+ * Called on the main thread.
+ */
+typedef void (*GwEventFn)(const char *name, json_object *data, gpointer opaque);
+
+typedef struct GwVm GwVm;
+
+/*
+ * Creates the VM described by `cfg` (which must outlive it): with
+ * cfg->kernel, opens /dev/kvm, creates guest RAM, vCPUs and devices and
+ * loads the kernel; without, a machine with nothing to run.  `loop` is
+ * quit when the VM shuts down.  Nothing runs until gw_vm_start.
+ * Returns NULL with *errp set on failure, having released everything.
+ */
+GwVm *gw_vm_new(const GwConfig *cfg, GMainLoop *loop, GError **errp);
+void gw_vm_free(GwVm *vm);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwVm, gw_vm_free)
+
+/* Where events go (one receiver; NULL to drop them). */
+void gw_vm_set_event_handler(GwVm *vm, GwEventFn fn, gpointer opaque);
+
+/*
+ * Starts the vCPUs: prelaunch → running, or inmigrate when the config
+ * says --incoming (then the migration code resumes it).
+ */
+bool gw_vm_start(GwVm *vm, GError **errp);
+
+GwRunState gw_vm_run_state(const GwVm *vm);
+
+/*
+ * Stops every vCPU (returns once none is inside KVM_RUN) and enters
+ * `state` (GW_RUN_PAUSED for QMP `stop`), emitting STOP if the VM was
+ * running.  Pausing a paused VM only changes the state.
+ */
+bool gw_vm_pause(GwVm *vm, GwRunState state, GError **errp);
+
+/*
+ * Resumes vCPUs (QMP `cont`): emits RESUME.  Refused with *errp in
+ * states a user cannot resume from (inmigrate, shutdown,
+ * internal-error, postmigrate).
+ */
+bool gw_vm_resume(GwVm *vm, GError **errp);
+
+/* Presses the ACPI power button (QMP system_powerdown): emits POWERDOWN. */
+bool gw_vm_powerdown(GwVm *vm, GError **errp);
+
+/* Resets vCPUs and devices and reboots the kernel: emits RESET. */
+bool gw_vm_reset(GwVm *vm, GError **errp);
+
+/*
+ * Shuts the VM down: vCPUs stopped, state shutdown, SHUTDOWN {guest,
+ * reason} emitted, main loop quit.  `reason` is QEMU's ShutdownCause
+ * name ("host-qmp-quit", "guest-shutdown", "host-signal", …).
+ */
+void gw_vm_shutdown(GwVm *vm, bool guest, const char *reason);
+
+/* The process exit status the VM's end asks for (0 for a clean one). */
+int gw_vm_exit_status(const GwVm *vm);
+
+/* QMP query-cpus-fast's return value (caller owns). */
+json_object *gw_vm_query_cpus(GwVm *vm);
+
+/* Whether KVM is used: QMP query-kvm {enabled, present}. */
+bool gw_vm_kvm_enabled(const GwVm *vm);
+bool gw_vm_kvm_present(void);

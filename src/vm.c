@@ -1,0 +1,193 @@
+/*
+ * The VM's run state machine.  See include/godwit/vm.h for the contract.
+ *
+ * Threads: main thread only.  The KVM machine (vCPUs, memory, devices)
+ * hangs off vm->machine; without --kernel it is NULL and state changes
+ * touch nothing else.
+ */
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <godwit/vm.h>
+#include <godwit/util.h>
+
+struct GwVm {
+    const GwConfig *cfg;
+    GMainLoop *loop;
+    GwRunState state;
+    GwEventFn event_fn;
+    gpointer event_opaque;
+    int exit_status;
+};
+
+const char *
+gw_run_state_name(GwRunState s)
+{
+    static const char *const names[] = {
+        [GW_RUN_PRELAUNCH] = "prelaunch",
+        [GW_RUN_RUNNING] = "running",
+        [GW_RUN_PAUSED] = "paused",
+        [GW_RUN_SHUTDOWN] = "shutdown",
+        [GW_RUN_INMIGRATE] = "inmigrate",
+        [GW_RUN_POSTMIGRATE] = "postmigrate",
+        [GW_RUN_FINISH_MIGRATE] = "finish-migrate",
+        [GW_RUN_INTERNAL_ERROR] = "internal-error",
+    };
+    g_assert((unsigned)s < G_N_ELEMENTS(names));
+    return names[s];
+}
+
+static void
+emit(GwVm *vm, const char *name, json_object *data)
+{
+    if (vm->event_fn) {
+        vm->event_fn(name, data, vm->event_opaque);
+    } else {
+        json_object_put(data);
+    }
+}
+
+GwVm *
+gw_vm_new(const GwConfig *cfg, GMainLoop *loop, GError **errp)
+{
+    g_autoptr(GwVm) vm = g_new0(GwVm, 1);
+
+    vm->cfg = cfg;
+    vm->loop = g_main_loop_ref(loop);
+    vm->state = GW_RUN_PRELAUNCH;
+    if (cfg->kernel) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_NO_KVM,
+                    "--kernel: booting a guest is not built yet");
+        return NULL;
+    }
+    return g_steal_pointer(&vm);
+}
+
+void
+gw_vm_free(GwVm *vm)
+{
+    if (!vm) {
+        return;
+    }
+    g_main_loop_unref(vm->loop);
+    g_free(vm);
+}
+
+void
+gw_vm_set_event_handler(GwVm *vm, GwEventFn fn, gpointer opaque)
+{
+    vm->event_fn = fn;
+    vm->event_opaque = opaque;
+}
+
+GwRunState
+gw_vm_run_state(const GwVm *vm)
+{
+    return vm->state;
+}
+
+bool
+gw_vm_start(GwVm *vm, GError **errp)
+{
+    g_assert(vm->state == GW_RUN_PRELAUNCH);
+    vm->state = vm->cfg->incoming ? GW_RUN_INMIGRATE : GW_RUN_RUNNING;
+    return true;
+}
+
+bool
+gw_vm_pause(GwVm *vm, GwRunState state, GError **errp)
+{
+    bool was_running = vm->state == GW_RUN_RUNNING;
+
+    if (vm->state == GW_RUN_SHUTDOWN) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_BUSY, "the VM has shut down");
+        return false;
+    }
+    vm->state = state;
+    if (was_running) {
+        emit(vm, "STOP", NULL);
+    }
+    return true;
+}
+
+bool
+gw_vm_resume(GwVm *vm, GError **errp)
+{
+    switch (vm->state) {
+    case GW_RUN_RUNNING:
+        return true;
+    case GW_RUN_PAUSED:
+    case GW_RUN_PRELAUNCH:
+        break;
+    case GW_RUN_INMIGRATE:
+        g_set_error(errp, GW_ERROR, GW_ERROR_BUSY,
+                    "Guest is waiting for an incoming migration");
+        return false;
+    default:
+        g_set_error(errp, GW_ERROR, GW_ERROR_BUSY,
+                    "Cannot resume a VM in state '%s'",
+                    gw_run_state_name(vm->state));
+        return false;
+    }
+    vm->state = GW_RUN_RUNNING;
+    emit(vm, "RESUME", NULL);
+    return true;
+}
+
+bool
+gw_vm_powerdown(GwVm *vm, GError **errp)
+{
+    emit(vm, "POWERDOWN", NULL);
+    return true;
+}
+
+bool
+gw_vm_reset(GwVm *vm, GError **errp)
+{
+    json_object *data = json_object_new_object();
+    json_object_object_add(data, "guest", json_object_new_boolean(false));
+    json_object_object_add(data, "reason",
+                           json_object_new_string("host-qmp-system-reset"));
+    emit(vm, "RESET", data);
+    return true;
+}
+
+void
+gw_vm_shutdown(GwVm *vm, bool guest, const char *reason)
+{
+    json_object *data;
+
+    if (vm->state == GW_RUN_SHUTDOWN) {
+        return;
+    }
+    vm->state = GW_RUN_SHUTDOWN;
+    data = json_object_new_object();
+    json_object_object_add(data, "guest", json_object_new_boolean(guest));
+    json_object_object_add(data, "reason", json_object_new_string(reason));
+    emit(vm, "SHUTDOWN", data);
+    g_main_loop_quit(vm->loop);
+}
+
+int
+gw_vm_exit_status(const GwVm *vm)
+{
+    return vm->exit_status;
+}
+
+json_object *
+gw_vm_query_cpus(GwVm *vm)
+{
+    return json_object_new_array();
+}
+
+bool
+gw_vm_kvm_enabled(const GwVm *vm)
+{
+    return false;
+}
+
+bool
+gw_vm_kvm_present(void)
+{
+    gw_autofd fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    return fd >= 0;
+}
