@@ -7,13 +7,15 @@
  */
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <godwit/vm.h>
+#include <godwit/machine.h>
 #include <godwit/util.h>
+#include <godwit/vm.h>
 
 struct GwVm {
     const GwConfig *cfg;
     GMainLoop *loop;
     GwRunState state;
+    GwMachine *machine; /* NULL without --kernel */
     GwEventFn event_fn;
     gpointer event_opaque;
     int exit_status;
@@ -46,6 +48,57 @@ emit(GwVm *vm, const char *name, json_object *data)
     }
 }
 
+static json_object *
+shutdown_data(bool guest, const char *reason)
+{
+    json_object *data = json_object_new_object();
+    json_object_object_add(data, "guest", json_object_new_boolean(guest));
+    json_object_object_add(data, "reason", json_object_new_string(reason));
+    return data;
+}
+
+static void
+on_guest_poweroff(gpointer opaque)
+{
+    gw_vm_shutdown(opaque, true, "guest-shutdown");
+}
+
+static void
+on_guest_reset(gpointer opaque)
+{
+    GwVm *vm = opaque;
+    g_autoptr(GError) err = NULL;
+    bool running = vm->state == GW_RUN_RUNNING;
+
+    gw_machine_pause(vm->machine);
+    if (!gw_machine_reset(vm->machine, &err)) {
+        g_critical("guest reset failed: %s", err->message);
+        vm->exit_status = 2;
+        gw_vm_shutdown(vm, true, "guest-reset");
+        return;
+    }
+    emit(vm, "RESET", shutdown_data(true, "guest-reset"));
+    if (running) {
+        gw_machine_resume(vm->machine);
+    }
+}
+
+static void
+on_guest_fatal(gpointer opaque, const char *why)
+{
+    GwVm *vm = opaque;
+
+    g_critical("the guest cannot continue: %s", why);
+    vm->exit_status = 2;
+    gw_vm_shutdown(vm, true, "guest-panic");
+}
+
+static const GwMachineHooks machine_hooks = {
+    on_guest_poweroff,
+    on_guest_reset,
+    on_guest_fatal,
+};
+
 GwVm *
 gw_vm_new(const GwConfig *cfg, GMainLoop *loop, GError **errp)
 {
@@ -55,9 +108,10 @@ gw_vm_new(const GwConfig *cfg, GMainLoop *loop, GError **errp)
     vm->loop = g_main_loop_ref(loop);
     vm->state = GW_RUN_PRELAUNCH;
     if (cfg->kernel) {
-        g_set_error(errp, GW_ERROR, GW_ERROR_NO_KVM,
-                    "--kernel: booting a guest is not built yet");
-        return NULL;
+        vm->machine = gw_machine_new(cfg, &machine_hooks, vm, errp);
+        if (!vm->machine) {
+            return NULL;
+        }
     }
     return g_steal_pointer(&vm);
 }
@@ -68,6 +122,7 @@ gw_vm_free(GwVm *vm)
     if (!vm) {
         return;
     }
+    gw_machine_free(vm->machine);
     g_main_loop_unref(vm->loop);
     g_free(vm);
 }
@@ -90,7 +145,8 @@ gw_vm_start(GwVm *vm, GError **errp)
 {
     g_assert(vm->state == GW_RUN_PRELAUNCH);
     vm->state = vm->cfg->incoming ? GW_RUN_INMIGRATE : GW_RUN_RUNNING;
-    return true;
+    return !vm->machine ||
+           gw_machine_start(vm->machine, vm->state != GW_RUN_RUNNING, errp);
 }
 
 bool
@@ -101,6 +157,9 @@ gw_vm_pause(GwVm *vm, GwRunState state, GError **errp)
     if (vm->state == GW_RUN_SHUTDOWN) {
         g_set_error(errp, GW_ERROR, GW_ERROR_BUSY, "the VM has shut down");
         return false;
+    }
+    if (vm->machine) {
+        gw_machine_pause(vm->machine);
     }
     vm->state = state;
     if (was_running) {
@@ -129,6 +188,9 @@ gw_vm_resume(GwVm *vm, GError **errp)
         return false;
     }
     vm->state = GW_RUN_RUNNING;
+    if (vm->machine) {
+        gw_machine_resume(vm->machine);
+    }
     emit(vm, "RESUME", NULL);
     return true;
 }
@@ -136,6 +198,9 @@ gw_vm_resume(GwVm *vm, GError **errp)
 bool
 gw_vm_powerdown(GwVm *vm, GError **errp)
 {
+    if (vm->machine) {
+        gw_machine_power_button(vm->machine);
+    }
     emit(vm, "POWERDOWN", NULL);
     return true;
 }
@@ -143,11 +208,22 @@ gw_vm_powerdown(GwVm *vm, GError **errp)
 bool
 gw_vm_reset(GwVm *vm, GError **errp)
 {
-    json_object *data = json_object_new_object();
-    json_object_object_add(data, "guest", json_object_new_boolean(false));
-    json_object_object_add(data, "reason",
-                           json_object_new_string("host-qmp-system-reset"));
-    emit(vm, "RESET", data);
+    bool running = vm->state == GW_RUN_RUNNING;
+
+    if (vm->state == GW_RUN_SHUTDOWN) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_BUSY, "the VM has shut down");
+        return false;
+    }
+    if (vm->machine) {
+        gw_machine_pause(vm->machine);
+        if (!gw_machine_reset(vm->machine, errp)) {
+            return false;
+        }
+        if (running) {
+            gw_machine_resume(vm->machine);
+        }
+    }
+    emit(vm, "RESET", shutdown_data(false, "host-qmp-system-reset"));
     return true;
 }
 
@@ -159,10 +235,11 @@ gw_vm_shutdown(GwVm *vm, bool guest, const char *reason)
     if (vm->state == GW_RUN_SHUTDOWN) {
         return;
     }
+    if (vm->machine) {
+        gw_machine_pause(vm->machine);
+    }
     vm->state = GW_RUN_SHUTDOWN;
-    data = json_object_new_object();
-    json_object_object_add(data, "guest", json_object_new_boolean(guest));
-    json_object_object_add(data, "reason", json_object_new_string(reason));
+    data = shutdown_data(guest, reason);
     emit(vm, "SHUTDOWN", data);
     g_main_loop_quit(vm->loop);
 }
@@ -176,13 +253,14 @@ gw_vm_exit_status(const GwVm *vm)
 json_object *
 gw_vm_query_cpus(GwVm *vm)
 {
-    return json_object_new_array();
+    return vm->machine ? gw_machine_query_cpus(vm->machine)
+                       : json_object_new_array();
 }
 
 bool
 gw_vm_kvm_enabled(const GwVm *vm)
 {
-    return false;
+    return vm->machine != NULL;
 }
 
 bool

@@ -1,0 +1,59 @@
+/*
+ * boot: what the guest finds in memory at power-on.  A Multiboot v1
+ * loader for 32-bit ELF kernels (segments, info block, command line,
+ * memory map) and the ACPI tables (RSDP in the BIOS area, RSDT/XSDT,
+ * FADT with its PM1 blocks, FACS, MADT, DSDT).
+ *
+ * Threads: main thread, while no vCPU runs.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+#include <godwit/memory.h>
+
+#define GW_MULTIBOOT_BOOTLOADER_MAGIC 0x2BADB002u
+#define GW_MULTIBOOT_INFO_GPA         0x9000u
+#define GW_MAX_CMDLINE                2048
+
+typedef struct {
+    uint32_t entry;    /* EIP at start */
+    uint32_t info_gpa; /* EBX at start; EAX is the bootloader magic */
+    uint32_t image_start, image_end;
+} GwBootImage;
+
+/*
+ * Loads the Multiboot v1 ELF `path` into guest RAM and writes the
+ * Multiboot info (command line, memory map) for it.  Fails with one line
+ * naming the file and the problem: unreadable, not ELF, not 32-bit x86,
+ * no Multiboot header, segments outside RAM or below 1 MiB.
+ */
+bool gw_multiboot_load(GwGuestMemory *mem, const char *path,
+                       const char *cmdline, GwBootImage *out, GError **errp);
+
+/* The same from a buffer (tests); `name` is used in messages. */
+bool gw_multiboot_load_buf(GwGuestMemory *mem, const char *name,
+                           const uint8_t *buf, size_t len, const char *cmdline,
+                           GwBootImage *out, GError **errp);
+
+/* I/O ports of the ACPI PM block that the FADT points at. */
+#define GW_ACPI_PM_BASE     0x600
+#define GW_ACPI_PM1_STS     0x600 /* 2 bytes, write 1 to clear */
+#define GW_ACPI_PM1_EN      0x602 /* 2 bytes */
+#define GW_ACPI_PM1_CNT     0x604 /* 2 bytes */
+#define GW_ACPI_RESET       0x608 /* 1 byte; the FADT's RESET_REG */
+#define GW_ACPI_PM_LEN      0x10
+#define GW_ACPI_SCI_IRQ     9
+#define GW_ACPI_S5_SLP_TYP  5
+#define GW_ACPI_RESET_VALUE 0x06
+#define GW_ACPI_RSDP_GPA    0xE0000u
+#define GW_IOAPIC_GPA       0xFEC00000u
+#define GW_LAPIC_GPA        0xFEE00000u
+
+typedef struct {
+    unsigned n_cpus;
+} GwAcpiConfig;
+
+/* Writes every table below 1 MiB, RSDP at GW_ACPI_RSDP_GPA. */
+bool gw_acpi_build(GwGuestMemory *mem, const GwAcpiConfig *cfg, GError **errp);

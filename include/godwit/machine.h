@@ -1,0 +1,43 @@
+/*
+ * machine: the KVM board behind a GwVm that boots a kernel — guest RAM,
+ * the in-kernel irqchip and PIT, vCPUs, the port and MMIO buses, COM1,
+ * the ACPI PM block and tables, and the Multiboot kernel.
+ *
+ * Threads: gw_machine_* run on the main thread.  `dev_lock` guards every
+ * device's state; vCPU threads hold it around one exit's handling.  The
+ * hooks are called on the main thread: the machine hops guest-driven
+ * events (ACPI power-off, reset register, a dead vCPU) over with
+ * g_main_context_invoke.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <glib.h>
+#include <json-c/json.h>
+#include <godwit/config.h>
+#include <godwit/memory.h>
+
+typedef struct {
+    void (*poweroff)(gpointer opaque);               /* guest wrote S5 */
+    void (*reset)(gpointer opaque);                  /* guest reset register */
+    void (*fatal)(gpointer opaque, const char *why); /* a vCPU died */
+} GwMachineHooks;
+
+typedef struct GwMachine GwMachine;
+
+/* Builds the whole board and loads the kernel; nothing runs yet. */
+GwMachine *gw_machine_new(const GwConfig *cfg, const GwMachineHooks *hooks,
+                          gpointer opaque, GError **errp);
+void gw_machine_free(GwMachine *m);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwMachine, gw_machine_free)
+
+bool gw_machine_start(GwMachine *m, bool paused, GError **errp);
+void gw_machine_pause(GwMachine *m);
+void gw_machine_resume(GwMachine *m);
+
+/* Resets devices and vCPUs and reloads the kernel (vCPUs paused). */
+bool gw_machine_reset(GwMachine *m, GError **errp);
+
+void gw_machine_power_button(GwMachine *m);
+json_object *gw_machine_query_cpus(GwMachine *m);
+GwGuestMemory *gw_machine_memory(GwMachine *m);

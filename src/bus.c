@@ -1,0 +1,133 @@
+#include <godwit/bus.h>
+#include <godwit/util.h>
+
+typedef struct {
+    uint64_t base, len;
+    const GwDeviceOps *ops;
+    void *dev;
+} Range;
+
+struct GwBus {
+    char *name;
+    GArray *ranges; /* Range, sorted by base, never overlapping */
+};
+
+GwBus *
+gw_bus_new(const char *name)
+{
+    GwBus *bus = g_new0(GwBus, 1);
+    bus->name = g_strdup(name);
+    bus->ranges = g_array_new(FALSE, FALSE, sizeof(Range));
+    return bus;
+}
+
+void
+gw_bus_free(GwBus *bus)
+{
+    if (bus) {
+        g_array_unref(bus->ranges);
+        g_free(bus->name);
+        g_free(bus);
+    }
+}
+
+/* Index of the first range whose end is above addr. */
+static guint
+lower_bound(const GwBus *bus, uint64_t addr)
+{
+    guint lo = 0, hi = bus->ranges->len;
+
+    while (lo < hi) {
+        guint mid = lo + (hi - lo) / 2;
+        const Range *r = &g_array_index(bus->ranges, Range, mid);
+        if (r->base + r->len <= addr) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+bool
+gw_bus_add(GwBus *bus, uint64_t base, uint64_t len, const GwDeviceOps *ops,
+           void *dev, GError **errp)
+{
+    guint i = lower_bound(bus, base);
+    Range r = {base, len, ops, dev};
+
+    if (len == 0 || base + len < base) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "%s: bad range 0x%" G_GINT64_MODIFIER
+                    "x+0x%" G_GINT64_MODIFIER "x for %s",
+                    bus->name, base, len, ops->name);
+        return false;
+    }
+    if (i < bus->ranges->len) {
+        const Range *next = &g_array_index(bus->ranges, Range, i);
+        if (next->base < base + len) {
+            g_set_error(errp, GW_ERROR, GW_ERROR_EXISTS,
+                        "%s: %s at 0x%" G_GINT64_MODIFIER "x overlaps %s at "
+                        "0x%" G_GINT64_MODIFIER "x",
+                        bus->name, ops->name, base, next->ops->name,
+                        next->base);
+            return false;
+        }
+    }
+    g_array_insert_val(bus->ranges, i, r);
+    return true;
+}
+
+bool
+gw_bus_remove(GwBus *bus, uint64_t base)
+{
+    guint i = lower_bound(bus, base);
+
+    if (i < bus->ranges->len &&
+        g_array_index(bus->ranges, Range, i).base == base) {
+        g_array_remove_index(bus->ranges, i);
+        return true;
+    }
+    return false;
+}
+
+static const Range *
+find(const GwBus *bus, uint64_t addr, unsigned size)
+{
+    guint i = lower_bound(bus, addr);
+    const Range *r;
+
+    if (i >= bus->ranges->len) {
+        return NULL;
+    }
+    r = &g_array_index(bus->ranges, Range, i);
+    if (addr < r->base || addr + size > r->base + r->len) {
+        return NULL;
+    }
+    return r;
+}
+
+bool
+gw_bus_read(GwBus *bus, uint64_t addr, unsigned size, uint64_t *value)
+{
+    const Range *r = find(bus, addr, size);
+
+    if (!r || !r->ops->read) {
+        *value = size >= 8 ? UINT64_MAX : (1ull << (size * 8)) - 1;
+        return false;
+    }
+    *value = r->ops->read(r->dev, addr - r->base, size);
+    return true;
+}
+
+bool
+gw_bus_write(GwBus *bus, uint64_t addr, unsigned size, uint64_t value)
+{
+    const Range *r = find(bus, addr, size);
+
+    if (!r || !r->ops->write) {
+        return false;
+    }
+    r->ops->write(r->dev, addr - r->base, value, size);
+    return true;
+}
