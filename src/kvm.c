@@ -3,6 +3,7 @@
  */
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <godwit/kvm.h>
 #include <godwit/util.h>
@@ -12,11 +13,19 @@
 #define IDENTITY_GPA  0xFEFFC000u
 #define N_IOAPIC_PINS 24
 
+#define FIRST_MSI_GSI 24
+#define MAX_GSI       1024
+
+/* The routing table is replaced whole by every change (that is the KVM
+ * API); `routes` is guarded by the machine's device lock, as every
+ * caller of the GwIrqOps holds it. */
 struct GwKvm {
     int sys_fd;
     int vm_fd;
     int run_size;
     unsigned n_slots;
+    GArray *routes; /* struct kvm_irq_routing_entry */
+    GwIrqChip chip;
 };
 
 static const struct {
@@ -31,6 +40,8 @@ static const struct {
     {KVM_CAP_IMMEDIATE_EXIT, "IMMEDIATE_EXIT"},
     {KVM_CAP_PIT2, "PIT2"},
     {KVM_CAP_EXT_CPUID, "EXT_CPUID"},
+    {KVM_CAP_SIGNAL_MSI, "SIGNAL_MSI"},
+    {KVM_CAP_MP_STATE, "MP_STATE"},
 };
 
 static bool
@@ -56,35 +67,46 @@ check_caps(GwKvm *kvm, GError **errp)
     return true;
 }
 
-/* GSI n → PIC pin n (n < 16) and IOAPIC pin n, except GSI 0 → pin 2. */
 static bool
-set_legacy_routing(GwKvm *kvm, GError **errp)
+commit_routes(GwKvm *kvm, GError **errp)
 {
-    g_autofree struct kvm_irq_routing *r = g_malloc0(
-        sizeof(*r) + 2 * N_IOAPIC_PINS * sizeof(struct kvm_irq_routing_entry));
-    unsigned n = 0;
+    size_t n = kvm->routes->len;
+    g_autofree struct kvm_irq_routing *r =
+        g_malloc0(sizeof(*r) + n * sizeof(struct kvm_irq_routing_entry));
 
-    for (unsigned gsi = 0; gsi < N_IOAPIC_PINS; gsi++) {
-        if (gsi < 16 && gsi != 2) {
-            r->entries[n++] = (struct kvm_irq_routing_entry){
-                .gsi = gsi,
-                .type = KVM_IRQ_ROUTING_IRQCHIP,
-                .u.irqchip = {gsi < 8 ? KVM_IRQCHIP_PIC_MASTER
-                                      : KVM_IRQCHIP_PIC_SLAVE,
-                              gsi % 8}};
-        }
-        if (gsi != 2) {
-            r->entries[n++] = (struct kvm_irq_routing_entry){
-                .gsi = gsi,
-                .type = KVM_IRQ_ROUTING_IRQCHIP,
-                .u.irqchip = {KVM_IRQCHIP_IOAPIC, gsi == 0 ? 2 : gsi}};
-        }
-    }
-    r->nr = n;
+    r->nr = (uint32_t)n;
+    memcpy(r->entries, kvm->routes->data,
+           n * sizeof(struct kvm_irq_routing_entry));
     if (ioctl(kvm->vm_fd, KVM_SET_GSI_ROUTING, r) < 0) {
         return gw_error_errno(errp, errno, "KVM_SET_GSI_ROUTING");
     }
     return true;
+}
+
+static void
+add_irqchip_route(GwKvm *kvm, unsigned gsi, unsigned chip, unsigned pin)
+{
+    struct kvm_irq_routing_entry e = {
+        .gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP, .u.irqchip = {chip, pin}};
+    g_array_append_val(kvm->routes, e);
+}
+
+/* GSI n → PIC pin n (n < 16) and IOAPIC pin n, except GSI 0 → pin 2. */
+static bool
+set_legacy_routing(GwKvm *kvm, GError **errp)
+{
+    for (unsigned gsi = 0; gsi < N_IOAPIC_PINS; gsi++) {
+        if (gsi < 16 && gsi != 2) {
+            add_irqchip_route(kvm, gsi,
+                              gsi < 8 ? KVM_IRQCHIP_PIC_MASTER
+                                      : KVM_IRQCHIP_PIC_SLAVE,
+                              gsi % 8);
+        }
+        if (gsi != 2) {
+            add_irqchip_route(kvm, gsi, KVM_IRQCHIP_IOAPIC, gsi ? gsi : 2);
+        }
+    }
+    return commit_routes(kvm, errp);
 }
 
 static bool
@@ -110,12 +132,140 @@ create_vm(GwKvm *kvm, GError **errp)
     return set_legacy_routing(kvm, errp);
 }
 
+/* ---- GwIrqOps: MSI routes, irqfds, ioeventfds ---- */
+
+static struct kvm_irq_routing_entry *
+find_route(GwKvm *kvm, int gsi)
+{
+    for (guint i = 0; i < kvm->routes->len; i++) {
+        struct kvm_irq_routing_entry *e =
+            &g_array_index(kvm->routes, struct kvm_irq_routing_entry, i);
+        if ((int)e->gsi == gsi) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+static int
+msi_route_add(void *ctx, uint64_t addr, uint32_t data, GError **errp)
+{
+    GwKvm *kvm = ctx;
+    struct kvm_irq_routing_entry e = {.type = KVM_IRQ_ROUTING_MSI};
+    int gsi = FIRST_MSI_GSI;
+
+    while (gsi < MAX_GSI && find_route(kvm, gsi)) {
+        gsi++;
+    }
+    if (gsi == MAX_GSI) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_BUSY, "KVM: no free GSI for MSI");
+        return -1;
+    }
+    e.gsi = (uint32_t)gsi;
+    e.u.msi = (struct kvm_irq_routing_msi){(uint32_t)addr,
+                                           (uint32_t)(addr >> 32), data};
+    g_array_append_val(kvm->routes, e);
+    if (!commit_routes(kvm, errp)) {
+        g_array_remove_index(kvm->routes, kvm->routes->len - 1);
+        return -1;
+    }
+    return gsi;
+}
+
+static bool
+msi_route_set(void *ctx, int gsi, uint64_t addr, uint32_t data, GError **errp)
+{
+    GwKvm *kvm = ctx;
+    struct kvm_irq_routing_entry *e = find_route(kvm, gsi);
+
+    g_assert(e && e->type == KVM_IRQ_ROUTING_MSI);
+    e->u.msi = (struct kvm_irq_routing_msi){(uint32_t)addr,
+                                            (uint32_t)(addr >> 32), data};
+    return commit_routes(kvm, errp);
+}
+
+static void
+msi_route_del(void *ctx, int gsi)
+{
+    GwKvm *kvm = ctx;
+    struct kvm_irq_routing_entry *e = find_route(kvm, gsi);
+    g_autoptr(GError) err = NULL;
+
+    if (e) {
+        g_array_remove_index(
+            kvm->routes,
+            (guint)(e - (struct kvm_irq_routing_entry *)kvm->routes->data));
+        if (!commit_routes(kvm, &err)) {
+            g_warning("%s", err->message);
+        }
+    }
+}
+
+static bool
+irqfd(void *ctx, int fd, int gsi, bool assign, GError **errp)
+{
+    GwKvm *kvm = ctx;
+    struct kvm_irqfd req = {
+        .fd = (uint32_t)fd,
+        .gsi = (uint32_t)gsi,
+        .flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN,
+    };
+
+    if (ioctl(kvm->vm_fd, KVM_IRQFD, &req) < 0) {
+        return gw_error_errno(errp, errno, "KVM_IRQFD (gsi %d)", gsi);
+    }
+    return true;
+}
+
+static bool
+ioeventfd(void *ctx, uint64_t addr, unsigned len, int fd, bool assign,
+          GError **errp)
+{
+    GwKvm *kvm = ctx;
+    struct kvm_ioeventfd req = {
+        .addr = addr,
+        .len = len, /* 0: any access width, as virtio notify needs */
+        .fd = fd,
+        .flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
+    };
+
+    if (ioctl(kvm->vm_fd, KVM_IOEVENTFD, &req) < 0) {
+        return gw_error_errno(
+            errp, errno, "KVM_IOEVENTFD at 0x%" G_GINT64_MODIFIER "x", addr);
+    }
+    return true;
+}
+
+static void
+signal_msi(void *ctx, uint64_t addr, uint32_t data)
+{
+    GwKvm *kvm = ctx;
+    struct kvm_msi msi = {(uint32_t)addr, (uint32_t)(addr >> 32), data};
+
+    if (ioctl(kvm->vm_fd, KVM_SIGNAL_MSI, &msi) < 0) {
+        g_warning("KVM_SIGNAL_MSI: %s", g_strerror(errno));
+    }
+}
+
+static const GwIrqOps kvm_irq_ops = {
+    msi_route_add, msi_route_set, msi_route_del, irqfd, ioeventfd, signal_msi,
+};
+
+const GwIrqChip *
+gw_kvm_irqchip(GwKvm *kvm)
+{
+    return &kvm->chip;
+}
+
 GwKvm *
 gw_kvm_new(GError **errp)
 {
     g_autoptr(GwKvm) kvm = g_new0(GwKvm, 1);
 
     kvm->vm_fd = -1;
+    kvm->routes =
+        g_array_new(FALSE, TRUE, sizeof(struct kvm_irq_routing_entry));
+    kvm->chip = (GwIrqChip){&kvm_irq_ops, kvm};
     kvm->sys_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     if (kvm->sys_fd < 0) {
         g_set_error(errp, GW_ERROR, GW_ERROR_NO_KVM, "cannot open /dev/kvm: %s",
@@ -144,6 +294,7 @@ gw_kvm_free(GwKvm *kvm)
     if (kvm->sys_fd >= 0) {
         close(kvm->sys_fd);
     }
+    g_array_unref(kvm->routes);
     g_free(kvm);
 }
 

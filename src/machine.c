@@ -7,6 +7,7 @@
 #include <godwit/chardev.h>
 #include <godwit/kvm.h>
 #include <godwit/machine.h>
+#include <godwit/pci.h>
 #include <godwit/serial.h>
 #include <godwit/util.h>
 #include <godwit/vcpu.h>
@@ -22,6 +23,7 @@ struct GwMachine {
     GwChardev *chardev;
     GwSerial *serial;
     GwAcpiPm *pm;
+    GwPciBus *pci;
     GwVcpus *vcpus;
     GwBootImage boot;
 };
@@ -143,7 +145,8 @@ create_devices(GwMachine *m, GError **errp)
 static bool
 load_boot_state(GwMachine *m, GError **errp)
 {
-    GwAcpiConfig acpi = {.n_cpus = m->cfg->boot_vcpus};
+    GwAcpiConfig acpi = {.n_cpus = m->cfg->boot_vcpus,
+                         .ecam_base = GW_PCI_ECAM_BASE};
 
     return gw_acpi_build(m->mem, &acpi, errp) &&
            gw_vcpus_load_boot(m->vcpus, m->mem, &m->boot, errp);
@@ -187,6 +190,7 @@ gw_machine_free(GwMachine *m)
         return;
     }
     gw_vcpus_free(m->vcpus); /* first: no vCPU may touch what follows */
+    gw_pci_bus_free(m->pci);
     gw_acpi_pm_free(m->pm);
     gw_serial_free(m->serial);
     gw_chardev_free(m->chardev);
@@ -234,6 +238,20 @@ gw_machine_power_button(GwMachine *m)
     g_mutex_lock(&m->dev_lock);
     gw_acpi_pm_press_power_button(m->pm);
     g_mutex_unlock(&m->dev_lock);
+}
+
+json_object *
+gw_machine_query_pci(GwMachine *m)
+{
+    json_object *bus = json_object_new_object();
+    json_object *list = json_object_new_array();
+
+    g_mutex_lock(&m->dev_lock);
+    json_object_object_add(bus, "bus", json_object_new_int(0));
+    json_object_object_add(bus, "devices", gw_pci_bus_query(m->pci));
+    g_mutex_unlock(&m->dev_lock);
+    json_object_array_add(list, bus);
+    return list;
 }
 
 json_object *

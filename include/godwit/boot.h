@@ -2,7 +2,7 @@
  * boot: what the guest finds in memory at power-on.  A Multiboot v1
  * loader for 32-bit ELF kernels (segments, info block, command line,
  * memory map) and the ACPI tables (RSDP in the BIOS area, RSDT/XSDT,
- * FADT with its PM1 blocks, FACS, MADT, DSDT).
+ * FADT with its PM1 blocks, FACS, MADT, MCFG, DSDT).
  *
  * Threads: main thread, while no vCPU runs.
  */
@@ -53,6 +53,7 @@ bool gw_multiboot_load_buf(GwGuestMemory *mem, const char *name,
 
 typedef struct {
     unsigned n_cpus;
+    uint64_t ecam_base; /* MCFG: segment 0, bus 0 */
 } GwAcpiConfig;
 
 /* Writes every table below 1 MiB, RSDP at GW_ACPI_RSDP_GPA. */

@@ -4,13 +4,15 @@
  * routing table (legacy pins now, MSI routes for devices later).
  *
  * Threads: created, configured and freed on the main thread.
- * gw_kvm_set_irq may be called from any thread (one ioctl, no state).
+ * gw_kvm_set_irq may be called from any thread (one ioctl, no state);
+ * the irqchip ops with the machine's device lock held.
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <glib.h>
+#include <godwit/irq.h>
 #include <godwit/memory.h>
 
 typedef struct GwKvm GwKvm;
@@ -33,6 +35,13 @@ bool gw_kvm_add_memory(GwKvm *kvm, const GwGuestMemory *mem, GError **errp);
 
 /* Drives interrupt line `gsi` (an ISA IRQ number for legacy devices). */
 void gw_kvm_set_irq(GwKvm *kvm, unsigned gsi, bool level);
+
+/*
+ * MSI routes, irqfds, ioeventfds and MSIs of this VM, for devices.  The
+ * routing table is guarded by the machine's device lock: call with it
+ * held.
+ */
+const GwIrqChip *gw_kvm_irqchip(GwKvm *kvm);
 
 /* vCPU helpers for src/vcpu.c. */
 int gw_kvm_vcpu_mmap_size(const GwKvm *kvm);

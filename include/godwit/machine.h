@@ -40,4 +40,6 @@ bool gw_machine_reset(GwMachine *m, GError **errp);
 
 void gw_machine_power_button(GwMachine *m);
 json_object *gw_machine_query_cpus(GwMachine *m);
+/* query-pci's return value: [{bus, devices}] (QEMU's PciInfo list). */
+json_object *gw_machine_query_pci(GwMachine *m);
 GwGuestMemory *gw_machine_memory(GwMachine *m);

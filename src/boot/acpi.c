@@ -1,6 +1,7 @@
 /*
  * ACPI tables, written below 1 MiB where a guest without firmware looks
- * for them: RSDP at 0xE0000, then XSDT, RSDT, FADT, FACS, MADT, DSDT.
+ * for them: RSDP at 0xE0000, then XSDT, RSDT, FADT, FACS, MADT, MCFG,
+ * DSDT.
  * The FADT's PM1 blocks and reset register are the ports of
  * src/devices/acpi-pm.c; the DSDT holds \_S5 so a guest can power off.
  */
@@ -165,6 +166,17 @@ build_madt(Writer *w, unsigned n_cpus)
     return emit(w, "APIC", 3, t->data, t->len);
 }
 
+/* One ECAM window: segment 0, bus 0 only. */
+static uint32_t
+build_mcfg(Writer *w, uint64_t ecam)
+{
+    uint8_t t[sizeof(Header) + 8 + 16] = {0};
+
+    memcpy(t + sizeof(Header) + 8, &ecam, 8);
+    /* segment 0, start bus 0, end bus 0 */
+    return emit(w, "MCFG", 1, t, sizeof(t));
+}
+
 static uint32_t
 build_sdt(Writer *w, const char *sig, const uint32_t *tables, unsigned n,
           unsigned entry_size)
@@ -201,7 +213,7 @@ bool
 gw_acpi_build(GwGuestMemory *mem, const GwAcpiConfig *cfg, GError **errp)
 {
     Writer w = {mem, GW_ACPI_RSDP_GPA + 64};
-    uint32_t tables[2], rsdt, xsdt, dsdt, facs;
+    uint32_t tables[3], rsdt, xsdt, dsdt, facs;
 
     if (cfg->n_cpus == 0 || cfg->n_cpus > 254) {
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
@@ -217,8 +229,9 @@ gw_acpi_build(GwGuestMemory *mem, const GwAcpiConfig *cfg, GError **errp)
     facs = build_facs(&w);
     tables[0] = build_fadt(&w, dsdt, facs);
     tables[1] = build_madt(&w, cfg->n_cpus);
-    rsdt = build_sdt(&w, "RSDT", tables, 2, 4);
-    xsdt = build_sdt(&w, "XSDT", tables, 2, 8);
+    tables[2] = build_mcfg(&w, cfg->ecam_base);
+    rsdt = build_sdt(&w, "RSDT", tables, 3, 4);
+    xsdt = build_sdt(&w, "XSDT", tables, 3, 8);
     build_rsdp(mem, rsdt, xsdt);
     return true;
 }

@@ -477,8 +477,8 @@ static void
 test_acpi_tables(void)
 {
     g_autoptr(GwGuestMemory) mem = small_ram();
-    GwAcpiConfig cfg = {.n_cpus = 2};
-    const uint8_t *rsdp, *rsdt, *fadt, *madt, *dsdt;
+    GwAcpiConfig cfg = {.n_cpus = 2, .ecam_base = 0xE0000000ull};
+    const uint8_t *rsdp, *rsdt, *fadt, *madt, *dsdt, *mcfg;
     uint32_t a, len, lapics = 0;
     uint64_t x;
 
@@ -495,6 +495,11 @@ test_acpi_tables(void)
     fadt = table(mem, a, "FACP");
     memcpy(&a, rsdt + 40, 4);
     madt = table(mem, a, "APIC");
+    memcpy(&a, rsdt + 44, 4);
+    mcfg = table(mem, a, "MCFG");
+    memcpy(&x, mcfg + 44, 8);
+    g_assert_cmphex(x, ==, cfg.ecam_base);
+    g_assert_cmpuint(mcfg[44 + 8 + 3], ==, 0); /* end bus */
     memcpy(&a, fadt + 64, 4);
     g_assert_cmphex(a, ==, GW_ACPI_PM1_CNT);
     memcpy(&a, fadt + 40, 4);

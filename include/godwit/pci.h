@@ -1,0 +1,114 @@
+/*
+ * pci: one PCI segment's bus 0 — a host bridge, legacy configuration
+ * access (0xCF8/0xCFC) and ECAM, 32 slots each with a fixed 16 MiB
+ * window in the PCI hole for its BARs (stable addresses across
+ * hotplug, no allocator to fragment), BAR mapping on the MMIO bus as
+ * the guest programs BARs and the command register, capability lists.
+ *
+ * A device embeds a GwPciDevice (config space with per-byte write masks
+ * and its BARs) and gives a GwPciDeviceOps table.
+ *
+ * Threads: everything runs with the VM's device lock held.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+#include <json-c/json.h>
+#include <godwit/bus.h>
+
+#define GW_PCI_SLOTS       32
+#define GW_PCI_CONFIG_SIZE 4096
+#define GW_PCI_MMIO_BASE   0xC0000000ull
+#define GW_PCI_SLOT_WINDOW (16ull << 20)
+#define GW_PCI_ECAM_BASE   0xE0000000ull
+#define GW_PCI_ECAM_SIZE   (1ull << 20) /* bus 0 only */
+#define GW_PCI_CONFIG_ADDR 0xCF8
+#define GW_PCI_CONFIG_DATA 0xCFC
+#define GW_PCI_MAX_BARS    6
+
+#define PCI_COMMAND_MEMORY  0x2
+#define PCI_STATUS_CAP_LIST 0x10
+
+typedef struct GwPciDevice GwPciDevice;
+
+typedef struct {
+    const char *name;
+    /* After the generic write has updated config space (optional). */
+    void (*config_written)(GwPciDevice *dev, unsigned offset, unsigned size);
+} GwPciDeviceOps;
+
+typedef struct {
+    uint64_t size;      /* 0: unused; a power of two >= 4 KiB */
+    uint64_t mapped_at; /* 0 when not on the bus */
+    const GwDeviceOps *ops;
+    void *opaque;
+} GwPciBar;
+
+struct GwPciDevice {
+    const GwPciDeviceOps *ops;
+    char *id; /* the user's id (QMP), may be NULL for built-ins */
+    uint8_t slot;
+    uint8_t config[GW_PCI_CONFIG_SIZE];
+    uint8_t wmask[GW_PCI_CONFIG_SIZE];
+    uint8_t next_cap; /* where the next capability goes */
+    GwPciBar bars[GW_PCI_MAX_BARS];
+    struct GwPciBus *bus;
+};
+
+typedef struct GwPciBus GwPciBus;
+
+/* Creates bus 0 of `segment` with its host bridge at slot 0. */
+GwPciBus *gw_pci_bus_new(uint16_t segment, GwBus *mmio);
+void gw_pci_bus_free(GwPciBus *bus);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwPciBus, gw_pci_bus_free)
+
+/* The config-access devices to put on the port and MMIO buses. */
+extern const GwDeviceOps gw_pci_cf8_ops;  /* 4 bytes at 0xCF8 */
+extern const GwDeviceOps gw_pci_cfc_ops;  /* 4 bytes at 0xCFC */
+extern const GwDeviceOps gw_pci_ecam_ops; /* GW_PCI_ECAM_SIZE */
+
+/* Initialises all of `dev` as a type-0 function; then add BARs and caps. */
+void gw_pci_device_init(GwPciDevice *dev, const GwPciDeviceOps *ops,
+                        uint16_t vendor, uint16_t device, uint32_t class_code,
+                        uint8_t revision, uint16_t subsys_vendor,
+                        uint16_t subsys_id);
+
+/* Declares 32-bit memory BAR `n` of `size` served by ops/opaque. */
+void gw_pci_device_set_bar(GwPciDevice *dev, unsigned n, uint64_t size,
+                           const GwDeviceOps *ops, void *opaque);
+
+/* Appends a capability of `len` bytes (id and next filled in); returns
+ * its offset.  `wmask` (len bytes, may be NULL) marks writable bits. */
+unsigned gw_pci_device_add_cap(GwPciDevice *dev, uint8_t cap_id,
+                               const uint8_t *body, unsigned len,
+                               const uint8_t *wmask);
+
+/*
+ * Plugs `dev` into `slot` (0 picks the lowest free one): assigns its
+ * BARs their slot window, so they are ready for a guest that does not
+ * program them itself.  Fails if the slot is taken or the bus is full.
+ */
+bool gw_pci_bus_plug(GwPciBus *bus, GwPciDevice *dev, unsigned slot,
+                     GError **errp);
+/* Unmaps the BARs and frees the slot (the device is the caller's). */
+void gw_pci_bus_unplug(GwPciBus *bus, GwPciDevice *dev);
+
+GwPciDevice *gw_pci_bus_find(GwPciBus *bus, const char *id);
+
+/* Config space access as the guest does it (bus 0 only). */
+uint32_t gw_pci_config_read(GwPciBus *bus, unsigned devfn, unsigned offset,
+                            unsigned size);
+void gw_pci_config_write(GwPciBus *bus, unsigned devfn, unsigned offset,
+                         unsigned size, uint32_t value);
+
+/* query-pci's "devices" list for this bus (QEMU's PciDeviceInfo). */
+json_object *gw_pci_bus_query(GwPciBus *bus);
+uint16_t gw_pci_bus_segment(const GwPciBus *bus);
+
+static inline uint16_t
+gw_pci_get16(const GwPciDevice *dev, unsigned off)
+{
+    return (uint16_t)(dev->config[off] | dev->config[off + 1] << 8);
+}

@@ -1,0 +1,92 @@
+/*
+ * virtio-pci: the modern (virtio 1.x, no legacy) PCI transport.  The
+ * transport keeps the common configuration (feature windows, status,
+ * queue sizes and addresses, MSI-X vectors) and hands a device backend
+ * the negotiated features and ready queues at DRIVER_OK, each queue with
+ * a kick eventfd (a KVM ioeventfd on its notify address) and a call
+ * eventfd (a KVM irqfd on its MSI-X vector's route): once activated, the
+ * VMM is out of the data path.
+ *
+ * BAR 0 (16 KiB): common config at 0x0000, ISR at 0x1000, device config
+ * at 0x2000, notify at 0x3000 (queue i at 0x3000 + 4 i).  BAR 1: MSI-X.
+ *
+ * Threads: with the VM's device lock held, like every device.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <godwit/irq.h>
+#include <godwit/msix.h>
+#include <godwit/pci.h>
+
+#define GW_VIRTIO_MAX_QUEUES 64
+
+#define GW_VIRTIO_STATUS_ACKNOWLEDGE 0x01
+#define GW_VIRTIO_STATUS_DRIVER      0x02
+#define GW_VIRTIO_STATUS_DRIVER_OK   0x04
+#define GW_VIRTIO_STATUS_FEATURES_OK 0x08
+#define GW_VIRTIO_STATUS_NEEDS_RESET 0x40
+#define GW_VIRTIO_STATUS_FAILED      0x80
+#define GW_VIRTIO_F_VERSION_1        32
+
+#define GW_VIRTIO_PCI_COMMON        0x0000
+#define GW_VIRTIO_PCI_ISR           0x1000
+#define GW_VIRTIO_PCI_DEVICE        0x2000
+#define GW_VIRTIO_PCI_NOTIFY        0x3000
+#define GW_VIRTIO_PCI_BAR_SIZE      0x4000
+#define GW_VIRTIO_NOTIFY_MULTIPLIER 4
+
+typedef struct {
+    uint16_t size;
+    bool enabled;
+    uint64_t desc, avail, used; /* guest physical */
+    int kick_fd, call_fd;       /* eventfds owned by the transport */
+} GwVirtqueueSetup;
+
+typedef struct {
+    uint64_t features; /* negotiated */
+    unsigned n_queues;
+    const GwVirtqueueSetup *queues;
+} GwVirtioActivation;
+
+typedef struct {
+    /* Starts the device with the driver's setup; false marks it broken. */
+    bool (*activate)(void *opaque, const GwVirtioActivation *a, GError **errp);
+    /* Status 0 written, or the device is going away. */
+    void (*reset)(void *opaque);
+    void (*config_read)(void *opaque, unsigned off, void *buf, unsigned len);
+    void (*config_write)(void *opaque, unsigned off, const void *buf,
+                         unsigned len);
+} GwVirtioDeviceOps;
+
+typedef struct {
+    uint32_t device_id; /* virtio device id: 1 net, 2 blk, … */
+    uint64_t features;  /* offered to the driver */
+    unsigned n_queues;
+    uint16_t queue_max; /* power of two */
+    unsigned config_size;
+} GwVirtioDeviceInfo;
+
+typedef struct GwVirtioPci GwVirtioPci;
+
+/*
+ * A virtio-pci function for a backend.  The PCI ids follow virtio 1.x
+ * (vendor 0x1af4, device 0x1040 + id) so guests bind their drivers.
+ * `irq` provides routes, irqfds and ioeventfds.  NULL with *errp if
+ * eventfds cannot be created.
+ */
+GwVirtioPci *gw_virtio_pci_new(const GwVirtioDeviceInfo *info,
+                               const GwVirtioDeviceOps *ops, void *opaque,
+                               const GwIrqChip *irq, GError **errp);
+void gw_virtio_pci_free(GwVirtioPci *vp);
+
+GwPciDevice *gw_virtio_pci_device(GwVirtioPci *vp);
+
+/* The backend's config changed (ISR bit 1 + config vector). */
+void gw_virtio_pci_config_changed(GwVirtioPci *vp);
+
+/* The backend failed: NEEDS_RESET in status, config interrupt. */
+void gw_virtio_pci_set_needs_reset(GwVirtioPci *vp);
+
+uint8_t gw_virtio_pci_status(const GwVirtioPci *vp);

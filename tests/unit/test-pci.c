@@ -1,0 +1,476 @@
+/*
+ * PCI config access, BAR mapping, MSI-X and the virtio-pci transport,
+ * driven as a guest drives them (config cycles, MMIO on the bus), with a
+ * recording interrupt controller and a fake virtio backend.
+ */
+#include <string.h>
+#include <sys/eventfd.h>
+#include <godwit/pci.h>
+#include <godwit/util.h>
+#include <godwit/virtio-pci.h>
+
+/* ---- a recording irqchip ---- */
+
+typedef struct {
+    int next_gsi, routes;
+    uint64_t route_addr[64];
+    uint32_t route_data[64];
+    int irqfd_gsi[8]; /* by call fd slot */
+    int irqfds;
+    int ioeventfds;
+    uint64_t ioeventfd_addr;
+    int msis;
+    uint32_t last_msi_data;
+} Rec;
+
+static int
+rec_route_add(void *ctx, uint64_t addr, uint32_t data, GError **errp)
+{
+    Rec *r = ctx;
+    int gsi = 24 + r->next_gsi++;
+    r->routes++;
+    r->route_addr[gsi - 24] = addr;
+    r->route_data[gsi - 24] = data;
+    return gsi;
+}
+
+static bool
+rec_route_set(void *ctx, int gsi, uint64_t addr, uint32_t data, GError **e)
+{
+    Rec *r = ctx;
+    r->route_addr[gsi - 24] = addr;
+    r->route_data[gsi - 24] = data;
+    return true;
+}
+
+static void
+rec_route_del(void *ctx, int gsi)
+{
+    ((Rec *)ctx)->routes--;
+}
+
+static bool
+rec_irqfd(void *ctx, int fd, int gsi, bool assign, GError **errp)
+{
+    Rec *r = ctx;
+    r->irqfds += assign ? 1 : -1;
+    r->irqfd_gsi[0] = assign ? gsi : -1;
+    return true;
+}
+
+static bool
+rec_ioeventfd(void *ctx, uint64_t addr, unsigned len, int fd, bool assign,
+              GError **errp)
+{
+    Rec *r = ctx;
+    r->ioeventfds += assign ? 1 : -1;
+    r->ioeventfd_addr = assign ? addr : 0;
+    return true;
+}
+
+static void
+rec_signal(void *ctx, uint64_t addr, uint32_t data)
+{
+    Rec *r = ctx;
+    r->msis++;
+    r->last_msi_data = data;
+}
+
+static const GwIrqOps rec_ops = {rec_route_add, rec_route_set, rec_route_del,
+                                 rec_irqfd,     rec_ioeventfd, rec_signal};
+
+/* ---- a fake virtio backend ---- */
+
+typedef struct {
+    int activations, resets;
+    bool fail;
+    GwVirtioActivation last;
+    GwVirtqueueSetup q0;
+    uint8_t config[8];
+} Fake;
+
+static bool
+fake_activate(void *opaque, const GwVirtioActivation *a, GError **errp)
+{
+    Fake *f = opaque;
+    f->activations++;
+    f->last = *a;
+    f->q0 = a->queues[0];
+    if (f->fail) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_FAILED, "injected");
+        return false;
+    }
+    return true;
+}
+
+static void
+fake_reset(void *opaque)
+{
+    ((Fake *)opaque)->resets++;
+}
+
+static void
+fake_config_read(void *opaque, unsigned off, void *buf, unsigned len)
+{
+    memcpy(buf, ((Fake *)opaque)->config + off, len);
+}
+
+static void
+fake_config_write(void *opaque, unsigned off, const void *buf, unsigned len)
+{
+    memcpy(((Fake *)opaque)->config + off, buf, len);
+}
+
+static const GwVirtioDeviceOps fake_ops = {fake_activate, fake_reset,
+                                           fake_config_read, fake_config_write};
+
+/* ---- fixture: a bus with one virtio-blk-like function in slot 3 ---- */
+
+typedef struct {
+    GwBus *mmio;
+    GwPciBus *pci;
+    Rec rec;
+    GwIrqChip irq;
+    Fake fake;
+    GwVirtioPci *vp;
+    uint64_t bar0, bar1;
+} Fx;
+
+static uint32_t
+cfg_read(Fx *fx, unsigned slot, unsigned off, unsigned size)
+{
+    uint32_t addr = 0x80000000u | slot << 11 | (off & 0xfc);
+    gw_pci_cf8_ops.write(fx->pci, 0, addr, 4);
+    return (uint32_t)gw_pci_cfc_ops.read(fx->pci, off & 3, size);
+}
+
+static void
+cfg_write(Fx *fx, unsigned slot, unsigned off, unsigned size, uint32_t v)
+{
+    /* Through ECAM, so both access methods are exercised. */
+    gw_pci_ecam_ops.write(fx->pci, (uint64_t)slot << 15 | off, v, size);
+}
+
+static void
+fx_setup(Fx *fx, gconstpointer data)
+{
+    GwVirtioDeviceInfo info = {2, 0x1ull << 9, 2, 256, 8};
+
+    fx->mmio = gw_bus_new("mmio");
+    fx->pci = gw_pci_bus_new(0, fx->mmio);
+    fx->irq = (GwIrqChip){&rec_ops, &fx->rec};
+    fx->vp = gw_virtio_pci_new(&info, &fake_ops, &fx->fake, &fx->irq, NULL);
+    g_assert_nonnull(fx->vp);
+    g_assert_true(
+        gw_pci_bus_plug(fx->pci, gw_virtio_pci_device(fx->vp), 3, NULL));
+    fx->bar0 = cfg_read(fx, 3, 0x10, 4) & ~0xfu;
+    fx->bar1 = cfg_read(fx, 3, 0x14, 4) & ~0xfu;
+    cfg_write(fx, 3, 0x04, 2, PCI_COMMAND_MEMORY);
+}
+
+static void
+fx_teardown(Fx *fx, gconstpointer data)
+{
+    gw_pci_bus_unplug(fx->pci, gw_virtio_pci_device(fx->vp));
+    gw_virtio_pci_free(fx->vp);
+    gw_pci_bus_free(fx->pci);
+    gw_bus_free(fx->mmio);
+    g_assert_cmpint(fx->rec.routes, ==, 0); /* every route released */
+}
+
+static unsigned
+find_cap(Fx *fx, unsigned slot, uint8_t id)
+{
+    unsigned off = cfg_read(fx, slot, 0x34, 1);
+
+    for (int guard = 0; off && guard < 16; guard++) {
+        if (cfg_read(fx, slot, off, 1) == id) {
+            return off;
+        }
+        off = cfg_read(fx, slot, off + 1, 1);
+    }
+    g_assert_not_reached();
+}
+
+static uint64_t
+mmio_read(Fx *fx, uint64_t addr, unsigned size)
+{
+    uint64_t v;
+    g_assert_true(gw_bus_read(fx->mmio, addr, size, &v));
+    return v;
+}
+
+static void
+mmio_write(Fx *fx, uint64_t addr, unsigned size, uint64_t v)
+{
+    g_assert_true(gw_bus_write(fx->mmio, addr, size, v));
+}
+
+static void
+common_write(Fx *fx, unsigned off, unsigned size, uint64_t v)
+{
+    mmio_write(fx, fx->bar0 + off, size, v);
+}
+
+static uint64_t
+common_read(Fx *fx, unsigned off, unsigned size)
+{
+    return mmio_read(fx, fx->bar0 + off, size);
+}
+
+/* Negotiates and sets queue 0 up with vector 1, as a driver would. */
+static void
+driver_init(Fx *fx, bool driver_ok)
+{
+    common_write(fx, 0x14, 1, 0); /* reset */
+    common_write(fx, 0x14, 1, 1 | 2);
+    common_write(fx, 0x08, 4, 1);
+    common_write(fx, 0x0c, 4, 1); /* VERSION_1 */
+    common_write(fx, 0x14, 1, 1 | 2 | 8);
+    g_assert_cmpuint(common_read(fx, 0x14, 1) & 8, ==, 8);
+    /* MSI-X: entry 1 → addr/data, enable. */
+    mmio_write(fx, fx->bar1 + 16, 4, 0xfee00000);
+    mmio_write(fx, fx->bar1 + 16 + 8, 4, 0x4041);
+    mmio_write(fx, fx->bar1 + 16 + 12, 4, 0);
+    cfg_write(fx, 3, find_cap(fx, 3, 0x11) + 3, 1, 0x80); /* MSI-X on */
+    common_write(fx, 0x16, 2, 0);
+    common_write(fx, 0x18, 2, 128);
+    common_write(fx, 0x1a, 2, 1);
+    common_write(fx, 0x20, 4, 0x100000);
+    common_write(fx, 0x24, 4, 0);
+    common_write(fx, 0x28, 8, 0x101000);
+    common_write(fx, 0x30, 8, 0x102000);
+    common_write(fx, 0x1c, 2, 1);
+    if (driver_ok) {
+        common_write(fx, 0x14, 1, 1 | 2 | 8 | 4);
+    }
+}
+
+static void
+test_config_access(Fx *fx, gconstpointer data)
+{
+    g_assert_cmphex(cfg_read(fx, 0, 0, 4), ==, 0x00081b36);
+    g_assert_cmphex(cfg_read(fx, 3, 0, 4), ==, 0x10421af4);
+    g_assert_cmphex(cfg_read(fx, 3, 0x08, 4) >> 8, ==, 0x010000);
+    g_assert_cmphex(cfg_read(fx, 7, 0, 4), ==, 0xffffffff);
+    g_assert_cmphex(cfg_read(fx, 3, 0x02, 2), ==, 0x1042);
+    /* Read-only bytes ignore writes. */
+    cfg_write(fx, 3, 0, 4, 0x12345678);
+    g_assert_cmphex(cfg_read(fx, 3, 0, 4), ==, 0x10421af4);
+}
+
+static void
+test_caps(Fx *fx, gconstpointer data)
+{
+    unsigned types = 0, off = cfg_read(fx, 3, 0x34, 1);
+    bool msix = false;
+
+    g_assert_cmphex(cfg_read(fx, 3, 0x06, 2) & PCI_STATUS_CAP_LIST, !=, 0);
+    for (int guard = 0; off && guard < 16; guard++) {
+        uint8_t id = (uint8_t)cfg_read(fx, 3, off, 1);
+        if (id == 0x09) {
+            types |= 1u << cfg_read(fx, 3, off + 3, 1);
+        } else if (id == 0x11) {
+            msix = true;
+            g_assert_cmpuint(cfg_read(fx, 3, off + 2, 2) & 0x7ff, ==, 2);
+        }
+        off = cfg_read(fx, 3, off + 1, 1);
+    }
+    g_assert_true(msix);
+    g_assert_cmphex(types, ==, (1u << 1) | (1u << 2) | (1u << 3) | (1u << 4));
+}
+
+static void
+test_bar_sizing_and_moving(Fx *fx, gconstpointer data)
+{
+    uint64_t v, moved = fx->bar0 + 0x100000;
+
+    g_assert_cmphex(fx->bar0, ==, GW_PCI_MMIO_BASE + 3 * GW_PCI_SLOT_WINDOW);
+    g_assert_cmpuint(mmio_read(fx, fx->bar0 + 0x12, 2), ==, 2); /* queues */
+    cfg_write(fx, 3, 0x04, 2, 0); /* decode off: BARs leave the bus */
+    g_assert_false(gw_bus_read(fx->mmio, fx->bar0 + 0x12, 2, &v));
+    cfg_write(fx, 3, 0x10, 4, 0xffffffff);
+    g_assert_cmphex(cfg_read(fx, 3, 0x10, 4), ==, 0xffffc000);
+    cfg_write(fx, 3, 0x10, 4, (uint32_t)moved);
+    cfg_write(fx, 3, 0x04, 2, PCI_COMMAND_MEMORY);
+    g_assert_cmpuint(mmio_read(fx, moved + 0x12, 2), ==, 2);
+    g_assert_false(gw_bus_read(fx->mmio, fx->bar0 + 0x12, 2, &v));
+}
+
+static void
+test_features_ok_needs_version_1(Fx *fx, gconstpointer data)
+{
+    common_write(fx, 0x14, 1, 1 | 2);
+    common_write(fx, 0x00, 4, 1);
+    g_assert_cmphex(common_read(fx, 0x04, 4), ==, 1); /* VERSION_1 offered */
+    common_write(fx, 0x08, 4, 0);
+    common_write(fx, 0x0c, 4, 1u << 9);
+    common_write(fx, 0x14, 1, 1 | 2 | 8);
+    g_assert_cmpuint(common_read(fx, 0x14, 1) & 8, ==, 0);
+    /* A feature the device does not offer is refused too. */
+    common_write(fx, 0x08, 4, 1);
+    common_write(fx, 0x0c, 4, 1 | 2);
+    common_write(fx, 0x14, 1, 1 | 2 | 8);
+    g_assert_cmpuint(common_read(fx, 0x14, 1) & 8, ==, 0);
+}
+
+static void
+test_driver_ok_activates(Fx *fx, gconstpointer data)
+{
+    driver_init(fx, true);
+    g_assert_cmpint(fx->fake.activations, ==, 1);
+    g_assert_cmphex(fx->fake.last.features, ==, 1ull << 32);
+    g_assert_cmpuint(fx->fake.last.n_queues, ==, 2);
+    g_assert_cmpuint(fx->fake.q0.size, ==, 128);
+    g_assert_cmphex(fx->fake.q0.desc, ==, 0x100000);
+    g_assert_cmphex(fx->fake.q0.avail, ==, 0x101000);
+    g_assert_cmphex(fx->fake.q0.used, ==, 0x102000);
+    g_assert_true(fx->fake.q0.enabled);
+    /* The VMM is out of the data path: irqfd and ioeventfd in place. */
+    g_assert_cmpint(fx->rec.irqfds, ==, 1);
+    g_assert_cmpint(fx->rec.irqfd_gsi[0], >=, 24);
+    g_assert_cmphex(fx->rec.route_data[fx->rec.irqfd_gsi[0] - 24], ==, 0x4041);
+    g_assert_cmpint(fx->rec.ioeventfds, ==, 1);
+    g_assert_cmphex(fx->rec.ioeventfd_addr, ==, fx->bar0 + 0x3000);
+}
+
+static void
+test_notify_reaches_kick_fd(Fx *fx, gconstpointer data)
+{
+    eventfd_t n = 0;
+
+    driver_init(fx, true);
+    /* Without a kernel ioeventfd the write lands here and is forwarded. */
+    mmio_write(fx, fx->bar0 + 0x3000, 2, 0);
+    g_assert_cmpint(eventfd_read(fx->fake.q0.kick_fd, &n), ==, 0);
+    g_assert_cmpuint(n, ==, 1);
+}
+
+static void
+test_reset_unbinds(Fx *fx, gconstpointer data)
+{
+    driver_init(fx, true);
+    common_write(fx, 0x14, 1, 0);
+    g_assert_cmpint(fx->fake.resets, ==, 1);
+    g_assert_cmpint(fx->rec.irqfds, ==, 0);
+    g_assert_cmpint(fx->rec.ioeventfds, ==, 0);
+    g_assert_cmpuint(common_read(fx, 0x14, 1), ==, 0);
+    g_assert_cmpuint(common_read(fx, 0x18, 2), ==, 256); /* size back to max */
+    /* And it comes up again. */
+    driver_init(fx, true);
+    g_assert_cmpint(fx->fake.activations, ==, 2);
+}
+
+static void
+test_failed_activation_needs_reset(Fx *fx, gconstpointer data)
+{
+    fx->fake.fail = true;
+    driver_init(fx, false);
+    mmio_write(fx, fx->bar1 + 0, 4, 0xfee00000); /* vector 0 for config */
+    mmio_write(fx, fx->bar1 + 8, 4, 0x4040);
+    mmio_write(fx, fx->bar1 + 12, 4, 0);
+    common_write(fx, 0x10, 2, 0);
+    g_test_expect_message("godwit", G_LOG_LEVEL_WARNING,
+                          "*device failed to start: injected");
+    common_write(fx, 0x14, 1, 1 | 2 | 8 | 4);
+    g_test_assert_expected_messages();
+    g_assert_cmphex(common_read(fx, 0x14, 1) & 0x40, ==, 0x40);
+    g_assert_cmpint(fx->rec.msis, ==, 1);
+    g_assert_cmphex(fx->rec.last_msi_data, ==, 0x4040);
+    g_assert_cmphex(mmio_read(fx, fx->bar0 + 0x1000, 1), ==, 2); /* ISR */
+    g_assert_cmphex(mmio_read(fx, fx->bar0 + 0x1000, 1), ==, 0);
+}
+
+static void
+test_masked_vector_pends(Fx *fx, gconstpointer data)
+{
+    driver_init(fx, true);
+    mmio_write(fx, fx->bar1 + 16 + 12, 4, 1); /* mask vector 1 */
+    g_assert_cmpint(fx->rec.irqfds, ==, 0);   /* irqfd follows the mask */
+    mmio_write(fx, fx->bar1 + 0, 4, 0xfee00000);
+    mmio_write(fx, fx->bar1 + 8, 4, 0x4040);
+    mmio_write(fx, fx->bar1 + 12, 4, 1); /* vector 0 masked */
+    common_write(fx, 0x10, 2, 0);
+    gw_virtio_pci_config_changed(fx->vp);
+    g_assert_cmpint(fx->rec.msis, ==, 0);
+    g_assert_cmphex(mmio_read(fx, fx->bar1 + 0x800, 8) & 1, ==, 1); /* PBA */
+    mmio_write(fx, fx->bar1 + 12, 4, 0); /* unmask: delivered */
+    g_assert_cmpint(fx->rec.msis, ==, 1);
+    g_assert_cmphex(mmio_read(fx, fx->bar1 + 0x800, 8) & 1, ==, 0);
+    mmio_write(fx, fx->bar1 + 16 + 12, 4, 0);
+    g_assert_cmpint(fx->rec.irqfds, ==, 1);
+}
+
+static void
+test_device_config(Fx *fx, gconstpointer data)
+{
+    fx->fake.config[0] = 0xab;
+    g_assert_cmphex(mmio_read(fx, fx->bar0 + 0x2000, 1), ==, 0xab);
+    mmio_write(fx, fx->bar0 + 0x2004, 2, 0x1234);
+    g_assert_cmphex(fx->fake.config[4], ==, 0x34);
+    /* Past the device's config: nothing read, nothing written. */
+    g_assert_cmphex(mmio_read(fx, fx->bar0 + 0x2008, 1), ==, 0);
+}
+
+static void
+test_plug_errors(void)
+{
+    g_autoptr(GwBus) mmio = gw_bus_new("mmio");
+    g_autoptr(GwPciBus) pci = gw_pci_bus_new(0, mmio);
+    GwPciDevice devs[GW_PCI_SLOTS];
+    g_autoptr(GError) err = NULL;
+    static const GwPciDeviceOps ops = {"dummy"};
+    g_autoptr(json_object) q = NULL;
+
+    for (unsigned i = 1; i < GW_PCI_SLOTS; i++) {
+        gw_pci_device_init(&devs[i], &ops, 0x1234, (uint16_t)i, 0, 0, 0, 0);
+        g_assert_true(gw_pci_bus_plug(pci, &devs[i], 0, NULL));
+        g_assert_cmpuint(devs[i].slot, ==, i);
+    }
+    gw_pci_device_init(&devs[0], &ops, 0x1234, 0, 0, 0, 0, 0);
+    g_assert_false(gw_pci_bus_plug(pci, &devs[0], 0, &err));
+    g_assert_error(err, GW_ERROR, GW_ERROR_BUSY);
+    g_clear_error(&err);
+    gw_pci_bus_unplug(pci, &devs[5]);
+    g_assert_false(gw_pci_bus_plug(pci, &devs[0], 6, &err));
+    g_assert_error(err, GW_ERROR, GW_ERROR_EXISTS);
+    g_assert_true(gw_pci_bus_plug(pci, &devs[0], 0, NULL));
+    g_assert_cmpuint(devs[0].slot, ==, 5);
+    q = gw_pci_bus_query(pci);
+    g_assert_cmpuint(json_object_array_length(q), ==, GW_PCI_SLOTS);
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct {
+        const char *path;
+        void (*fn)(Fx *, gconstpointer);
+    } fx_tests[] = {
+        {"/pci/config/cf8-and-ecam-access", test_config_access},
+        {"/pci/caps/msix-and-virtio-capabilities", test_caps},
+        {"/pci/bar/sizing-and-moving-follow-the-guest",
+         test_bar_sizing_and_moving},
+        {"/virtio-pci/features-ok/needs-version-1-and-offered-features",
+         test_features_ok_needs_version_1},
+        {"/virtio-pci/driver-ok/activates-with-irqfd-and-ioeventfd",
+         test_driver_ok_activates},
+        {"/virtio-pci/notify/reaches-kick-eventfd",
+         test_notify_reaches_kick_fd},
+        {"/virtio-pci/reset/unbinds-and-resets-backend", test_reset_unbinds},
+        {"/virtio-pci/activate-failure/sets-needs-reset",
+         test_failed_activation_needs_reset},
+        {"/virtio-pci/msix/masked-vector-pends-until-unmasked",
+         test_masked_vector_pends},
+        {"/virtio-pci/device-config/forwarded-within-bounds",
+         test_device_config},
+    };
+
+    g_test_init(&argc, &argv, NULL);
+    for (size_t i = 0; i < G_N_ELEMENTS(fx_tests); i++) {
+        g_test_add(fx_tests[i].path, Fx, NULL, fx_setup, fx_tests[i].fn,
+                   fx_teardown);
+    }
+    g_test_add_func("/pci/plug/full-bus-and-taken-slot", test_plug_errors);
+    return g_test_run();
+}
