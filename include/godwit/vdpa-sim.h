@@ -1,0 +1,89 @@
+/*
+ * vdpa-sim: the userspace vDPA simulator, vdpasim_blk and vdpasim_net as
+ * in Linux's drivers/vdpa/vdpa_sim, behind the same seam as a real
+ * /dev/vhost-vdpa-N (see <godwit/vdpa.h>).
+ *
+ * A GwVdpaSimRegistry is the management side (`vdpa dev add/del/show`).
+ * Each device it creates publishes a node file, a regular file under a
+ * runtime directory private to this registry:
+ *   $GODWIT_RUNTIME_DIR, else $XDG_RUNTIME_DIR/godwit, else /run/godwit
+ *   (root) or <tmpdir>/godwit-<uid>, then a unique "vdpa-sim-<pid>-XXXXXX"
+ *   subdirectory, then the device name.
+ * gw_vdpa_open() on that path, or gw_vdpa_open_fd() on an fd opened on it
+ * (matched by st_dev/st_ino), yields the device's backend.  Two registries
+ * (two godwit processes, two "hosts") never share a directory.
+ *
+ * Threads: registry functions are for one thread at a time (the main
+ * loop), except opening (gw_vdpa_open, gw_vdpa_open_fd), which may run
+ * anywhere.  Each device runs one worker thread of its own (see
+ * src/vdpa/sim/device.c).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <glib.h>
+#include <json-c/json.h>
+#include <godwit/config.h>
+
+typedef struct GwVdpaSimRegistry GwVdpaSimRegistry;
+
+/*
+ * Creates a registry and its runtime directory.  NULL with *errp set if
+ * the directory cannot be created.
+ */
+GwVdpaSimRegistry *gw_vdpa_sim_registry_new(GError **errp);
+
+/*
+ * Removes every node file and the directory, and drops the registry's
+ * hold on its devices.  A device still open stays alive until its last
+ * backend reference goes, but can no longer be opened.
+ */
+void gw_vdpa_sim_registry_free(GwVdpaSimRegistry *reg);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwVdpaSimRegistry, gw_vdpa_sim_registry_free)
+
+/* The registry's runtime directory (owned by the registry). */
+const char *gw_vdpa_sim_registry_dir(GwVdpaSimRegistry *reg);
+
+/*
+ * Creates a device like `vdpa dev add name N mgmtdev M`: storage (blk),
+ * worker thread, node file.  *path_out (if not NULL) receives the node
+ * path, caller frees.  Fails with GW_ERROR_EXISTS for a taken name,
+ * GW_ERROR_INVALID for a bad name/mac, GW_ERROR_FAILED for system errors
+ * (backing file, memory).
+ *
+ * blk storage: anonymous zeroed memory of `capacity` bytes (default
+ * 128 MiB), or `backing` mapped MAP_SHARED: created if missing, extended
+ * to the capacity if smaller.  A larger file is left as it is and only
+ * its first `capacity` bytes are the disk; with no capacity given, a
+ * non-empty backing file's size (rounded down to 512) is the capacity.
+ */
+bool gw_vdpa_sim_add(GwVdpaSimRegistry *reg, const GwVdpaSimConfig *cfg,
+                     char **path_out, GError **errp);
+
+/*
+ * Deletes a device like `vdpa dev del`: GW_ERROR_NOT_FOUND if there is
+ * none, GW_ERROR_BUSY while it is open.
+ */
+bool gw_vdpa_sim_del(GwVdpaSimRegistry *reg, const char *name, GError **errp);
+
+/*
+ * The devices as a JSON array of {"name", "mgmtdev", "path",
+ * "device-id", "open"} in creation order (caller owns).
+ */
+json_object *gw_vdpa_sim_list_json(GwVdpaSimRegistry *reg);
+
+typedef enum {
+    /* The device breaks now: NEEDS_RESET, config interrupt. */
+    GW_VDPA_SIM_FAIL_NEEDS_RESET,
+    /* The next VHOST_VDPA_SUSPEND fails with EIO (device unchanged). */
+    GW_VDPA_SIM_FAIL_SUSPEND,
+    /* The next VHOST_VDPA_RESUME fails with EIO (device stays suspended). */
+    GW_VDPA_SIM_FAIL_RESUME,
+} GwVdpaSimFailure;
+
+/*
+ * Test hook: makes device `name` fail as `what` says.  Thread: any.
+ * GW_ERROR_NOT_FOUND if there is no such device.
+ */
+bool gw_vdpa_sim_inject_failure(GwVdpaSimRegistry *reg, const char *name,
+                                GwVdpaSimFailure what, GError **errp);
