@@ -8,6 +8,7 @@
 #include <godwit/kvm.h>
 #include <godwit/machine.h>
 #include <godwit/pci.h>
+#include <godwit/vdpa-device.h>
 #include <godwit/serial.h>
 #include <godwit/util.h>
 #include <godwit/vcpu.h>
@@ -24,6 +25,8 @@ struct GwMachine {
     GwSerial *serial;
     GwAcpiPm *pm;
     GwPciBus *pci;
+    GPtrArray *vdpa_backends; /* GwVdpaBackend *, one per --vdpa */
+    GPtrArray *vdpa;          /* GwVdpaDevice * */
     GwVcpus *vcpus;
     GwBootImage boot;
 };
@@ -152,13 +155,54 @@ load_boot_state(GwMachine *m, GError **errp)
            gw_vcpus_load_boot(m->vcpus, m->mem, &m->boot, errp);
 }
 
+/* Opening is cheap and catches bad paths before KVM is touched. */
+static bool
+open_vdpa_backends(GwMachine *m, GwVdpaSimRegistry *sims, GError **errp)
+{
+    for (guint i = 0; i < m->cfg->vdpa->len; i++) {
+        const GwVdpaConfig *v = m->cfg->vdpa->pdata[i];
+        g_autoptr(GError) err = NULL;
+        GwVdpaBackend *b = gw_vdpa_open(sims, v->path, &err);
+        if (!b) {
+            g_set_error(errp, GW_ERROR, err->code, "--vdpa %s: %s", v->id,
+                        err->message);
+            return false;
+        }
+        g_ptr_array_add(m->vdpa_backends, b);
+    }
+    return true;
+}
+
+/* In command-line order, so each device gets the same slot every boot. */
+static bool
+create_vdpa_devices(GwMachine *m, GError **errp)
+{
+    for (guint i = 0; i < m->cfg->vdpa->len; i++) {
+        GwVdpaDevice *d = gw_vdpa_device_new(
+            m->cfg->vdpa->pdata[i], m->vdpa_backends->pdata[i], m->mem,
+            gw_kvm_irqchip(m->kvm), &m->dev_lock, errp);
+        if (!d) {
+            return false;
+        }
+        g_ptr_array_add(m->vdpa, d);
+        if (!gw_pci_bus_plug(m->pci, gw_vdpa_device_pci(d), 0, errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 GwMachine *
-gw_machine_new(const GwConfig *cfg, const GwMachineHooks *hooks,
-               gpointer opaque, GError **errp)
+gw_machine_new(const GwConfig *cfg, GwVdpaSimRegistry *sims,
+               const GwMachineHooks *hooks, gpointer opaque, GError **errp)
 {
     g_autoptr(GwMachine) m = g_new0(GwMachine, 1);
 
     m->cfg = cfg;
+    m->vdpa_backends =
+        g_ptr_array_new_with_free_func((GDestroyNotify)gw_vdpa_backend_unref);
+    m->vdpa =
+        g_ptr_array_new_with_free_func((GDestroyNotify)gw_vdpa_device_free);
     m->hooks = hooks;
     m->opaque = opaque;
     g_mutex_init(&m->dev_lock);
@@ -167,12 +211,13 @@ gw_machine_new(const GwConfig *cfg, const GwMachineHooks *hooks,
         return NULL;
     }
     /* The kernel is checked before KVM is touched: bad input fails first. */
-    if (!gw_multiboot_load(m->mem, cfg->kernel, cfg->cmdline, &m->boot, errp)) {
+    if (!gw_multiboot_load(m->mem, cfg->kernel, cfg->cmdline, &m->boot, errp) ||
+        !open_vdpa_backends(m, sims, errp)) {
         return NULL;
     }
     m->kvm = gw_kvm_new(errp);
     if (!m->kvm || !gw_kvm_add_memory(m->kvm, m->mem, errp) ||
-        !create_devices(m, errp)) {
+        !create_devices(m, errp) || !create_vdpa_devices(m, errp)) {
         return NULL;
     }
     m->vcpus = gw_vcpus_new(m->kvm, cfg->boot_vcpus, m->pio, m->mmio,
@@ -190,6 +235,11 @@ gw_machine_free(GwMachine *m)
         return;
     }
     gw_vcpus_free(m->vcpus); /* first: no vCPU may touch what follows */
+    for (guint i = 0; m->vdpa && i < m->vdpa->len; i++) {
+        gw_pci_bus_unplug(m->pci, gw_vdpa_device_pci(m->vdpa->pdata[i]));
+    }
+    g_clear_pointer(&m->vdpa, g_ptr_array_unref);
+    g_clear_pointer(&m->vdpa_backends, g_ptr_array_unref);
     gw_pci_bus_free(m->pci);
     gw_acpi_pm_free(m->pm);
     gw_serial_free(m->serial);

@@ -9,13 +9,15 @@
 #include <sys/stat.h>
 #include <godwit/machine.h>
 #include <godwit/util.h>
+#include <godwit/vdpa-sim.h>
 #include <godwit/vm.h>
 
 struct GwVm {
     const GwConfig *cfg;
     GMainLoop *loop;
     GwRunState state;
-    GwMachine *machine; /* NULL without --kernel */
+    GwVdpaSimRegistry *sims; /* simulated vDPA devices (--vdpa-sim) */
+    GwMachine *machine;      /* NULL without --kernel */
     GwEventFn event_fn;
     gpointer event_opaque;
     int exit_status;
@@ -99,6 +101,33 @@ static const GwMachineHooks machine_hooks = {
     on_guest_fatal,
 };
 
+static bool
+create_sims(GwVm *vm, GError **errp)
+{
+    vm->sims = gw_vdpa_sim_registry_new(errp);
+    if (!vm->sims) {
+        return false;
+    }
+    for (guint i = 0; i < vm->cfg->vdpa_sim->len; i++) {
+        const GwVdpaSimConfig *s = vm->cfg->vdpa_sim->pdata[i];
+        g_autofree char *path = NULL;
+        g_autoptr(GError) err = NULL;
+        if (!gw_vdpa_sim_add(vm->sims, s, &path, &err)) {
+            g_set_error(errp, GW_ERROR, err->code, "--vdpa-sim %s: %s", s->name,
+                        err->message);
+            return false;
+        }
+        g_info("vdpa-sim %s (%s): %s", s->name, s->mgmtdev, path);
+    }
+    return true;
+}
+
+GwVdpaSimRegistry *
+gw_vm_vdpa_sims(GwVm *vm)
+{
+    return vm->sims;
+}
+
 GwVm *
 gw_vm_new(const GwConfig *cfg, GMainLoop *loop, GError **errp)
 {
@@ -107,8 +136,16 @@ gw_vm_new(const GwConfig *cfg, GMainLoop *loop, GError **errp)
     vm->cfg = cfg;
     vm->loop = g_main_loop_ref(loop);
     vm->state = GW_RUN_PRELAUNCH;
+    if (!cfg->kernel && cfg->vdpa->len) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "--vdpa needs a machine to plug into: give --kernel");
+        return NULL;
+    }
+    if (!create_sims(vm, errp)) {
+        return NULL;
+    }
     if (cfg->kernel) {
-        vm->machine = gw_machine_new(cfg, &machine_hooks, vm, errp);
+        vm->machine = gw_machine_new(cfg, vm->sims, &machine_hooks, vm, errp);
         if (!vm->machine) {
             return NULL;
         }
@@ -122,7 +159,10 @@ gw_vm_free(GwVm *vm)
     if (!vm) {
         return;
     }
-    gw_machine_free(vm->machine);
+    gw_machine_free(vm->machine); /* closes the devices before the sims go */
+    if (vm->sims) {
+        gw_vdpa_sim_registry_free(vm->sims);
+    }
     g_main_loop_unref(vm->loop);
     g_free(vm);
 }
@@ -248,6 +288,13 @@ int
 gw_vm_exit_status(const GwVm *vm)
 {
     return vm->exit_status;
+}
+
+json_object *
+gw_vm_query_pci(GwVm *vm)
+{
+    return vm->machine ? gw_machine_query_pci(vm->machine)
+                       : json_object_new_array();
 }
 
 json_object *

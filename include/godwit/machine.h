@@ -16,6 +16,7 @@
 #include <json-c/json.h>
 #include <godwit/config.h>
 #include <godwit/memory.h>
+#include <godwit/vdpa.h>
 
 typedef struct {
     void (*poweroff)(gpointer opaque);               /* guest wrote S5 */
@@ -25,9 +26,14 @@ typedef struct {
 
 typedef struct GwMachine GwMachine;
 
-/* Builds the whole board and loads the kernel; nothing runs yet. */
-GwMachine *gw_machine_new(const GwConfig *cfg, const GwMachineHooks *hooks,
-                          gpointer opaque, GError **errp);
+/*
+ * Builds the whole board, loads the kernel and plugs the --vdpa devices
+ * (their paths resolved through `sims`, which may hold the simulated
+ * ones); nothing runs yet.
+ */
+GwMachine *gw_machine_new(const GwConfig *cfg, GwVdpaSimRegistry *sims,
+                          const GwMachineHooks *hooks, gpointer opaque,
+                          GError **errp);
 void gw_machine_free(GwMachine *m);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwMachine, gw_machine_free)
 

@@ -96,6 +96,13 @@ void gw_vm_shutdown(GwVm *vm, bool guest, const char *reason);
 /* The process exit status the VM's end asks for (0 for a clean one). */
 int gw_vm_exit_status(const GwVm *vm);
 
+/* The simulated vDPA devices (--vdpa-sim, x-godwit-vdpa-sim-*). */
+typedef struct GwVdpaSimRegistry GwVdpaSimRegistry;
+GwVdpaSimRegistry *gw_vm_vdpa_sims(GwVm *vm);
+
+/* QMP query-pci's return value (caller owns). */
+json_object *gw_vm_query_pci(GwVm *vm);
+
 /* QMP query-cpus-fast's return value (caller owns). */
 json_object *gw_vm_query_cpus(GwVm *vm);
 

@@ -1,0 +1,45 @@
+/*
+ * vdpa-device: the device model of one `--vdpa` device — a virtio-pci
+ * function whose virtio device id, features, queue count and sizes and
+ * config space come from the vhost-vdpa backend, and whose data path is
+ * the backend's: guest RAM is mapped into the device once (IOTLB, IOVA =
+ * guest physical address), and at DRIVER_OK the backend gets the rings,
+ * a kick eventfd (KVM ioeventfd) and a call eventfd (KVM irqfd) per
+ * queue.  The VMM handles no request.
+ *
+ * Threads: created and freed on the main thread with the device lock
+ * NOT held.  The virtio-pci callbacks (activate, reset, config access)
+ * run with the device lock held, on whichever thread the guest's access
+ * arrived.  The backend's config-change eventfd is watched on the main
+ * loop, which takes the device lock before touching the transport.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <glib.h>
+#include <godwit/config.h>
+#include <godwit/irq.h>
+#include <godwit/memory.h>
+#include <godwit/pci.h>
+#include <godwit/vdpa.h>
+
+typedef struct GwVdpaDevice GwVdpaDevice;
+
+/*
+ * Builds the device for `cfg` (copied) on `backend` (a reference is
+ * taken): claims the device (SET_OWNER), reads what it offers, checks
+ * num_queues against its virtqueues, maps guest RAM.  NULL with one line
+ * in *errp naming the device and the problem; nothing is left mapped.
+ */
+GwVdpaDevice *gw_vdpa_device_new(const GwVdpaConfig *cfg,
+                                 GwVdpaBackend *backend, GwGuestMemory *mem,
+                                 const GwIrqChip *irq, GMutex *dev_lock,
+                                 GError **errp);
+
+/* Resets the backend and releases it (maps go with the last reference). */
+void gw_vdpa_device_free(GwVdpaDevice *d);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwVdpaDevice, gw_vdpa_device_free)
+
+GwPciDevice *gw_vdpa_device_pci(GwVdpaDevice *d);
+const GwVdpaConfig *gw_vdpa_device_config(const GwVdpaDevice *d);
+uint8_t gw_vdpa_device_status(GwVdpaDevice *d);

@@ -1,0 +1,366 @@
+/*
+ * The vDPA device model.  See include/godwit/vdpa-device.h for threads.
+ */
+#include <string.h>
+#include <sys/eventfd.h>
+#include <glib-unix.h>
+#include <godwit/util.h>
+#include <godwit/vdpa-device.h>
+#include <godwit/virtio-pci.h>
+
+#define VIRTIO_ID_NET        1
+#define VIRTIO_NET_F_CTRL_VQ 17
+/* Features that need the control queue (virtio 1.2, 5.1.3.1). */
+#define NET_CTRL_FEATURES                                                      \
+    ((1ull << 17) | (1ull << 18) | (1ull << 19) | (1ull << 20) |               \
+     (1ull << 21) | (1ull << 22) | (1ull << 23))
+
+/* Backend features we use when the device offers them. */
+#define WANTED_BACKEND_FEATURES                                                \
+    ((1ull << VHOST_BACKEND_F_IOTLB_MSG_V2) |                                  \
+     (1ull << VHOST_BACKEND_F_IOTLB_BATCH) |                                   \
+     (1ull << VHOST_BACKEND_F_SUSPEND) | (1ull << VHOST_BACKEND_F_RESUME) |    \
+     (1ull << VHOST_BACKEND_F_IOTLB_PERSIST))
+
+struct GwVdpaDevice {
+    GwVdpaConfig *cfg;
+    GwVdpaBackend *backend;
+    GwGuestMemory *mem;
+    GMutex *dev_lock;
+    GwVirtioPci *vp;
+    uint64_t backend_features;
+    uint32_t vqs; /* what the device has; cfg->num_queues are exposed */
+    int config_call_fd;
+    guint config_watch;
+};
+
+static bool
+has_backend(const GwVdpaDevice *d, unsigned bit)
+{
+    return d->backend_features & (1ull << bit);
+}
+
+/* Identity map of every RAM region: IOVA = guest physical address. */
+static bool
+map_memory(GwVdpaDevice *d, GError **errp)
+{
+    bool batch = has_backend(d, VHOST_BACKEND_F_IOTLB_BATCH);
+
+    if (batch && !gw_vdpa_iotlb_batch_begin(d->backend, 0, errp)) {
+        return false;
+    }
+    for (guint i = 0; i < d->mem->n_regions; i++) {
+        const GwMemRegion *r = &d->mem->regions[i];
+        if (!gw_vdpa_iotlb_update(d->backend, 0, r->gpa, r->size,
+                                  d->mem->host + r->offset, VHOST_ACCESS_RW,
+                                  errp)) {
+            return false;
+        }
+    }
+    return !batch || gw_vdpa_iotlb_batch_end(d->backend, 0, errp);
+}
+
+static void
+unmap_memory(GwVdpaDevice *d)
+{
+    for (guint i = 0; i < d->mem->n_regions; i++) {
+        gw_vdpa_iotlb_invalidate(d->backend, 0, d->mem->regions[i].gpa,
+                                 d->mem->regions[i].size, NULL);
+    }
+}
+
+static bool
+setup_rings(GwVdpaDevice *d, const GwVirtioActivation *a, GError **errp)
+{
+    for (uint32_t i = 0; i < a->n_queues; i++) {
+        const GwVirtqueueSetup *q = &a->queues[i];
+        if (!q->enabled) {
+            continue;
+        }
+        if (!gw_vdpa_set_vring_num(d->backend, i, q->size, errp) ||
+            !gw_vdpa_set_vring_addr(d->backend, i, q->desc, q->avail, q->used,
+                                    errp) ||
+            !gw_vdpa_set_vring_base(d->backend, i, 0, errp) ||
+            !gw_vdpa_set_vring_kick(d->backend, i, q->kick_fd, errp) ||
+            !gw_vdpa_set_vring_call(d->backend, i, q->call_fd, errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool
+enable_rings(GwVdpaDevice *d, const GwVirtioActivation *a, GError **errp)
+{
+    for (uint32_t i = 0; i < a->n_queues; i++) {
+        if (a->queues[i].enabled &&
+            !gw_vdpa_set_vring_enable(d->backend, i, true, errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The sequence of drivers/vhost/vdpa.c's users (QEMU, Cloud Hypervisor). */
+static bool
+vdpa_activate(void *opaque, const GwVirtioActivation *a, GError **errp)
+{
+    GwVdpaDevice *d = opaque;
+    const uint8_t drv = GW_VIRTIO_STATUS_ACKNOWLEDGE | GW_VIRTIO_STATUS_DRIVER;
+    /* vhost-vdpa needs ACCESS_PLATFORM; with IOVA = GPA it changes nothing
+     * for a guest that did not negotiate it. */
+    uint64_t features = a->features | (1ull << VIRTIO_F_ACCESS_PLATFORM);
+    uint8_t status = 0;
+
+    if (!gw_vdpa_set_status(d->backend, drv, errp) ||
+        !gw_vdpa_set_features(d->backend, features, errp) ||
+        !gw_vdpa_set_status(d->backend, drv | GW_VIRTIO_STATUS_FEATURES_OK,
+                            errp) ||
+        !gw_vdpa_get_status(d->backend, &status, errp)) {
+        return false;
+    }
+    if (!(status & GW_VIRTIO_STATUS_FEATURES_OK)) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
+                    "vdpa %s: the device refused features 0x%" G_GINT64_MODIFIER
+                    "x",
+                    d->cfg->id, features);
+        return false;
+    }
+    return setup_rings(d, a, errp) &&
+           gw_vdpa_set_config_call(d->backend, d->config_call_fd, errp) &&
+           enable_rings(d, a, errp) &&
+           gw_vdpa_set_status(d->backend, status | GW_VIRTIO_STATUS_DRIVER_OK,
+                              errp);
+}
+
+static void
+vdpa_reset(void *opaque)
+{
+    GwVdpaDevice *d = opaque;
+    g_autoptr(GError) err = NULL;
+
+    if (!gw_vdpa_set_status(d->backend, 0, &err)) {
+        g_warning("%s", err->message);
+        return;
+    }
+    /* Without IOTLB_PERSIST a reset drops the maps: put them back. */
+    if (!has_backend(d, VHOST_BACKEND_F_IOTLB_PERSIST) &&
+        !map_memory(d, &err)) {
+        g_warning("vdpa %s: remapping guest RAM after reset: %s", d->cfg->id,
+                  err->message);
+    }
+}
+
+static void
+vdpa_config_read(void *opaque, unsigned off, void *buf, unsigned len)
+{
+    GwVdpaDevice *d = opaque;
+    g_autoptr(GError) err = NULL;
+
+    if (!gw_vdpa_get_config(d->backend, off, buf, len, &err)) {
+        g_debug("%s", err->message);
+        memset(buf, 0, len);
+    }
+}
+
+static void
+vdpa_config_write(void *opaque, unsigned off, const void *buf, unsigned len)
+{
+    GwVdpaDevice *d = opaque;
+    g_autoptr(GError) err = NULL;
+
+    if (!gw_vdpa_set_config(d->backend, off, buf, len, &err)) {
+        g_debug("%s", err->message);
+    }
+}
+
+static const GwVirtioDeviceOps virtio_ops = {
+    vdpa_activate,
+    vdpa_reset,
+    vdpa_config_read,
+    vdpa_config_write,
+};
+
+/* The device signalled a config change, or that it broke. */
+static gboolean
+on_config_call(int fd, GIOCondition cond, gpointer opaque)
+{
+    GwVdpaDevice *d = opaque;
+    eventfd_t n;
+    uint8_t status = 0;
+
+    if (eventfd_read(fd, &n) < 0) {
+        return G_SOURCE_CONTINUE;
+    }
+    g_mutex_lock(d->dev_lock);
+    if (gw_vdpa_get_status(d->backend, &status, NULL) &&
+        (status & GW_VIRTIO_STATUS_NEEDS_RESET)) {
+        g_warning("vdpa %s: the device needs a reset", d->cfg->id);
+        gw_virtio_pci_set_needs_reset(d->vp);
+    } else {
+        gw_virtio_pci_config_changed(d->vp);
+    }
+    g_mutex_unlock(d->dev_lock);
+    return G_SOURCE_CONTINUE;
+}
+
+static bool
+check_num_queues(GwVdpaDevice *d, GError **errp)
+{
+    if (!gw_vdpa_get_vqs_count(d->backend, &d->vqs, errp)) {
+        return false;
+    }
+    if (d->cfg->num_queues > d->vqs ||
+        d->cfg->num_queues > GW_VIRTIO_MAX_QUEUES) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "vdpa %s: num_queues=%u, but %s has %u virtqueues",
+                    d->cfg->id, d->cfg->num_queues,
+                    gw_vdpa_backend_label(d->backend), d->vqs);
+        return false;
+    }
+    return true;
+}
+
+static bool
+check_iova_range(GwVdpaDevice *d, GError **errp)
+{
+    uint64_t first, last;
+
+    if (!gw_vdpa_get_iova_range(d->backend, &first, &last, errp)) {
+        return false;
+    }
+    for (guint i = 0; i < d->mem->n_regions; i++) {
+        const GwMemRegion *r = &d->mem->regions[i];
+        if (r->gpa < first || r->gpa + r->size - 1 > last) {
+            g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                        "vdpa %s: guest RAM at 0x%" G_GINT64_MODIFIER
+                        "x is outside the device's IOVA range",
+                        d->cfg->id, r->gpa);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool
+negotiate_backend(GwVdpaDevice *d, GError **errp)
+{
+    uint64_t offered;
+
+    if (!gw_vdpa_get_backend_features(d->backend, &offered, errp)) {
+        return false;
+    }
+    d->backend_features = offered & WANTED_BACKEND_FEATURES;
+    return gw_vdpa_set_backend_features(d->backend, d->backend_features, errp);
+}
+
+/* Reads what the device is and offers; fills `info` for the transport. */
+static bool
+probe(GwVdpaDevice *d, GwVirtioDeviceInfo *info, GError **errp)
+{
+    uint32_t config_size = 0;
+    uint16_t max = 0;
+
+    if (!gw_vdpa_set_owner(d->backend, errp) ||
+        !gw_vdpa_get_device_id(d->backend, &info->device_id, errp) ||
+        !gw_vdpa_get_features(d->backend, &info->features, errp) ||
+        !negotiate_backend(d, errp) || !check_num_queues(d, errp) ||
+        !gw_vdpa_get_vring_num_max(d->backend, &max, errp) ||
+        !gw_vdpa_get_config_size(d->backend, &config_size, errp) ||
+        !check_iova_range(d, errp)) {
+        return false;
+    }
+    if (!(info->features & (1ull << VIRTIO_F_ACCESS_PLATFORM))) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "vdpa %s: %s does not offer VIRTIO_F_ACCESS_PLATFORM",
+                    d->cfg->id, gw_vdpa_backend_label(d->backend));
+        return false;
+    }
+    /* A net device whose control queue is not exposed cannot offer the
+     * features that need it. */
+    if (info->device_id == VIRTIO_ID_NET && d->cfg->num_queues < d->vqs) {
+        info->features &= ~NET_CTRL_FEATURES;
+    }
+    info->n_queues = d->cfg->num_queues;
+    info->queue_max = max;
+    info->config_size = MIN(config_size, 0x1000u);
+    return true;
+}
+
+GwVdpaDevice *
+gw_vdpa_device_new(const GwVdpaConfig *cfg, GwVdpaBackend *backend,
+                   GwGuestMemory *mem, const GwIrqChip *irq, GMutex *dev_lock,
+                   GError **errp)
+{
+    g_autoptr(GwVdpaDevice) d = g_new0(GwVdpaDevice, 1);
+    GwVirtioDeviceInfo info = {0};
+
+    d->cfg = gw_vdpa_config_copy(cfg);
+    d->backend = gw_vdpa_backend_ref(backend);
+    d->mem = mem;
+    d->dev_lock = dev_lock;
+    d->config_call_fd = -1;
+    if (cfg->iommu) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "vdpa %s: iommu=on needs a virtual IOMMU, which godwit "
+                    "does not provide yet",
+                    cfg->id);
+        return NULL;
+    }
+    if (!probe(d, &info, errp) || !map_memory(d, errp)) {
+        return NULL;
+    }
+    d->config_call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (d->config_call_fd < 0) {
+        return gw_error_errno(errp, errno, "vdpa %s: eventfd", cfg->id), NULL;
+    }
+    d->vp = gw_virtio_pci_new(&info, &virtio_ops, d, irq, errp);
+    if (!d->vp) {
+        return NULL;
+    }
+    gw_virtio_pci_device(d->vp)->id = d->cfg->id;
+    d->config_watch =
+        g_unix_fd_add(d->config_call_fd, G_IO_IN, on_config_call, d);
+    return g_steal_pointer(&d);
+}
+
+void
+gw_vdpa_device_free(GwVdpaDevice *d)
+{
+    if (!d) {
+        return;
+    }
+    g_clear_handle_id(&d->config_watch, g_source_remove);
+    if (d->vp) {
+        gw_virtio_pci_device(d->vp)->id = NULL;
+        gw_virtio_pci_free(d->vp); /* resets the backend if it ran */
+    }
+    if (d->backend) {
+        gw_vdpa_set_status(d->backend, 0, NULL);
+        unmap_memory(d);
+        gw_vdpa_backend_unref(d->backend);
+    }
+    gw_fd_cleanup(&d->config_call_fd);
+    gw_vdpa_config_free(d->cfg);
+    g_free(d);
+}
+
+GwPciDevice *
+gw_vdpa_device_pci(GwVdpaDevice *d)
+{
+    return gw_virtio_pci_device(d->vp);
+}
+
+const GwVdpaConfig *
+gw_vdpa_device_config(const GwVdpaDevice *d)
+{
+    return d->cfg;
+}
+
+uint8_t
+gw_vdpa_device_status(GwVdpaDevice *d)
+{
+    uint8_t status = 0;
+    gw_vdpa_get_status(d->backend, &status, NULL);
+    return status;
+}
