@@ -98,9 +98,12 @@ open_stat(GwVdpaSimRegistry *reg, int fd, const struct stat *st,
     if (S_ISREG(st->st_mode) && reg) {
         GwVdpaBackend *b =
             gw_vdpa_sim_open_node(reg, st->st_dev, st->st_ino, label, &err);
-        if (b || !g_error_matches(err, GW_ERROR, GW_ERROR_NOT_FOUND)) {
-            g_propagate_error(errp, g_steal_pointer(&err));
+        if (b) {
             return b;
+        }
+        if (!g_error_matches(err, GW_ERROR, GW_ERROR_NOT_FOUND)) {
+            g_propagate_error(errp, g_steal_pointer(&err));
+            return NULL;
         }
     }
     not_vdpa(label, errp);

@@ -111,6 +111,14 @@ run_work(GwVdpaSimDev *d)
     g_mutex_lock(&d->lock);
     while (d->work_pending && !d->stop) {
         d->work_pending = false;
+        /*
+         * Work queued before a SUSPEND is remembered for RESUME.  The
+         * kernel sim drops it here (its work item sees !running and
+         * returns), leaving requests until the next kick.
+         */
+        if ((d->status & VIRTIO_CONFIG_S_DRIVER_OK) && !d->running) {
+            d->pending_kick = true;
+        }
         if ((d->status & VIRTIO_CONFIG_S_DRIVER_OK) && d->running &&
             !(d->status & VIRTIO_CONFIG_S_NEEDS_RESET) && d->type->work(d)) {
             d->work_pending = true;

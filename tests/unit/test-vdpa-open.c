@@ -1,0 +1,172 @@
+/*
+ * Opening vDPA devices: a simulator node is reachable by path and by an
+ * fd matched on st_dev/st_ino, exclusively; anything else is refused with
+ * a message naming it.  Management: add/del/list and node files.
+ */
+#include <fcntl.h>
+#include <sys/stat.h>
+#include "vdpa-fixture.h"
+
+static GwVdpaSimRegistry *
+reg_with(const char *spec, char **path)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GwVdpaSimConfig) cfg = gw_vdpa_sim_config_parse(spec, &err);
+    GwVdpaSimRegistry *reg = gw_vdpa_sim_registry_new(&err);
+
+    g_assert_no_error(err);
+    g_assert_true(gw_vdpa_sim_add(reg, cfg, path, &err));
+    return reg;
+}
+
+static void
+test_open_by_path_and_fd(void)
+{
+    g_autofree char *path = NULL;
+    g_autoptr(GwVdpaSimRegistry) reg =
+        reg_with("name=d0,mgmtdev=vdpasim_blk", &path);
+    g_autoptr(GError) err = NULL;
+    GwVdpaBackend *b;
+    uint32_t id;
+    int fd;
+
+    g_assert_true(g_str_has_prefix(path, gw_vdpa_sim_registry_dir(reg)));
+    b = gw_vdpa_open(reg, path, &err);
+    g_assert_no_error(err);
+    g_assert_true(gw_vdpa_get_device_id(b, &id, &err));
+    g_assert_cmpuint(id, ==, VIRTIO_ID_BLOCK);
+    gw_vdpa_backend_unref(b);
+    fd = open(path, O_RDWR | O_CLOEXEC);
+    g_assert_cmpint(fd, >=, 0);
+    b = gw_vdpa_open_fd(reg, fd, &err);
+    g_assert_no_error(err);
+    g_assert_true(gw_vdpa_get_device_id(b, &id, &err));
+    gw_vdpa_backend_unref(b);
+}
+
+static void
+test_second_open_busy(void)
+{
+    g_autofree char *path = NULL;
+    g_autoptr(GwVdpaSimRegistry) reg =
+        reg_with("name=d0,mgmtdev=vdpasim_net", &path);
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GwVdpaBackend) b = gw_vdpa_open(reg, path, &err);
+
+    g_assert_nonnull(b);
+    g_assert_null(gw_vdpa_open(reg, path, &err));
+    g_assert_error(err, GW_ERROR, GW_ERROR_BUSY);
+    g_clear_error(&err);
+    g_assert_null(gw_vdpa_open_fd(reg, open(path, O_RDONLY), &err));
+    g_assert_error(err, GW_ERROR, GW_ERROR_BUSY);
+    g_clear_error(&err);
+    /* del is refused while open, and works after close. */
+    g_assert_false(gw_vdpa_sim_del(reg, "d0", &err));
+    g_assert_error(err, GW_ERROR, GW_ERROR_BUSY);
+    g_clear_error(&err);
+    g_clear_pointer(&b, gw_vdpa_backend_unref);
+    g_assert_true(gw_vdpa_sim_del(reg, "d0", &err));
+    g_assert_false(g_file_test(path, G_FILE_TEST_EXISTS));
+    g_assert_false(gw_vdpa_sim_del(reg, "d0", &err));
+    g_assert_error(err, GW_ERROR, GW_ERROR_NOT_FOUND);
+}
+
+static void
+test_rejects_non_devices(void)
+{
+    g_autofree char *path = NULL;
+    g_autoptr(GwVdpaSimRegistry) reg =
+        reg_with("name=d0,mgmtdev=vdpasim_blk", &path);
+    g_autofree char *plain =
+        g_build_filename(gw_vdpa_sim_registry_dir(reg), "plain", NULL);
+    g_autoptr(GError) err = NULL;
+
+    g_assert_null(gw_vdpa_open(reg, "/dev/null", &err));
+    g_assert_cmpstr(err->message, ==,
+                    "vdpa: /dev/null is not a vhost-vdpa device");
+    g_clear_error(&err);
+    g_assert_true(g_file_set_contents(plain, "x", 1, NULL));
+    g_assert_null(gw_vdpa_open(reg, plain, &err));
+    g_assert_true(g_str_has_suffix(err->message, "is not a vhost-vdpa device"));
+    g_clear_error(&err);
+    g_assert_null(gw_vdpa_open(reg, "/nonexistent/vdpa", &err));
+    g_assert_nonnull(strstr(err->message, "/nonexistent/vdpa"));
+    g_clear_error(&err);
+    g_assert_null(gw_vdpa_open_fd(reg, open("/dev/null", O_RDWR), &err));
+    g_assert_cmpstr(err->message + strlen(err->message) - 26, ==,
+                    "is not a vhost-vdpa device");
+    g_clear_error(&err);
+    /* A node is a device only for the registry that published it. */
+    g_assert_null(gw_vdpa_open(NULL, path, &err));
+    g_clear_error(&err);
+    unlink(plain);
+}
+
+static void
+test_two_registries_do_not_collide(void)
+{
+    g_autofree char *p1 = NULL, *p2 = NULL;
+    g_autoptr(GwVdpaSimRegistry) r1 =
+        reg_with("name=same,mgmtdev=vdpasim_blk", &p1);
+    g_autoptr(GwVdpaSimRegistry) r2 =
+        reg_with("name=same,mgmtdev=vdpasim_blk", &p2);
+    g_autoptr(GError) err = NULL;
+
+    g_assert_cmpstr(p1, !=, p2);
+    g_assert_null(gw_vdpa_open(r2, p1, &err)); /* other "host's" node */
+}
+
+static void
+test_add_list_and_cleanup(void)
+{
+    g_autofree char *path = NULL, *dir = NULL;
+    GwVdpaSimRegistry *reg = reg_with("name=b,mgmtdev=vdpasim_blk", &path);
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GwVdpaSimConfig) dup =
+        gw_vdpa_sim_config_parse("name=b,mgmtdev=vdpasim_net", NULL);
+    g_autoptr(GwVdpaSimConfig) net = gw_vdpa_sim_config_parse(
+        "name=n,mgmtdev=vdpasim_net,mac=02:00:00:00:00:01", NULL);
+    g_autoptr(json_object) list = NULL;
+    g_autoptr(GwVdpaBackend) b = NULL;
+    g_autofree char *want = NULL;
+
+    g_assert_false(gw_vdpa_sim_add(reg, dup, NULL, &err));
+    g_assert_error(err, GW_ERROR, GW_ERROR_EXISTS);
+    g_assert_true(gw_vdpa_sim_add(reg, net, NULL, NULL));
+    b = gw_vdpa_open(reg, path, NULL);
+    list = gw_vdpa_sim_list_json(reg);
+    want = g_strdup_printf(
+        "[{\"name\":\"b\",\"mgmtdev\":\"vdpasim_blk\",\"path\":\"%s\","
+        "\"device-id\":2,\"open\":true},{\"name\":\"n\",\"mgmtdev\":"
+        "\"vdpasim_net\",\"path\":\"%s/n\",\"device-id\":1,\"open\":"
+        "false}]",
+        path, gw_vdpa_sim_registry_dir(reg));
+    g_assert_cmpstr(
+        json_object_to_json_string_ext(
+            list, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+        ==, want);
+    dir = g_strdup(gw_vdpa_sim_registry_dir(reg));
+    gw_vdpa_sim_registry_free(reg);
+    g_assert_false(g_file_test(dir, G_FILE_TEST_EXISTS));
+    /* The open backend still works after its registry is gone. */
+    uint32_t id;
+    g_assert_true(gw_vdpa_get_device_id(b, &id, NULL));
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    fx_runtime_dir();
+    g_test_add_func("/vdpa/open/sim-node-by-path-and-by-fd",
+                    test_open_by_path_and_fd);
+    g_test_add_func("/vdpa/open/second-open-busy-and-del-refused",
+                    test_second_open_busy);
+    g_test_add_func("/vdpa/open/rejects-dev-null-regular-file-missing",
+                    test_rejects_non_devices);
+    g_test_add_func("/vdpa/open/two-registries-do-not-collide",
+                    test_two_registries_do_not_collide);
+    g_test_add_func("/vdpa/sim/registry/add-list-free-removes-nodes",
+                    test_add_list_and_cleanup);
+    return g_test_run();
+}
