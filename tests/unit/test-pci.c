@@ -8,76 +8,7 @@
 #include <godwit/pci.h>
 #include <godwit/util.h>
 #include <godwit/virtio-pci.h>
-
-/* ---- a recording irqchip ---- */
-
-typedef struct {
-    int next_gsi, routes;
-    uint64_t route_addr[64];
-    uint32_t route_data[64];
-    int irqfd_gsi[8]; /* by call fd slot */
-    int irqfds;
-    int ioeventfds;
-    uint64_t ioeventfd_addr;
-    int msis;
-    uint32_t last_msi_data;
-} Rec;
-
-static int
-rec_route_add(void *ctx, uint64_t addr, uint32_t data, GError **errp)
-{
-    Rec *r = ctx;
-    int gsi = 24 + r->next_gsi++;
-    r->routes++;
-    r->route_addr[gsi - 24] = addr;
-    r->route_data[gsi - 24] = data;
-    return gsi;
-}
-
-static bool
-rec_route_set(void *ctx, int gsi, uint64_t addr, uint32_t data, GError **e)
-{
-    Rec *r = ctx;
-    r->route_addr[gsi - 24] = addr;
-    r->route_data[gsi - 24] = data;
-    return true;
-}
-
-static void
-rec_route_del(void *ctx, int gsi)
-{
-    ((Rec *)ctx)->routes--;
-}
-
-static bool
-rec_irqfd(void *ctx, int fd, int gsi, bool assign, GError **errp)
-{
-    Rec *r = ctx;
-    r->irqfds += assign ? 1 : -1;
-    r->irqfd_gsi[0] = assign ? gsi : -1;
-    return true;
-}
-
-static bool
-rec_ioeventfd(void *ctx, uint64_t addr, unsigned len, int fd, bool assign,
-              GError **errp)
-{
-    Rec *r = ctx;
-    r->ioeventfds += assign ? 1 : -1;
-    r->ioeventfd_addr = assign ? addr : 0;
-    return true;
-}
-
-static void
-rec_signal(void *ctx, uint64_t addr, uint32_t data)
-{
-    Rec *r = ctx;
-    r->msis++;
-    r->last_msi_data = data;
-}
-
-static const GwIrqOps rec_ops = {rec_route_add, rec_route_set, rec_route_del,
-                                 rec_irqfd,     rec_ioeventfd, rec_signal};
+#include "irq-recorder.h"
 
 /* ---- a fake virtio backend ---- */
 
@@ -129,7 +60,7 @@ static const GwVirtioDeviceOps fake_ops = {fake_activate, fake_reset,
 typedef struct {
     GwBus *mmio;
     GwPciBus *pci;
-    Rec rec;
+    GwIrqRecorder rec;
     GwIrqChip irq;
     Fake fake;
     GwVirtioPci *vp;
@@ -158,7 +89,7 @@ fx_setup(Fx *fx, gconstpointer data)
 
     fx->mmio = gw_bus_new("mmio");
     fx->pci = gw_pci_bus_new(0, fx->mmio);
-    fx->irq = (GwIrqChip){&rec_ops, &fx->rec};
+    fx->irq = gw_irq_recorder_chip(&fx->rec);
     fx->vp = gw_virtio_pci_new(&info, &fake_ops, &fx->fake, &fx->irq, NULL);
     g_assert_nonnull(fx->vp);
     g_assert_true(
@@ -328,8 +259,9 @@ test_driver_ok_activates(Fx *fx, gconstpointer data)
     g_assert_true(fx->fake.q0.enabled);
     /* The VMM is out of the data path: irqfd and ioeventfd in place. */
     g_assert_cmpint(fx->rec.irqfds, ==, 1);
-    g_assert_cmpint(fx->rec.irqfd_gsi[0], >=, 24);
-    g_assert_cmphex(fx->rec.route_data[fx->rec.irqfd_gsi[0] - 24], ==, 0x4041);
+    g_assert_cmpint(fx->rec.irqfd_gsi, >=, 24);
+    g_assert_cmphex(fx->rec.route_data[fx->rec.irqfd_gsi - REC_FIRST_GSI], ==,
+                    0x4041);
     g_assert_cmpint(fx->rec.ioeventfds, ==, 1);
     g_assert_cmphex(fx->rec.ioeventfd_addr, ==, fx->bar0 + 0x3000);
 }

@@ -1,0 +1,377 @@
+/*
+ * The vDPA device model end to end without KVM: a "guest" programs the
+ * virtio-pci function through config cycles and MMIO exactly as a driver
+ * does, the device model drives the simulator through the seam, and the
+ * simulator's worker moves the data.  Only KVM itself is replaced (by the
+ * interrupt recorder).
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <string.h>
+#include <linux/virtio_blk.h>
+#include <glib/gstdio.h>
+#include <godwit/util.h>
+#include <godwit/vdpa-device.h>
+#include <godwit/vdpa-sim.h>
+#include <godwit/virtio-pci.h>
+#include "irq-recorder.h"
+#include "vring-driver.h"
+
+#define RAM_SIZE (16u << 20)
+#define SLOT     1
+
+typedef struct {
+    char *disk;
+    GwVdpaSimRegistry *reg;
+    GwTestMem *tm;
+    GwGuestMemory gm;
+    GwIrqRecorder rec;
+    GwIrqChip irq;
+    GMutex lock;
+    GwBus *mmio;
+    GwPciBus *pci;
+    GwVdpaDevice *dev;
+    uint64_t bar0, bar1;
+    GwTestVring *vr;
+} Fx;
+
+static void
+mmio_write(Fx *f, uint64_t addr, unsigned size, uint64_t v)
+{
+    g_mutex_lock(&f->lock);
+    g_assert_true(gw_bus_write(f->mmio, addr, size, v));
+    g_mutex_unlock(&f->lock);
+}
+
+static uint64_t
+mmio_read(Fx *f, uint64_t addr, unsigned size)
+{
+    uint64_t v;
+
+    g_mutex_lock(&f->lock);
+    g_assert_true(gw_bus_read(f->mmio, addr, size, &v));
+    g_mutex_unlock(&f->lock);
+    return v;
+}
+
+static void
+cfg_write(Fx *f, unsigned off, unsigned size, uint32_t v)
+{
+    g_mutex_lock(&f->lock);
+    gw_pci_config_write(f->pci, SLOT << 3, off, size, v);
+    g_mutex_unlock(&f->lock);
+}
+
+static uint32_t
+cfg_read(Fx *f, unsigned off, unsigned size)
+{
+    return gw_pci_config_read(f->pci, SLOT << 3, off, size);
+}
+
+/* Sets the fixture up; returns the device or NULL with *errp. */
+static GwVdpaDevice *
+fx_device(Fx *f, const char *sim_opts, const char *vdpa_opts, GError **errp)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *sim = g_strdup_printf("name=d0,mgmtdev=%s", sim_opts);
+    g_autoptr(GwVdpaSimConfig) sc = gw_vdpa_sim_config_parse(sim, &err);
+    g_autofree char *path = NULL, *vopts = NULL;
+    g_autoptr(GwVdpaConfig) vc = NULL;
+    g_autoptr(GwVdpaBackend) b = NULL;
+
+    g_assert_no_error(err);
+    f->reg = gw_vdpa_sim_registry_new(&err);
+    g_assert_no_error(err);
+    g_assert_true(gw_vdpa_sim_add(f->reg, sc, &path, &err));
+    f->tm = gw_test_mem_new(RAM_SIZE, 0);
+    f->gm = (GwGuestMemory){.fd = f->tm->fd,
+                            .host = f->tm->base,
+                            .size = RAM_SIZE,
+                            .n_regions = 1,
+                            .regions = {{0, RAM_SIZE, 0}}};
+    f->tm->used = 1 << 20; /* leave the first MiB for request buffers */
+    f->irq = gw_irq_recorder_chip(&f->rec);
+    g_mutex_init(&f->lock);
+    f->mmio = gw_bus_new("mmio");
+    f->pci = gw_pci_bus_new(0, f->mmio);
+    vopts = g_strdup_printf("path=%s,id=disk0%s", path, vdpa_opts);
+    vc = gw_vdpa_config_parse(vopts, &err);
+    g_assert_no_error(err);
+    b = gw_vdpa_open(f->reg, path, &err);
+    g_assert_no_error(err);
+    f->dev = gw_vdpa_device_new(vc, b, &f->gm, &f->irq, &f->lock, errp);
+    if (f->dev) {
+        g_assert_true(
+            gw_pci_bus_plug(f->pci, gw_vdpa_device_pci(f->dev), SLOT, NULL));
+        f->bar0 = cfg_read(f, 0x10, 4) & ~0xfu;
+        f->bar1 = cfg_read(f, 0x14, 4) & ~0xfu;
+        cfg_write(f, 0x04, 2, PCI_COMMAND_MEMORY);
+    }
+    return f->dev;
+}
+
+static void
+fx_free(Fx *f)
+{
+    if (f->dev) {
+        gw_pci_bus_unplug(f->pci, gw_vdpa_device_pci(f->dev));
+        gw_vdpa_device_free(f->dev);
+    }
+    g_clear_pointer(&f->vr, gw_test_vring_free);
+    gw_pci_bus_free(f->pci);
+    gw_bus_free(f->mmio);
+    gw_vdpa_sim_registry_free(f->reg);
+    gw_test_mem_free(f->tm);
+    g_mutex_clear(&f->lock);
+    g_assert_cmpint(f->rec.routes, ==, 0);
+    if (f->disk) {
+        g_unlink(f->disk);
+    }
+    g_free(f->disk);
+}
+
+static unsigned
+find_cap(Fx *f, uint8_t id)
+{
+    for (unsigned off = cfg_read(f, 0x34, 1); off;
+         off = cfg_read(f, off + 1, 1)) {
+        if (cfg_read(f, off, 1) == id) {
+            return off;
+        }
+    }
+    g_assert_not_reached();
+}
+
+/* What a guest driver does up to DRIVER_OK, with queue 0 on f->vr. */
+static void
+driver_start(Fx *f, uint16_t qsize)
+{
+    uint64_t c = f->bar0;
+
+    mmio_write(f, c + 0x14, 1, 0);
+    mmio_write(f, c + 0x14, 1, 1 | 2);
+    mmio_write(f, c + 0x08, 4, 1);
+    mmio_write(f, c + 0x0c, 4, 1); /* VERSION_1 only */
+    mmio_write(f, c + 0x08, 4, 0);
+    mmio_write(f, c + 0x0c, 4, 0);
+    mmio_write(f, c + 0x14, 1, 1 | 2 | 8);
+    g_assert_cmpuint(mmio_read(f, c + 0x14, 1) & 8, ==, 8);
+    mmio_write(f, f->bar1 + 0, 4, 0xfee00000); /* MSI-X vector 0 */
+    mmio_write(f, f->bar1 + 8, 4, 0x4030);
+    mmio_write(f, f->bar1 + 12, 4, 0);
+    cfg_write(f, find_cap(f, 0x11) + 3, 1, 0x80);
+    if (!f->vr) {
+        f->vr = gw_test_vring_new(f->tm, 0, qsize);
+    }
+    mmio_write(f, c + 0x16, 2, 0);
+    mmio_write(f, c + 0x18, 2, qsize);
+    mmio_write(f, c + 0x1a, 2, 0);
+    mmio_write(f, c + 0x20, 8, f->vr->desc_iova);
+    mmio_write(f, c + 0x28, 8, f->vr->avail_iova);
+    mmio_write(f, c + 0x30, 8, f->vr->used_iova);
+    mmio_write(f, c + 0x1c, 2, 1);
+    mmio_write(f, c + 0x14, 1, 1 | 2 | 8 | 4);
+}
+
+/* One blk request through the ring, kicked by a notify write. */
+static uint8_t
+blk_request(Fx *f, uint32_t type, uint64_t sector, uint8_t *data, uint32_t len)
+{
+    uint64_t hdr_iova, data_iova, st_iova;
+    struct virtio_blk_outhdr *hdr =
+        gw_test_mem_alloc(f->tm, sizeof(*hdr), 16, &hdr_iova);
+    uint8_t *buf = gw_test_mem_alloc(f->tm, len, 512, &data_iova);
+    uint8_t *st = gw_test_mem_alloc(f->tm, 1, 1, &st_iova);
+    bool in = type == VIRTIO_BLK_T_IN;
+    GwTestBuf bufs[3] = {{hdr_iova, sizeof(*hdr), false},
+                         {data_iova, len, in},
+                         {st_iova, 1, true}};
+    uint16_t head, id;
+    uint32_t used_len;
+
+    hdr->type = type;
+    hdr->sector = sector;
+    *st = 0xff;
+    if (!in) {
+        memcpy(buf, data, len);
+    }
+    g_assert_true(gw_test_vring_add(f->vr, bufs, 3, &head));
+    mmio_write(f, f->bar0 + 0x3000, 2, 0); /* notify queue 0 */
+    /* The device's completion raises the guest's interrupt: the irqfd
+     * (gw_test_wait_fd consumes the event). */
+    g_assert_true(gw_test_wait_fd(f->rec.irqfd_fd, 5000));
+    g_assert_true(gw_test_vring_get_used(f->vr, &id, &used_len));
+    g_assert_cmpuint(id, ==, head);
+    if (in) {
+        memcpy(data, buf, len);
+    }
+    return *st;
+}
+
+static void
+test_blk_through_virtio_pci(void)
+{
+    Fx f = {0};
+    uint8_t out[4096], in[4096], disk[4096];
+    g_autoptr(GError) err = NULL;
+    g_autofree char *opts = NULL;
+    uint64_t capacity;
+    int fd;
+
+    f.disk = g_build_filename(g_get_tmp_dir(), "godwit-vdpadev-disk.img", NULL);
+    g_unlink(f.disk);
+    opts = g_strdup_printf("vdpasim_blk,capacity=1M,backing=%s", f.disk);
+    g_assert_nonnull(fx_device(&f, opts, "", &err));
+    g_assert_no_error(err);
+    /* What the guest sees: virtio-blk by the modern ids, our capacity. */
+    g_assert_cmphex(cfg_read(&f, 0, 4), ==, 0x10421af4);
+    capacity = mmio_read(&f, f.bar0 + 0x2000, 8);
+    g_assert_cmpuint(capacity, ==, 2048);
+    g_assert_cmpuint(mmio_read(&f, f.bar0 + 0x12, 2), ==, 1);
+    driver_start(&f, 64);
+    g_assert_cmpuint(gw_vdpa_device_status(f.dev) & 4, ==, 4); /* DRIVER_OK */
+    g_assert_cmpint(f.rec.ioeventfds, ==, 1);
+    g_assert_cmpint(f.rec.irqfds, ==, 1);
+    for (unsigned i = 0; i < sizeof(out); i++) {
+        out[i] = (uint8_t)(i * 13 + 5);
+    }
+    g_assert_cmpuint(blk_request(&f, VIRTIO_BLK_T_OUT, 8, out, sizeof(out)), ==,
+                     VIRTIO_BLK_S_OK);
+    memset(in, 0, sizeof(in));
+    g_assert_cmpuint(blk_request(&f, VIRTIO_BLK_T_IN, 8, in, sizeof(in)), ==,
+                     VIRTIO_BLK_S_OK);
+    g_assert_cmpmem(in, sizeof(in), out, sizeof(out));
+    /* Past the end: the device's error, not a crash. */
+    g_assert_cmpuint(blk_request(&f, VIRTIO_BLK_T_IN, 2047, in, 1024), ==,
+                     VIRTIO_BLK_S_IOERR);
+    /* And the data is in the backing file, where a second host sees it. */
+    fd = open(f.disk, O_RDONLY);
+    g_assert_cmpint(pread(fd, disk, sizeof(disk), 8 * 512), ==, sizeof(disk));
+    close(fd);
+    g_assert_cmpmem(disk, sizeof(disk), out, sizeof(out));
+    fx_free(&f);
+}
+
+static void
+test_guest_reset_and_restart(void)
+{
+    Fx f = {0};
+    uint8_t out[512] = {1, 2, 3}, in[512];
+    g_autoptr(GError) err = NULL;
+
+    g_assert_nonnull(fx_device(&f, "vdpasim_blk,capacity=1M", "", &err));
+    driver_start(&f, 32);
+    mmio_write(&f, f.bar0 + 0x14, 1, 0); /* guest resets the device */
+    g_assert_cmpuint(gw_vdpa_device_status(f.dev), ==, 0);
+    g_assert_cmpint(f.rec.irqfds, ==, 0);
+    g_clear_pointer(&f.vr, gw_test_vring_free);
+    driver_start(&f, 32);
+    g_assert_cmpuint(blk_request(&f, VIRTIO_BLK_T_OUT, 0, out, 512), ==, 0);
+    g_assert_cmpuint(blk_request(&f, VIRTIO_BLK_T_IN, 0, in, 512), ==, 0);
+    g_assert_cmpmem(in, 512, out, 512);
+    fx_free(&f);
+}
+
+static gboolean
+stop_waiting(gpointer data)
+{
+    *(bool *)data = true;
+    return G_SOURCE_REMOVE;
+}
+
+static void
+test_backend_failure_reaches_guest(void)
+{
+    Fx f = {0};
+    g_autoptr(GError) err = NULL;
+    bool timed_out = false;
+    guint timer;
+
+    g_assert_nonnull(fx_device(&f, "vdpasim_blk,capacity=1M", "", &err));
+    driver_start(&f, 32);
+    mmio_write(&f, f.bar0 + 0x10, 2, 0); /* config changes on vector 0 */
+    g_assert_true(gw_vdpa_sim_inject_failure(
+        f.reg, "d0", GW_VDPA_SIM_FAIL_NEEDS_RESET, &err));
+    g_test_expect_message("godwit-vdpa", G_LOG_LEVEL_WARNING,
+                          "*needs a reset*");
+    timer = g_timeout_add(5000, stop_waiting, &timed_out);
+    while (!timed_out && !(mmio_read(&f, f.bar0 + 0x14, 1) & 0x40)) {
+        g_main_context_iteration(NULL, TRUE);
+    }
+    g_test_assert_expected_messages();
+    g_assert_false(timed_out);
+    g_source_remove(timer);
+    g_assert_cmpint(f.rec.msis, >=, 1);
+    g_assert_cmphex(f.rec.last_msi_data, ==, 0x4030);
+    fx_free(&f);
+}
+
+static void
+test_rejects_too_many_queues(void)
+{
+    Fx f = {0};
+    g_autoptr(GError) err = NULL;
+
+    g_assert_null(fx_device(&f, "vdpasim_blk", ",num_queues=2", &err));
+    g_assert_nonnull(err);
+    g_assert_nonnull(strstr(err->message, "num_queues=2, but"));
+    g_assert_nonnull(strstr(err->message, "has 1 virtqueues"));
+    fx_free(&f);
+}
+
+static void
+test_net_without_cvq_hides_ctrl_features(void)
+{
+    Fx f = {0};
+    g_autoptr(GError) err = NULL;
+    uint32_t hi, lo;
+
+    g_assert_nonnull(fx_device(&f, "vdpasim_net", ",num_queues=2", &err));
+    g_assert_cmphex(cfg_read(&f, 0, 4), ==, 0x10411af4);
+    g_assert_cmphex(cfg_read(&f, 0x08, 4) >> 8, ==, 0x020000);
+    mmio_write(&f, f.bar0 + 0x00, 4, 0);
+    lo = (uint32_t)mmio_read(&f, f.bar0 + 0x04, 4);
+    mmio_write(&f, f.bar0 + 0x00, 4, 1);
+    hi = (uint32_t)mmio_read(&f, f.bar0 + 0x04, 4);
+    g_assert_cmphex(lo & (1u << 17), ==, 0);      /* no CTRL_VQ */
+    g_assert_cmphex(lo & (1u << 5), ==, 1u << 5); /* MAC kept */
+    g_assert_cmphex(hi & 1, ==, 1);               /* VERSION_1 */
+    fx_free(&f);
+}
+
+static void
+test_rejects_iommu_on(void)
+{
+    Fx f = {0};
+    g_autoptr(GError) err = NULL;
+
+    g_assert_null(fx_device(&f, "vdpasim_blk", ",iommu=on", &err));
+    g_assert_nonnull(strstr(err->message, "iommu=on needs a virtual IOMMU"));
+    fx_free(&f);
+}
+
+int
+main(int argc, char **argv)
+{
+    g_autofree char *dir = g_dir_make_tmp("godwit-vdpadev-XXXXXX", NULL);
+    int ret;
+
+    /* Before any thread exists: setenv is not thread-safe. */
+    g_setenv("GODWIT_RUNTIME_DIR", dir, TRUE);
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/vdpa/device/blk-data-path-through-virtio-pci",
+                    test_blk_through_virtio_pci);
+    g_test_add_func("/vdpa/device/guest-reset-then-restart",
+                    test_guest_reset_and_restart);
+    g_test_add_func("/vdpa/device/backend-failure-sets-needs-reset",
+                    test_backend_failure_reaches_guest);
+    g_test_add_func("/vdpa/device/rejects-num-queues-above-device",
+                    test_rejects_too_many_queues);
+    g_test_add_func("/vdpa/device/net-without-cvq-hides-ctrl-features",
+                    test_net_without_cvq_hides_ctrl_features);
+    g_test_add_func("/vdpa/device/rejects-iommu-on", test_rejects_iommu_on);
+    ret = g_test_run();
+    g_rmdir(dir);
+    return ret;
+}
