@@ -12,7 +12,7 @@
 #include "vring-driver.h"
 
 #define FX_IOVA     0x100000ull /* IOVA != user address on purpose */
-#define FX_MEM_SIZE (4u << 20)
+#define FX_MEM_SIZE (8u << 20)
 #define FX_TIMEOUT  5000 /* ms: bounded waits only */
 
 typedef struct {

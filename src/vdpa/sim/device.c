@@ -108,7 +108,7 @@ gw_sim_dev_reset(GwVdpaSimDev *d, bool clean_map)
 static void
 run_work(GwVdpaSimDev *d)
 {
-    g_mutex_lock(&d->lock);
+    pthread_mutex_lock(&d->lock);
     while (d->work_pending && !d->stop) {
         d->work_pending = false;
         /*
@@ -123,10 +123,10 @@ run_work(GwVdpaSimDev *d)
             !(d->status & VIRTIO_CONFIG_S_NEEDS_RESET) && d->type->work(d)) {
             d->work_pending = true;
         }
-        g_mutex_unlock(&d->lock);
-        g_mutex_lock(&d->lock);
+        pthread_mutex_unlock(&d->lock);
+        pthread_mutex_lock(&d->lock);
     }
-    g_mutex_unlock(&d->lock);
+    pthread_mutex_unlock(&d->lock);
 }
 
 /* Fills fds (wake fd first) and idx; false once the device stops. */
@@ -135,7 +135,7 @@ build_poll(GwVdpaSimDev *d, struct pollfd *fds, int *idx, nfds_t *n)
 {
     bool go;
 
-    g_mutex_lock(&d->lock);
+    pthread_mutex_lock(&d->lock);
     for (guint i = 0; i < d->retired_fds->len; i++) {
         close(g_array_index(d->retired_fds, int, i));
     }
@@ -150,7 +150,7 @@ build_poll(GwVdpaSimDev *d, struct pollfd *fds, int *idx, nfds_t *n)
         }
     }
     go = !d->stop;
-    g_mutex_unlock(&d->lock);
+    pthread_mutex_unlock(&d->lock);
     return go;
 }
 
@@ -172,9 +172,9 @@ worker_main(gpointer data)
         }
         for (nfds_t i = 1; i < n; i++) {
             if ((fds[i].revents & POLLIN) && eventfd_read(fds[i].fd, &v) == 0) {
-                g_mutex_lock(&d->lock);
+                pthread_mutex_lock(&d->lock);
                 gw_sim_dev_kick_vq(d, idx[i]);
-                g_mutex_unlock(&d->lock);
+                pthread_mutex_unlock(&d->lock);
             }
         }
         run_work(d);
@@ -246,7 +246,7 @@ net_setup(GwVdpaSimDev *d, const GwVdpaSimConfig *cfg, GError **errp)
 static void
 dev_init_state(GwVdpaSimDev *d)
 {
-    g_mutex_init(&d->lock);
+    pthread_mutex_init(&d->lock, NULL);
     d->retired_fds = g_array_new(false, false, sizeof(int));
     d->config_call_fd = -1;
     for (unsigned i = 0; i < SIM_MAX_VQS; i++) {
@@ -312,10 +312,10 @@ gw_sim_dev_unref(GwVdpaSimDev *d)
         return;
     }
     if (d->thread) {
-        g_mutex_lock(&d->lock);
+        pthread_mutex_lock(&d->lock);
         d->stop = true;
         eventfd_write(d->wake_fd, 1);
-        g_mutex_unlock(&d->lock);
+        pthread_mutex_unlock(&d->lock);
         g_thread_join(d->thread);
     }
     for (guint i = 0; i < d->retired_fds->len; i++) {
@@ -336,7 +336,7 @@ gw_sim_dev_unref(GwVdpaSimDev *d)
         munmap(d->storage, d->storage_len);
     }
     g_array_unref(d->retired_fds);
-    g_mutex_clear(&d->lock);
+    pthread_mutex_destroy(&d->lock);
     g_free(d->name);
     g_free(d);
 }
@@ -370,14 +370,14 @@ gw_sim_dev_open(GwVdpaSimDev *d)
 {
     bool ok;
 
-    g_mutex_lock(&d->lock);
+    pthread_mutex_lock(&d->lock);
     ok = !d->opened;
     if (ok) {
         d->opened = true;
         vhost_state_clear(d);
         gw_sim_dev_reset(d, true);
     }
-    g_mutex_unlock(&d->lock);
+    pthread_mutex_unlock(&d->lock);
     return ok;
 }
 
@@ -385,11 +385,11 @@ gw_sim_dev_open(GwVdpaSimDev *d)
 void
 gw_sim_dev_close(GwVdpaSimDev *d)
 {
-    g_mutex_lock(&d->lock);
+    pthread_mutex_lock(&d->lock);
     gw_sim_dev_reset(d, true);
     vhost_state_clear(d);
     d->opened = false;
-    g_mutex_unlock(&d->lock);
+    pthread_mutex_unlock(&d->lock);
 }
 
 bool
@@ -397,16 +397,16 @@ gw_sim_dev_is_open(GwVdpaSimDev *d)
 {
     bool open;
 
-    g_mutex_lock(&d->lock);
+    pthread_mutex_lock(&d->lock);
     open = d->opened;
-    g_mutex_unlock(&d->lock);
+    pthread_mutex_unlock(&d->lock);
     return open;
 }
 
 void
 gw_sim_dev_inject(GwVdpaSimDev *d, int what)
 {
-    g_mutex_lock(&d->lock);
+    pthread_mutex_lock(&d->lock);
     switch ((GwVdpaSimFailure)what) {
     case GW_VDPA_SIM_FAIL_NEEDS_RESET:
         gw_sim_dev_fail(d, "injected failure");
@@ -418,5 +418,5 @@ gw_sim_dev_inject(GwVdpaSimDev *d, int what)
         d->fail_resume = true;
         break;
     }
-    g_mutex_unlock(&d->lock);
+    pthread_mutex_unlock(&d->lock);
 }

@@ -55,9 +55,9 @@ set_backend_features(GwVdpaSimDev *d, const uint64_t *arg)
     if (f & BIT(VHOST_BACKEND_F_DESC_ASID)) {
         return -EOPNOTSUPP; /* vdpa_sim has no get_vq_desc_group */
     }
-    g_mutex_lock(&d->lock);
+    pthread_mutex_lock(&d->lock);
     d->backend_features = f;
-    g_mutex_unlock(&d->lock);
+    pthread_mutex_unlock(&d->lock);
     return 0;
 }
 
@@ -497,8 +497,8 @@ gw_sim_dev_ioctl(GwVdpaSimDev *d, unsigned long req, void *arg)
     if (req == VHOST_SET_BACKEND_FEATURES) {
         return set_backend_features(d, arg);
     }
-    g_mutex_lock(&d->lock);
+    pthread_mutex_lock(&d->lock);
     r = locked_ioctl(d, req, arg);
-    g_mutex_unlock(&d->lock);
+    pthread_mutex_unlock(&d->lock);
     return r;
 }

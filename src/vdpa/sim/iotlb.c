@@ -231,9 +231,9 @@ gw_sim_dev_write(GwVdpaSimDev *d, const void *buf, size_t len)
     if (m.type == VHOST_IOTLB_UPDATE && m.size == 0) {
         return -EINVAL;
     }
-    g_mutex_lock(&d->lock);
+    pthread_mutex_lock(&d->lock);
     r = process_msg(d, asid, &m);
-    g_mutex_unlock(&d->lock);
+    pthread_mutex_unlock(&d->lock);
     return r ? -EFAULT : (ssize_t)sizeof(struct vhost_msg_v2);
 }
 

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <glib.h>
 #include <godwit/config.h>
 #include <godwit/vhost-uapi.h>
@@ -93,7 +94,7 @@ struct GwVdpaSimDev {
     GThread *thread;
     int wake_fd; /* eventfd: wakes the worker */
 
-    GMutex lock;
+    pthread_mutex_t lock; /* pthread, not GMutex: visible to TSan */
     bool stop;
     bool work_pending;
     GArray *retired_fds; /* kick fds to close once the worker re-polls */
