@@ -104,7 +104,7 @@ static const GwMachineHooks machine_hooks = {
 static bool
 create_sims(GwVm *vm, GError **errp)
 {
-    vm->sims = gw_vdpa_sim_registry_new(errp);
+    vm->sims = gw_vdpa_sim_registry_new(NULL, errp);
     if (!vm->sims) {
         return false;
     }

@@ -4,14 +4,17 @@
  * /dev/vhost-vdpa-N (see <godwit/vdpa.h>).
  *
  * A GwVdpaSimRegistry is the management side (`vdpa dev add/del/show`).
- * Each device it creates publishes a node file, a regular file under a
- * runtime directory private to this registry:
- *   $GODWIT_RUNTIME_DIR, else $XDG_RUNTIME_DIR/godwit, else /run/godwit
- *   (root) or <tmpdir>/godwit-<uid>, then a unique "vdpa-sim-<pid>-XXXXXX"
- *   subdirectory, then the device name.
+ * Each device it creates publishes a node file, a regular file at
+ *   <base>/vdpa/<name>
+ * where <base> is the host's runtime directory: $GODWIT_RUNTIME_DIR, else
+ * $XDG_RUNTIME_DIR/godwit, else /run/godwit (root) or
+ * <tmpdir>/godwit-<uid>.  The path follows from the name, so a command
+ * line can create a device and use it at once, and names are unique per
+ * host like the kernel's: a second process adding a name that a live
+ * process holds gets GW_ERROR_EXISTS; a node left by a dead process is
+ * reclaimed.  Two "hosts" on one machine are two bases.
  * gw_vdpa_open() on that path, or gw_vdpa_open_fd() on an fd opened on it
- * (matched by st_dev/st_ino), yields the device's backend.  Two registries
- * (two godwit processes, two "hosts") never share a directory.
+ * (matched by st_dev/st_ino), yields the device's backend.
  *
  * Threads: registry functions are for one thread at a time (the main
  * loop), except opening (gw_vdpa_open, gw_vdpa_open_fd), which may run
@@ -28,13 +31,15 @@
 typedef struct GwVdpaSimRegistry GwVdpaSimRegistry;
 
 /*
- * Creates a registry and its runtime directory.  NULL with *errp set if
- * the directory cannot be created.
+ * Creates a registry publishing under `base` (NULL: the default runtime
+ * directory above), creating <base>/vdpa.  NULL with *errp set if the
+ * directory cannot be created.
  */
-GwVdpaSimRegistry *gw_vdpa_sim_registry_new(GError **errp);
+GwVdpaSimRegistry *gw_vdpa_sim_registry_new(const char *base, GError **errp);
 
 /*
- * Removes every node file and the directory, and drops the registry's
+ * Removes every node file (and the directory if no other process has
+ * nodes there), and drops the registry's
  * hold on its devices.  A device still open stays alive until its last
  * backend reference goes, but can no longer be opened.
  */

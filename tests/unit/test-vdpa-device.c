@@ -81,7 +81,7 @@ fx_device(Fx *f, const char *sim_opts, const char *vdpa_opts, GError **errp)
     g_autoptr(GwVdpaBackend) b = NULL;
 
     g_assert_no_error(err);
-    f->reg = gw_vdpa_sim_registry_new(&err);
+    f->reg = gw_vdpa_sim_registry_new(NULL, &err);
     g_assert_no_error(err);
     g_assert_true(gw_vdpa_sim_add(f->reg, sc, &path, &err));
     f->tm = gw_test_mem_new(RAM_SIZE, 0);

@@ -5,6 +5,8 @@
  */
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <glib/gstdio.h>
 #include "vdpa-fixture.h"
 
 static GwVdpaSimRegistry *
@@ -12,7 +14,7 @@ reg_with(const char *spec, char **path)
 {
     g_autoptr(GError) err = NULL;
     g_autoptr(GwVdpaSimConfig) cfg = gw_vdpa_sim_config_parse(spec, &err);
-    GwVdpaSimRegistry *reg = gw_vdpa_sim_registry_new(&err);
+    GwVdpaSimRegistry *reg = gw_vdpa_sim_registry_new(NULL, &err);
 
     g_assert_no_error(err);
     g_assert_true(gw_vdpa_sim_add(reg, cfg, path, &err));
@@ -103,17 +105,59 @@ test_rejects_non_devices(void)
 }
 
 static void
-test_two_registries_do_not_collide(void)
+test_names_are_per_host(void)
 {
-    g_autofree char *p1 = NULL, *p2 = NULL;
+    g_autofree char *p1 = NULL, *p3 = NULL, *want = NULL;
+    g_autofree char *other = g_dir_make_tmp("godwit-host2-XXXXXX", NULL);
+    g_autoptr(GwVdpaSimConfig) cfg =
+        gw_vdpa_sim_config_parse("name=same,mgmtdev=vdpasim_blk", NULL);
     g_autoptr(GwVdpaSimRegistry) r1 =
         reg_with("name=same,mgmtdev=vdpasim_blk", &p1);
-    g_autoptr(GwVdpaSimRegistry) r2 =
-        reg_with("name=same,mgmtdev=vdpasim_blk", &p2);
+    g_autoptr(GwVdpaSimRegistry) r2 = gw_vdpa_sim_registry_new(NULL, NULL);
+    g_autoptr(GwVdpaSimRegistry) r3 = gw_vdpa_sim_registry_new(other, NULL);
     g_autoptr(GError) err = NULL;
 
-    g_assert_cmpstr(p1, !=, p2);
-    g_assert_null(gw_vdpa_open(r2, p1, &err)); /* other "host's" node */
+    /* The path follows from the name. */
+    want =
+        g_build_filename(g_getenv("GODWIT_RUNTIME_DIR"), "vdpa", "same", NULL);
+    g_assert_cmpstr(p1, ==, want);
+    /* Same host, same name: refused, as `vdpa dev add` refuses it. */
+    g_assert_false(gw_vdpa_sim_add(r2, cfg, NULL, &err));
+    g_assert_error(err, GW_ERROR, GW_ERROR_EXISTS);
+    g_clear_error(&err);
+    /* Another host (base) has its own names and cannot open ours. */
+    g_assert_true(gw_vdpa_sim_add(r3, cfg, &p3, &err));
+    g_assert_cmpstr(p1, !=, p3);
+    g_assert_null(gw_vdpa_open(r3, p1, &err));
+    g_clear_pointer(&r3, gw_vdpa_sim_registry_free);
+    g_rmdir(other);
+}
+
+static void
+test_stale_node_is_reclaimed(void)
+{
+    g_autofree char *dir = NULL, *node = NULL, *text = NULL, *path = NULL;
+    g_autoptr(GwVdpaSimRegistry) reg = gw_vdpa_sim_registry_new(NULL, NULL);
+    g_autoptr(GwVdpaSimConfig) cfg =
+        gw_vdpa_sim_config_parse("name=stale,mgmtdev=vdpasim_blk", NULL);
+    const char *argv[] = {"true", NULL};
+    GPid pid;
+    int status;
+
+    /* A pid that certainly existed and is certainly gone: a reaped child. */
+    g_assert_true(g_spawn_async(NULL, (char **)argv, NULL,
+                                G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
+                                NULL, NULL, &pid, NULL));
+    g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+    node = g_build_filename(gw_vdpa_sim_registry_dir(reg), "stale", NULL);
+    text = g_strdup_printf("godwit vdpa simulator node: stale vdpasim_blk "
+                           "pid %d\n",
+                           (int)pid);
+    g_assert_true(g_file_set_contents(node, text, -1, NULL));
+    g_test_expect_message("godwit-vdpa", G_LOG_LEVEL_MESSAGE, "*reclaiming*");
+    g_assert_true(gw_vdpa_sim_add(reg, cfg, &path, NULL));
+    g_test_assert_expected_messages();
+    g_assert_cmpstr(path, ==, node);
 }
 
 static void
@@ -164,8 +208,10 @@ main(int argc, char **argv)
                     test_second_open_busy);
     g_test_add_func("/vdpa/open/rejects-dev-null-regular-file-missing",
                     test_rejects_non_devices);
-    g_test_add_func("/vdpa/open/two-registries-do-not-collide",
-                    test_two_registries_do_not_collide);
+    g_test_add_func("/vdpa/sim/names-are-unique-per-host",
+                    test_names_are_per_host);
+    g_test_add_func("/vdpa/sim/stale-node-of-dead-process-is-reclaimed",
+                    test_stale_node_is_reclaimed);
     g_test_add_func("/vdpa/sim/registry/add-list-free-removes-nodes",
                     test_add_list_and_cleanup);
     return g_test_run();

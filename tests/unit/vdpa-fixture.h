@@ -50,7 +50,7 @@ fx_open(Fx *f, const char *mgmtdev, const char *extra)
 
     g_assert_no_error(err);
     memset(f, 0, sizeof(*f));
-    f->reg = gw_vdpa_sim_registry_new(&err);
+    f->reg = gw_vdpa_sim_registry_new(NULL, &err);
     g_assert_no_error(err);
     g_assert_true(gw_vdpa_sim_add(f->reg, cfg, &f->path, &err));
     f->b = gw_vdpa_open(f->reg, f->path, &err);

@@ -1,6 +1,6 @@
 /*
  * The simulator's management side (`vdpa dev add/del/show`) and its
- * half of opening: node files in a private runtime directory, matched
+ * half of opening: node files in the host's runtime directory, matched
  * back to devices by st_dev/st_ino.  Also the simulator's GwVdpaBackend.
  *
  * Threads: the registry is used from one thread at a time (the main
@@ -10,7 +10,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <godwit/util.h>
 #include <godwit/vdpa-sim.h>
@@ -102,24 +105,18 @@ runtime_base(void)
 }
 
 GwVdpaSimRegistry *
-gw_vdpa_sim_registry_new(GError **errp)
+gw_vdpa_sim_registry_new(const char *base, GError **errp)
 {
-    g_autofree char *base = runtime_base();
-    g_autofree char *tmpl = NULL;
+    g_autofree char *dflt = base ? NULL : runtime_base();
+    g_autofree char *dir = g_build_filename(base ? base : dflt, "vdpa", NULL);
     GwVdpaSimRegistry *reg;
 
-    if (g_mkdir_with_parents(base, 0700) < 0) {
-        gw_error_errno(errp, errno, "vdpa-sim: runtime directory %s", base);
-        return NULL;
-    }
-    tmpl = g_strdup_printf("%s/vdpa-sim-%d-XXXXXX", base, (int)getpid());
-    if (!g_mkdtemp_full(tmpl, 0700)) {
-        gw_error_errno(errp, errno, "vdpa-sim: creating a directory in %s",
-                       base);
+    if (g_mkdir_with_parents(dir, 0700) < 0) {
+        gw_error_errno(errp, errno, "vdpa-sim: runtime directory %s", dir);
         return NULL;
     }
     reg = g_new0(GwVdpaSimRegistry, 1);
-    reg->dir = g_steal_pointer(&tmpl);
+    reg->dir = g_steal_pointer(&dir);
     reg->nodes = g_ptr_array_new_with_free_func(node_free);
     return reg;
 }
@@ -131,7 +128,9 @@ gw_vdpa_sim_registry_free(GwVdpaSimRegistry *reg)
         return;
     }
     g_ptr_array_unref(reg->nodes);
-    if (rmdir(reg->dir) < 0) {
+    /* Shared with other godwit processes of this host: only if empty. */
+    if (rmdir(reg->dir) < 0 && errno != ENOTEMPTY && errno != EEXIST &&
+        errno != ENOENT) {
         g_message("vdpa-sim: removing %s: %s", reg->dir, g_strerror(errno));
     }
     g_free(reg->dir);
@@ -178,14 +177,59 @@ check_name(GwVdpaSimRegistry *reg, const char *name, GError **errp)
     return true;
 }
 
+/* The pid a node file names, or 0 if it names none. */
+static long
+node_owner(const char *path)
+{
+    g_autofree char *text = NULL;
+    const char *p;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL) ||
+        !(p = strstr(text, " pid "))) {
+        return 0;
+    }
+    return strtol(p + 5, NULL, 10);
+}
+
+/*
+ * Names are unique per host, as `vdpa dev add` names are: a node of a
+ * live process is a clash; one left by a process that died is reclaimed.
+ */
+static int
+create_node(const char *path, const char *name, GError **errp)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    long owner;
+
+    if (fd >= 0 || errno != EEXIST) {
+        return fd;
+    }
+    owner = node_owner(path);
+    if (owner > 0 && (kill((pid_t)owner, 0) == 0 || errno != ESRCH)) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_EXISTS,
+                    "vdpa-sim: a device named '%s' exists on this host "
+                    "(%s, pid %ld)",
+                    name, path, owner);
+        return -1;
+    }
+    g_message("vdpa-sim: reclaiming %s, left by a process that is gone", path);
+    unlink(path);
+    return open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+}
+
 /* The node: a small regular file whose inode identifies the device. */
 static bool
 publish(SimNode *n, const char *mgmtdev, GError **errp)
 {
-    gw_autofd fd = open(n->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    g_autoptr(GError) err = NULL;
+    gw_autofd fd = create_node(n->path, n->dev->name, &err);
     g_autofree char *text = NULL;
     struct stat st;
 
+    if (err) {
+        g_propagate_error(errp, g_steal_pointer(&err));
+        return false;
+    }
     if (fd < 0 || fstat(fd, &st) < 0) {
         return gw_error_errno(errp, errno, "vdpa-sim: creating %s", n->path);
     }
