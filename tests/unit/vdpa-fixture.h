@@ -5,7 +5,9 @@
  */
 #pragma once
 
+#include <stdlib.h>
 #include <string.h>
+#include <glib/gstdio.h>
 #include <godwit/util.h>
 #include <godwit/vdpa-sim.h>
 #include <godwit/vdpa.h>
@@ -29,7 +31,33 @@ typedef struct {
     uint64_t status_iova;
 } Fx;
 
-/* Points GODWIT_RUNTIME_DIR at a fresh temporary directory. */
+/* Removes a directory tree the tests made (files and directories). */
+static inline void
+fx_rmtree(const char *path)
+{
+    g_autoptr(GDir) d = g_dir_open(path, 0, NULL);
+
+    for (const char *e; d && (e = g_dir_read_name(d));) {
+        g_autofree char *p = g_build_filename(path, e, NULL);
+        if (g_file_test(p, G_FILE_TEST_IS_DIR)) {
+            fx_rmtree(p);
+        } else {
+            g_unlink(p);
+        }
+    }
+    g_rmdir(path);
+}
+
+static inline void
+fx_runtime_dir_remove(void)
+{
+    fx_rmtree(g_getenv("GODWIT_RUNTIME_DIR"));
+}
+
+/*
+ * Points GODWIT_RUNTIME_DIR at a fresh temporary directory, removed when
+ * the test program exits.  Call first in main(), before any thread.
+ */
 static inline void
 fx_runtime_dir(void)
 {
@@ -37,6 +65,7 @@ fx_runtime_dir(void)
 
     g_assert_nonnull(dir);
     g_setenv("GODWIT_RUNTIME_DIR", dir, true);
+    atexit(fx_runtime_dir_remove);
 }
 
 /* Registry + device `mgmtdev` named `name`, opened; no init. */
