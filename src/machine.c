@@ -56,14 +56,23 @@ deliver(gpointer data)
     return G_SOURCE_REMOVE;
 }
 
+/*
+ * Always through an idle source: g_main_context_invoke would run the
+ * hook right here, on the vCPU thread, whenever the main context happens
+ * to be unowned (before the loop runs, for one).
+ */
 static void
 post(GwMachine *m, int kind, const char *why)
 {
     Event *ev = g_new0(Event, 1);
+    GSource *src = g_idle_source_new();
+
     ev->m = m;
     ev->kind = kind;
     ev->why = g_strdup(why);
-    g_main_context_invoke(NULL, deliver, ev);
+    g_source_set_callback(src, deliver, ev, NULL);
+    g_source_attach(src, NULL);
+    g_source_unref(src);
 }
 
 static void

@@ -27,7 +27,7 @@ typedef struct {
     GThread *thread;
     pthread_t pthread;
     pid_t tid; /* 0 until the thread runs */
-    bool dead; /* stopped for good by a fatal exit (own thread only) */
+    bool dead; /* stopped by a fatal exit until a reset; under `lock` */
 } Vcpu;
 
 struct GwVcpus {
@@ -179,7 +179,9 @@ die(Vcpu *c, const char *why)
         g_strdup_printf("%s (exit reason %u)", why, c->run->exit_reason);
 
     log_registers(c, what);
+    g_mutex_lock(&c->owner->lock);
     c->dead = true;
+    g_mutex_unlock(&c->owner->lock);
     c->owner->hooks->fatal(c->owner->opaque, c->index, what);
 }
 
@@ -390,8 +392,12 @@ gw_vcpus_load_boot(GwVcpus *v, GwGuestMemory *mem, const GwBootImage *img,
         if (ioctl(v->cpus[i].fd, KVM_SET_MP_STATE, &mp) < 0) {
             return gw_error_errno(errp, errno, "vCPU %u: KVM_SET_MP_STATE", i);
         }
-        v->cpus[i].dead = false;
     }
+    g_mutex_lock(&v->lock);
+    for (unsigned i = 0; i < v->n; i++) {
+        v->cpus[i].dead = false; /* a reset revives a vCPU that died */
+    }
+    g_mutex_unlock(&v->lock);
     return load_bsp(&v->cpus[0], img, errp);
 }
 

@@ -6,8 +6,8 @@
  * Threads: gw_machine_* run on the main thread.  `dev_lock` guards every
  * device's state; vCPU threads hold it around one exit's handling.  The
  * hooks are called on the main thread: the machine hops guest-driven
- * events (ACPI power-off, reset register, a dead vCPU) over with
- * g_main_context_invoke.
+ * events (ACPI power-off, reset register, a dead vCPU) over with an idle
+ * source on the default main context.
  */
 #pragma once
 
