@@ -26,10 +26,20 @@ print_config(const GwConfig *cfg)
     return 0;
 }
 
+/* What a signal needs; `vm` is NULL until the VM exists. */
+typedef struct {
+    GwVm *vm;
+} App;
+
+/* Dispatched by the main loop only, so never while the VM is half made. */
 static gboolean
 on_signal(gpointer data)
 {
-    gw_vm_shutdown(data, false, "host-signal");
+    App *app = data;
+
+    if (app->vm) {
+        gw_vm_shutdown(app->vm, false, "host-signal");
+    }
     return G_SOURCE_CONTINUE;
 }
 
@@ -39,24 +49,26 @@ run(const GwConfig *cfg)
     g_autoptr(GError) err = NULL;
     g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
     g_autoptr(GwVm) vm = NULL;
-    guint sigs[2];
+    App app = {NULL};
+    /* First: a SIGTERM while the VM is being built must not kill us
+     * before we can clean up; it waits for the loop. */
+    guint sigs[2] = {g_unix_signal_add(SIGINT, on_signal, &app),
+                     g_unix_signal_add(SIGTERM, on_signal, &app)};
+    int status = 1;
 
     if (!cfg->kernel && !cfg->qmp_path) {
         fprintf(stderr, "godwit: nothing to do: give --kernel to run a "
                         "guest, or --qmp to control an empty machine\n");
-        return 1;
-    }
-    vm = gw_vm_new(cfg, loop, &err);
-    if (!vm || !gw_vm_start(vm, &err)) {
+    } else if (!(vm = gw_vm_new(cfg, loop, &err)) || !gw_vm_start(vm, &err)) {
         fprintf(stderr, "godwit: %s\n", err->message);
-        return 1;
+    } else {
+        app.vm = vm;
+        g_main_loop_run(loop);
+        status = gw_vm_exit_status(vm);
     }
-    sigs[0] = g_unix_signal_add(SIGINT, on_signal, vm);
-    sigs[1] = g_unix_signal_add(SIGTERM, on_signal, vm);
-    g_main_loop_run(loop);
     g_source_remove(sigs[0]);
     g_source_remove(sigs[1]);
-    return gw_vm_exit_status(vm);
+    return status;
 }
 
 int
