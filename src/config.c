@@ -200,6 +200,52 @@ gw_vdpa_config_check(GwVdpaConfig *v, GHashTable *taken_ids,
     return true;
 }
 
+bool
+gw_vdpa_sim_config_check(GwVdpaSimConfig *s, GError **errp)
+{
+    const char *mgmtdev = s->mgmtdev;
+    uint8_t mac[6];
+
+    if (strcmp(mgmtdev, "vdpasim_blk") == 0) {
+        s->type = GW_VDPA_SIM_BLK;
+    } else if (strcmp(mgmtdev, "vdpasim_net") == 0) {
+        s->type = GW_VDPA_SIM_NET;
+    } else {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "mgmtdev: '%s' is not vdpasim_blk or "
+                    "vdpasim_net",
+                    mgmtdev);
+        return false;
+    }
+    if (s->type == GW_VDPA_SIM_NET && (s->backing || s->capacity)) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "backing and capacity are for vdpasim_blk");
+        return false;
+    }
+    if (s->type == GW_VDPA_SIM_BLK && s->mac) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID, "mac is for vdpasim_net");
+        return false;
+    }
+    if (s->capacity % 512) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "capacity must be a multiple of 512 bytes");
+        return false;
+    }
+    if (s->mac && !gw_parse_mac(s->mac, mac, NULL)) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "mac: '%s' is not a MAC address "
+                    "(aa:bb:cc:dd:ee:ff)",
+                    s->mac);
+        return false;
+    }
+    if (strchr(s->name, '/')) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "name '%s' must not contain '/'", s->name);
+        return false;
+    }
+    return true;
+}
+
 GwVdpaSimConfig *
 gw_vdpa_sim_config_parse(const char *str, GError **errp)
 {
@@ -213,49 +259,12 @@ gw_vdpa_sim_config_parse(const char *str, GError **errp)
         {NULL},
     };
     g_autoptr(GwVdpaSimConfig) s = g_new0(GwVdpaSimConfig, 1);
-    const char *mgmtdev;
-    uint8_t mac[6];
 
     if (!gw_optstr_parse("--vdpa-sim", str, keys, s, errp)) {
         return NULL;
     }
-    mgmtdev = s->mgmtdev;
-    if (strcmp(mgmtdev, "vdpasim_blk") == 0) {
-        s->type = GW_VDPA_SIM_BLK;
-    } else if (strcmp(mgmtdev, "vdpasim_net") == 0) {
-        s->type = GW_VDPA_SIM_NET;
-    } else {
-        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
-                    "--vdpa-sim: mgmtdev: '%s' is not vdpasim_blk or "
-                    "vdpasim_net",
-                    mgmtdev);
-        return NULL;
-    }
-    if (s->type == GW_VDPA_SIM_NET && (s->backing || s->capacity)) {
-        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
-                    "--vdpa-sim: backing and capacity are for vdpasim_blk");
-        return NULL;
-    }
-    if (s->type == GW_VDPA_SIM_BLK && s->mac) {
-        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
-                    "--vdpa-sim: mac is for vdpasim_net");
-        return NULL;
-    }
-    if (s->capacity % 512) {
-        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
-                    "--vdpa-sim: capacity must be a multiple of 512 bytes");
-        return NULL;
-    }
-    if (s->mac && !gw_parse_mac(s->mac, mac, NULL)) {
-        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
-                    "--vdpa-sim: mac: '%s' is not a MAC address "
-                    "(aa:bb:cc:dd:ee:ff)",
-                    s->mac);
-        return NULL;
-    }
-    if (strchr(s->name, '/')) {
-        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
-                    "--vdpa-sim: name '%s' must not contain '/'", s->name);
+    if (!gw_vdpa_sim_config_check(s, errp)) {
+        g_prefix_error(errp, "--vdpa-sim: ");
         return NULL;
     }
     return g_steal_pointer(&s);

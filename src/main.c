@@ -10,6 +10,7 @@
 #include <glib-unix.h>
 #include <godwit/config.h>
 #include <godwit/log.h>
+#include <godwit/qmp.h>
 #include <godwit/util.h>
 #include <godwit/vm.h>
 
@@ -49,6 +50,7 @@ run(const GwConfig *cfg)
     g_autoptr(GError) err = NULL;
     g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
     g_autoptr(GwVm) vm = NULL;
+    g_autoptr(GwQmpServer) qmp = NULL;
     App app = {NULL};
     /* First: a SIGTERM while the VM is being built must not kill us
      * before we can clean up; it waits for the loop. */
@@ -59,10 +61,16 @@ run(const GwConfig *cfg)
     if (!cfg->kernel && !cfg->qmp_path) {
         fprintf(stderr, "godwit: nothing to do: give --kernel to run a "
                         "guest, or --qmp to control an empty machine\n");
-    } else if (!(vm = gw_vm_new(cfg, loop, &err)) || !gw_vm_start(vm, &err)) {
+    } else if (!(vm = gw_vm_new(cfg, loop, &err)) ||
+               (cfg->qmp_path &&
+                !(qmp = gw_qmp_server_new(cfg->qmp_path, &err))) ||
+               !gw_vm_start(vm, &err)) {
         fprintf(stderr, "godwit: %s\n", err->message);
     } else {
         app.vm = vm;
+        if (qmp) {
+            gw_vm_qmp_register(vm, qmp);
+        }
         g_main_loop_run(loop);
         status = gw_vm_exit_status(vm);
     }

@@ -113,6 +113,13 @@ void gw_vdpa_config_free(GwVdpaConfig *v);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwVdpaConfig, gw_vdpa_config_free)
 json_object *gw_vdpa_config_to_json(const GwVdpaConfig *v);
 
+/*
+ * Checks a simulated device's settings (mgmtdev known, mac/backing for
+ * the right type, capacity aligned, name usable) and sets `type`.  The
+ * CLI and QMP both use it; messages carry no option prefix.
+ */
+bool gw_vdpa_sim_config_check(GwVdpaSimConfig *s, GError **errp);
+
 /* Parses one --vdpa-sim value ("name=…,mgmtdev=…"). */
 GwVdpaSimConfig *gw_vdpa_sim_config_parse(const char *str, GError **errp);
 void gw_vdpa_sim_config_free(GwVdpaSimConfig *s);

@@ -106,6 +106,10 @@ json_object *gw_vm_query_pci(GwVm *vm);
 /* QMP query-cpus-fast's return value (caller owns). */
 json_object *gw_vm_query_cpus(GwVm *vm);
 
+/* Registers the VM's QMP commands on `s` and sends its events there. */
+typedef struct GwQmpServer GwQmpServer;
+void gw_vm_qmp_register(GwVm *vm, GwQmpServer *s);
+
 /* Whether KVM is used: QMP query-kvm {enabled, present}. */
 bool gw_vm_kvm_enabled(const GwVm *vm);
 bool gw_vm_kvm_present(void);
