@@ -219,8 +219,16 @@ error_class(const GError *err)
     return "GenericError";
 }
 
+/* The request's id, echoed verbatim when present (null included). */
+typedef struct {
+    bool present;
+    json_object *value;
+} ReqId;
+
+static const ReqId NO_ID = {false, NULL};
+
 static void
-reply_error(GwQmpClient *c, json_object *id, const char *cls, const char *desc)
+reply_error(GwQmpClient *c, ReqId id, const char *cls, const char *desc)
 {
     g_autoptr(json_object) msg = json_object_new_object();
     json_object *e = json_object_new_object();
@@ -228,20 +236,20 @@ reply_error(GwQmpClient *c, json_object *id, const char *cls, const char *desc)
     json_object_object_add(e, "class", json_object_new_string(cls));
     json_object_object_add(e, "desc", json_object_new_string(desc));
     json_object_object_add(msg, "error", e);
-    if (id) {
-        json_object_object_add(msg, "id", json_object_get(id));
+    if (id.present) {
+        json_object_object_add(msg, "id", json_object_get(id.value));
     }
     send_json(c, msg);
 }
 
 static void
-reply_return(GwQmpClient *c, json_object *id, json_object *ret)
+reply_return(GwQmpClient *c, ReqId id, json_object *ret)
 {
     g_autoptr(json_object) msg = json_object_new_object();
 
     json_object_object_add(msg, "return", ret);
-    if (id) {
-        json_object_object_add(msg, "id", json_object_get(id));
+    if (id.present) {
+        json_object_object_add(msg, "id", json_object_get(id.value));
     }
     send_json(c, msg);
 }
@@ -307,7 +315,8 @@ static void
 dispatch(GwQmpClient *c, json_object *req)
 {
     GwQmpServer *s = c->server;
-    json_object *id = NULL, *args = NULL;
+    ReqId id = NO_ID;
+    json_object *args = NULL;
     const char *desc = NULL;
     const char *cmd = parse_envelope(req, &args, &desc);
     g_autoptr(json_object) empty = NULL;
@@ -317,7 +326,7 @@ dispatch(GwQmpClient *c, json_object *req)
     json_object *ret;
 
     if (json_object_is_type(req, json_type_object)) {
-        json_object_object_get_ex(req, "id", &id);
+        id.present = json_object_object_get_ex(req, "id", &id.value);
     }
     if (!cmd) {
         reply_error(c, id, "GenericError", desc);
@@ -370,7 +379,7 @@ parse_error(GwQmpClient *c, enum json_tokener_error e)
     g_autofree char *desc =
         g_strdup_printf("JSON parse error, %s", json_tokener_error_desc(e));
 
-    reply_error(c, NULL, "GenericError", desc);
+    reply_error(c, NO_ID, "GenericError", desc);
     json_tokener_reset(c->tok);
     c->req_bytes = 0;
 }
@@ -390,7 +399,7 @@ feed(GwQmpClient *c, const char *buf, size_t len)
         if (e == json_tokener_continue) {
             c->req_bytes += len - off;
             if (c->req_bytes > GW_QMP_MAX_REQUEST) {
-                reply_error(c, NULL, "GenericError",
+                reply_error(c, NO_ID, "GenericError",
                             "JSON parse error, request too large");
                 client_write(c);
                 client_close(c);
