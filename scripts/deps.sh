@@ -2,8 +2,10 @@
 # needs when any is missing (as root, or through sudo).
 GW_BUILD_DEPS="meson ninja-build gcc gcc-multilib pkg-config libglib2.0-dev
 libjson-c-dev libseccomp-dev"
-# Only tests use these: a reference VMM, a QMP peer, a formatter.
-GW_TEST_DEPS="qemu-system-x86 socat clang-format"
+# Only tests use these: a reference VMM, a QMP peer, a formatter, and Go
+# with go-qemu (a QMP client written for QEMU).
+GW_TEST_DEPS="qemu-system-x86 socat clang-format golang-go
+golang-github-digitalocean-go-qemu-dev"
 
 gw_install_deps() {
     missing=""
