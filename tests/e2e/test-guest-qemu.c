@@ -38,6 +38,13 @@ need_qemu(void)
     return true;
 }
 
+/* Waiting for QEMU to exit is pointless once the guest reports a failure. */
+static bool
+stop_on_fail(const char *line, gpointer data)
+{
+    return !g_str_has_prefix(line, "GUEST fail");
+}
+
 /* Boots the guest with `cmdline` (and `smp` CPUs) and returns its report. */
 static GuestReport *
 run_guest(const char *cmdline, const char *smp, bool wait_exit)
@@ -53,7 +60,8 @@ run_guest(const char *cmdline, const char *smp, bool wait_exit)
     GuestReport *r;
 
     g_assert_nonnull(g_getenv("GODWIT_GUEST"));
-    r = guest_report_run_full(argv, WAIT_MS, wait_exit, NULL, NULL, &err);
+    r = guest_report_run_full(argv, WAIT_MS, wait_exit,
+                              wait_exit ? stop_on_fail : NULL, NULL, &err);
     g_assert_no_error(err);
     g_test_message("'%s' took %.2f s", cmdline, r->elapsed_us / 1e6);
     guest_report_dump(r);
@@ -212,6 +220,21 @@ test_workload_sequence(void)
     assert_dirty_rounds(r, 2);
 }
 
+static void
+test_smp(void)
+{
+    if (!need_qemu()) {
+        return;
+    }
+    g_autoptr(GuestReport) r = run_guest("smp", "2", false);
+
+    g_assert_true(r->done);
+    g_assert_true(guest_report_has(r, "GUEST madt lapic-id=0"));
+    g_assert_true(guest_report_has(r, "GUEST madt lapic-id=1"));
+    g_assert_true(guest_report_has(r, "GUEST cpus-online 2"));
+    g_assert_null(guest_report_find(r, "GUEST fail"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -227,6 +250,7 @@ main(int argc, char **argv)
                     test_dirty_detects_corruption);
     g_test_add_func("/guest/qemu/workloads-run-in-order",
                     test_workload_sequence);
+    g_test_add_func("/guest/qemu/smp-starts-all-cpus", test_smp);
     int ret = g_test_run();
     g_free(qemu_path);
     return ret;
