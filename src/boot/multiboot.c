@@ -201,7 +201,9 @@ gw_multiboot_load_buf(GwGuestMemory *mem, const char *name, const uint8_t *buf,
     Elf32_Ehdr eh;
 
     if (mem->regions[0].size <= IMAGE_MIN) {
-        return fail(errp, name, "cannot be loaded: guest RAM ends below 1 MiB");
+        return fail(errp, name,
+                    "cannot be loaded: guest RAM must extend "
+                    "above 1 MiB (--memory size)");
     }
     if (len < sizeof(eh)) {
         return fail(errp, name, "is not an ELF file");

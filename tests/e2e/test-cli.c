@@ -26,6 +26,18 @@ static const CliCase cases[] = {
      "path=/x,foo=1",
      "--vdpa: unknown key 'foo'"},
     {"nothing-to-do", "--memory size=64M", "nothing to do"},
+    {"memory-too-small-for-kernel", "--memory size=1M --kernel @GUEST@",
+     "guest RAM must extend above 1 MiB"},
+    {"vdpa-path-dev-null", "--kernel @GUEST@ --vdpa path=/dev/null",
+     "--vdpa _vdpa0: vdpa: /dev/null is not a vhost-vdpa device"},
+    {"vdpa-path-missing", "--kernel @GUEST@ --vdpa path=@DIR@/nope,id=d1",
+     "--vdpa d1: vdpa: "},
+    {"vdpa-path-regular-file-with-sim",
+     "--kernel @GUEST@ --vdpa-sim name=s0,mgmtdev=vdpasim_blk --vdpa "
+     "path=@DIR@/text",
+     "is not a vhost-vdpa device"},
+    {"vdpa-without-kernel", "--qmp @DIR@/q.sock --vdpa path=/dev/null",
+     "--vdpa needs a machine to plug into"},
 };
 
 static unsigned
@@ -56,6 +68,7 @@ test_cli_rejects(gconstpointer data)
     g_autofree char *args = NULL, *out = NULL, *errout = NULL;
     g_autoptr(GString) cmd = g_string_new(g_getenv("GODWIT_BIN"));
     g_auto(GStrv) argv = NULL;
+    g_auto(GStrv) env = NULL;
     g_autoptr(GDir) d = NULL;
     int status;
 
@@ -69,8 +82,11 @@ test_cli_rejects(gconstpointer data)
     g_string_append_printf(cmd, " %s", c->args);
     g_string_replace(cmd, "@DIR@", dir, 0);
     g_string_replace(cmd, "@GODWIT@", g_getenv("GODWIT_BIN"), 0);
+    g_string_replace(cmd, "@GUEST@", g_getenv("GODWIT_GUEST"), 0);
     argv = g_strsplit(cmd->str, " ", -1);
-    g_assert_true(g_spawn_sync(NULL, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+    /* Simulated devices publish here: it must end up empty too. */
+    env = g_environ_setenv(g_get_environ(), "GODWIT_RUNTIME_DIR", dir, TRUE);
+    g_assert_true(g_spawn_sync(NULL, argv, env, G_SPAWN_DEFAULT, NULL, NULL,
                                &out, &errout, &status, &err));
     g_assert_no_error(err);
     g_assert_true(WIFEXITED(status));
