@@ -1,0 +1,418 @@
+/*
+ * The QMP server in-process: one end of a socketpair is a client, the
+ * other is handed to the server; the test iterates the main context
+ * until the reply arrives.  Framing, negotiation, validation (table
+ * driven over good and bad messages) and fd sets.
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <glib-unix.h>
+#include <godwit/qmp.h>
+#include <godwit/util.h>
+
+typedef struct {
+    GwQmpServer *s;
+    int fd;      /* the client's end */
+    GString *in; /* bytes received, not yet consumed */
+} Fx;
+
+static void fx_init(Fx *f, bool negotiate);
+
+/* Next CRLF-terminated message, iterating the server meanwhile. */
+static char *
+next_line(Fx *f)
+{
+    gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+
+    for (;;) {
+        char *crlf = strstr(f->in->str, "\r\n");
+        if (crlf) {
+            char *line = g_strndup(f->in->str, crlf - f->in->str);
+            g_string_erase(f->in, 0, crlf - f->in->str + 2);
+            return line;
+        }
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        while (g_main_context_iteration(NULL, FALSE)) {
+        }
+        struct pollfd p = {f->fd, POLLIN, 0};
+        if (poll(&p, 1, 10) == 1) {
+            char buf[65536];
+            ssize_t n = read(f->fd, buf, sizeof(buf));
+            g_assert_cmpint(n, >, 0);
+            g_string_append_len(f->in, buf, n);
+        }
+    }
+}
+
+static void
+send_str(Fx *f, const char *s)
+{
+    g_assert_cmpint(write(f->fd, s, strlen(s)), ==, (ssize_t)strlen(s));
+}
+
+static json_object *
+roundtrip(Fx *f, const char *req)
+{
+    g_autofree char *line = NULL;
+
+    send_str(f, req);
+    line = next_line(f);
+    return json_tokener_parse(line);
+}
+
+static void
+fx_init(Fx *f, bool negotiate)
+{
+    int sv[2];
+    g_autofree char *greeting = NULL;
+
+    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==,
+                    0);
+    f->s = gw_qmp_server_new(NULL, NULL);
+    f->fd = sv[0];
+    f->in = g_string_new(NULL);
+    gw_qmp_server_add_client(f->s, sv[1]);
+    greeting = next_line(f);
+    g_assert_true(g_str_has_prefix(greeting, "{\"QMP\":"));
+    if (negotiate) {
+        g_autoptr(json_object) r =
+            roundtrip(f, "{\"execute\":\"qmp_capabilities\"}");
+        g_assert_nonnull(json_object_object_get(r, "return"));
+    }
+}
+
+static void
+fx_free(Fx *f)
+{
+    close(f->fd);
+    gw_qmp_server_free(f->s);
+    g_string_free(f->in, TRUE);
+    while (g_main_context_iteration(NULL, FALSE)) {
+    }
+}
+
+/* ---- framing ---- */
+
+static void
+test_greeting_and_crlf(void)
+{
+    Fx f;
+    g_autofree char *line = NULL;
+    g_autoptr(json_object) g = NULL;
+    json_object *qmp, *caps;
+    int sv[2];
+
+    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), ==, 0);
+    f.s = gw_qmp_server_new(NULL, NULL);
+    f.fd = sv[0];
+    f.in = g_string_new(NULL);
+    gw_qmp_server_add_client(f.s, sv[1]);
+    line = next_line(&f); /* next_line only splits on CRLF */
+    g = json_tokener_parse(line);
+    g_assert_true(json_object_object_get_ex(g, "QMP", &qmp));
+    g_assert_true(json_object_object_get_ex(qmp, "capabilities", &caps));
+    g_assert_cmpuint(json_object_array_length(caps), ==, 0); /* no oob */
+    g_assert_nonnull(json_object_object_get(
+        json_object_object_get(json_object_object_get(qmp, "version"), "qemu"),
+        "major"));
+    fx_free(&f);
+}
+
+static void
+test_several_requests_in_one_write(void)
+{
+    Fx f;
+    g_autofree char *a = NULL, *b = NULL, *c = NULL;
+
+    fx_init(&f, true);
+    send_str(&f, "{\"execute\":\"query-commands\",\"id\":1}"
+                 "{\"execute\":\"nope\",\"id\":2}  \n\t"
+                 "{\"execute\":\"query-fdsets\",\"id\":3}");
+    a = next_line(&f);
+    b = next_line(&f);
+    c = next_line(&f);
+    /* Replies in request order. */
+    g_assert_nonnull(strstr(a, "\"id\":1"));
+    g_assert_nonnull(strstr(b, "\"id\":2"));
+    g_assert_nonnull(strstr(c, "\"return\":[]"));
+    fx_free(&f);
+}
+
+static void
+test_request_split_across_writes(void)
+{
+    Fx f;
+    g_autoptr(json_object) r = NULL;
+
+    fx_init(&f, true);
+    send_str(&f, "{\"exec");
+    while (g_main_context_iteration(NULL, FALSE)) {
+    }
+    send_str(&f, "ute\":\"query-f");
+    while (g_main_context_iteration(NULL, FALSE)) {
+    }
+    r = roundtrip(&f, "dsets\"}");
+    g_assert_nonnull(json_object_object_get(r, "return"));
+    fx_free(&f);
+}
+
+/* ---- negotiation and validation, table driven ---- */
+
+typedef struct {
+    const char *name;
+    bool negotiated;
+    const char *req;
+    const char *cls;  /* NULL: success expected */
+    const char *desc; /* exact */
+} Case;
+
+static const Case cases[] = {
+    {"before-negotiation", false, "{\"execute\":\"query-fdsets\"}",
+     "CommandNotFound",
+     "Expecting capabilities negotiation with 'qmp_capabilities'"},
+    {"negotiate", false, "{\"execute\":\"qmp_capabilities\"}", NULL, NULL},
+    {"negotiate-with-oob", false,
+     "{\"execute\":\"qmp_capabilities\",\"arguments\":{\"enable\":[\"oob\"]}}",
+     "GenericError", "Capability 'oob' not available"},
+    {"negotiate-unknown-capability", false,
+     "{\"execute\":\"qmp_capabilities\",\"arguments\":{\"enable\":[\"x\"]}}",
+     "GenericError", "Parameter 'null' does not accept value 'x'"},
+    {"negotiate-twice", true, "{\"execute\":\"qmp_capabilities\"}",
+     "CommandNotFound",
+     "Capabilities negotiation is already complete, command ignored"},
+    {"unknown-command", true, "{\"execute\":\"frob\"}", "CommandNotFound",
+     "The command frob has not been found"},
+    {"not-an-object", true, "[\"execute\"]", "GenericError",
+     "QMP input must be a JSON object"},
+    {"a-number", true, "42\n", "GenericError",
+     "QMP input must be a JSON object"},
+    {"lacks-execute", true, "{\"id\":1}", "GenericError",
+     "QMP input lacks member 'execute'"},
+    {"execute-not-string", true, "{\"execute\":[]}", "GenericError",
+     "QMP input member 'execute' must be a string"},
+    {"unexpected-member", true, "{\"execute\":\"query-fdsets\",\"x\":1}",
+     "GenericError", "QMP input member 'x' is unexpected"},
+    {"arguments-not-object", true,
+     "{\"execute\":\"query-fdsets\",\"arguments\":1}", "GenericError",
+     "QMP input member 'arguments' must be an object"},
+    {"missing-argument", true, "{\"execute\":\"closefd\"}", "GenericError",
+     "Parameter 'fdname' is missing"},
+    {"unknown-argument", true,
+     "{\"execute\":\"query-fdsets\",\"arguments\":{\"a\":1}}", "GenericError",
+     "Parameter 'a' is unexpected"},
+    {"string-expected", true,
+     "{\"execute\":\"closefd\",\"arguments\":{\"fdname\":true}}",
+     "GenericError", "Invalid parameter type for 'fdname', expected: string"},
+    {"integer-expected", true,
+     "{\"execute\":\"remove-fd\",\"arguments\":{\"fdset-id\":\"0\"}}",
+     "GenericError",
+     "Invalid parameter type for 'fdset-id', expected: integer"},
+    {"integer-not-float", true,
+     "{\"execute\":\"remove-fd\",\"arguments\":{\"fdset-id\":0.5}}",
+     "GenericError",
+     "Invalid parameter type for 'fdset-id', expected: integer"},
+    {"empty-arguments-ok", true,
+     "{\"execute\":\"query-fdsets\",\"arguments\":{}}", NULL, NULL},
+    {"single-quotes-ok", true, "{'execute':'query-fdsets'}", NULL, NULL},
+    {"closefd-unknown", true,
+     "{\"execute\":\"closefd\",\"arguments\":{\"fdname\":\"x\"}}",
+     "GenericError", "File descriptor named 'x' not found"},
+    {"remove-fd-unknown-set", true,
+     "{\"execute\":\"remove-fd\",\"arguments\":{\"fdset-id\":3}}",
+     "GenericError", "File descriptor named 'fdset-id:3' not found"},
+    {"add-fd-without-fd", true, "{\"execute\":\"add-fd\"}", "GenericError",
+     "No file descriptor supplied via SCM_RIGHTS"},
+};
+
+static void
+test_case(gconstpointer data)
+{
+    const Case *c = data;
+    Fx f;
+    g_autoptr(json_object) r = NULL;
+    json_object *e;
+
+    fx_init(&f, c->negotiated);
+    r = roundtrip(&f, c->req);
+    g_assert_nonnull(r);
+    if (!c->cls) {
+        g_assert_nonnull(json_object_object_get(r, "return"));
+    } else {
+        g_assert_true(json_object_object_get_ex(r, "error", &e));
+        g_assert_cmpstr(
+            json_object_get_string(json_object_object_get(e, "class")), ==,
+            c->cls);
+        g_assert_cmpstr(
+            json_object_get_string(json_object_object_get(e, "desc")), ==,
+            c->desc);
+    }
+    fx_free(&f);
+}
+
+static void
+test_parse_error_then_usable(void)
+{
+    Fx f;
+    g_autoptr(json_object) e = NULL, r = NULL;
+
+    fx_init(&f, true);
+    e = roundtrip(&f, "{\"execute\": ]\n");
+    g_assert_true(
+        g_str_has_prefix(json_object_get_string(json_object_object_get(
+                             json_object_object_get(e, "error"), "desc")),
+                         "JSON parse error, "));
+    r = roundtrip(&f, "{\"execute\":\"query-fdsets\"}");
+    g_assert_nonnull(json_object_object_get(r, "return"));
+    fx_free(&f);
+}
+
+/* ---- fd sets ---- */
+
+static void
+send_with_fd(Fx *f, const char *text, int fd)
+{
+    char ctl[CMSG_SPACE(sizeof(int))] = {0};
+    struct iovec iov = {(void *)text, strlen(text)};
+    struct msghdr msg = {.msg_iov = &iov,
+                         .msg_iovlen = 1,
+                         .msg_control = ctl,
+                         .msg_controllen = sizeof(ctl)};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+    g_assert_cmpint(sendmsg(f->fd, &msg, 0), ==, (ssize_t)strlen(text));
+}
+
+static json_object *
+add_fd(Fx *f, const char *args, int fd)
+{
+    g_autofree char *req =
+        g_strdup_printf("{\"execute\":\"add-fd\",\"arguments\":%s}", args);
+    g_autofree char *line = NULL;
+
+    send_with_fd(f, req, fd);
+    close(fd); /* the server has its own copy now */
+    line = next_line(f);
+    return json_tokener_parse(line);
+}
+
+static int
+mode_of(int fd)
+{
+    return fcntl(fd, F_GETFL) & O_ACCMODE;
+}
+
+static void
+test_fdsets(void)
+{
+    Fx f;
+    g_autoptr(json_object) a = NULL, b = NULL, q = NULL, rm = NULL;
+    g_autoptr(GError) err = NULL;
+    g_autofree char *list = NULL;
+    int fd;
+
+    fx_init(&f, true);
+    a = add_fd(&f, "{\"opaque\":\"ro\"}", open("/dev/null", O_RDONLY));
+    g_assert_cmpint(json_object_get_int(json_object_object_get(
+                        json_object_object_get(a, "return"), "fdset-id")),
+                    ==, 0);
+    b = add_fd(&f, "{\"fdset-id\":0,\"opaque\":\"rw\"}",
+               open("/dev/null", O_RDWR));
+    q = roundtrip(&f, "{\"execute\":\"query-fdsets\"}");
+    list = g_strdup(json_object_to_json_string_ext(q, JSON_C_TO_STRING_PLAIN));
+    g_assert_nonnull(strstr(list, "\"opaque\":\"ro\""));
+    g_assert_nonnull(strstr(list, "\"opaque\":\"rw\""));
+    /* /dev/fdset/0 gives a dup of the fd whose access mode matches. */
+    fd = gw_qmp_open_path(f.s, "/dev/fdset/0", O_RDWR, &err);
+    g_assert_no_error(err);
+    g_assert_cmpint(mode_of(fd), ==, O_RDWR);
+    g_assert_cmpint(fcntl(fd, F_GETFD) & FD_CLOEXEC, ==, FD_CLOEXEC);
+    close(fd);
+    fd = gw_qmp_open_path(f.s, "/dev/fdset/0", O_RDONLY, &err);
+    g_assert_cmpint(mode_of(fd), ==, O_RDONLY);
+    close(fd);
+    g_assert_cmpint(gw_qmp_open_path(f.s, "/dev/fdset/0", O_WRONLY, &err), ==,
+                    -1);
+    g_assert_nonnull(strstr(err->message, "access mode"));
+    g_clear_error(&err);
+    g_assert_cmpint(gw_qmp_open_path(f.s, "/dev/fdset/9", O_RDWR, &err), ==,
+                    -1);
+    g_assert_error(err, GW_ERROR, GW_ERROR_NOT_FOUND);
+    g_clear_error(&err);
+    g_assert_cmpint(gw_qmp_open_path(f.s, "/dev/fdset/x", O_RDWR, &err), ==,
+                    -1);
+    g_clear_error(&err);
+    fd = gw_qmp_open_path(f.s, "/dev/null", O_RDONLY, &err);
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    /* Removing the last fd removes the set. */
+    rm = roundtrip(&f, "{\"execute\":\"remove-fd\",\"arguments\":"
+                       "{\"fdset-id\":0}}");
+    g_assert_nonnull(json_object_object_get(rm, "return"));
+    g_assert_cmpint(gw_qmp_open_path(f.s, "/dev/fdset/0", O_RDWR, &err), ==,
+                    -1);
+    fx_free(&f);
+}
+
+static void
+test_oversized_request_closes(void)
+{
+    Fx f;
+    gsize n = GW_QMP_MAX_REQUEST + 4096;
+    g_autofree char *big = g_malloc(n + 1);
+    g_autofree char *line = NULL;
+    gint64 deadline;
+    char buf[256];
+
+    memset(big, 'a', n);
+    big[n] = '\0';
+    memcpy(big, "{\"execute\":\"", 12);
+    fx_init(&f, true);
+    g_unix_set_fd_nonblocking(f.fd, TRUE, NULL);
+    for (gsize off = 0; off < n;) {
+        ssize_t w = write(f.fd, big + off, n - off);
+        if (w > 0) {
+            off += (gsize)w;
+        } else {
+            g_assert_true(w < 0 && errno == EAGAIN);
+            if (!g_main_context_iteration(NULL, FALSE)) {
+                break; /* the server stopped reading: it closed us */
+            }
+        }
+    }
+    g_unix_set_fd_nonblocking(f.fd, FALSE, NULL);
+    line = next_line(&f);
+    g_assert_nonnull(strstr(line, "request too large"));
+    deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+    while (read(f.fd, buf, sizeof(buf)) > 0) {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+    }
+    fx_free(&f);
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/qmp/framing/greeting-crlf-no-oob",
+                    test_greeting_and_crlf);
+    g_test_add_func("/qmp/framing/several-requests-in-one-write",
+                    test_several_requests_in_one_write);
+    g_test_add_func("/qmp/framing/request-split-across-writes",
+                    test_request_split_across_writes);
+    g_test_add_func("/qmp/framing/parse-error-then-usable",
+                    test_parse_error_then_usable);
+    g_test_add_func("/qmp/framing/oversized-request-closes",
+                    test_oversized_request_closes);
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *p = g_strdup_printf("/qmp/requests/%s", cases[i].name);
+        g_test_add_data_func(p, &cases[i], test_case);
+    }
+    g_test_add_func("/qmp/fdsets/add-query-open-by-mode-remove", test_fdsets);
+    return g_test_run();
+}
