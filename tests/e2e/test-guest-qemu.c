@@ -1,7 +1,8 @@
 /*
  * The test guest (tests/guest) on QEMU, the reference VMM: proves each
  * workload and its checker work before godwit runs the same guest.
- * Skipped when qemu-system-x86_64 is not installed.
+ * Skipped when qemu-system-x86_64 is not installed.  Also tests the
+ * report helper itself, with a shell standing in for the VMM.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -235,11 +236,75 @@ test_smp(void)
     g_assert_null(guest_report_find(r, "GUEST fail"));
 }
 
+/* The report helper itself, with a shell standing in for the VMM. */
+static GuestReport *
+run_sh(const char *script, guint timeout_ms, bool wait_exit)
+{
+    const char *argv[] = {"/bin/sh", "-c", script, NULL};
+    g_autoptr(GError) err = NULL;
+    GuestReport *r =
+        guest_report_run_full(argv, timeout_ms, wait_exit, NULL, NULL, &err);
+
+    g_assert_no_error(err);
+    return r;
+}
+
+static void
+test_report_stops_at_done(void)
+{
+    /* The "guest" keeps running after done, as a halted VM does. */
+    g_autoptr(GuestReport) r =
+        run_sh("echo 'GUEST a'; echo noise; printf 'GUEST b\r\n';"
+               "echo 'GUEST done'; echo 'GUEST after'; exec sleep 60",
+               30000, false);
+
+    g_assert_true(r->done);
+    g_assert_false(r->timed_out);
+    g_assert_true(r->killed);
+    g_assert_cmpuint(r->lines->len, ==, 3);
+    g_assert_true(guest_report_has(r, "GUEST a"));
+    g_assert_true(guest_report_has(r, "GUEST b"));
+    g_assert_null(guest_report_find(r, "GUEST after"));
+    g_assert_null(guest_report_find(r, "noise"));
+    g_assert_cmpint(r->elapsed_us, <, 20 * G_USEC_PER_SEC);
+}
+
+static void
+test_report_times_out(void)
+{
+    g_autoptr(GuestReport) r =
+        run_sh("echo 'GUEST x'; exec sleep 60", 300, false);
+
+    g_assert_true(r->timed_out);
+    g_assert_true(r->killed);
+    g_assert_false(r->done);
+    g_assert_true(guest_report_has(r, "GUEST x"));
+    g_assert_cmpint(r->elapsed_us, <, 20 * G_USEC_PER_SEC);
+}
+
+static void
+test_report_collects_exit_status(void)
+{
+    g_autoptr(GuestReport) r =
+        run_sh("echo 'GUEST x'; printf 'GUEST last'; exit 3", 30000, true);
+
+    g_assert_false(r->timed_out);
+    g_assert_false(r->killed);
+    g_assert_true(r->exited);
+    g_assert_cmpint(r->exit_status, ==, 3);
+    g_assert_true(guest_report_has(r, "GUEST last"));
+}
+
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     qemu_path = g_find_program_in_path(QEMU);
+    g_test_add_func("/guest/report/stops-at-done-and-kills",
+                    test_report_stops_at_done);
+    g_test_add_func("/guest/report/kills-at-deadline", test_report_times_out);
+    g_test_add_func("/guest/report/collects-exit-status",
+                    test_report_collects_exit_status);
     g_test_add_func("/guest/qemu/memtest", test_memtest);
     g_test_add_func("/guest/qemu/memtest-detects-corruption",
                     test_memtest_detects_corruption);
