@@ -22,16 +22,22 @@ typedef struct {
     char **rest;
 } Opts;
 
+/* JSON if all of `text` is one JSON value (not a string), else a string. */
 static json_object *
 value_of(const char *text)
 {
-    json_object *v = json_tokener_parse(text);
+    json_tokener *tok = json_tokener_new();
+    int len = (int)strlen(text);
+    /* The terminating NUL ends a trailing number, as json_tokener_parse. */
+    json_object *v = json_tokener_parse_ex(tok, text, len + 1);
+    bool whole = v && json_tokener_get_parse_end(tok) >= (size_t)len;
 
-    if (v && (json_object_is_type(v, json_type_string))) {
-        json_object_put(v); /* only bare words are strings */
-        v = NULL;
+    json_tokener_free(tok);
+    if (!whole || json_object_is_type(v, json_type_string)) {
+        json_object_put(v); /* "52:54:…" starts with a number: a string */
+        return json_object_new_string(text);
     }
-    return v ? v : json_object_new_string(text);
+    return v;
 }
 
 static json_object *

@@ -536,6 +536,52 @@ test_oversized_request(void)
     fx_stop(&f);
 }
 
+/* Runs godwit-ctl; returns its exit status, stdout and stderr. */
+static int
+ctl(Fx *f, const char *args, char **out, char **err_text)
+{
+    g_autofree char *line = g_strdup_printf(
+        "%s --qmp %s %s", g_getenv("GODWIT_CTL"), f->sock, args);
+    g_auto(GStrv) argv = NULL;
+    g_autoptr(GError) err = NULL;
+    int status;
+
+    g_assert_true(g_shell_parse_argv(line, NULL, &argv, NULL));
+    g_assert_true(g_spawn_sync(NULL, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+                               out, err_text, &status, &err));
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void
+test_godwit_ctl(void)
+{
+    Fx f = {0};
+    g_autofree char *o1 = NULL, *e1 = NULL, *o2 = NULL, *e2 = NULL;
+    g_autofree char *o3 = NULL, *e3 = NULL, *o4 = NULL, *e4 = NULL;
+
+    fx_start(&f);
+    /* A value that starts like a number is still a string (a MAC). */
+    g_assert_cmpint(ctl(&f,
+                        "--human x-godwit-vdpa-sim-add name=n0 "
+                        "mgmtdev=vdpasim_net mac=52:54:00:12:34:56",
+                        &o1, &e1),
+                    ==, 0);
+    g_assert_nonnull(strstr(o1, "name: n0\n"));
+    /* Numbers are numbers: capacity=1048576 reaches the schema as int. */
+    g_assert_cmpint(ctl(&f,
+                        "x-godwit-vdpa-sim-add name=b0 mgmtdev=vdpasim_blk "
+                        "capacity=1048576",
+                        &o2, &e2),
+                    ==, 0);
+    g_assert_nonnull(strstr(o2, "\"path\":"));
+    /* An error reply: exit 1 and its desc on stderr. */
+    g_assert_cmpint(ctl(&f, "closefd fdname=nope", &o3, &e3), ==, 1);
+    g_assert_nonnull(strstr(e3, "File descriptor named 'nope' not found"));
+    /* Waiting for an event that never comes: bounded, exit 1. */
+    g_assert_cmpint(ctl(&f, "wait-event RESET --timeout 0.3", &o4, &e4), ==, 1);
+    fx_stop(&f);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -560,5 +606,7 @@ main(int argc, char **argv)
                     test_client_that_never_reads);
     g_test_add_func("/qmp/e2e/oversized-request-rejected",
                     test_oversized_request);
+    g_test_add_func("/qmp/e2e/godwit-ctl-values-errors-events",
+                    test_godwit_ctl);
     return g_test_run();
 }
