@@ -182,12 +182,11 @@ send_json(GwQmpClient *c, json_object *msg)
     client_write(c);
 }
 
-static void
-greet(GwQmpClient *c)
+/* {"qemu": {major, minor, micro}, "package"}: greeting and query-version. */
+static json_object *
+version_info(void)
 {
-    g_autoptr(json_object) msg = json_object_new_object();
-    json_object *qmp = json_object_new_object();
-    json_object *version = json_object_new_object();
+    json_object *v = json_object_new_object();
     json_object *qemu = json_object_new_object();
 
     json_object_object_add(qemu, "micro",
@@ -196,10 +195,19 @@ greet(GwQmpClient *c)
                            json_object_new_int(GW_QMP_VERSION_MINOR));
     json_object_object_add(qemu, "major",
                            json_object_new_int(GW_QMP_VERSION_MAJOR));
-    json_object_object_add(version, "qemu", qemu);
-    json_object_object_add(version, "package",
+    json_object_object_add(v, "qemu", qemu);
+    json_object_object_add(v, "package",
                            json_object_new_string("godwit-" GODWIT_VERSION));
-    json_object_object_add(qmp, "version", version);
+    return v;
+}
+
+static void
+greet(GwQmpClient *c)
+{
+    g_autoptr(json_object) msg = json_object_new_object();
+    json_object *qmp = json_object_new_object();
+
+    json_object_object_add(qmp, "version", version_info());
     json_object_object_add(qmp, "capabilities", json_object_new_array());
     json_object_object_add(msg, "QMP", qmp);
     send_json(c, msg);
@@ -517,19 +525,7 @@ static json_object *
 query_version(GwQmpSession *c, json_object *args, gpointer opaque,
               GError **errp)
 {
-    json_object *ret = json_object_new_object();
-    json_object *qemu = json_object_new_object();
-
-    json_object_object_add(qemu, "micro",
-                           json_object_new_int(GW_QMP_VERSION_MICRO));
-    json_object_object_add(qemu, "minor",
-                           json_object_new_int(GW_QMP_VERSION_MINOR));
-    json_object_object_add(qemu, "major",
-                           json_object_new_int(GW_QMP_VERSION_MAJOR));
-    json_object_object_add(ret, "qemu", qemu);
-    json_object_object_add(ret, "package",
-                           json_object_new_string("godwit-" GODWIT_VERSION));
-    return ret;
+    return version_info();
 }
 
 static json_object *
