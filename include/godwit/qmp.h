@@ -21,11 +21,12 @@
 #include <glib.h>
 #include <json-c/json.h>
 
-#define GW_QMP_MAX_REQUEST   (1u << 20)
-#define GW_QMP_OUT_SOFT      (1u << 20)
-#define GW_QMP_OUT_HARD      (16u << 20)
-#define GW_QMP_VERSION_MAJOR 8 /* the QEMU release whose interface we follow   \
-                                */
+#define GW_QMP_MAX_REQUEST (1u << 20)
+#define GW_QMP_OUT_SOFT    (1u << 20)
+#define GW_QMP_OUT_HARD    (16u << 20)
+#define GW_QMP_VERSION_MAJOR                                                   \
+    8 /* the QEMU release whose interface we follow                            \
+       */
 #define GW_QMP_VERSION_MINOR 2
 #define GW_QMP_VERSION_MICRO 0
 

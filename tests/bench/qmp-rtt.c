@@ -88,8 +88,8 @@ measure(const Vmm *v, const char *sock, int n, int m)
     }
     for (int i = 0; i < n; i++) {
         gint64 t0 = g_get_monotonic_time();
-        json_object *r = gw_qmp_conn_execute(c, "query-status", NULL, -1, T,
-                                             NULL);
+        json_object *r =
+            gw_qmp_conn_execute(c, "query-status", NULL, -1, T, NULL);
         rtt[i] = (double)(g_get_monotonic_time() - t0);
         if (!r) {
             g_error("%s: query-status failed", v->name);
@@ -115,9 +115,11 @@ main(int argc, char **argv)
     const char *godwit = g_getenv("GODWIT_BIN");
     const char *gargv[] = {godwit ? godwit : "./build/godwit", "--qmp",
                            "@SOCK@", NULL};
-    const char *qargv[] = {qemu, "-machine", "none", "-accel", "kvm",
-                           "-accel", "tcg", "-nodefaults", "-display", "none",
-                           "-qmp", "unix:@SOCK@,server=on,wait=off", NULL};
+    const char *qargv[] = {
+        qemu,       "-machine", "none", "-accel",
+        "kvm",      "-accel",   "tcg",  "-nodefaults",
+        "-display", "none",     "-qmp", "unix:@SOCK@,server=on,wait=off",
+        NULL};
     const Vmm vmms[] = {{"godwit", gargv}, {"qemu", qargv}};
 
     setvbuf(stdout, NULL, _IOLBF, 0);
