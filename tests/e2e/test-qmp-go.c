@@ -9,6 +9,7 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <glib/gstdio.h>
+#include <godwit/qmp-client.h>
 #include <godwit/util.h>
 
 #define GOCODE "/usr/share/gocode"
@@ -35,6 +36,7 @@ test_go_qemu_drives_godwit(void)
     const char *client[] = {bin, sock, NULL};
     g_auto(GStrv) env = g_get_environ();
     g_autoptr(GError) err = NULL;
+    GwQmpConn *probe;
     GPid pid;
     int status;
 
@@ -60,7 +62,10 @@ test_go_qemu_drives_godwit(void)
     g_assert_true(g_spawn_async(NULL, (char **)godwit, env,
                                 G_SPAWN_DO_NOT_REAP_CHILD, die_with_parent,
                                 NULL, &pid, &err));
-    /* goqmp's own connect timeout bounds the wait for the socket. */
+    /* go-qemu dials once: wait (bounded) until godwit accepts. */
+    probe = gw_qmp_conn_new(sock, 20000, &err);
+    g_assert_no_error(err);
+    g_clear_pointer(&probe, gw_qmp_conn_free);
     g_assert_true(g_spawn_sync(NULL, (char **)client, env, G_SPAWN_DEFAULT,
                                NULL, NULL, &out, &err_text, &status, &err));
     kill(pid, SIGTERM);
