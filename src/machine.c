@@ -285,6 +285,10 @@ gw_machine_reset(GwMachine *m, GError **errp)
     g_mutex_lock(&m->dev_lock);
     gw_serial_reset(m->serial);
     gw_acpi_pm_reset(m->pm);
+    /* Before the kernel is reloaded: no device may DMA into it. */
+    for (guint i = 0; i < m->vdpa->len; i++) {
+        gw_vdpa_device_reset(m->vdpa->pdata[i]);
+    }
     g_mutex_unlock(&m->dev_lock);
     return gw_multiboot_load(m->mem, m->cfg->kernel, m->cfg->cmdline, &m->boot,
                              errp) &&

@@ -92,6 +92,12 @@ unsigned gw_pci_device_add_cap(GwPciDevice *dev, uint8_t cap_id,
  */
 bool gw_pci_bus_plug(GwPciBus *bus, GwPciDevice *dev, unsigned slot,
                      GError **errp);
+/*
+ * Back to the power-on state a system reset gives: decoding off (BARs
+ * leave the bus), BARs at their slot window.  Only while plugged.
+ */
+void gw_pci_device_reset(GwPciDevice *dev);
+
 /* Unmaps the BARs and frees the slot (the device is the caller's). */
 void gw_pci_bus_unplug(GwPciBus *bus, GwPciDevice *dev);
 

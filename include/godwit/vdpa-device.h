@@ -40,6 +40,10 @@ GwVdpaDevice *gw_vdpa_device_new(const GwVdpaConfig *cfg,
 void gw_vdpa_device_free(GwVdpaDevice *d);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwVdpaDevice, gw_vdpa_device_free)
 
+/* A system reset: the function and its backend back to power-on.
+ * With the device lock held. */
+void gw_vdpa_device_reset(GwVdpaDevice *d);
+
 GwPciDevice *gw_vdpa_device_pci(GwVdpaDevice *d);
 const GwVdpaConfig *gw_vdpa_device_config(const GwVdpaDevice *d);
 uint8_t gw_vdpa_device_status(GwVdpaDevice *d);

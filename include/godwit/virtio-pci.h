@@ -79,7 +79,12 @@ typedef struct GwVirtioPci GwVirtioPci;
 GwVirtioPci *gw_virtio_pci_new(const GwVirtioDeviceInfo *info,
                                const GwVirtioDeviceOps *ops, void *opaque,
                                const GwIrqChip *irq, GError **errp);
+/* Unbinds its eventfds and frees it; resetting the backend is the
+ * owner's (it knows how to tear its device down). */
 void gw_virtio_pci_free(GwVirtioPci *vp);
+
+/* A system reset: status 0 (the backend is reset), MSI-X disabled. */
+void gw_virtio_pci_reset(GwVirtioPci *vp);
 
 GwPciDevice *gw_virtio_pci_device(GwVirtioPci *vp);
 

@@ -144,11 +144,33 @@ gw_pci_bus_segment(const GwPciBus *bus)
     return bus->segment;
 }
 
+/* Power-on BAR addresses: the slot's window, BARs in order. */
+static void
+assign_bars(GwPciDevice *dev)
+{
+    uint64_t base = GW_PCI_MMIO_BASE + dev->slot * GW_PCI_SLOT_WINDOW;
+    uint64_t window = base;
+
+    for (unsigned n = 0; n < GW_PCI_MAX_BARS; n++) {
+        if (dev->bars[n].size) {
+            put32(dev, 0x10 + 4 * n, (uint32_t)window);
+            window += dev->bars[n].size;
+        }
+    }
+    g_assert(window <= base + GW_PCI_SLOT_WINDOW);
+}
+
+void
+gw_pci_device_reset(GwPciDevice *dev)
+{
+    put16(dev, 0x04, 0); /* no decoding until the guest enables it */
+    assign_bars(dev);
+    update_bars(dev);
+}
+
 bool
 gw_pci_bus_plug(GwPciBus *bus, GwPciDevice *dev, unsigned slot, GError **errp)
 {
-    uint64_t window;
-
     if (slot == 0) {
         for (slot = 1; slot < GW_PCI_SLOTS && bus->slots[slot]; slot++) {
         }
@@ -165,14 +187,7 @@ gw_pci_bus_plug(GwPciBus *bus, GwPciDevice *dev, unsigned slot, GError **errp)
     }
     dev->bus = bus;
     dev->slot = (uint8_t)slot;
-    window = GW_PCI_MMIO_BASE + slot * GW_PCI_SLOT_WINDOW;
-    for (unsigned n = 0; n < GW_PCI_MAX_BARS; n++) {
-        if (dev->bars[n].size) {
-            put32(dev, 0x10 + 4 * n, (uint32_t)window);
-            window += dev->bars[n].size;
-        }
-    }
-    g_assert(window <= GW_PCI_MMIO_BASE + (slot + 1) * GW_PCI_SLOT_WINDOW);
+    assign_bars(dev);
     bus->slots[slot] = dev;
     return true;
 }

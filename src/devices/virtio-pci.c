@@ -513,15 +513,22 @@ gw_virtio_pci_free(GwVirtioPci *vp)
     if (!vp) {
         return;
     }
-    if (vp->activated || vp->status) {
-        reset_state(vp);
-    }
+    /* Unbind our eventfds; the backend is its owner's to reset. */
+    vp->activated = false;
+    sync_queues(vp);
     gw_msix_free(vp->msix);
     for (unsigned i = 0; i < vp->info.n_queues; i++) {
         gw_fd_cleanup(&vp->q[i].kick_fd);
         gw_fd_cleanup(&vp->q[i].call_fd);
     }
     g_free(vp);
+}
+
+void
+gw_virtio_pci_reset(GwVirtioPci *vp)
+{
+    reset_state(vp);
+    gw_msix_reset(vp->msix);
 }
 
 GwPciDevice *

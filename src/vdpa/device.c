@@ -333,7 +333,7 @@ gw_vdpa_device_free(GwVdpaDevice *d)
     g_clear_handle_id(&d->config_watch, g_source_remove);
     if (d->vp) {
         gw_virtio_pci_device(d->vp)->id = NULL;
-        gw_virtio_pci_free(d->vp); /* resets the backend if it ran */
+        gw_virtio_pci_free(d->vp);
     }
     if (d->backend) {
         gw_vdpa_set_status(d->backend, 0, NULL);
@@ -343,6 +343,13 @@ gw_vdpa_device_free(GwVdpaDevice *d)
     gw_fd_cleanup(&d->config_call_fd);
     gw_vdpa_config_free(d->cfg);
     g_free(d);
+}
+
+void
+gw_vdpa_device_reset(GwVdpaDevice *d)
+{
+    gw_virtio_pci_reset(d->vp);
+    gw_pci_device_reset(gw_vdpa_device_pci(d));
 }
 
 GwPciDevice *

@@ -273,6 +273,41 @@ test_guest_reset_and_restart(void)
     fx_free(&f);
 }
 
+static void
+test_system_reset_to_power_on(void)
+{
+    Fx f = {0};
+    uint8_t out[512] = {9, 8, 7}, in[512];
+    g_autoptr(GError) err = NULL;
+    unsigned msix;
+    uint64_t v;
+
+    g_assert_nonnull(fx_device(&f, "vdpasim_blk,capacity=1M", "", &err));
+    driver_start(&f, 32);
+    msix = find_cap(&f, 0x11);
+    g_assert_cmpuint(gw_vdpa_device_status(f.dev) & 4, ==, 4);
+    g_mutex_lock(&f.lock);
+    gw_vdpa_device_reset(f.dev); /* what system_reset does per device */
+    g_mutex_unlock(&f.lock);
+    /* The device stopped: no rings, no interrupts, nothing decoded. */
+    g_assert_cmpuint(gw_vdpa_device_status(f.dev), ==, 0);
+    g_assert_cmpint(f.rec.irqfds, ==, 0);
+    g_assert_cmpint(f.rec.ioeventfds, ==, 0);
+    g_assert_cmphex(cfg_read(&f, msix + 3, 1) & 0x80, ==, 0);
+    g_assert_cmphex(cfg_read(&f, 0x04, 2), ==, 0);
+    g_assert_false(gw_bus_read(f.mmio, f.bar0 + 0x14, 1, &v));
+    g_assert_cmphex(cfg_read(&f, 0x10, 4) & ~0xfu, ==, f.bar0);
+    /* And a rebooted guest brings it up again. */
+    cfg_write(&f, 0x04, 2, PCI_COMMAND_MEMORY);
+    g_assert_cmpuint(mmio_read(&f, f.bar0 + 0x14, 1), ==, 0);
+    g_clear_pointer(&f.vr, gw_test_vring_free);
+    driver_start(&f, 32);
+    g_assert_cmpuint(blk_request(&f, VIRTIO_BLK_T_OUT, 4, out, 512), ==, 0);
+    g_assert_cmpuint(blk_request(&f, VIRTIO_BLK_T_IN, 4, in, 512), ==, 0);
+    g_assert_cmpmem(in, 512, out, 512);
+    fx_free(&f);
+}
+
 static gboolean
 stop_waiting(gpointer data)
 {
@@ -364,6 +399,8 @@ main(int argc, char **argv)
                     test_blk_through_virtio_pci);
     g_test_add_func("/vdpa/device/guest-reset-then-restart",
                     test_guest_reset_and_restart);
+    g_test_add_func("/vdpa/device/system-reset-returns-to-power-on",
+                    test_system_reset_to_power_on);
     g_test_add_func("/vdpa/device/backend-failure-sets-needs-reset",
                     test_backend_failure_reaches_guest);
     g_test_add_func("/vdpa/device/rejects-num-queues-above-device",
