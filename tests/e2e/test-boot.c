@@ -15,6 +15,7 @@
 #include <glib/gstdio.h>
 #include <godwit/qmp-client.h>
 #include <godwit/util.h>
+#include "spawn-util.h"
 #include "guest-report.h"
 
 #define T 120000 /* 32-bit guest code may be emulated: be generous */
@@ -207,12 +208,6 @@ wait_count(const char *path, const char *needle, guint want)
         g_usleep(10 * 1000); /* polling a file, bounded by the deadline */
     }
     return true;
-}
-
-static void
-die_with_parent(gpointer data)
-{
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
 }
 
 static void

@@ -11,14 +11,9 @@
 #include <glib/gstdio.h>
 #include <godwit/qmp-client.h>
 #include <godwit/util.h>
+#include "spawn-util.h"
 
 #define GOCODE "/usr/share/gocode"
-
-static void
-die_with_parent(gpointer data)
-{
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
 
 static void
 test_go_qemu_drives_godwit(void)

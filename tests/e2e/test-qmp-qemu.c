@@ -13,6 +13,7 @@
 #include <glib/gstdio.h>
 #include <godwit/qmp-client.h>
 #include <godwit/util.h>
+#include "spawn-util.h"
 
 #define T 15000
 
@@ -48,12 +49,6 @@ static const struct {
     {"{\"execute\":\"remove-fd\",\"arguments\":{\"fdset-id\":7,\"fd\":3}}\n"},
     {"{\"execute\":\"system_reset\"}\n", "RESET"},
 };
-
-static void
-die_with_parent(gpointer data)
-{
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
 
 /* Replaces what may differ between two correct implementations. */
 static void

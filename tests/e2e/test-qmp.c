@@ -15,6 +15,7 @@
 #include <glib/gstdio.h>
 #include <godwit/qmp-client.h>
 #include <godwit/util.h>
+#include "spawn-util.h"
 
 #define T 10000 /* ms: every wait is bounded by this */
 
@@ -23,13 +24,6 @@ typedef struct {
     GPid pid;
     GwQmpConn *c;
 } Fx;
-
-/* A godwit outlives no test: it gets SIGTERM when the test dies. */
-static void
-die_with_parent(gpointer data)
-{
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-}
 
 static void
 fx_start(Fx *f)
