@@ -147,10 +147,17 @@ create_devices(GwMachine *m, GError **errp)
     }
     m->serial = gw_serial_new(serial_out, serial_irq, m);
     m->pm = gw_acpi_pm_new(&pm_hooks, m);
+    m->pci = gw_pci_bus_new(0, m->mmio);
     return gw_bus_add(m->pio, GW_SERIAL_COM1_BASE, GW_SERIAL_PORTS,
                       &gw_serial_ops, m->serial, errp) &&
            gw_bus_add(m->pio, GW_ACPI_PM_BASE, GW_ACPI_PM_LEN, &gw_acpi_pm_ops,
-                      m->pm, errp);
+                      m->pm, errp) &&
+           gw_bus_add(m->pio, GW_PCI_CONFIG_ADDR, 4, &gw_pci_cf8_ops, m->pci,
+                      errp) &&
+           gw_bus_add(m->pio, GW_PCI_CONFIG_DATA, 4, &gw_pci_cfc_ops, m->pci,
+                      errp) &&
+           gw_bus_add(m->mmio, GW_PCI_ECAM_BASE, GW_PCI_ECAM_SIZE,
+                      &gw_pci_ecam_ops, m->pci, errp);
 }
 
 /* What follows the kernel into guest RAM and vCPUs at boot and reset. */
