@@ -63,6 +63,8 @@ member(json_object *obj, const char *key)
 
 static bool check_value(const GwQmpSchema *s, json_object *type,
                         const char *name, json_object *v, GError **errp);
+static bool check_union(const GwQmpSchema *s, json_object *u, json_object *v,
+                        GError **errp);
 
 static bool
 type_error(const char *name, const char *expected, GError **errp)
@@ -125,10 +127,13 @@ check_enum(json_object *values, const char *name, json_object *v, GError **errp)
     return false;
 }
 
-/* Members of a struct (or a command's arguments); `obj` may be NULL. */
+/*
+ * Members of a struct (or a command's arguments); `obj` may be NULL.
+ * With `extra`, keys `decl` does not list are the handler's to check.
+ */
 static bool
 check_members(const GwQmpSchema *s, json_object *decl, json_object *obj,
-              GError **errp)
+              bool extra, GError **errp)
 {
     g_autoptr(json_object) empty = NULL;
 
@@ -141,6 +146,9 @@ check_members(const GwQmpSchema *s, json_object *decl, json_object *obj,
         json_object *type = member(decl, key);
         if (!type) {
             type = member(decl, opt);
+        }
+        if (!type && extra) {
+            continue;
         }
         if (!type) {
             g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
@@ -161,6 +169,42 @@ check_members(const GwQmpSchema *s, json_object *decl, json_object *obj,
         }
     }
     return true;
+}
+
+/*
+ * A flat union: the tag is checked first (its value picks the variant),
+ * then the base's and the variant's members together, as QEMU does.
+ */
+static bool
+check_union(const GwQmpSchema *s, json_object *u, json_object *v, GError **errp)
+{
+    const char *tag = json_object_get_string(member(u, "tag"));
+    json_object *base = member(u, "base"), *tag_val = member(v, tag);
+    g_autoptr(json_object) all = NULL;
+    json_object *variant;
+
+    if (!tag_val) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "Parameter '%s' is missing", tag);
+        return false;
+    }
+    if (!check_value(s, member(base, tag), tag, tag_val, errp)) {
+        return false;
+    }
+    variant = member(member(u, "variants"), json_object_get_string(tag_val));
+    g_assert(variant); /* the tag's enum lists exactly the variants */
+    all = json_object_new_object();
+    json_object_object_foreach(base, bkey, btype)
+    {
+        json_object_object_add(all, bkey, json_object_get(btype));
+    }
+    json_object_object_foreach(
+        member(member(s->types, json_object_get_string(variant)), "struct"),
+        vkey, vtype)
+    {
+        json_object_object_add(all, vkey, json_object_get(vtype));
+    }
+    return check_members(s, all, v, false, errp);
 }
 
 static bool
@@ -195,7 +239,10 @@ check_value(const GwQmpSchema *s, json_object *type, const char *name,
     if (!json_object_is_type(v, json_type_object)) {
         return type_error(name, "object", errp);
     }
-    return check_members(s, member(def, "struct"), v, errp);
+    if ((sub = member(def, "union"))) {
+        return check_union(s, sub, v, errp);
+    }
+    return check_members(s, member(def, "struct"), v, false, errp);
 }
 
 bool
@@ -207,10 +254,17 @@ gw_qmp_schema_check_args(const GwQmpSchema *s, const char *name,
     g_autoptr(json_object) none = NULL;
 
     g_assert(cmd);
+    if (decl && json_object_is_type(decl, json_type_string)) { /* boxed */
+        if (!args) {
+            args = none = json_object_new_object();
+        }
+        return check_value(s, decl, "", args, errp);
+    }
     if (!decl) {
         decl = none = json_object_new_object();
     }
-    return check_members(s, decl, args, errp);
+    return check_members(s, decl, args, member(cmd, "extra-args") != NULL,
+                         errp);
 }
 
 /* ---- query-qmp-schema (QEMU's SchemaInfo) ---- */
@@ -238,17 +292,11 @@ first_time(Introspect *in, const char *name)
     return g_hash_table_add(in->done, g_strdup(name));
 }
 
-/* An object type for `decl` (member → type); returns its name. */
-static const char *
-add_object(Introspect *in, const char *name, json_object *decl)
+static json_object *
+object_members(Introspect *in, json_object *decl)
 {
-    json_object *o, *members;
+    json_object *members = json_object_new_array();
 
-    if (!first_time(in, name)) {
-        return name;
-    }
-    o = info(name, "object");
-    members = json_object_new_array();
     json_object_object_foreach(decl, key, type)
     {
         json_object *m = json_object_new_object();
@@ -261,7 +309,46 @@ add_object(Introspect *in, const char *name, json_object *decl)
         }
         json_object_array_add(members, m);
     }
-    json_object_object_add(o, "members", members);
+    return members;
+}
+
+/* An object type for `decl` (member → type); returns its name. */
+static const char *
+add_object(Introspect *in, const char *name, json_object *decl)
+{
+    json_object *o;
+
+    if (!first_time(in, name)) {
+        return name;
+    }
+    o = info(name, "object");
+    json_object_object_add(o, "members", object_members(in, decl));
+    json_object_array_add(in->out, o);
+    return name;
+}
+
+/* A flat union: the base's members, the tag, a variant per tag value. */
+static const char *
+add_union(Introspect *in, const char *name, json_object *u)
+{
+    json_object *o, *variants;
+
+    if (!first_time(in, name)) {
+        return name;
+    }
+    o = info(name, "object");
+    json_object_object_add(o, "members", object_members(in, member(u, "base")));
+    json_object_object_add(o, "tag", json_object_get(member(u, "tag")));
+    variants = json_object_new_array();
+    json_object_object_foreach(member(u, "variants"), tag_value, type)
+    {
+        json_object *v = json_object_new_object();
+        json_object_object_add(v, "case", json_object_new_string(tag_value));
+        json_object_object_add(v, "type",
+                               json_object_new_string(add_type(in, type)));
+        json_object_array_add(variants, v);
+    }
+    json_object_object_add(o, "variants", variants);
     json_object_array_add(in->out, o);
     return name;
 }
@@ -333,6 +420,9 @@ add_type(Introspect *in, json_object *type)
     if ((sub = member(def, "enum"))) {
         return first_time(in, name) ? add_enum(in, name, sub) : name;
     }
+    if ((sub = member(def, "union"))) {
+        return add_union(in, name, sub);
+    }
     return add_object(in, name, member(def, "struct"));
 }
 
@@ -353,6 +443,9 @@ arg_type(Introspect *in, const char *owner, json_object *decl)
 {
     g_autofree char *name = NULL;
 
+    if (decl && json_object_is_type(decl, json_type_string)) {
+        return add_type(in, decl); /* boxed */
+    }
     if (!decl || json_object_object_length(decl) == 0) {
         return empty_object(in);
     }
@@ -377,7 +470,10 @@ add_entity(Introspect *in, json_object *decl, const char *meta,
             o, "ret-type",
             json_object_new_string(ret ? add_type(in, ret) : empty_object(in)));
         json_object_object_add(o, "allow-oob", json_object_new_boolean(false));
-        if (member(decl, "x-godwit")) {
+        if (member(decl, "features")) {
+            json_object_object_add(o, "features",
+                                   json_object_get(member(decl, "features")));
+        } else if (member(decl, "x-godwit")) {
             json_object *feat = json_object_new_array();
             json_object_array_add(feat, json_object_new_string("unstable"));
             json_object_object_add(o, "features", feat);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <glib-unix.h>
+#include <godwit/qmp-schema.h>
 #include <godwit/qmp.h>
 #include <godwit/util.h>
 
@@ -395,6 +396,105 @@ test_oversized_request_closes(void)
     fx_free(&f);
 }
 
+/* ---- boxed unions and handler-checked arguments ---- */
+
+static const struct {
+    const char *cmd, *args, *err; /* err NULL: valid */
+} schema_cases[] = {
+    {"netdev_add",
+     "{\"type\":\"vhost-vdpa\",\"id\":\"n0\","
+     "\"vhostdev\":\"/dev/fdset/0\",\"queues\":2}",
+     NULL},
+    {"netdev_add", NULL, "Parameter 'type' is missing"},
+    {"netdev_add", "{\"type\":\"tap\",\"id\":\"n0\"}",
+     "Parameter 'type' does not accept value 'tap'"},
+    {"netdev_add", "{\"type\":\"vhost-vdpa\"}", "Parameter 'id' is missing"},
+    {"netdev_add", "{\"type\":\"vhost-vdpa\",\"id\":\"n\",\"queues\":\"2\"}",
+     "Invalid parameter type for 'queues', expected: integer"},
+    {"netdev_add", "{\"type\":\"vhost-vdpa\",\"id\":\"n\",\"ifname\":\"x\"}",
+     "Parameter 'ifname' is unexpected"},
+    {"device_add",
+     "{\"driver\":\"virtio-net-pci\",\"netdev\":\"n0\","
+     "\"mac\":\"52:54:00:00:00:01\",\"id\":\"net0\"}",
+     NULL},
+    {"device_add", "{\"id\":\"d\"}", "Parameter 'driver' is missing"},
+    {"device_add", "{\"driver\":1}",
+     "Invalid parameter type for 'driver', expected: string"},
+    {"device_del", "{\"id\":\"d\",\"force\":true}",
+     "Parameter 'force' is unexpected"},
+};
+
+static void
+test_schema_unions_and_extra_args(void)
+{
+    g_autoptr(GwQmpSchema) s = gw_qmp_schema_load();
+
+    for (size_t i = 0; i < G_N_ELEMENTS(schema_cases); i++) {
+        g_autoptr(json_object) args =
+            schema_cases[i].args ? json_tokener_parse(schema_cases[i].args)
+                                 : NULL;
+        g_autoptr(GError) err = NULL;
+        bool ok = gw_qmp_schema_check_args(s, schema_cases[i].cmd, args, &err);
+
+        g_test_message("%s %s", schema_cases[i].cmd, schema_cases[i].args);
+        if (!schema_cases[i].err) {
+            g_assert_no_error(err);
+            g_assert_true(ok);
+        } else {
+            g_assert_false(ok);
+            g_assert_cmpstr(err->message, ==, schema_cases[i].err);
+        }
+    }
+}
+
+/* What libvirt looks for: netdev_add/arg-type/+vhost-vdpa and
+ * device_add/$json-cli-hotplug. */
+static void
+test_schema_introspects_what_libvirt_probes(void)
+{
+    g_autoptr(GwQmpSchema) s = gw_qmp_schema_load();
+    g_autoptr(GHashTable) reg = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(json_object) info = NULL;
+    const char *netdev_arg = NULL;
+    json_object *device_add = NULL, *arg = NULL;
+
+    g_hash_table_add(reg, "netdev_add");
+    g_hash_table_add(reg, "device_add");
+    info = gw_qmp_schema_introspect(s, reg);
+    for (size_t i = 0; i < json_object_array_length(info); i++) {
+        json_object *e = json_object_array_get_idx(info, i);
+        const char *name =
+            json_object_get_string(json_object_object_get(e, "name"));
+        if (g_str_equal(name, "netdev_add")) {
+            netdev_arg =
+                json_object_get_string(json_object_object_get(e, "arg-type"));
+        } else if (g_str_equal(name, "device_add")) {
+            device_add = e;
+        }
+    }
+    g_assert_nonnull(netdev_arg);
+    for (size_t i = 0; i < json_object_array_length(info); i++) {
+        json_object *e = json_object_array_get_idx(info, i);
+        if (g_str_equal(
+                json_object_get_string(json_object_object_get(e, "name")),
+                netdev_arg)) {
+            arg = e;
+        }
+    }
+    g_assert_nonnull(arg);
+    g_assert_cmpstr(json_object_get_string(json_object_object_get(arg, "tag")),
+                    ==, "type");
+    g_assert_cmpstr(json_object_get_string(json_object_object_get(
+                        json_object_array_get_idx(
+                            json_object_object_get(arg, "variants"), 0),
+                        "case")),
+                    ==, "vhost-vdpa");
+    g_assert_nonnull(device_add);
+    g_assert_nonnull(strstr(json_object_to_json_string(
+                                json_object_object_get(device_add, "features")),
+                            "\"json-cli-hotplug\""));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -414,5 +514,9 @@ main(int argc, char **argv)
         g_test_add_data_func(p, &cases[i], test_case);
     }
     g_test_add_func("/qmp/fdsets/add-query-open-by-mode-remove", test_fdsets);
+    g_test_add_func("/qmp/schema/unions-and-extra-args",
+                    test_schema_unions_and_extra_args);
+    g_test_add_func("/qmp/schema/introspects-what-libvirt-probes",
+                    test_schema_introspects_what_libvirt_probes);
     return g_test_run();
 }
