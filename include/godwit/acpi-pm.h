@@ -1,7 +1,11 @@
 /*
  * acpi-pm: the ACPI fixed-hardware PM block the FADT describes: PM1
  * status/enable (power button), PM1 control (sleep: S5 powers off) and
- * the reset register.  A pure model with callbacks, like the UART.
+ * the reset register; and the GPE0 block (general-purpose events: PCI
+ * hotplug is GPE 1).  A pure model with callbacks, like the UART.
+ *
+ * Both blocks drive the one SCI line: it is high while any PM1 or GPE0
+ * status bit is set whose enable bit is set too.
  *
  * Threads: callers hold the VM's device lock.
  */
@@ -18,13 +22,28 @@ typedef struct {
 
 typedef struct GwAcpiPm GwAcpiPm;
 
+/* The PM1 block: GW_ACPI_PM_LEN ports at GW_ACPI_PM_BASE. */
 extern const GwDeviceOps gw_acpi_pm_ops;
+
+/*
+ * The GPE0 block, same opaque GwAcpiPm: GW_ACPI_GPE0_LEN ports at
+ * GW_ACPI_GPE0_BASE, as QEMU pc's.  Bytes 0-1 GPE0_STS (write 1 to
+ * clear), bytes 2-3 GPE0_EN; any access width, byte by byte.
+ */
+extern const GwDeviceOps gw_acpi_gpe_ops;
 
 GwAcpiPm *gw_acpi_pm_new(const GwAcpiPmHooks *hooks, gpointer opaque);
 void gw_acpi_pm_free(GwAcpiPm *pm);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwAcpiPm, gw_acpi_pm_free)
 
+/* Power-on state: PM1 and GPE0 status and enable bits all clear. */
 void gw_acpi_pm_reset(GwAcpiPm *pm);
+
+/*
+ * Sets GPE0 status bit `bit` (< 16), raising SCI if the guest enabled
+ * that GPE.  The bit stays set until the guest writes 1 to clear it.
+ */
+void gw_acpi_pm_set_gpe(GwAcpiPm *pm, unsigned bit);
 
 /* Sets PWRBTN_STS (and raises SCI if the guest enabled it). */
 void gw_acpi_pm_press_power_button(GwAcpiPm *pm);

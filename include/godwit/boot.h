@@ -2,7 +2,8 @@
  * boot: what the guest finds in memory at power-on.  A Multiboot v1
  * loader for 32-bit ELF kernels (segments, info block, command line,
  * memory map) and the ACPI tables (RSDP in the BIOS area, RSDT/XSDT,
- * FADT with its PM1 blocks, FACS, MADT, MCFG, DSDT).
+ * FADT with its PM1 and GPE0 blocks, FACS, MADT, MCFG, DSDT with the PCI
+ * host bridge and, optionally, its hotplug slots).
  *
  * Threads: main thread, while no vCPU runs.
  */
@@ -47,13 +48,23 @@ bool gw_multiboot_load_buf(GwGuestMemory *mem, const char *name,
 #define GW_ACPI_SCI_IRQ     9
 #define GW_ACPI_S5_SLP_TYP  5
 #define GW_ACPI_RESET_VALUE 0x06
-#define GW_ACPI_RSDP_GPA    0xE0000u
-#define GW_IOAPIC_GPA       0xFEC00000u
-#define GW_LAPIC_GPA        0xFEE00000u
+/* GPE0 block at QEMU pc's (PIIX4) address: status word, then enable word. */
+#define GW_ACPI_GPE0_BASE 0xafe0
+#define GW_ACPI_GPE0_LEN  4
+#define GW_ACPI_RSDP_GPA  0xE0000u
+#define GW_IOAPIC_GPA     0xFEC00000u
+#define GW_LAPIC_GPA      0xFEE00000u
 
 typedef struct {
     unsigned n_cpus;
     uint64_t ecam_base; /* MCFG: segment 0, bus 0 */
+    /*
+     * ACPI PCI hotplug (QEMU's interface): the FADT gets GPE0_BLK and the
+     * DSDT slots S01..S1F with _EJ0, the 0xae00 registers and \_GPE._E01.
+     * Set it only when the GPE0 block (gw_acpi_gpe_ops) and the hotplug
+     * registers (gw_acpi_pcihp_ops) are on the port bus.
+     */
+    bool pci_hotplug;
 } GwAcpiConfig;
 
 /* Writes every table below 1 MiB, RSDP at GW_ACPI_RSDP_GPA. */

@@ -2,11 +2,16 @@
  * ACPI tables, written below 1 MiB where a guest without firmware looks
  * for them: RSDP at 0xE0000, then XSDT, RSDT, FADT, FACS, MADT, MCFG,
  * DSDT.
- * The FADT's PM1 blocks and reset register are the ports of
- * src/devices/acpi-pm.c; the DSDT holds \_S5 so a guest can power off.
+ * The FADT's PM1 and GPE0 blocks and reset register are the ports of
+ * src/devices/acpi-pm.c.  The DSDT holds \_S5 so a guest can power off,
+ * the PCI host bridge with its windows and, with hotplug, QEMU's ACPI
+ * PCI hotplug AML over the registers of src/devices/acpi-pcihp.c.
  */
 #include <string.h>
+#include <godwit/acpi-pcihp.h>
+#include <godwit/aml.h>
 #include <godwit/boot.h>
+#include <godwit/pci.h>
 #include <godwit/util.h>
 
 #define ACPI_END 0x100000u
@@ -65,23 +70,193 @@ emit(Writer *w, const char *sig, uint8_t rev, uint8_t *t, uint32_t len)
     return at;
 }
 
-static uint32_t
-build_dsdt(Writer *w)
+/* Name (_S5, Package (4) { 5, 5, 0, 0 }): SLP_TYP for PM1a and PM1b. */
+static GwAml *
+s5(void)
 {
-    /* Name (_S5, Package (4) { 5, 5, 0, 0 }) */
-    static const uint8_t aml[] = {
-        0x08, '_',
-        'S',  '5',
-        '_',  0x12,
-        0x08, 0x04,
-        0x0A, GW_ACPI_S5_SLP_TYP,
-        0x0A, GW_ACPI_S5_SLP_TYP,
-        0x00, 0x00,
-    };
-    uint8_t t[sizeof(Header) + sizeof(aml)] = {0};
+    GwAml *pkg = gw_aml_package();
 
-    memcpy(t + sizeof(Header), aml, sizeof(aml));
-    return emit(w, "DSDT", 2, t, sizeof(t));
+    gw_aml_append(pkg, gw_aml_int(GW_ACPI_S5_SLP_TYP));
+    gw_aml_append(pkg, gw_aml_int(GW_ACPI_S5_SLP_TYP));
+    gw_aml_append(pkg, gw_aml_int(0));
+    gw_aml_append(pkg, gw_aml_int(0));
+    return gw_aml_name("_S5", pkg);
+}
+
+/* Bus 0, config ports, all other ports, the 32 slots' BAR windows. */
+static GwAml *
+pci0_crs(void)
+{
+    g_autoptr(GByteArray) r = g_byte_array_new();
+    uint64_t hole_end = GW_PCI_MMIO_BASE + GW_PCI_SLOTS * GW_PCI_SLOT_WINDOW;
+
+    gw_aml_res_bus(r, 0, 0);
+    gw_aml_res_io(r, GW_PCI_CONFIG_ADDR, 8);
+    gw_aml_res_io_window(r, 0x0000, GW_PCI_CONFIG_ADDR - 1);
+    gw_aml_res_io_window(r, 0x0d00, 0xffff);
+    gw_aml_res_mem32_window(r, GW_PCI_MMIO_BASE, (uint32_t)(hole_end - 1));
+    return gw_aml_name("_CRS", gw_aml_resource_template(r));
+}
+
+/*
+ * The hotplug registers and PCEJ (Arg0: bus selector, Arg1: slot), which
+ * a slot's _EJ0 calls, as QEMU names them.  BLCK serialises SEL against
+ * the registers it selects.
+ */
+static void
+pcihp_registers(GwAml *pci0)
+{
+    static const char *const regs[] = {"PCIU", "PCID", "B0EJ",
+                                       "PCRM", "BNUM", "PIDX"};
+    GwAml *f = gw_aml_field("PCST", GW_AML_DWORD_ACC, GW_AML_WRITE_AS_ZEROS);
+    GwAml *m = gw_aml_method("PCEJ", 2, false);
+
+    gw_aml_append(pci0, gw_aml_opregion_io("PCST", GW_ACPI_PCIHP_BASE,
+                                           GW_ACPI_PCIHP_LEN));
+    for (size_t i = 0; i < G_N_ELEMENTS(regs); i++) {
+        gw_aml_append(f, gw_aml_field_unit(regs[i], 32));
+    }
+    gw_aml_append(pci0, f);
+    gw_aml_append(pci0, gw_aml_mutex("BLCK", 0));
+    gw_aml_append(m, gw_aml_acquire("BLCK", 0xffff));
+    gw_aml_append(m, gw_aml_store(gw_aml_arg(0), gw_aml_path("BNUM")));
+    gw_aml_append(m,
+                  gw_aml_store(gw_aml_shift_left(gw_aml_int(1), gw_aml_arg(1)),
+                               gw_aml_path("B0EJ")));
+    gw_aml_append(m, gw_aml_release("BLCK"));
+    gw_aml_append(m, gw_aml_return(gw_aml_int(0)));
+    gw_aml_append(pci0, m);
+    gw_aml_append(pci0, gw_aml_name("BSEL", gw_aml_int(0)));
+}
+
+/* Device (Snn) { _ADR, _SUN, _EJ0 → PCEJ (BSEL, _SUN) } */
+static GwAml *
+pcihp_slot(unsigned slot)
+{
+    g_autofree char *name = g_strdup_printf("S%02X", slot);
+    GwAml *dev = gw_aml_device(name);
+    GwAml *ej0 = gw_aml_method("_EJ0", 1, false);
+
+    gw_aml_append(dev, gw_aml_name("_ADR", gw_aml_int(slot << 16)));
+    gw_aml_append(dev, gw_aml_name("_SUN", gw_aml_int(slot)));
+    gw_aml_append(
+        ej0, gw_aml_call("PCEJ", 2, gw_aml_path("BSEL"), gw_aml_path("_SUN")));
+    gw_aml_append(dev, ej0);
+    return dev;
+}
+
+/*
+ * DVNT (slots, event): notifies each slot whose bit is set.  PCNT, run
+ * by _E01: plugged slots get Device Check (1), slots to unplug an Eject
+ * Request (3).  Reading PCIU clears it.
+ */
+static void
+pcihp_notify(GwAml *pci0)
+{
+    GwAml *dvnt = gw_aml_method("DVNT", 2, false);
+    GwAml *pcnt = gw_aml_method("PCNT", 0, false);
+
+    for (unsigned slot = 1; slot < GW_PCI_SLOTS; slot++) {
+        g_autofree char *name = g_strdup_printf("S%02X", slot);
+        GwAml *test =
+            gw_aml_if(gw_aml_and(gw_aml_arg(0), gw_aml_int(1u << slot)));
+        gw_aml_append(test, gw_aml_notify(gw_aml_path(name), gw_aml_arg(1)));
+        gw_aml_append(dvnt, test);
+    }
+    gw_aml_append(pci0, dvnt);
+    gw_aml_append(pcnt, gw_aml_store(gw_aml_path("BSEL"), gw_aml_path("BNUM")));
+    gw_aml_append(pcnt,
+                  gw_aml_call("DVNT", 2, gw_aml_path("PCIU"), gw_aml_int(1)));
+    gw_aml_append(pcnt,
+                  gw_aml_call("DVNT", 2, gw_aml_path("PCID"), gw_aml_int(3)));
+    gw_aml_append(pci0, pcnt);
+}
+
+static GwAml *
+pci0(const GwAcpiConfig *cfg)
+{
+    GwAml *dev = gw_aml_device("PCI0");
+
+    gw_aml_append(dev, gw_aml_name("_HID", gw_aml_eisaid("PNP0A08")));
+    gw_aml_append(dev, gw_aml_name("_CID", gw_aml_eisaid("PNP0A03")));
+    gw_aml_append(dev, gw_aml_name("_SEG", gw_aml_int(0)));
+    gw_aml_append(dev, gw_aml_name("_BBN", gw_aml_int(0)));
+    gw_aml_append(dev, gw_aml_name("_UID", gw_aml_int(0)));
+    gw_aml_append(dev, pci0_crs());
+    if (cfg->pci_hotplug) {
+        pcihp_registers(dev);
+        for (unsigned slot = 1; slot < GW_PCI_SLOTS; slot++) {
+            gw_aml_append(dev, pcihp_slot(slot));
+        }
+        pcihp_notify(dev);
+    }
+    return dev;
+}
+
+/*
+ * Motherboard resources: the ports of our fixed devices and the ECAM
+ * window, which Linux wants reserved here before it trusts the MCFG.
+ */
+static GwAml *
+motherboard(const GwAcpiConfig *cfg)
+{
+    g_autoptr(GByteArray) r = g_byte_array_new();
+    GwAml *dev = gw_aml_device("MBRS");
+
+    gw_aml_res_io(r, GW_ACPI_PM_BASE, GW_ACPI_PM_LEN);
+    if (cfg->pci_hotplug) {
+        gw_aml_res_io(r, GW_ACPI_GPE0_BASE, GW_ACPI_GPE0_LEN);
+        gw_aml_res_io(r, GW_ACPI_PCIHP_BASE, GW_ACPI_PCIHP_LEN);
+    }
+    gw_aml_res_mem32_fixed(r, (uint32_t)cfg->ecam_base, GW_PCI_ECAM_SIZE);
+    gw_aml_append(dev, gw_aml_name("_HID", gw_aml_eisaid("PNP0C02")));
+    gw_aml_append(dev, gw_aml_name("_UID", gw_aml_int(1)));
+    gw_aml_append(dev, gw_aml_name("_CRS", gw_aml_resource_template(r)));
+    return dev;
+}
+
+/* GPE 1, the hotplug event: PCNT under the lock PCEJ takes too. */
+static GwAml *
+gpe_scope(void)
+{
+    GwAml *scope = gw_aml_scope("\\_GPE");
+    GwAml *e01 = gw_aml_method("_E01", 0, false);
+
+    gw_aml_append(scope, gw_aml_name("_HID", gw_aml_string("ACPI0006")));
+    gw_aml_append(e01, gw_aml_acquire("\\_SB.PCI0.BLCK", 0xffff));
+    gw_aml_append(e01, gw_aml_call("\\_SB.PCI0.PCNT", 0));
+    gw_aml_append(e01, gw_aml_release("\\_SB.PCI0.BLCK"));
+    gw_aml_append(scope, e01);
+    return scope;
+}
+
+/* \_S5 first: simple guests (tests/guest) scan for it near the start. */
+static GByteArray *
+dsdt_aml(const GwAcpiConfig *cfg)
+{
+    GByteArray *aml = gw_aml_encode(s5());
+    GwAml *sb = gw_aml_scope("\\_SB");
+    g_autoptr(GByteArray) rest = NULL;
+
+    gw_aml_append(sb, pci0(cfg));
+    gw_aml_append(sb, motherboard(cfg));
+    rest = gw_aml_encode(sb);
+    g_byte_array_append(aml, rest->data, rest->len);
+    if (cfg->pci_hotplug) {
+        g_autoptr(GByteArray) gpe = gw_aml_encode(gpe_scope());
+        g_byte_array_append(aml, gpe->data, gpe->len);
+    }
+    return aml;
+}
+
+static uint32_t
+build_dsdt(Writer *w, const GwAcpiConfig *cfg)
+{
+    g_autoptr(GByteArray) aml = dsdt_aml(cfg);
+    g_autofree uint8_t *t = g_malloc0(sizeof(Header) + aml->len);
+
+    memcpy(t + sizeof(Header), aml->data, aml->len);
+    return emit(w, "DSDT", 2, t, (uint32_t)(sizeof(Header) + aml->len));
 }
 
 static uint32_t
@@ -105,8 +280,20 @@ io_gas(uint16_t port, uint8_t bytes)
     return (Gas){1, (uint8_t)(bytes * 8), 0, bytes, port};
 }
 
+/* GPE0_BLK as QEMU pc's: 4 bytes, accessed a byte at a time. */
+static void
+fadt_gpe0(uint8_t *t)
+{
+    uint32_t gpe0 = GW_ACPI_GPE0_BASE;
+    Gas x_gpe0 = {1, GW_ACPI_GPE0_LEN * 8, 0, 1, GW_ACPI_GPE0_BASE};
+
+    memcpy(t + 80, &gpe0, 4);
+    t[92] = GW_ACPI_GPE0_LEN;
+    memcpy(t + 220, &x_gpe0, sizeof(x_gpe0));
+}
+
 static uint32_t
-build_fadt(Writer *w, uint32_t dsdt, uint32_t facs)
+build_fadt(Writer *w, uint32_t dsdt, uint32_t facs, bool gpe0)
 {
     uint8_t t[244] = {0};
     uint32_t flags = (1u << 0) | (1u << 2) | (1u << 5) | (1u << 10);
@@ -133,6 +320,9 @@ build_fadt(Writer *w, uint32_t dsdt, uint32_t facs)
     memcpy(t + 140, &x_dsdt, 8);
     memcpy(t + 148, &x_evt, sizeof(x_evt));
     memcpy(t + 172, &x_cnt, sizeof(x_cnt));
+    if (gpe0) {
+        fadt_gpe0(t);
+    }
     return emit(w, "FACP", 3, t, sizeof(t));
 }
 
@@ -225,9 +415,9 @@ gw_acpi_build(GwGuestMemory *mem, const GwAcpiConfig *cfg, GError **errp)
                     "ACPI: guest RAM does not cover the BIOS area");
         return false;
     }
-    dsdt = build_dsdt(&w);
+    dsdt = build_dsdt(&w, cfg);
     facs = build_facs(&w);
-    tables[0] = build_fadt(&w, dsdt, facs);
+    tables[0] = build_fadt(&w, dsdt, facs, cfg->pci_hotplug);
     tables[1] = build_madt(&w, cfg->n_cpus);
     tables[2] = build_mcfg(&w, cfg->ecam_base);
     rsdt = build_sdt(&w, "RSDT", tables, 3, 4);

@@ -10,13 +10,14 @@ struct GwAcpiPm {
     const GwAcpiPmHooks *hooks;
     gpointer opaque;
     uint16_t sts, en, cnt;
+    uint16_t gpe_sts, gpe_en;
     bool sci;
 };
 
 static void
 update_sci(GwAcpiPm *pm)
 {
-    bool level = (pm->sts & pm->en) != 0;
+    bool level = (pm->sts & pm->en) || (pm->gpe_sts & pm->gpe_en);
 
     if (level != pm->sci) {
         pm->sci = level;
@@ -78,6 +79,46 @@ const GwDeviceOps gw_acpi_pm_ops = {
     .write = pm_write,
 };
 
+static uint64_t
+gpe_read(void *dev, uint64_t offset, unsigned size)
+{
+    GwAcpiPm *pm = dev;
+    uint64_t block = pm->gpe_sts | (uint64_t)pm->gpe_en << 16;
+
+    block >>= offset * 8;
+    return size >= 4 ? block & 0xffffffffu : block & ((1u << (size * 8)) - 1);
+}
+
+/* QEMU's GPE block is byte-wide; wider accesses act byte by byte. */
+static void
+gpe_write_byte(GwAcpiPm *pm, unsigned offset, uint8_t b)
+{
+    unsigned shift = (offset & 1) * 8;
+
+    if (offset < 2) {
+        pm->gpe_sts &= (uint16_t) ~(b << shift); /* write 1 to clear */
+    } else if (offset < 4) {
+        pm->gpe_en = (uint16_t)((pm->gpe_en & ~(0xffu << shift)) | b << shift);
+    }
+}
+
+static void
+gpe_write(void *dev, uint64_t offset, uint64_t value, unsigned size)
+{
+    GwAcpiPm *pm = dev;
+
+    for (unsigned i = 0; i < size; i++) {
+        gpe_write_byte(pm, (unsigned)offset + i, (uint8_t)(value >> (i * 8)));
+    }
+    update_sci(pm);
+}
+
+const GwDeviceOps gw_acpi_gpe_ops = {
+    .name = "acpi-gpe",
+    .read = gpe_read,
+    .write = gpe_write,
+};
+
 GwAcpiPm *
 gw_acpi_pm_new(const GwAcpiPmHooks *hooks, gpointer opaque)
 {
@@ -97,6 +138,15 @@ void
 gw_acpi_pm_reset(GwAcpiPm *pm)
 {
     pm->sts = pm->en = pm->cnt = 0;
+    pm->gpe_sts = pm->gpe_en = 0;
+    update_sci(pm);
+}
+
+void
+gw_acpi_pm_set_gpe(GwAcpiPm *pm, unsigned bit)
+{
+    g_return_if_fail(bit < 16);
+    pm->gpe_sts |= (uint16_t)(1u << bit);
     update_sci(pm);
 }
 

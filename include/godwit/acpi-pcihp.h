@@ -1,0 +1,103 @@
+/*
+ * acpi-pcihp: ACPI PCI hotplug for bus 0, register-compatible with QEMU
+ * pc's (PIIX4, "acpi-pci-hotplug-with-bridge-support" on) so that the
+ * same guest and the same DSDT logic work on both.  The DSDT's \_GPE._E01
+ * reads PCIU/PCID and notifies the slots; a slot's _EJ0 writes B0EJ.
+ *
+ * Registers, 4-byte accesses at GW_ACPI_PCIHP_BASE + offset:
+ *   0x00 PCIU   R   slots plugged since the last read (reading clears)
+ *   0x04 PCID   R   slots with an unplug request pending
+ *   0x08 B0EJ   W   eject the lowest slot set; reads 0 (no feature bits)
+ *   0x0c PCIRMV R   hotpluggable slots
+ *   0x10 SEL    RW  bus selector; only bus 0 exists, others read 0
+ *   0x14 AIDX   RW  acpi-index of a slot; no device here has one: 0
+ * A selector of 256 or more makes every register read 0 (QEMU).  QEMU
+ * accepts only aligned 4-byte accesses; here other widths are not
+ * decoded: reads return all ones, like an unclaimed port, writes do
+ * nothing.
+ *
+ * Unlike QEMU, the guest cannot eject a slot the host did not ask to
+ * unplug: B0EJ for a slot without a pending request is ignored.
+ *
+ * A pure model with hooks, like acpi-pm.  Threads: callers hold the VM's
+ * device lock; the hooks run with it held (from a vCPU's B0EJ write or
+ * from the caller's own plug/unplug/reset call).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <godwit/bus.h>
+
+#define GW_ACPI_PCIHP_BASE    0xae00
+#define GW_ACPI_PCIHP_LEN     0x18
+#define GW_ACPI_PCIHP_GPE_BIT 1
+
+#define GW_ACPI_PCIHP_PCIU   0x00
+#define GW_ACPI_PCIHP_PCID   0x04
+#define GW_ACPI_PCIHP_B0EJ   0x08
+#define GW_ACPI_PCIHP_PCIRMV 0x0c
+#define GW_ACPI_PCIHP_SEL    0x10
+#define GW_ACPI_PCIHP_AIDX   0x14
+
+typedef struct {
+    /* Raise the hotplug GPE: gw_acpi_pm_set_gpe(pm, GPE_BIT). */
+    void (*gpe)(gpointer opaque);
+    /*
+     * The guest ejected `slot`, whose unplug the host requested: take the
+     * device out (gw_pci_bus_unplug and free it, or defer that to the
+     * main loop).  Must not re-enter this module.
+     */
+    void (*eject)(gpointer opaque, unsigned slot);
+} GwAcpiPcihpHooks;
+
+typedef struct GwAcpiPcihp GwAcpiPcihp;
+
+/* GW_ACPI_PCIHP_LEN ports at GW_ACPI_PCIHP_BASE; opaque is GwAcpiPcihp. */
+extern const GwDeviceOps gw_acpi_pcihp_ops;
+
+/*
+ * Creates the model in its power-on state: nothing pending, slots 1-31
+ * hotpluggable.  `h` must outlive it.  Never fails; free with
+ * gw_acpi_pcihp_free.
+ */
+GwAcpiPcihp *gw_acpi_pcihp_new(const GwAcpiPcihpHooks *h, gpointer opaque);
+void gw_acpi_pcihp_free(GwAcpiPcihp *p);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwAcpiPcihp, gw_acpi_pcihp_free)
+
+/*
+ * A device was hot-plugged into `slot` (1-31, already on the PCI bus):
+ * sets its PCIU bit and raises the GPE, so the guest rescans the slot.
+ * Not for devices present at boot: the guest finds those by enumeration.
+ */
+void gw_acpi_pcihp_plugged(GwAcpiPcihp *p, unsigned slot);
+
+/*
+ * Asks the guest to release the device in `slot`: sets its PCID bit and
+ * raises the GPE.  The device stays until the guest ejects it (the eject
+ * hook) or the machine resets.  Asking again while a request is pending
+ * raises the GPE again (a retry, as QEMU's repeated device_del) and is
+ * otherwise harmless.  Returns false, changing nothing, if `slot` is not
+ * hotpluggable.
+ */
+bool gw_acpi_pcihp_request_unplug(GwAcpiPcihp *p, unsigned slot);
+
+/* Whether an unplug of `slot` was requested and not yet ejected. */
+bool gw_acpi_pcihp_unplug_pending(const GwAcpiPcihp *p, unsigned slot);
+
+/*
+ * Sets whether `slot` may be hot-unplugged (its PCIRMV bit).  Slot 0, the
+ * host bridge, never is: turning it on is ignored.  Turning a slot off
+ * while its unplug is pending keeps the device: the guest's eject then
+ * clears the request without the eject hook (QEMU never removes a
+ * device that is not hotpluggable either).
+ */
+void gw_acpi_pcihp_set_hotpluggable(GwAcpiPcihp *p, unsigned slot, bool on);
+bool gw_acpi_pcihp_hotpluggable(const GwAcpiPcihp *p, unsigned slot);
+
+/*
+ * System reset: completes every pending unplug (the eject hook runs for
+ * each, lowest slot first, as QEMU does, since no guest is left to
+ * acknowledge it), forgets plug notices (the booting guest enumerates the
+ * bus) and selects bus 0.  Hotpluggable slots stay as they were set.
+ */
+void gw_acpi_pcihp_reset(GwAcpiPcihp *p);

@@ -1,0 +1,351 @@
+/*
+ * The AML encoder, byte for byte, and the DSDT/FADT that gw_acpi_build
+ * writes with PCI hotplug on and off; with iasl installed, the DSDT is
+ * also disassembled and compiled back.
+ */
+#include <string.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <godwit/acpi-pcihp.h>
+#include <godwit/aml.h>
+#include <godwit/boot.h>
+#include <godwit/memory.h>
+
+static void
+assert_bytes(GwAml *a, const char *want, size_t len)
+{
+    g_autoptr(GByteArray) got = gw_aml_encode(a);
+
+    g_assert_cmpmem(got->data, got->len, want, len);
+}
+
+#define ASSERT_AML(a, lit) assert_bytes((a), (lit), sizeof(lit) - 1)
+
+typedef struct {
+    uint64_t v;
+    const char *bytes;
+    size_t len;
+} IntCase;
+
+static const IntCase int_cases[] = {
+    {0, "\x00", 1},
+    {1, "\x01", 1},
+    {2, "\x0a\x02", 2},
+    {0xff, "\x0a\xff", 2},
+    {0x100, "\x0b\x00\x01", 3},
+    {0x10000, "\x0c\x00\x00\x01\x00", 5},
+    {0x100000000ull, "\x0e\x00\x00\x00\x00\x01\x00\x00\x00", 9},
+    {UINT64_MAX, "\xff", 1},
+};
+
+static void
+test_int_shortest_encoding(void)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(int_cases); i++) {
+        assert_bytes(gw_aml_int(int_cases[i].v), int_cases[i].bytes,
+                     int_cases[i].len);
+    }
+}
+
+static void
+test_name_strings(void)
+{
+    ASSERT_AML(gw_aml_path("S1"), "S1__");
+    ASSERT_AML(gw_aml_path("\\_SB.PCI0"), "\\\x2e_SB_PCI0");
+    ASSERT_AML(gw_aml_path("\\_SB.PCI0.BLCK"), "\\\x2f\x03_SB_PCI0BLCK");
+    ASSERT_AML(gw_aml_name("_SUN", gw_aml_int(3)), "\x08_SUN\x0a\x03");
+}
+
+static void
+test_eisaid(void)
+{
+    ASSERT_AML(gw_aml_eisaid("PNP0A03"), "\x0c\x41\xd0\x0a\x03");
+    ASSERT_AML(gw_aml_eisaid("PNP0C02"), "\x0c\x41\xd0\x0c\x02");
+}
+
+/* A package of n Zeros: PkgLength counts itself and NumElements. */
+static GByteArray *
+zeros_package(unsigned n)
+{
+    GwAml *p = gw_aml_package();
+
+    for (unsigned i = 0; i < n; i++) {
+        gw_aml_append(p, gw_aml_int(0));
+    }
+    return gw_aml_encode(p);
+}
+
+static void
+test_pkg_length_boundaries(void)
+{
+    g_autoptr(GByteArray) one = zeros_package(61); /* 1 + 1 + 61 = 63 */
+    g_autoptr(GByteArray) two = zeros_package(62); /* 2 + 1 + 62 = 65 */
+    g_autoptr(GByteArray) big = NULL;
+    g_autofree char *s = g_strnfill(5000, 'x');
+    GwAml *scope = gw_aml_scope("BIG");
+    size_t total;
+
+    g_assert_cmphex(one->data[1], ==, 63);
+    g_assert_cmpuint(one->data[2], ==, 61);
+    g_assert_cmpuint(one->len, ==, 1 + 63);
+    g_assert_cmphex(two->data[1], ==, 0x40 | (65 & 0xf));
+    g_assert_cmphex(two->data[2], ==, 65 >> 4);
+    g_assert_cmpuint(two->len, ==, 1 + 65);
+    gw_aml_append(scope, gw_aml_string(s));
+    big = gw_aml_encode(scope);
+    total = 3 + 4 + 1 + 5000 + 1; /* 3-byte PkgLength from 4096 on */
+    g_assert_cmpuint(big->len, ==, 1 + total);
+    g_assert_cmphex(big->data[1], ==, 0x80 | (total & 0xf));
+    g_assert_cmphex(big->data[2], ==, (total >> 4) & 0xff);
+    g_assert_cmphex(big->data[3], ==, total >> 12);
+}
+
+static void
+test_statements(void)
+{
+    GwAml *m = gw_aml_method("PCEJ", 2, false);
+
+    gw_aml_append(m, gw_aml_acquire("BLCK", 0xffff));
+    gw_aml_append(m,
+                  gw_aml_store(gw_aml_shift_left(gw_aml_int(1), gw_aml_arg(1)),
+                               gw_aml_path("B0EJ")));
+    gw_aml_append(m, gw_aml_release("BLCK"));
+    ASSERT_AML(m, "\x14\x1d"
+                  "PCEJ\x02"
+                  "\x5b\x23"
+                  "BLCK\xff\xff"
+                  "\x70\x79\x01\x69\x00"
+                  "B0EJ"
+                  "\x5b\x27"
+                  "BLCK");
+    ASSERT_AML(gw_aml_if(gw_aml_and(gw_aml_arg(0), gw_aml_int(2))),
+               "\xa0\x06\x7b\x68\x0a\x02\x00");
+    ASSERT_AML(gw_aml_call("DVNT", 2, gw_aml_path("PCIU"), gw_aml_int(1)),
+               "DVNTPCIU\x01");
+    ASSERT_AML(gw_aml_field_unit("PCIU", 32), "PCIU\x20");
+    ASSERT_AML(gw_aml_opregion_io("PCST", 0xae00, 0x18),
+               "\x5b\x80PCST\x01\x0b\x00\xae\x0a\x18");
+}
+
+static void
+test_resource_template(void)
+{
+    g_autoptr(GByteArray) r = g_byte_array_new();
+
+    gw_aml_res_io(r, 0xcf8, 8);
+    ASSERT_AML(gw_aml_resource_template(r), "\x11\x0d\x0a\x0a"
+                                            "\x47\x01\xf8\x0c\xf8\x0c\x01\x08"
+                                            "\x79\x00");
+}
+
+/* ---- the tables ---- */
+
+static const uint8_t *
+table_at(GwGuestMemory *mem, uint32_t gpa, const char *sig)
+{
+    const uint8_t *t = gw_mem_ptr(mem, gpa, 36);
+    uint32_t len;
+    uint8_t sum = 0;
+
+    g_assert_nonnull(t);
+    g_assert_cmpmem(t, 4, sig, 4);
+    memcpy(&len, t + 4, 4);
+    t = gw_mem_ptr(mem, gpa, len);
+    for (uint32_t i = 0; i < len; i++) {
+        sum += t[i];
+    }
+    g_assert_cmpuint(sum, ==, 0);
+    return t;
+}
+
+typedef struct {
+    GwGuestMemory *mem;
+    const uint8_t *fadt, *dsdt;
+    uint32_t dsdt_len;
+} Tables;
+
+static void
+build(Tables *t, bool hotplug)
+{
+    GwAcpiConfig cfg = {
+        .n_cpus = 1, .ecam_base = 0xE0000000ull, .pci_hotplug = hotplug};
+    uint32_t a;
+
+    t->mem = gw_mem_new(16 << 20, false, true, NULL);
+    g_assert_nonnull(t->mem);
+    g_assert_true(gw_acpi_build(t->mem, &cfg, NULL));
+    memcpy(&a, (const uint8_t *)gw_mem_ptr(t->mem, GW_ACPI_RSDP_GPA, 20) + 16,
+           4);
+    memcpy(&a, table_at(t->mem, a, "RSDT") + 36, 4);
+    t->fadt = table_at(t->mem, a, "FACP");
+    memcpy(&a, t->fadt + 40, 4);
+    t->dsdt = table_at(t->mem, a, "DSDT");
+    memcpy(&t->dsdt_len, t->dsdt + 4, 4);
+}
+
+static bool
+dsdt_has(const Tables *t, const char *bytes, size_t len)
+{
+    return memmem(t->dsdt, t->dsdt_len, bytes, len) != NULL;
+}
+
+#define HAS(t, lit) dsdt_has((t), (lit), sizeof(lit) - 1)
+
+/* \_S5 first, PCI0 and its windows, whatever the hotplug setting. */
+static void
+assert_common(const Tables *t)
+{
+    g_assert_true(memcmp(t->dsdt + 36, "\x08_S5_\x12\x08\x04\x0a\x05", 10) ==
+                  0);
+    g_assert_true(HAS(t, "\x5b\x82")); /* a Device */
+    g_assert_true(HAS(t, "PCI0\x08_HID\x0c\x41\xd0\x0a\x08"));
+    /* DWordMemory 0xC0000000-0xDFFFFFFF, length 512 MiB */
+    g_assert_true(HAS(t, "\x00\x00\x00\xc0\xff\xff\xff\xdf\x00\x00\x00\x00"
+                         "\x00\x00\x00\x20"));
+    /* Memory32Fixed over ECAM */
+    g_assert_true(HAS(t, "\x86\x09\x00\x01\x00\x00\x00\xe0\x00\x00\x10\x00"));
+}
+
+static void
+test_dsdt_without_hotplug(void)
+{
+    Tables t;
+    uint32_t gpe0;
+
+    build(&t, false);
+    assert_common(&t);
+    g_assert_false(HAS(&t, "_GPE"));
+    g_assert_false(HAS(&t, "PCST"));
+    g_assert_false(HAS(&t, "_EJ0"));
+    memcpy(&gpe0, t.fadt + 80, 4);
+    g_assert_cmphex(gpe0, ==, 0);
+    g_assert_cmpuint(t.fadt[92], ==, 0);
+    gw_mem_free(t.mem);
+}
+
+static void
+test_dsdt_with_hotplug(void)
+{
+    Tables t;
+    uint32_t gpe0;
+    uint64_t x_gpe0;
+
+    build(&t, true);
+    assert_common(&t);
+    memcpy(&gpe0, t.fadt + 80, 4);
+    g_assert_cmphex(gpe0, ==, GW_ACPI_GPE0_BASE);
+    g_assert_cmpuint(t.fadt[92], ==, GW_ACPI_GPE0_LEN);
+    g_assert_cmpmem(t.fadt + 220, 4, "\x01\x20\x00\x01", 4); /* IO, 32, byte */
+    memcpy(&x_gpe0, t.fadt + 224, 8);
+    g_assert_cmphex(x_gpe0, ==, GW_ACPI_GPE0_BASE);
+    g_assert_true(HAS(&t, "\x5b\x80PCST\x01\x0b\x00\xae\x0a\x18"));
+    g_assert_true(HAS(&t, "\x43PCIU\x20PCID\x20" /* DWordAcc, WriteAsZeros */
+                          "B0EJ\x20PCRM\x20"
+                          "BNUM\x20PIDX\x20"));
+    for (unsigned slot = 1; slot < 32; slot++) {
+        g_autofree char *dev = g_strdup_printf(
+            "S%02X_\x08_ADR\x0c%c%c%c%c\x08_SUN", slot, 0, 0, slot, 0);
+        g_autofree char *notify =
+            g_strdup_printf("\x86S%02X_\x69", slot); /* Notify (Sxx, Arg1) */
+        g_assert_true(dsdt_has(&t, dev, 19)); /* 3 fields of 5 after it */
+        g_assert_true(dsdt_has(&t, notify, 6));
+    }
+    g_assert_false(HAS(&t, "S00_"));
+    g_assert_true(HAS(&t, "_EJ0\x01PCEJBSEL_SUN"));
+    g_assert_true(HAS(&t, "_E01\x00"));
+    gw_mem_free(t.mem);
+}
+
+/* ---- iasl ---- */
+
+static char *
+run(const char *dir, const char *const *argv, int *status)
+{
+    g_autofree char *out = NULL, *err = NULL;
+    g_autoptr(GError) e = NULL;
+
+    g_assert_true(g_spawn_sync(dir, (char **)argv, NULL, G_SPAWN_SEARCH_PATH,
+                               NULL, NULL, &out, &err, status, &e));
+    return g_strconcat(out, err, NULL);
+}
+
+static void
+remove_dir(const char *dir)
+{
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *f;
+
+    while (d && (f = g_dir_read_name(d))) {
+        g_autofree char *p = g_build_filename(dir, f, NULL);
+        g_unlink(p);
+    }
+    g_rmdir(dir);
+}
+
+static void
+test_dsdt_iasl_round_trip(void)
+{
+    g_autofree char *iasl = g_find_program_in_path("iasl");
+    g_autofree char *dir = NULL, *dat = NULL, *dsl = NULL, *text = NULL;
+    g_autofree char *log = NULL;
+    const char *dis[] = {"iasl", "-d", "dsdt.dat", NULL};
+    const char *asl[] = {"iasl", "-p", "again", "dsdt.dsl", NULL};
+    int status;
+    Tables t;
+
+    if (!iasl) {
+        g_test_skip("iasl not installed (apt-get install acpica-tools)");
+        return;
+    }
+    build(&t, true);
+    dir = g_dir_make_tmp("godwit-dsdt-XXXXXX", NULL);
+    dat = g_build_filename(dir, "dsdt.dat", NULL);
+    dsl = g_build_filename(dir, "dsdt.dsl", NULL);
+    g_assert_true(
+        g_file_set_contents(dat, (const char *)t.dsdt, t.dsdt_len, NULL));
+    g_free(run(dir, dis, &status));
+    g_assert_true(g_spawn_check_wait_status(status, NULL));
+    g_assert_true(g_file_get_contents(dsl, &text, NULL, NULL));
+    g_assert_nonnull(strstr(text, "Device (PCI0)"));
+    g_assert_nonnull(strstr(text, "EisaId (\"PNP0A08\")"));
+    g_assert_nonnull(strstr(text, "OperationRegion (PCST, SystemIO, 0xAE00, "
+                                  "0x18)"));
+    g_assert_nonnull(strstr(text, "B0EJ = (One << Arg1)"));
+    g_assert_nonnull(strstr(text, "Device (S1F)"));
+    g_assert_nonnull(strstr(text, "Notify (S1F, Arg1)"));
+    g_assert_nonnull(strstr(text, "DVNT (PCID, 0x03)"));
+    g_assert_nonnull(strstr(text, "Method (_E01, 0, NotSerialized)"));
+    g_assert_nonnull(strstr(text, "\\_SB.PCI0.PCNT ()"));
+    g_assert_nonnull(strstr(text, "0xDFFFFFFF,         // Range Maximum"));
+    log = run(dir, asl, &status);
+    if (!g_spawn_check_wait_status(status, NULL)) {
+        g_test_message("%s", log);
+    }
+    g_assert_true(g_spawn_check_wait_status(status, NULL));
+    g_assert_nonnull(strstr(log, "0 Errors, 0 Warnings"));
+    remove_dir(dir);
+    gw_mem_free(t.mem);
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/aml/int/shortest-encoding", test_int_shortest_encoding);
+    g_test_add_func("/aml/name-string/segments-padded-and-prefixed",
+                    test_name_strings);
+    g_test_add_func("/aml/eisaid/compressed-big-endian", test_eisaid);
+    g_test_add_func("/aml/pkg-length/one-two-three-bytes",
+                    test_pkg_length_boundaries);
+    g_test_add_func("/aml/statements/method-acquire-store-shift-if",
+                    test_statements);
+    g_test_add_func("/aml/resource-template/end-tag-and-size",
+                    test_resource_template);
+    g_test_add_func("/acpi/dsdt/without-hotplug-no-gpe-no-slots",
+                    test_dsdt_without_hotplug);
+    g_test_add_func("/acpi/dsdt/with-hotplug-slots-registers-gpe",
+                    test_dsdt_with_hotplug);
+    g_test_add_func("/acpi/dsdt/iasl-disassembles-and-recompiles",
+                    test_dsdt_iasl_round_trip);
+    return g_test_run();
+}
