@@ -8,13 +8,13 @@
  * must complete with VIRTIO_BLK_S_IOERR. */
 #include "virtio.h"
 
-#define VIRTIO_BLK_T_IN  0
-#define VIRTIO_BLK_T_OUT 1
-#define VIRTIO_BLK_S_OK  0
+#define VIRTIO_BLK_T_IN    0
+#define VIRTIO_BLK_T_OUT   1
+#define VIRTIO_BLK_S_OK    0
 #define VIRTIO_BLK_S_IOERR 1
-#define SECTOR           512
-#define MAX_SECTORS      64
-#define REQ_TIMEOUT      -1
+#define SECTOR             512
+#define MAX_SECTORS        64
+#define REQ_TIMEOUT        -1
 
 static struct virtq blk_vq __attribute__((aligned(4096)));
 static u8 wbuf[MAX_SECTORS * SECTOR] __attribute__((aligned(4096)));
@@ -162,8 +162,8 @@ blk_check(struct virtio_dev *d, u32 bdf, const struct blk_opts *o)
     gprintf("GUEST blk %s features=0x%llx bars=%s\n", d->name, d->features,
             d->bars_assigned ? "guest" : "firmware");
     if (o->has_expect && cap != o->expect_capacity) {
-        gprintf("GUEST fail blk %s capacity=%llu expected=%llu\n", d->name,
-                cap, o->expect_capacity);
+        gprintf("GUEST fail blk %s capacity=%llu expected=%llu\n", d->name, cap,
+                o->expect_capacity);
         return false;
     }
     if (cap < 4ull * o->sectors) {
@@ -183,8 +183,8 @@ static bool
 find_blk(u32 *bdf)
 {
     for (u32 dev = 0; dev < 32; dev++) {
-        u32 nfn = pci_cfg_read(PCI_BDF(0, dev, 0), 0x0C, 4) & 0x00800000 ? 8
-                                                                          : 1;
+        u32 nfn =
+            pci_cfg_read(PCI_BDF(0, dev, 0), 0x0C, 4) & 0x00800000 ? 8 : 1;
         for (u32 fn = 0; fn < nfn; fn++) {
             if (is_virtio_blk(PCI_BDF(0, dev, fn))) {
                 *bdf = PCI_BDF(0, dev, fn);
@@ -217,8 +217,9 @@ blk_opts_parse(const struct args *a, struct blk_opts *o)
 void
 wl_blk(const struct args *a)
 {
-    static const char *const allowed[] = {"dev", "sectors", "expect-capacity",
-                                          "timeout-ms", "inject-error", NULL};
+    static const char *const allowed[] = {
+        "dev",        "sectors",      "expect-capacity",
+        "timeout-ms", "inject-error", NULL};
     struct blk_opts o;
     struct virtio_dev d;
     u32 bdf = 0;

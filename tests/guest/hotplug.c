@@ -105,9 +105,9 @@ one_round(struct hp *h, u32 round, const struct blk_opts *o, bool *blk_ok)
 void
 wl_hotplug(const struct args *a)
 {
-    static const char *const allowed[] = {"rounds", "timeout-ms", "sectors",
-                                          "inject-error", "pcihp", "gpe0",
-                                          NULL};
+    static const char *const allowed[] = {
+        "rounds", "timeout-ms", "sectors", "inject-error",
+        "pcihp",  "gpe0",       NULL};
     struct blk_opts o;
     struct hp h = {0};
 

@@ -2,15 +2,15 @@
  * negotiation, one split virtqueue driven by polling its used ring. */
 #include "virtio.h"
 
-#define PCI_COMMAND        0x04
-#define PCI_STATUS         0x06
-#define PCI_BAR0           0x10
-#define PCI_CAP_PTR        0x34
-#define CMD_MEMORY         0x0002
-#define CMD_MASTER         0x0004
-#define CMD_INTX_DISABLE   0x0400
-#define STATUS_CAP_LIST    0x10
-#define CAP_ID_VENDOR      0x09
+#define PCI_COMMAND      0x04
+#define PCI_STATUS       0x06
+#define PCI_BAR0         0x10
+#define PCI_CAP_PTR      0x34
+#define CMD_MEMORY       0x0002
+#define CMD_MASTER       0x0004
+#define CMD_INTX_DISABLE 0x0400
+#define STATUS_CAP_LIST  0x10
+#define CAP_ID_VENDOR    0x09
 
 #define VIRTIO_PCI_CAP_COMMON 1
 #define VIRTIO_PCI_CAP_NOTIFY 2
@@ -18,22 +18,22 @@
 #define VIRTIO_PCI_CAP_DEVICE 4
 
 /* struct virtio_pci_common_cfg */
-#define CC_DFSELECT   0x00
-#define CC_DF         0x04
-#define CC_GFSELECT   0x08
-#define CC_GF         0x0C
-#define CC_MSIX       0x10
-#define CC_STATUS     0x14
-#define CC_CFGGEN     0x15
-#define CC_Q_SELECT   0x16
-#define CC_Q_SIZE     0x18
-#define CC_Q_MSIX     0x1A
-#define CC_Q_ENABLE   0x1C
-#define CC_Q_NOFF     0x1E
-#define CC_Q_DESC     0x20
-#define CC_Q_DRIVER   0x28
-#define CC_Q_DEVICE   0x30
-#define NO_VECTOR     0xFFFF
+#define CC_DFSELECT 0x00
+#define CC_DF       0x04
+#define CC_GFSELECT 0x08
+#define CC_GF       0x0C
+#define CC_MSIX     0x10
+#define CC_STATUS   0x14
+#define CC_CFGGEN   0x15
+#define CC_Q_SELECT 0x16
+#define CC_Q_SIZE   0x18
+#define CC_Q_MSIX   0x1A
+#define CC_Q_ENABLE 0x1C
+#define CC_Q_NOFF   0x1E
+#define CC_Q_DESC   0x20
+#define CC_Q_DRIVER 0x28
+#define CC_Q_DEVICE 0x30
+#define NO_VECTOR   0xFFFF
 
 #define S_ACKNOWLEDGE 1
 #define S_DRIVER      2
@@ -46,12 +46,36 @@
 
 #define barrier() __asm__ volatile("" ::: "memory")
 
-static u8 rd8(volatile u8 *b, u32 o) { return *(volatile u8 *)(b + o); }
-static u16 rd16(volatile u8 *b, u32 o) { return *(volatile u16 *)(b + o); }
-static u32 rd32(volatile u8 *b, u32 o) { return *(volatile u32 *)(b + o); }
-static void wr8(volatile u8 *b, u32 o, u8 v) { *(volatile u8 *)(b + o) = v; }
-static void wr16(volatile u8 *b, u32 o, u16 v) { *(volatile u16 *)(b + o) = v; }
-static void wr32(volatile u8 *b, u32 o, u32 v) { *(volatile u32 *)(b + o) = v; }
+static u8
+rd8(volatile u8 *b, u32 o)
+{
+    return *(volatile u8 *)(b + o);
+}
+static u16
+rd16(volatile u8 *b, u32 o)
+{
+    return *(volatile u16 *)(b + o);
+}
+static u32
+rd32(volatile u8 *b, u32 o)
+{
+    return *(volatile u32 *)(b + o);
+}
+static void
+wr8(volatile u8 *b, u32 o, u8 v)
+{
+    *(volatile u8 *)(b + o) = v;
+}
+static void
+wr16(volatile u8 *b, u32 o, u16 v)
+{
+    *(volatile u16 *)(b + o) = v;
+}
+static void
+wr32(volatile u8 *b, u32 o, u32 v)
+{
+    *(volatile u32 *)(b + o) = v;
+}
 
 static void
 wr64(volatile u8 *b, u32 o, u64 v)
@@ -143,8 +167,8 @@ bars_setup(struct virtio_dev *d, struct bar *bars, const char *wl)
             continue;
         }
         at = (at + b->size - 1) & ~(b->size - 1);
-        if (b->size > BAR_WINDOW_SIZE || at - base + b->size >
-                                             BAR_WINDOW_SIZE) {
+        if (b->size > BAR_WINDOW_SIZE ||
+            at - base + b->size > BAR_WINDOW_SIZE) {
             gprintf("GUEST fail %s %s bars-exceed-window size=0x%x\n", wl,
                     d->name, b->size);
             return false;
@@ -222,8 +246,8 @@ virtio_pci_probe(struct virtio_dev *d, u32 bdf, struct virtq *vq,
     /* "bb:dd.f" without a printf-to-buffer */
     const char *hex = "0123456789abcdef";
     u32 bus = bdf >> 8, dev = (bdf >> 3) & 0x1f;
-    char n[8] = {hex[bus >> 4], hex[bus & 15], ':', hex[dev >> 4],
-                 hex[dev & 15], '.', hex[bdf & 7], 0};
+    char n[8] = {hex[bus >> 4], hex[bus & 15], ':',          hex[dev >> 4],
+                 hex[dev & 15], '.',           hex[bdf & 7], 0};
     memcpy(d->name, n, sizeof(n));
 
     if (!(pci_cfg_read(bdf, PCI_STATUS, 2) & STATUS_CAP_LIST)) {
@@ -287,8 +311,8 @@ virtio_start(struct virtio_dev *d, const char *wl)
     wr32(c, CC_DFSELECT, 1);
     offered |= (u64)rd32(c, CC_DF) << 32;
     if (!(offered >> VIRTIO_F_VERSION_1 & 1)) {
-        gprintf("GUEST fail %s %s no-version-1 features=0x%llx\n", wl,
-                d->name, offered);
+        gprintf("GUEST fail %s %s no-version-1 features=0x%llx\n", wl, d->name,
+                offered);
         wr8(c, CC_STATUS, S_FAILED);
         return false;
     }

@@ -40,21 +40,21 @@ struct virtq {
     struct vring_desc desc[VQ_SIZE] __attribute__((aligned(16)));
     struct vring_avail avail __attribute__((aligned(2)));
     struct vring_used used __attribute__((aligned(4)));
-    u16 size;     /* as negotiated: <= VQ_SIZE */
+    u16 size; /* as negotiated: <= VQ_SIZE */
     u16 last_used;
     volatile u16 *notify;
 };
 
 struct virtio_dev {
     u32 bdf;
-    char name[8];             /* "bb:dd.f" for report lines */
-    volatile u8 *common;      /* struct virtio_pci_common_cfg */
+    char name[8];        /* "bb:dd.f" for report lines */
+    volatile u8 *common; /* struct virtio_pci_common_cfg */
     volatile u8 *isr;
     volatile u8 *devcfg;
     volatile u8 *notify_base;
     u32 notify_mult;
-    bool bars_assigned;       /* the guest placed the BARs, not firmware */
-    u64 features;             /* negotiated */
+    bool bars_assigned; /* the guest placed the BARs, not firmware */
+    u64 features;       /* negotiated */
     struct virtq *vq;
 };
 
@@ -99,9 +99,9 @@ bool parse_bdf(const char *s, u32 *bdf);
 
 /* blk.c: the checks of the blk workload on one device, for hotplug too. */
 struct blk_opts {
-    u32 sectors;      /* per region: start, middle, end */
-    u32 timeout_ms;   /* per request */
-    bool inject;      /* corrupt one sector between write and verify */
+    u32 sectors;    /* per region: start, middle, end */
+    u32 timeout_ms; /* per request */
+    bool inject;    /* corrupt one sector between write and verify */
     bool has_expect;
     u64 expect_capacity;
 };
