@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <glib-unix.h>
+#include "spawn-util.h"
 
 #define PREFIX "GUEST "
 
@@ -140,7 +141,7 @@ guest_report_run_full(const char *const *argv, guint timeout_ms, bool wait_exit,
             NULL, (char **)argv, NULL,
             G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
                 G_SPAWN_STDIN_FROM_DEV_NULL,
-            NULL, NULL, &pid, NULL, &out_fd, NULL, error)) {
+            die_with_parent, NULL, &pid, NULL, &out_fd, NULL, error)) {
         guest_report_free(r);
         return NULL;
     }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <glib.h>
+#include <glib/gstdio.h>
 #include "guest-report.h"
 
 #define QEMU    "qemu-system-x86_64"
@@ -46,27 +47,44 @@ stop_on_fail(const char *line, gpointer data)
     return !g_str_has_prefix(line, "GUEST fail");
 }
 
-/* Boots the guest with `cmdline` (and `smp` CPUs) and returns its report. */
+/* Boots the guest with `cmdline`, `smp` CPUs and `extra` QEMU arguments
+ * (NULL-terminated, may be NULL) and returns its report. */
 static GuestReport *
-run_guest(const char *cmdline, const char *smp, bool wait_exit)
+run_guest_with(const char *cmdline, const char *smp, bool wait_exit,
+               const char *const *extra)
 {
-    const char *argv[] = {qemu_path,    "-accel",  accel(),
-                          "-m",         "256",     "-smp",
-                          smp,          "-kernel", g_getenv("GODWIT_GUEST"),
-                          "-append",    cmdline,   "-display",
-                          "none",       "-serial", "stdio",
-                          "-monitor",   "none",    "-nodefaults",
-                          "-no-reboot", NULL};
+    const char *base[] = {qemu_path,   "-accel",  accel(),
+                          "-m",        "256",     "-smp",
+                          smp,         "-kernel", g_getenv("GODWIT_GUEST"),
+                          "-append",   cmdline,   "-display",
+                          "none",      "-serial", "stdio",
+                          "-monitor",  "none",    "-nodefaults",
+                          "-no-reboot"};
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
     g_autoptr(GError) err = NULL;
     GuestReport *r;
 
     g_assert_nonnull(g_getenv("GODWIT_GUEST"));
-    r = guest_report_run_full(argv, WAIT_MS, wait_exit,
-                              wait_exit ? stop_on_fail : NULL, NULL, &err);
+    for (guint i = 0; i < G_N_ELEMENTS(base); i++) {
+        g_ptr_array_add(argv, (char *)base[i]);
+    }
+    for (guint i = 0; extra && extra[i]; i++) {
+        g_ptr_array_add(argv, (char *)extra[i]);
+    }
+    g_ptr_array_add(argv, NULL);
+    r = guest_report_run_full((const char *const *)argv->pdata, WAIT_MS,
+                              wait_exit, wait_exit ? stop_on_fail : NULL, NULL,
+                              &err);
     g_assert_no_error(err);
     g_test_message("'%s' took %.2f s", cmdline, r->elapsed_us / 1e6);
     guest_report_dump(r);
     return r;
+}
+
+static GuestReport *
+run_guest(const char *cmdline, const char *smp, bool wait_exit)
+{
+    return run_guest_with(cmdline, smp, wait_exit, NULL);
 }
 
 static void
@@ -236,6 +254,170 @@ test_smp(void)
     g_assert_null(guest_report_find(r, "GUEST fail"));
 }
 
+/* A sparse raw image of `mib` MiB in the temp dir; caller unlinks. */
+static char *
+make_disk(guint mib)
+{
+    g_autoptr(GError) err = NULL;
+    char *path = NULL;
+    int fd = g_file_open_tmp("godwit-guest-blk-XXXXXX.raw", &path, &err);
+
+    g_assert_no_error(err);
+    g_assert_cmpint(ftruncate(fd, (off_t)mib << 20), ==, 0);
+    close(fd);
+    return path;
+}
+
+/* The "-drive ... -device virtio-blk-pci,..." pair for `disk`. */
+static void
+add_blk(GPtrArray *argv, const char *id, const char *disk, const char *props)
+{
+    g_ptr_array_add(argv, g_strdup("-drive"));
+    g_ptr_array_add(
+        argv, g_strdup_printf("if=none,id=%s,format=raw,file=%s", id, disk));
+    g_ptr_array_add(argv, g_strdup("-device"));
+    g_ptr_array_add(argv,
+                    g_strdup_printf("virtio-blk-pci,drive=%s,%s", id, props));
+}
+
+/* True when sector `s` of `path` holds something other than zeros. */
+static bool
+sector_written(const char *path, guint64 s)
+{
+    guint8 buf[512];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(pread(fd, buf, sizeof(buf), (off_t)s * 512), ==,
+                    sizeof(buf));
+    close(fd);
+    for (size_t i = 0; i < sizeof(buf); i++) {
+        if (buf[i]) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Boots with one modern virtio-blk on a 128 MiB disk at 00:04.0. */
+static GuestReport *
+run_blk(const char *cmdline, const char *disk)
+{
+    g_autoptr(GPtrArray) extra = g_ptr_array_new_with_free_func(g_free);
+
+    add_blk(extra, "d0", disk, "disable-legacy=on,addr=4");
+    g_ptr_array_add(extra, NULL);
+    return run_guest_with(cmdline, "1", false,
+                          (const char *const *)extra->pdata);
+}
+
+static void
+test_blk(void)
+{
+    if (!need_qemu()) {
+        return;
+    }
+    g_autofree char *disk = make_disk(128);
+    g_autoptr(GuestReport) r =
+        run_blk("blk dev=00:04.0 sectors=8 expect-capacity=262144", disk);
+
+    g_assert_true(r->done);
+    g_assert_true(guest_report_has(r, "GUEST blk 00:04.0 capacity=262144"));
+    /* SeaBIOS placed the BARs; only VERSION_1 is offered and taken. */
+    g_assert_true(guest_report_has(r, "GUEST blk 00:04.0 "
+                                      "features=0x100000000 bars=firmware"));
+    g_assert_true(guest_report_has(r, "GUEST pass blk"));
+    g_assert_null(guest_report_find(r, "GUEST fail"));
+    /* The patterns reached the image: start, middle and end regions. */
+    g_assert_true(sector_written(disk, 0));
+    g_assert_true(sector_written(disk, 7));
+    g_assert_false(sector_written(disk, 8));
+    g_assert_true(sector_written(disk, 131072));
+    g_assert_true(sector_written(disk, 262143));
+    g_unlink(disk);
+}
+
+/* A transitional device (1af4:1001) with modern capabilities, and a modern
+ * one offering ACCESS_PLATFORM, as godwit's vDPA devices always do. */
+static void
+test_blk_transitional_and_access_platform(void)
+{
+    if (!need_qemu()) {
+        return;
+    }
+    g_autofree char *d1 = make_disk(1);
+    g_autofree char *d2 = make_disk(2);
+    g_autoptr(GPtrArray) extra = g_ptr_array_new_with_free_func(g_free);
+
+    add_blk(extra, "d1", d1, "addr=4");
+    add_blk(extra, "d2", d2, "disable-legacy=on,iommu_platform=on,addr=5");
+    g_ptr_array_add(extra, NULL);
+    g_autoptr(GuestReport) r =
+        run_guest_with("blk dev=00:04.0; blk dev=00:05.0", "1", false,
+                       (const char *const *)extra->pdata);
+
+    g_assert_true(r->done);
+    g_assert_true(guest_report_has(r, "GUEST blk 00:04.0 capacity=2048"));
+    g_assert_true(guest_report_has(r, "GUEST blk 00:05.0 capacity=4096"));
+    g_assert_true(guest_report_has(r, "GUEST blk 00:05.0 "
+                                      "features=0x300000000 bars=firmware"));
+    g_assert_cmpuint(guest_report_count(r, "GUEST pass blk"), ==, 2);
+    g_assert_null(guest_report_find(r, "GUEST fail"));
+    g_unlink(d1);
+    g_unlink(d2);
+}
+
+static void
+test_blk_detects_corruption(void)
+{
+    if (!need_qemu()) {
+        return;
+    }
+    g_autofree char *disk = make_disk(128);
+    g_autoptr(GuestReport) r = run_blk("blk inject-error=1", disk);
+
+    g_assert_true(r->done);
+    g_assert_true(guest_report_has(r, "GUEST blk 00:04.0 capacity=262144"));
+    /* byte 100 of the middle region's first sector: word 25 */
+    g_assert_nonnull(guest_report_find(r, "GUEST fail blk 00:04.0 "
+                                          "sector=131072 word=25 expected="));
+    g_assert_false(guest_report_has(r, "GUEST pass blk"));
+    g_unlink(disk);
+}
+
+static void
+test_blk_checks_capacity(void)
+{
+    if (!need_qemu()) {
+        return;
+    }
+    g_autofree char *disk = make_disk(128);
+    g_autoptr(GuestReport) r = run_blk("blk expect-capacity=1000", disk);
+
+    g_assert_true(r->done);
+    g_assert_true(guest_report_has(r, "GUEST fail blk 00:04.0 "
+                                      "capacity=262144 expected=1000"));
+    g_assert_false(guest_report_has(r, "GUEST pass blk"));
+    g_unlink(disk);
+}
+
+static void
+test_blk_without_device(void)
+{
+    if (!need_qemu()) {
+        return;
+    }
+    g_autoptr(GuestReport) r =
+        run_guest("blk; blk dev=00:1f.0; blk dev=4", "1", false);
+
+    g_assert_true(r->done);
+    g_assert_true(guest_report_has(r, "GUEST fail blk no-device"));
+    g_assert_true(guest_report_has(r, "GUEST fail blk 00:1f.0 not-virtio-blk "
+                                      "id=ffff:ffff"));
+    g_assert_true(guest_report_has(r, "GUEST fail blk dev=4 malformed"));
+    g_assert_false(guest_report_has(r, "GUEST pass blk"));
+}
+
 /* The report helper itself, with a shell standing in for the VMM. */
 static GuestReport *
 run_sh(const char *script, guint timeout_ms, bool wait_exit)
@@ -316,6 +498,15 @@ main(int argc, char **argv)
     g_test_add_func("/guest/qemu/workloads-run-in-order",
                     test_workload_sequence);
     g_test_add_func("/guest/qemu/smp-starts-all-cpus", test_smp);
+    g_test_add_func("/guest/qemu/blk/modern-write-read-verify", test_blk);
+    g_test_add_func("/guest/qemu/blk/transitional-and-access-platform",
+                    test_blk_transitional_and_access_platform);
+    g_test_add_func("/guest/qemu/blk/detects-corruption",
+                    test_blk_detects_corruption);
+    g_test_add_func("/guest/qemu/blk/checks-capacity",
+                    test_blk_checks_capacity);
+    g_test_add_func("/guest/qemu/blk/fails-without-device",
+                    test_blk_without_device);
     int ret = g_test_run();
     g_free(qemu_path);
     return ret;

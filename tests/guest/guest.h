@@ -117,11 +117,33 @@ struct sdt_hdr {
 /* The first table with this signature, checksum verified, or NULL. */
 const struct sdt_hdr *acpi_find(const char *sig);
 
+/* pci.c: configuration mechanism #1; bdf = bus << 8 | dev << 3 | fn. */
+#define PCI_BDF(b, d, f) ((b) << 8 | (d) << 3 | (f))
+u32 pci_cfg_read(u32 bdf, u32 reg, u32 size);
+void pci_cfg_write(u32 bdf, u32 reg, u32 size, u32 v);
+
+/* timer.c: milliseconds counted on PIT channel 2 (port 0x61 bit 5). */
+void delay_ms(u32 ms);
+
+/* Polls `cond` about once a millisecond for at most `ms` milliseconds;
+ * true as soon as it holds. */
+#define WAIT_MS(cond, ms)                                                     \
+    ({                                                                        \
+        u32 t_ = 0;                                                           \
+        bool ok_;                                                             \
+        while (!(ok_ = (cond)) && t_++ < (ms)) {                              \
+            delay_ms(1);                                                      \
+        }                                                                     \
+        ok_;                                                                  \
+    })
+
 /* workloads */
 void wl_memtest(const struct args *a);
 void wl_dirty(const struct args *a);
 void wl_pci_list(const struct args *a);
 void wl_poweroff(const struct args *a);
 void wl_smp(const struct args *a);
+void wl_blk(const struct args *a);
+void wl_hotplug(const struct args *a);
 
 #endif

@@ -50,7 +50,8 @@ static const struct {
     void (*run)(const struct args *a);
 } workloads[] = {
     {"memtest", wl_memtest}, {"dirty", wl_dirty}, {"pci-list", wl_pci_list},
-    {"poweroff", wl_poweroff}, {"smp", wl_smp},
+    {"poweroff", wl_poweroff}, {"smp", wl_smp}, {"blk", wl_blk},
+    {"hotplug", wl_hotplug},
 };
 
 static bool

@@ -1,11 +1,43 @@
-/* pci-list: every function on buses 0-255 through 0xCF8/0xCFC. */
+/* Configuration mechanism #1 (0xCF8/0xCFC), and pci-list: every function
+ * on buses 0-255. */
 #include "guest.h"
 
 static u32
 cfg_read(u32 bus, u32 dev, u32 fn, u32 reg)
 {
-    outl(0xCF8, 0x80000000u | bus << 16 | dev << 11 | fn << 8 | (reg & 0xFC));
+    return pci_cfg_read(PCI_BDF(bus, dev, fn), reg, 4);
+}
+
+static void
+cfg_select(u32 bdf, u32 reg)
+{
+    outl(0xCF8, 0x80000000u | bdf << 8 | (reg & 0xFC));
+}
+
+u32
+pci_cfg_read(u32 bdf, u32 reg, u32 size)
+{
+    cfg_select(bdf, reg);
+    if (size == 1) {
+        return inb(0xCFC + (reg & 3));
+    }
+    if (size == 2) {
+        return inw(0xCFC + (reg & 2));
+    }
     return inl(0xCFC);
+}
+
+void
+pci_cfg_write(u32 bdf, u32 reg, u32 size, u32 v)
+{
+    cfg_select(bdf, reg);
+    if (size == 1) {
+        outb(0xCFC + (reg & 3), (u8)v);
+    } else if (size == 2) {
+        outw(0xCFC + (reg & 2), (u16)v);
+    } else {
+        outl(0xCFC, v);
+    }
 }
 
 void
