@@ -2,10 +2,11 @@
 # needs when any is missing (as root, or through sudo).
 GW_BUILD_DEPS="meson ninja-build gcc gcc-multilib pkg-config libglib2.0-dev
 libjson-c-dev libseccomp-dev"
-# Only tests use these: a reference VMM, a QMP peer, a formatter, and Go
-# with go-qemu (a QMP client written for QEMU).
+# Only tests use these: a reference VMM, a QMP peer, a formatter, Go
+# with go-qemu (a QMP client written for QEMU), and iasl, which
+# disassembles and recompiles the DSDT (tests/unit/test-aml.c).
 GW_TEST_DEPS="qemu-system-x86 socat clang-format golang-go
-golang-github-digitalocean-go-qemu-dev"
+golang-github-digitalocean-go-qemu-dev acpica-tools"
 
 gw_install_deps() {
     missing=""

@@ -41,7 +41,6 @@ GwAml *gw_aml_string(const char *s);
 GwAml *gw_aml_eisaid(const char *id); /* "PNP0A03", as EisaId() */
 GwAml *gw_aml_path(const char *path); /* reference: "PCIU", "\\_SB.PCI0" */
 GwAml *gw_aml_arg(unsigned n);        /* Arg0-Arg6 */
-GwAml *gw_aml_local(unsigned n);      /* Local0-Local7 */
 GwAml *gw_aml_package(void);          /* Package () { appended items } */
 /* Buffer holding a resource template: `res` plus the end tag. */
 GwAml *gw_aml_resource_template(GByteArray *res);

@@ -24,7 +24,6 @@ enum {
     METHOD_OP = 0x14,
     DUAL_NAME_PREFIX = 0x2e,
     MULTI_NAME_PREFIX = 0x2f,
-    LOCAL0_OP = 0x60,
     ARG0_OP = 0x68,
     STORE_OP = 0x70,
     SHIFT_LEFT_OP = 0x79,
@@ -261,16 +260,6 @@ gw_aml_arg(unsigned n)
 
     g_assert(n <= 6);
     put8(a->buf, (uint8_t)(ARG0_OP + n));
-    return a;
-}
-
-GwAml *
-gw_aml_local(unsigned n)
-{
-    GwAml *a = node(PLAIN, 0);
-
-    g_assert(n <= 7);
-    put8(a->buf, (uint8_t)(LOCAL0_OP + n));
     return a;
 }
 
