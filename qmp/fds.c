@@ -271,3 +271,9 @@ gw_qmp_fds_register(GwQmpServer *s)
     gw_qmp_server_register(s, "remove-fd", remove_fd, NULL);
     gw_qmp_server_register(s, "query-fdsets", query_fdsets, NULL);
 }
+
+GwQmpServer *
+gw_qmp_session_server(GwQmpSession *c)
+{
+    return c->server;
+}

@@ -7,7 +7,7 @@
 
 /* What GOptionContext fills in, before the values are understood. */
 typedef struct {
-    char *memory, *cpus, *kernel, *cmdline, *serial, *qmp, *incoming;
+    char *memory, *cpus, *kernel, *cmdline, *serial, *qmp, *qtest, *incoming;
     char *platform, *seccomp, *log_level;
     char **vdpa, **vdpa_sim;
     gboolean version, print_config, help;
@@ -22,6 +22,7 @@ raw_args_clear(RawArgs *r)
     g_free(r->cmdline);
     g_free(r->serial);
     g_free(r->qmp);
+    g_free(r->qtest);
     g_free(r->incoming);
     g_free(r->platform);
     g_free(r->seccomp);
@@ -48,6 +49,10 @@ new_context(RawArgs *r)
          "COM1 (default stdio)", "off|stdio|file=<path>|socket=<path>"},
         {"qmp", 0, 0, G_OPTION_ARG_STRING, &r->qmp,
          "QMP control socket (QEMU's unix:PATH,server=on,wait=off too)",
+         "<path>"},
+        {"qtest", 0, 0, G_OPTION_ARG_STRING, &r->qtest,
+         "No vCPUs: a test plays the CPU over QEMU's qtest protocol on this "
+         "socket (for testing without KVM)",
          "<path>"},
         {"incoming", 0, 0, G_OPTION_ARG_STRING, &r->incoming,
          "Wait for an incoming migration", "<uri>|defer"},
@@ -135,6 +140,7 @@ gw_config_free(GwConfig *cfg)
     g_free(cfg->cmdline);
     g_free(cfg->serial_path);
     g_free(cfg->qmp_path);
+    g_free(cfg->qtest_path);
     g_free(cfg->incoming);
     g_ptr_array_unref(cfg->vdpa);
     g_ptr_array_unref(cfg->vdpa_sim);
@@ -163,27 +169,27 @@ gw_vdpa_config_parse(const char *str, GError **errp)
 }
 
 bool
-gw_vdpa_config_check(GwVdpaConfig *v, GHashTable *taken_ids,
+gw_vdpa_config_check(const char *opt, GwVdpaConfig *v, GHashTable *taken_ids,
                      uint16_t num_pci_segments, unsigned *next_auto_id,
                      GError **errp)
 {
     if (v->pci_segment >= num_pci_segments) {
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
-                    "--vdpa: pci_segment %u does not exist (the platform has "
+                    "%s: pci_segment %u does not exist (the platform has "
                     "num_pci_segments=%u)",
-                    v->pci_segment, num_pci_segments);
+                    opt, v->pci_segment, num_pci_segments);
         return false;
     }
     if (v->num_queues == 0 || v->num_queues > GW_MAX_VDPA_QUEUES) {
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
-                    "--vdpa: num_queues must be 1..%u", GW_MAX_VDPA_QUEUES);
+                    "%s: num_queues must be 1..%u", opt, GW_MAX_VDPA_QUEUES);
         return false;
     }
     if (v->id && v->id[0] == '_') {
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
-                    "--vdpa: id '%s': ids starting with '_' are reserved for "
+                    "%s: id '%s': ids starting with '_' are reserved for "
                     "generated ids",
-                    v->id);
+                    opt, v->id);
         return false;
     }
     while (!v->id) {
@@ -194,7 +200,7 @@ gw_vdpa_config_check(GwVdpaConfig *v, GHashTable *taken_ids,
     }
     if (taken_ids && g_hash_table_contains(taken_ids, v->id)) {
         g_set_error(errp, GW_ERROR, GW_ERROR_EXISTS,
-                    "--vdpa: id '%s' is already in use", v->id);
+                    "%s: id '%s' is already in use", opt, v->id);
         return false;
     }
     return true;
@@ -346,32 +352,29 @@ parse_serial(GwConfig *cfg, const char *str, GError **errp)
 }
 
 /* A plain path, or QEMU's "unix:PATH,server=on,wait=off". */
+/*
+ * A listening unix socket: "PATH", or QEMU's "unix:PATH[,server=on]
+ * [,wait=off]" spelling (the only options that make sense for a server).
+ */
 static bool
-parse_qmp(GwConfig *cfg, const char *str, GError **errp)
+parse_socket(const char *opt, const char *str, char **path, GError **errp)
 {
     g_auto(GStrv) kv = NULL;
-    g_autofree char *rest = NULL;
-    const char *comma;
+    const char *comma = NULL;
 
-    if (!g_str_has_prefix(str, "unix:")) {
-        if (!*str) {
-            g_set_error(errp, GW_ERROR, GW_ERROR_INVALID, "--qmp: empty path");
-            return false;
-        }
-        cfg->qmp_path = g_strdup(str);
-        return true;
+    if (g_str_has_prefix(str, "unix:")) {
+        str += 5;
+        comma = strchr(str, ',');
     }
-    comma = strchr(str + 5, ',');
-    cfg->qmp_path =
-        comma ? g_strndup(str + 5, comma - (str + 5)) : g_strdup(str + 5);
-    if (!*cfg->qmp_path) {
-        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID, "--qmp: empty path");
+    *path = comma ? g_strndup(str, comma - str) : g_strdup(str);
+    if (!**path) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID, "%s: empty path", opt);
         return false;
     }
     if (!comma) {
         return true;
     }
-    kv = gw_optstr_split("--qmp", comma + 1, errp);
+    kv = gw_optstr_split(opt, comma + 1, errp);
     if (!kv) {
         return false;
     }
@@ -381,13 +384,25 @@ parse_qmp(GwConfig *cfg, const char *str, GError **errp)
         if ((server && strcmp(kv[i + 1], "on") != 0) ||
             (wait && strcmp(kv[i + 1], "off") != 0) || (!server && !wait)) {
             g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
-                        "--qmp: only server=on and wait=off are supported, "
+                        "%s: only server=on and wait=off are supported, "
                         "got '%s=%s'",
-                        kv[i], kv[i + 1]);
+                        opt, kv[i], kv[i + 1]);
             return false;
         }
     }
     return true;
+}
+
+static bool
+parse_qmp(GwConfig *cfg, const char *str, GError **errp)
+{
+    return parse_socket("--qmp", str, &cfg->qmp_path, errp);
+}
+
+static bool
+parse_qtest(GwConfig *cfg, const char *str, GError **errp)
+{
+    return parse_socket("--qtest", str, &cfg->qtest_path, errp);
 }
 
 static bool
@@ -464,10 +479,15 @@ parse_scalars(GwConfig *cfg, const RawArgs *r, GError **errp)
         const char *val;
         ParseFn fn;
     } opts[] = {
-        {r->memory, parse_memory},     {r->cpus, parse_cpus},
-        {r->platform, parse_platform}, {r->serial, parse_serial},
-        {r->qmp, parse_qmp},           {r->incoming, parse_incoming},
-        {r->seccomp, parse_seccomp},   {r->log_level, parse_log_level},
+        {r->memory, parse_memory},
+        {r->cpus, parse_cpus},
+        {r->platform, parse_platform},
+        {r->serial, parse_serial},
+        {r->qmp, parse_qmp},
+        {r->qtest, parse_qtest},
+        {r->incoming, parse_incoming},
+        {r->seccomp, parse_seccomp},
+        {r->log_level, parse_log_level},
     };
 
     for (size_t i = 0; i < G_N_ELEMENTS(opts); i++) {
@@ -477,6 +497,11 @@ parse_scalars(GwConfig *cfg, const RawArgs *r, GError **errp)
     }
     if (r->kernel && !*r->kernel) {
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID, "--kernel: empty path");
+        return false;
+    }
+    if (r->kernel && r->qtest) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "--qtest: a qtest machine runs no kernel; drop --kernel");
         return false;
     }
     cfg->kernel = g_strdup(r->kernel);
@@ -517,8 +542,9 @@ parse_vdpas(GwConfig *cfg, char **vals, GError **errp)
             return false;
         }
         g_ptr_array_add(cfg->vdpa, v);
-        if (v->id && !gw_vdpa_config_check(v, ids, cfg->num_pci_segments,
-                                           &next_auto_id, errp)) {
+        if (v->id &&
+            !gw_vdpa_config_check("--vdpa", v, ids, cfg->num_pci_segments,
+                                  &next_auto_id, errp)) {
             return false;
         }
         if (v->id) {
@@ -528,7 +554,7 @@ parse_vdpas(GwConfig *cfg, char **vals, GError **errp)
     for (guint i = 0; i < cfg->vdpa->len; i++) {
         GwVdpaConfig *v = cfg->vdpa->pdata[i];
         if (!v->id) {
-            if (!gw_vdpa_config_check(v, ids, cfg->num_pci_segments,
+            if (!gw_vdpa_config_check("--vdpa", v, ids, cfg->num_pci_segments,
                                       &next_auto_id, errp)) {
                 return false;
             }
@@ -655,6 +681,7 @@ gw_config_to_json(const GwConfig *cfg)
     json_object_object_add(ser, "path", str_or_null(cfg->serial_path));
     json_object_object_add(o, "serial", ser);
     json_object_object_add(o, "qmp", str_or_null(cfg->qmp_path));
+    json_object_object_add(o, "qtest", str_or_null(cfg->qtest_path));
     json_object_object_add(o, "incoming", str_or_null(cfg->incoming));
     json_object_object_add(plat, "num_pci_segments",
                            json_object_new_int(cfg->num_pci_segments));

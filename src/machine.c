@@ -1,6 +1,7 @@
 /*
  * The KVM board.  See include/godwit/machine.h for threads and locking.
  */
+#include <godwit/acpi-pcihp.h>
 #include <godwit/acpi-pm.h>
 #include <godwit/boot.h>
 #include <godwit/bus.h>
@@ -8,6 +9,8 @@
 #include <godwit/kvm.h>
 #include <godwit/machine.h>
 #include <godwit/pci.h>
+#include <godwit/qtest.h>
+#include <godwit/soft-irq.h>
 #include <godwit/vdpa-device.h>
 #include <godwit/serial.h>
 #include <godwit/util.h>
@@ -18,15 +21,20 @@ struct GwMachine {
     const GwMachineHooks *hooks;
     gpointer opaque;
     GMutex dev_lock;
-    GwKvm *kvm;
+    GwKvm *kvm;          /* the KVM accelerator, or with --qtest: */
+    GwSoftIrq *soft_irq; /* interrupts in software */
+    GwQtest *qtest;      /* and a test playing the CPU */
+    const GwIrqChip *irqchip;
     GwGuestMemory *mem;
     GwBus *pio, *mmio;
     GwChardev *chardev;
     GwSerial *serial;
     GwAcpiPm *pm;
+    GwAcpiPcihp *pcihp;
     GwPciBus *pci;
     GPtrArray *vdpa_backends; /* GwVdpaBackend *, one per --vdpa */
-    GPtrArray *vdpa;          /* GwVdpaDevice * */
+    GPtrArray *vdpa;          /* GwVdpaDevice *, cold- and hot-plugged */
+    GPtrArray *ejected;       /* GwVdpaDevice *: off the bus, to release */
     GwVcpus *vcpus;
     GwBootImage boot;
 };
@@ -34,9 +42,32 @@ struct GwMachine {
 /* A guest-driven event on its way from a vCPU thread to the main thread. */
 typedef struct {
     GwMachine *m;
-    enum { EV_POWEROFF, EV_RESET, EV_FATAL } kind;
+    enum { EV_POWEROFF, EV_RESET, EV_FATAL, EV_EJECTED } kind;
     char *why;
 } Event;
+
+/* Devices the guest ejected are off the bus: free them, then say so. */
+static void
+release_ejected(GwMachine *m)
+{
+    for (;;) {
+        g_autofree char *id = NULL;
+        GwVdpaDevice *d = NULL;
+
+        g_mutex_lock(&m->dev_lock);
+        if (m->ejected->len) {
+            d = g_ptr_array_steal_index(m->ejected, 0);
+            id = g_strdup(gw_vdpa_device_config(d)->id);
+            gw_vdpa_device_free(d);
+        }
+        g_mutex_unlock(&m->dev_lock);
+        if (!d) {
+            return;
+        }
+        g_info("device %s: ejected by the guest and released", id);
+        m->hooks->device_deleted(m->opaque, id);
+    }
+}
 
 static gboolean
 deliver(gpointer data)
@@ -48,6 +79,8 @@ deliver(gpointer data)
         h->poweroff(ev->m->opaque);
     } else if (ev->kind == EV_RESET) {
         h->reset(ev->m->opaque);
+    } else if (ev->kind == EV_EJECTED) {
+        release_ejected(ev->m);
     } else {
         h->fatal(ev->m->opaque, ev->why);
     }
@@ -82,11 +115,21 @@ serial_out(gpointer opaque, uint8_t byte)
     gw_chardev_write(m->chardev, byte);
 }
 
+/* An interrupt line of the IOAPIC/PIC (an ISA IRQ). */
+static void
+set_irq(GwMachine *m, unsigned line, bool level)
+{
+    if (m->kvm) {
+        gw_kvm_set_irq(m->kvm, line, level);
+    } else if (m->qtest) {
+        gw_qtest_set_irq(m->qtest, line, level);
+    }
+}
+
 static void
 serial_irq(gpointer opaque, bool level)
 {
-    GwMachine *m = opaque;
-    gw_kvm_set_irq(m->kvm, GW_SERIAL_COM1_IRQ, level);
+    set_irq(opaque, GW_SERIAL_COM1_IRQ, level);
 }
 
 static void
@@ -118,11 +161,50 @@ pm_reset(gpointer opaque)
 static void
 pm_sci(gpointer opaque, bool level)
 {
-    GwMachine *m = opaque;
-    gw_kvm_set_irq(m->kvm, GW_ACPI_SCI_IRQ, level);
+    set_irq(opaque, GW_ACPI_SCI_IRQ, level);
 }
 
 static const GwAcpiPmHooks pm_hooks = {pm_sleep, pm_reset, pm_sci};
+
+static void
+pcihp_gpe(gpointer opaque)
+{
+    GwMachine *m = opaque;
+    gw_acpi_pm_set_gpe(m->pm, GW_ACPI_PCIHP_GPE_BIT);
+}
+
+static GwVdpaDevice *
+vdpa_in_slot(GwMachine *m, unsigned slot, guint *index)
+{
+    for (guint i = 0; i < m->vdpa->len; i++) {
+        if (gw_vdpa_device_pci(m->vdpa->pdata[i])->slot == slot) {
+            *index = i;
+            return m->vdpa->pdata[i];
+        }
+    }
+    return NULL;
+}
+
+/*
+ * The guest ejected `slot` (device lock held, on the thread of its
+ * access): off the bus now, so it sees the slot empty at once; the
+ * backend is reset and released on the main thread.
+ */
+static void
+pcihp_eject(gpointer opaque, unsigned slot)
+{
+    GwMachine *m = opaque;
+    guint i;
+    GwVdpaDevice *d = vdpa_in_slot(m, slot, &i);
+
+    if (d) {
+        gw_pci_bus_unplug(m->pci, gw_vdpa_device_pci(d));
+        g_ptr_array_add(m->ejected, g_ptr_array_steal_index(m->vdpa, i));
+        post(m, EV_EJECTED, NULL);
+    }
+}
+
+static const GwAcpiPcihpHooks pcihp_hooks = {pcihp_gpe, pcihp_eject};
 
 static void
 vcpu_fatal(gpointer opaque, unsigned cpu, const char *why)
@@ -147,11 +229,16 @@ create_devices(GwMachine *m, GError **errp)
     }
     m->serial = gw_serial_new(serial_out, serial_irq, m);
     m->pm = gw_acpi_pm_new(&pm_hooks, m);
+    m->pcihp = gw_acpi_pcihp_new(&pcihp_hooks, m);
     m->pci = gw_pci_bus_new(0, m->mmio);
     return gw_bus_add(m->pio, GW_SERIAL_COM1_BASE, GW_SERIAL_PORTS,
                       &gw_serial_ops, m->serial, errp) &&
            gw_bus_add(m->pio, GW_ACPI_PM_BASE, GW_ACPI_PM_LEN, &gw_acpi_pm_ops,
                       m->pm, errp) &&
+           gw_bus_add(m->pio, GW_ACPI_GPE0_BASE, GW_ACPI_GPE0_LEN,
+                      &gw_acpi_gpe_ops, m->pm, errp) &&
+           gw_bus_add(m->pio, GW_ACPI_PCIHP_BASE, GW_ACPI_PCIHP_LEN,
+                      &gw_acpi_pcihp_ops, m->pcihp, errp) &&
            gw_bus_add(m->pio, GW_PCI_CONFIG_ADDR, 4, &gw_pci_cf8_ops, m->pci,
                       errp) &&
            gw_bus_add(m->pio, GW_PCI_CONFIG_DATA, 4, &gw_pci_cfc_ops, m->pci,
@@ -165,10 +252,119 @@ static bool
 load_boot_state(GwMachine *m, GError **errp)
 {
     GwAcpiConfig acpi = {.n_cpus = m->cfg->boot_vcpus,
-                         .ecam_base = GW_PCI_ECAM_BASE};
+                         .ecam_base = GW_PCI_ECAM_BASE,
+                         .pci_hotplug = true};
 
     return gw_acpi_build(m->mem, &acpi, errp) &&
-           gw_vcpus_load_boot(m->vcpus, m->mem, &m->boot, errp);
+           (!m->vcpus || gw_vcpus_load_boot(m->vcpus, m->mem, &m->boot, errp));
+}
+
+/* ---- the qtest accelerator: a test's accesses, on the main thread ---- */
+
+static uint32_t
+qt_pio_read(void *opaque, uint16_t port, unsigned size)
+{
+    GwMachine *m = opaque;
+    uint64_t v;
+
+    g_mutex_lock(&m->dev_lock);
+    gw_bus_read(m->pio, port, size, &v);
+    g_mutex_unlock(&m->dev_lock);
+    return (uint32_t)v;
+}
+
+static void
+qt_pio_write(void *opaque, uint16_t port, unsigned size, uint32_t val)
+{
+    GwMachine *m = opaque;
+
+    g_mutex_lock(&m->dev_lock);
+    gw_bus_write(m->pio, port, size, val);
+    g_mutex_unlock(&m->dev_lock);
+}
+
+static uint64_t
+qt_mem_read(void *opaque, uint64_t addr, unsigned size)
+{
+    GwMachine *m = opaque;
+    uint64_t v = 0;
+
+    if (gw_mem_read(m->mem, addr, &v, size)) {
+        return v;
+    }
+    g_mutex_lock(&m->dev_lock);
+    gw_bus_read(m->mmio, addr, size, &v);
+    g_mutex_unlock(&m->dev_lock);
+    return v;
+}
+
+/* As with KVM: RAM first, then an ioeventfd, then the MMIO bus. */
+static void
+qt_mem_write(void *opaque, uint64_t addr, unsigned size, uint64_t val)
+{
+    GwMachine *m = opaque;
+
+    if (gw_mem_write(m->mem, addr, &val, size)) {
+        return;
+    }
+    g_mutex_lock(&m->dev_lock);
+    if (!gw_soft_irq_match_ioeventfd(m->soft_irq, addr, size)) {
+        gw_bus_write(m->mmio, addr, size, val);
+    }
+    g_mutex_unlock(&m->dev_lock);
+}
+
+/* RAM in one piece, anything else byte by byte. */
+static bool
+qt_mem_rw(void *opaque, uint64_t addr, void *buf, size_t len, bool write)
+{
+    GwMachine *m = opaque;
+    uint8_t *p = buf;
+
+    if (write ? gw_mem_write(m->mem, addr, buf, len)
+              : gw_mem_read(m->mem, addr, buf, len)) {
+        return true;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (write) {
+            qt_mem_write(m, addr + i, 1, p[i]);
+        } else {
+            p[i] = (uint8_t)qt_mem_read(m, addr + i, 1);
+        }
+    }
+    return true;
+}
+
+static const GwQtestOps qtest_ops = {
+    qt_pio_read, qt_pio_write, qt_mem_read, qt_mem_write, qt_mem_rw,
+};
+
+/* An MSI is a DWORD write: into RAM when it points there (tests poll). */
+static void
+soft_msi(gpointer opaque, uint64_t addr, uint32_t data)
+{
+    GwMachine *m = opaque;
+
+    if (!gw_mem_write(m->mem, addr, &data, sizeof(data))) {
+        g_debug("MSI 0x%x to 0x%" G_GINT64_MODIFIER "x: no RAM there", data,
+                addr);
+    }
+}
+
+static bool
+create_accel(GwMachine *m, GError **errp)
+{
+    if (m->cfg->qtest_path) {
+        m->soft_irq = gw_soft_irq_new(&m->dev_lock, soft_msi, m);
+        m->irqchip = gw_soft_irq_chip(m->soft_irq);
+        return true;
+    }
+    m->kvm = gw_kvm_new(errp);
+    if (!m->kvm || !gw_kvm_add_memory(m->kvm, m->mem, errp)) {
+        return false;
+    }
+    m->irqchip = gw_kvm_irqchip(m->kvm);
+    return true;
 }
 
 /* Opening is cheap and catches bad paths before KVM is touched. */
@@ -189,14 +385,29 @@ open_vdpa_backends(GwMachine *m, GwVdpaSimRegistry *sims, GError **errp)
     return true;
 }
 
+static bool
+check_segment(const GwVdpaConfig *cfg, GError **errp)
+{
+    if (cfg->pci_segment != 0) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "vdpa %s: PCI segment %u: only segment 0 is built yet",
+                    cfg->id, cfg->pci_segment);
+        return false;
+    }
+    return true;
+}
+
 /* In command-line order, so each device gets the same slot every boot. */
 static bool
 create_vdpa_devices(GwMachine *m, GError **errp)
 {
     for (guint i = 0; i < m->cfg->vdpa->len; i++) {
-        GwVdpaDevice *d = gw_vdpa_device_new(
-            m->cfg->vdpa->pdata[i], m->vdpa_backends->pdata[i], m->mem,
-            gw_kvm_irqchip(m->kvm), &m->dev_lock, errp);
+        if (!check_segment(m->cfg->vdpa->pdata[i], errp)) {
+            return false;
+        }
+        GwVdpaDevice *d = gw_vdpa_device_new(m->cfg->vdpa->pdata[i],
+                                             m->vdpa_backends->pdata[i], m->mem,
+                                             m->irqchip, &m->dev_lock, errp);
         if (!d) {
             return false;
         }
@@ -219,6 +430,8 @@ gw_machine_new(const GwConfig *cfg, GwVdpaSimRegistry *sims,
         g_ptr_array_new_with_free_func((GDestroyNotify)gw_vdpa_backend_unref);
     m->vdpa =
         g_ptr_array_new_with_free_func((GDestroyNotify)gw_vdpa_device_free);
+    m->ejected =
+        g_ptr_array_new_with_free_func((GDestroyNotify)gw_vdpa_device_free);
     m->hooks = hooks;
     m->opaque = opaque;
     g_mutex_init(&m->dev_lock);
@@ -227,19 +440,32 @@ gw_machine_new(const GwConfig *cfg, GwVdpaSimRegistry *sims,
         return NULL;
     }
     /* The kernel is checked before KVM is touched: bad input fails first. */
-    if (!gw_multiboot_load(m->mem, cfg->kernel, cfg->cmdline, &m->boot, errp) ||
+    if ((cfg->kernel && !gw_multiboot_load(m->mem, cfg->kernel, cfg->cmdline,
+                                           &m->boot, errp)) ||
         !open_vdpa_backends(m, sims, errp)) {
         return NULL;
     }
-    m->kvm = gw_kvm_new(errp);
-    if (!m->kvm || !gw_kvm_add_memory(m->kvm, m->mem, errp) ||
-        !create_devices(m, errp) || !create_vdpa_devices(m, errp)) {
+    if (!create_accel(m, errp) || !create_devices(m, errp) ||
+        !create_vdpa_devices(m, errp)) {
         return NULL;
     }
-    m->vcpus = gw_vcpus_new(m->kvm, cfg->boot_vcpus, m->pio, m->mmio,
-                            &m->dev_lock, &vcpu_hooks, m, errp);
-    if (!m->vcpus || !load_boot_state(m, errp)) {
+    /* The devices hold their backends now: deleting one closes it. */
+    g_ptr_array_set_size(m->vdpa_backends, 0);
+    if (m->kvm) {
+        m->vcpus = gw_vcpus_new(m->kvm, cfg->boot_vcpus, m->pio, m->mmio,
+                                &m->dev_lock, &vcpu_hooks, m, errp);
+        if (!m->vcpus) {
+            return NULL;
+        }
+    }
+    if (!load_boot_state(m, errp)) {
         return NULL;
+    }
+    if (cfg->qtest_path) {
+        m->qtest = gw_qtest_new(cfg->qtest_path, &qtest_ops, m, errp);
+        if (!m->qtest) {
+            return NULL;
+        }
     }
     return g_steal_pointer(&m);
 }
@@ -250,19 +476,23 @@ gw_machine_free(GwMachine *m)
     if (!m) {
         return;
     }
-    gw_vcpus_free(m->vcpus); /* first: no vCPU may touch what follows */
+    gw_qtest_free(m->qtest); /* first: no vCPU nor test may touch what */
+    gw_vcpus_free(m->vcpus); /* follows */
     for (guint i = 0; m->vdpa && i < m->vdpa->len; i++) {
         gw_pci_bus_unplug(m->pci, gw_vdpa_device_pci(m->vdpa->pdata[i]));
     }
     g_clear_pointer(&m->vdpa, g_ptr_array_unref);
+    g_clear_pointer(&m->ejected, g_ptr_array_unref);
     g_clear_pointer(&m->vdpa_backends, g_ptr_array_unref);
     gw_pci_bus_free(m->pci);
+    gw_acpi_pcihp_free(m->pcihp);
     gw_acpi_pm_free(m->pm);
     gw_serial_free(m->serial);
     gw_chardev_free(m->chardev);
     gw_bus_free(m->pio);
     gw_bus_free(m->mmio);
     gw_kvm_free(m->kvm);
+    gw_soft_irq_free(m->soft_irq);
     gw_mem_free(m->mem);
     g_mutex_clear(&m->dev_lock);
     g_free(m);
@@ -271,19 +501,23 @@ gw_machine_free(GwMachine *m)
 bool
 gw_machine_start(GwMachine *m, bool paused, GError **errp)
 {
-    return gw_vcpus_start(m->vcpus, paused, errp);
+    return !m->vcpus || gw_vcpus_start(m->vcpus, paused, errp);
 }
 
 void
 gw_machine_pause(GwMachine *m)
 {
-    gw_vcpus_pause(m->vcpus);
+    if (m->vcpus) {
+        gw_vcpus_pause(m->vcpus);
+    }
 }
 
 void
 gw_machine_resume(GwMachine *m)
 {
-    gw_vcpus_resume(m->vcpus);
+    if (m->vcpus) {
+        gw_vcpus_resume(m->vcpus);
+    }
 }
 
 bool
@@ -292,13 +526,15 @@ gw_machine_reset(GwMachine *m, GError **errp)
     g_mutex_lock(&m->dev_lock);
     gw_serial_reset(m->serial);
     gw_acpi_pm_reset(m->pm);
+    gw_acpi_pcihp_reset(m->pcihp); /* completes pending unplugs */
     /* Before the kernel is reloaded: no device may DMA into it. */
     for (guint i = 0; i < m->vdpa->len; i++) {
         gw_vdpa_device_reset(m->vdpa->pdata[i]);
     }
     g_mutex_unlock(&m->dev_lock);
-    return gw_multiboot_load(m->mem, m->cfg->kernel, m->cfg->cmdline, &m->boot,
-                             errp) &&
+    return (!m->cfg->kernel ||
+            gw_multiboot_load(m->mem, m->cfg->kernel, m->cfg->cmdline, &m->boot,
+                              errp)) &&
            load_boot_state(m, errp);
 }
 
@@ -327,11 +563,112 @@ gw_machine_query_pci(GwMachine *m)
 json_object *
 gw_machine_query_cpus(GwMachine *m)
 {
-    return gw_vcpus_query(m->vcpus);
+    return m->vcpus ? gw_vcpus_query(m->vcpus) : json_object_new_array();
 }
 
 GwGuestMemory *
 gw_machine_memory(GwMachine *m)
 {
     return m->mem;
+}
+
+/* ---- hotplug ---- */
+
+static GwVdpaDevice *
+find_vdpa(GwMachine *m, const char *id)
+{
+    for (guint i = 0; i < m->vdpa->len; i++) {
+        if (g_strcmp0(gw_vdpa_device_config(m->vdpa->pdata[i])->id, id) == 0) {
+            return m->vdpa->pdata[i];
+        }
+    }
+    return NULL;
+}
+
+GHashTable *
+gw_machine_device_ids(GwMachine *m)
+{
+    GHashTable *ids =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    GPtrArray *lists[] = {m->vdpa, m->ejected};
+
+    g_mutex_lock(&m->dev_lock);
+    for (size_t l = 0; l < G_N_ELEMENTS(lists); l++) {
+        for (guint i = 0; i < lists[l]->len; i++) {
+            g_hash_table_add(
+                ids, g_strdup(gw_vdpa_device_config(lists[l]->pdata[i])->id));
+        }
+    }
+    g_mutex_unlock(&m->dev_lock);
+    return ids;
+}
+
+bool
+gw_machine_has_device(GwMachine *m, const char *id)
+{
+    g_autoptr(GHashTable) ids = gw_machine_device_ids(m);
+    return g_hash_table_contains(ids, id);
+}
+
+bool
+gw_machine_check_slot(GwMachine *m, unsigned slot, GError **errp)
+{
+    bool ok;
+
+    g_mutex_lock(&m->dev_lock);
+    ok = gw_pci_bus_free_slot(m->pci, &slot, errp);
+    g_mutex_unlock(&m->dev_lock);
+    return ok;
+}
+
+int
+gw_machine_hotplug_vdpa(GwMachine *m, const GwVdpaConfig *cfg,
+                        GwVdpaBackend *backend, const uint8_t *mac,
+                        unsigned slot, GError **errp)
+{
+    g_autoptr(GwVdpaDevice) d = NULL;
+    GwPciDevice *pci;
+    bool plugged;
+
+    if (!check_segment(cfg, errp)) {
+        return -1;
+    }
+    d = gw_vdpa_device_new(cfg, backend, m->mem, m->irqchip, &m->dev_lock,
+                           errp);
+    if (!d || (mac && !gw_vdpa_device_set_mac(d, mac, errp))) {
+        return -1;
+    }
+    pci = gw_vdpa_device_pci(d);
+    g_mutex_lock(&m->dev_lock);
+    plugged = gw_pci_bus_plug(m->pci, pci, slot, errp);
+    if (plugged) {
+        gw_acpi_pcihp_plugged(m->pcihp, pci->slot);
+        g_ptr_array_add(m->vdpa, g_steal_pointer(&d));
+    }
+    g_mutex_unlock(&m->dev_lock);
+    return plugged ? pci->slot : -1;
+}
+
+bool
+gw_machine_unplug_request(GwMachine *m, const char *id, GError **errp)
+{
+    GwVdpaDevice *d;
+    bool asked = false;
+    unsigned slot = 0;
+
+    g_mutex_lock(&m->dev_lock);
+    d = find_vdpa(m, id);
+    if (d) {
+        slot = gw_vdpa_device_pci(d)->slot;
+        asked = gw_acpi_pcihp_request_unplug(m->pcihp, slot);
+    }
+    g_mutex_unlock(&m->dev_lock);
+    if (!d) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_NOT_FOUND, "Device '%s' not found",
+                    id);
+    } else if (!asked) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "Device '%s': slot %u is not hot-pluggable", id, slot);
+    }
+    return asked;
 }

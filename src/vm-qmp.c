@@ -177,5 +177,6 @@ gw_vm_qmp_register(GwVm *vm, GwQmpServer *s)
     for (size_t i = 0; i < G_N_ELEMENTS(cmds); i++) {
         gw_qmp_server_register(s, cmds[i].name, cmds[i].fn, vm);
     }
+    gw_vm_hotplug_register(vm, s);
     gw_vm_set_event_handler(vm, gw_qmp_server_emit, s);
 }

@@ -17,7 +17,8 @@ struct GwVm {
     GMainLoop *loop;
     GwRunState state;
     GwVdpaSimRegistry *sims; /* simulated vDPA devices (--vdpa-sim) */
-    GwMachine *machine;      /* NULL without --kernel */
+    GwMachine *machine;      /* NULL without --kernel or --qtest */
+    GHashTable *netdevs;     /* id → GwNetdev * (netdev_add) */
     GwEventFn event_fn;
     gpointer event_opaque;
     int exit_status;
@@ -95,10 +96,22 @@ on_guest_fatal(gpointer opaque, const char *why)
     gw_vm_shutdown(vm, true, "guest-panic");
 }
 
+static void
+on_device_deleted(gpointer opaque, const char *id)
+{
+    json_object *data = json_object_new_object();
+    g_autofree char *path = g_strdup_printf("/machine/peripheral/%s", id);
+
+    json_object_object_add(data, "device", json_object_new_string(id));
+    json_object_object_add(data, "path", json_object_new_string(path));
+    emit(opaque, "DEVICE_DELETED", data);
+}
+
 static const GwMachineHooks machine_hooks = {
     on_guest_poweroff,
     on_guest_reset,
     on_guest_fatal,
+    on_device_deleted,
 };
 
 static bool
@@ -136,7 +149,9 @@ gw_vm_new(const GwConfig *cfg, GMainLoop *loop, GError **errp)
     vm->cfg = cfg;
     vm->loop = g_main_loop_ref(loop);
     vm->state = GW_RUN_PRELAUNCH;
-    if (!cfg->kernel && cfg->vdpa->len) {
+    vm->netdevs = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+                                        (GDestroyNotify)gw_netdev_free);
+    if (!cfg->kernel && !cfg->qtest_path && cfg->vdpa->len) {
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
                     "--vdpa needs a machine to plug into: give --kernel");
         return NULL;
@@ -144,7 +159,7 @@ gw_vm_new(const GwConfig *cfg, GMainLoop *loop, GError **errp)
     if (!create_sims(vm, errp)) {
         return NULL;
     }
-    if (cfg->kernel) {
+    if (cfg->kernel || cfg->qtest_path) {
         vm->machine = gw_machine_new(cfg, vm->sims, &machine_hooks, vm, errp);
         if (!vm->machine) {
             return NULL;
@@ -160,6 +175,7 @@ gw_vm_free(GwVm *vm)
         return;
     }
     gw_machine_free(vm->machine); /* closes the devices before the sims go */
+    g_clear_pointer(&vm->netdevs, g_hash_table_unref);
     if (vm->sims) {
         gw_vdpa_sim_registry_free(vm->sims);
     }
@@ -307,7 +323,36 @@ gw_vm_query_cpus(GwVm *vm)
 bool
 gw_vm_kvm_enabled(const GwVm *vm)
 {
-    return vm->machine != NULL;
+    return vm->machine != NULL && !vm->cfg->qtest_path;
+}
+
+void
+gw_netdev_free(GwNetdev *n)
+{
+    if (n) {
+        gw_vdpa_backend_unref(n->backend);
+        g_free(n->id);
+        g_free(n->user);
+        g_free(n);
+    }
+}
+
+GHashTable *
+gw_vm_netdevs(GwVm *vm)
+{
+    return vm->netdevs;
+}
+
+uint16_t
+gw_vm_num_pci_segments(const GwVm *vm)
+{
+    return vm->cfg->num_pci_segments;
+}
+
+GwMachine *
+gw_vm_machine(GwVm *vm)
+{
+    return vm->machine;
 }
 
 bool

@@ -65,7 +65,8 @@ typedef struct {
     GwSerialMode serial;
     char *serial_path;
     char *qmp_path;
-    char *incoming; /* NULL, "defer" or a migration URI */
+    char *qtest_path; /* the qtest accelerator's socket, or NULL */
+    char *incoming;   /* NULL, "defer" or a migration URI */
     uint16_t num_pci_segments;
     GwSeccompMode seccomp;
     GLogLevelFlags log_level; /* most verbose level shown */
@@ -99,14 +100,15 @@ json_object *gw_config_to_json(const GwConfig *cfg);
 GwVdpaConfig *gw_vdpa_config_parse(const char *str, GError **errp);
 
 /*
- * Checks a --vdpa device against the machine: id unique among
+ * Checks a --vdpa device against the machine (messages start with
+ * `opt`, the option or command): id unique among
  * `taken_ids` (a set of char *, may be NULL), pci_segment below
  * num_pci_segments, num_queues in range.  Fills in an auto id from
  * *next_auto_id if none was given.  Used by the CLI and by hotplug.
  */
-bool gw_vdpa_config_check(GwVdpaConfig *v, GHashTable *taken_ids,
-                          uint16_t num_pci_segments, unsigned *next_auto_id,
-                          GError **errp);
+bool gw_vdpa_config_check(const char *opt, GwVdpaConfig *v,
+                          GHashTable *taken_ids, uint16_t num_pci_segments,
+                          unsigned *next_auto_id, GError **errp);
 
 GwVdpaConfig *gw_vdpa_config_copy(const GwVdpaConfig *v);
 void gw_vdpa_config_free(GwVdpaConfig *v);

@@ -22,6 +22,9 @@ typedef struct {
     void (*poweroff)(gpointer opaque);               /* guest wrote S5 */
     void (*reset)(gpointer opaque);                  /* guest reset register */
     void (*fatal)(gpointer opaque, const char *why); /* a vCPU died */
+    /* A device whose unplug was requested is gone: the guest ejected it
+     * (or a reset did), its backend is reset and released. */
+    void (*device_deleted)(gpointer opaque, const char *id);
 } GwMachineHooks;
 
 typedef struct GwMachine GwMachine;
@@ -49,3 +52,32 @@ json_object *gw_machine_query_cpus(GwMachine *m);
 /* query-pci's return value: [{bus, devices}] (QEMU's PciInfo list). */
 json_object *gw_machine_query_pci(GwMachine *m);
 GwGuestMemory *gw_machine_memory(GwMachine *m);
+
+/* ---- hotplug (main thread) ---- */
+
+/* Whether a device with this id is on the machine (ids are unique). */
+bool gw_machine_has_device(GwMachine *m, const char *id);
+
+/*
+ * Hot-plugs a vDPA device: builds the device model for `cfg` on `backend`
+ * (a reference is taken), writes `mac` into a net device's config when
+ * given, plugs it into `slot` (0: the lowest free one) and tells the
+ * guest.  Returns the slot, or -1 with *errp set and nothing left behind
+ * (no device, mapping or slot).
+ */
+int gw_machine_hotplug_vdpa(GwMachine *m, const GwVdpaConfig *cfg,
+                            GwVdpaBackend *backend, const uint8_t *mac,
+                            unsigned slot, GError **errp);
+
+/* Whether `slot` (0: any) is free for a device now; *errp says why not. */
+bool gw_machine_check_slot(GwMachine *m, unsigned slot, GError **errp);
+
+/*
+ * Asks the guest to release device `id` (ACPI eject request); the
+ * device_deleted hook follows once it has.  Asking again is harmless.
+ * GW_ERROR_NOT_FOUND if there is no such device.
+ */
+bool gw_machine_unplug_request(GwMachine *m, const char *id, GError **errp);
+
+/* The ids of every device on the machine (a new set of new strings). */
+GHashTable *gw_machine_device_ids(GwMachine *m);

@@ -92,6 +92,10 @@ unsigned gw_pci_device_add_cap(GwPciDevice *dev, uint8_t cap_id,
  */
 bool gw_pci_bus_plug(GwPciBus *bus, GwPciDevice *dev, unsigned slot,
                      GError **errp);
+
+/* Whether gw_pci_bus_plug would find *slot free (0: picks the lowest
+ * free one into *slot); the same errors, nothing changed. */
+bool gw_pci_bus_free_slot(GwPciBus *bus, unsigned *slot, GError **errp);
 /*
  * Back to the power-on state a system reset gives: decoding off (BARs
  * leave the bus), BARs at their slot window.  Only while plugged.

@@ -84,3 +84,6 @@ int gw_qmp_session_named_fd(GwQmpSession *session, const char *name);
  */
 int gw_qmp_open_path(GwQmpServer *s, const char *path, int flags,
                      GError **errp);
+
+/* The server a session belongs to (for gw_qmp_open_path). */
+GwQmpServer *gw_qmp_session_server(GwQmpSession *session);

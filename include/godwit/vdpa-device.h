@@ -7,11 +7,12 @@
  * a kick eventfd (KVM ioeventfd) and a call eventfd (KVM irqfd) per
  * queue.  The VMM handles no request.
  *
- * Threads: created and freed on the main thread with the device lock
- * NOT held.  The virtio-pci callbacks (activate, reset, config access)
- * run with the device lock held, on whichever thread the guest's access
- * arrived.  The backend's config-change eventfd is watched on the main
- * loop, which takes the device lock before touching the transport.
+ * Threads: created on the main thread with the device lock NOT held,
+ * freed on the main thread (see gw_vdpa_device_free for the lock).  The
+ * virtio-pci callbacks (activate, reset, config access) run with the device
+ * lock held, on whichever thread the guest's access arrived.  The backend's
+ * config-change eventfd is watched on the main loop, which takes the device
+ * lock before touching the transport.
  */
 #pragma once
 
@@ -28,7 +29,8 @@ typedef struct GwVdpaDevice GwVdpaDevice;
 /*
  * Builds the device for `cfg` (copied) on `backend` (a reference is
  * taken): claims the device (SET_OWNER), reads what it offers, checks
- * num_queues against its virtqueues, maps guest RAM.  NULL with one line
+ * num_queues against its virtqueues (0: all of them, as QEMU's devices
+ * take), maps guest RAM.  NULL with one line
  * in *errp naming the device and the problem; nothing is left mapped.
  */
 GwVdpaDevice *gw_vdpa_device_new(const GwVdpaConfig *cfg,
@@ -36,7 +38,11 @@ GwVdpaDevice *gw_vdpa_device_new(const GwVdpaConfig *cfg,
                                  const GwIrqChip *irq, GMutex *dev_lock,
                                  GError **errp);
 
-/* Resets the backend and releases it (maps go with the last reference). */
+/*
+ * Resets the backend and releases it (maps go with the last reference).
+ * While vCPUs may run (hot-unplug), call with the device lock held: the
+ * transport's MSI routes and eventfd bindings leave the shared irqchip.
+ */
 void gw_vdpa_device_free(GwVdpaDevice *d);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwVdpaDevice, gw_vdpa_device_free)
 
@@ -47,3 +53,14 @@ void gw_vdpa_device_reset(GwVdpaDevice *d);
 GwPciDevice *gw_vdpa_device_pci(GwVdpaDevice *d);
 const GwVdpaConfig *gw_vdpa_device_config(const GwVdpaDevice *d);
 uint8_t gw_vdpa_device_status(GwVdpaDevice *d);
+
+/*
+ * Writes a network device's MAC address into its config space (as QEMU
+ * does with virtio-net-pci's mac= on a vhost-vdpa netdev) and checks the
+ * device took it.  Before the guest sees the device.
+ */
+bool gw_vdpa_device_set_mac(GwVdpaDevice *d, const uint8_t mac[6],
+                            GError **errp);
+
+/* The virtio device type the backend reported (VIRTIO_ID_*). */
+uint32_t gw_vdpa_device_type(const GwVdpaDevice *d);

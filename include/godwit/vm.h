@@ -110,6 +110,32 @@ json_object *gw_vm_query_cpus(GwVm *vm);
 typedef struct GwQmpServer GwQmpServer;
 void gw_vm_qmp_register(GwVm *vm, GwQmpServer *s);
 
+/* ---- hotplug: host-side network backends and the machine ---- */
+
+/* A netdev_add'ed backend, waiting for (or used by) a device_add. */
+typedef struct GwVdpaBackend GwVdpaBackend;
+typedef struct {
+    char *id;
+    GwVdpaBackend *backend; /* owned reference */
+    unsigned queues;        /* queue pairs asked for; 0: all */
+    char *user;             /* the device using it, or NULL */
+} GwNetdev;
+void gw_netdev_free(GwNetdev *n);
+
+/* id → GwNetdev * (owned by the VM). */
+GHashTable *gw_vm_netdevs(GwVm *vm);
+
+/* --platform num_pci_segments. */
+uint16_t gw_vm_num_pci_segments(const GwVm *vm);
+
+/* Registers device_add, device_del, netdev_add, netdev_del and
+ * x-godwit-vdpa-add (src/vm-hotplug.c); gw_vm_qmp_register calls it. */
+void gw_vm_hotplug_register(GwVm *vm, GwQmpServer *s);
+
+/* The machine devices plug into; NULL without --kernel or --qtest. */
+typedef struct GwMachine GwMachine;
+GwMachine *gw_vm_machine(GwVm *vm);
+
 /* Whether KVM is used: QMP query-kvm {enabled, present}. */
 bool gw_vm_kvm_enabled(const GwVm *vm);
 bool gw_vm_kvm_present(void);

@@ -169,20 +169,29 @@ gw_pci_device_reset(GwPciDevice *dev)
 }
 
 bool
-gw_pci_bus_plug(GwPciBus *bus, GwPciDevice *dev, unsigned slot, GError **errp)
+gw_pci_bus_free_slot(GwPciBus *bus, unsigned *slot, GError **errp)
 {
-    if (slot == 0) {
-        for (slot = 1; slot < GW_PCI_SLOTS && bus->slots[slot]; slot++) {
+    if (*slot == 0) {
+        for (*slot = 1; *slot < GW_PCI_SLOTS && bus->slots[*slot]; (*slot)++) {
         }
     }
-    if (slot >= GW_PCI_SLOTS) {
+    if (*slot >= GW_PCI_SLOTS) {
         g_set_error(errp, GW_ERROR, GW_ERROR_BUSY,
                     "PCI segment %u: no free slot on bus 0", bus->segment);
         return false;
     }
-    if (bus->slots[slot]) {
+    if (bus->slots[*slot]) {
         g_set_error(errp, GW_ERROR, GW_ERROR_EXISTS,
-                    "PCI segment %u: slot %u is taken", bus->segment, slot);
+                    "PCI segment %u: slot %u is taken", bus->segment, *slot);
+        return false;
+    }
+    return true;
+}
+
+bool
+gw_pci_bus_plug(GwPciBus *bus, GwPciDevice *dev, unsigned slot, GError **errp)
+{
+    if (!gw_pci_bus_free_slot(bus, &slot, errp)) {
         return false;
     }
     dev->bus = bus;

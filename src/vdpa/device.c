@@ -30,6 +30,7 @@ struct GwVdpaDevice {
     GwVirtioPci *vp;
     uint64_t backend_features;
     uint32_t vqs; /* what the device has; cfg->num_queues are exposed */
+    uint32_t device_id;
     int config_call_fd;
     guint config_watch;
 };
@@ -210,6 +211,9 @@ check_num_queues(GwVdpaDevice *d, GError **errp)
     if (!gw_vdpa_get_vqs_count(d->backend, &d->vqs, errp)) {
         return false;
     }
+    if (d->cfg->num_queues == 0) { /* QEMU's shapes: all of them */
+        d->cfg->num_queues = MIN(d->vqs, GW_VIRTIO_MAX_QUEUES);
+    }
     if (d->cfg->num_queues > d->vqs ||
         d->cfg->num_queues > GW_VIRTIO_MAX_QUEUES) {
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
@@ -281,6 +285,7 @@ probe(GwVdpaDevice *d, GwVirtioDeviceInfo *info, GError **errp)
     if (info->device_id == VIRTIO_ID_NET && d->cfg->num_queues < d->vqs) {
         info->features &= ~NET_CTRL_FEATURES;
     }
+    d->device_id = info->device_id;
     info->n_queues = d->cfg->num_queues;
     info->queue_max = max;
     info->config_size = MIN(config_size, 0x1000u);
@@ -370,4 +375,37 @@ gw_vdpa_device_status(GwVdpaDevice *d)
     uint8_t status = 0;
     gw_vdpa_get_status(d->backend, &status, NULL);
     return status;
+}
+
+bool
+gw_vdpa_device_set_mac(GwVdpaDevice *d, const uint8_t mac[6], GError **errp)
+{
+    uint8_t now[6];
+
+    if (d->device_id != VIRTIO_ID_NET) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "vdpa %s: a MAC address needs a network device, and %s "
+                    "is virtio device type %u",
+                    d->cfg->id, gw_vdpa_backend_label(d->backend),
+                    d->device_id);
+        return false;
+    }
+    if (!gw_vdpa_set_config(d->backend, 0, mac, 6, errp) ||
+        !gw_vdpa_get_config(d->backend, 0, now, 6, errp)) {
+        return false;
+    }
+    if (memcmp(now, mac, 6) != 0) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "vdpa %s: %s did not take the MAC address; give it "
+                    "when creating the device (vdpa dev add … mac)",
+                    d->cfg->id, gw_vdpa_backend_label(d->backend));
+        return false;
+    }
+    return true;
+}
+
+uint32_t
+gw_vdpa_device_type(const GwVdpaDevice *d)
+{
+    return d->device_id;
 }

@@ -41,6 +41,9 @@ static const Case good[] = {
     {"qmp-plain", "--qmp /tmp/q.sock", "qmp=\"/tmp/q.sock\""},
     {"qmp-qemu-spelling", "--qmp unix:/tmp/q.sock,server=on,wait=off",
      "qmp=\"/tmp/q.sock\""},
+    {"qtest-plain", "--qtest /tmp/t.sock", "qtest=\"/tmp/t.sock\""},
+    {"qtest-qemu-spelling", "--qtest unix:/tmp/t.sock,server=on",
+     "qtest=\"/tmp/t.sock\""},
     {"incoming-defer", "--incoming defer", "incoming=\"defer\""},
     {"incoming-tcp", "--incoming tcp:127.0.0.1:4444",
      "incoming=\"tcp:127.0.0.1:4444\""},
@@ -99,6 +102,11 @@ static const Case bad[] = {
     {"serial-bad", "--serial tty", "--serial: expected off, stdio"},
     {"qmp-bad-qemu-key", "--qmp unix:/q,server=off",
      "--qmp: only server=on and wait=off are supported"},
+    {"qtest-empty", "--qtest unix:", "--qtest: empty path"},
+    {"qtest-bad-qemu-key", "--qtest unix:/t,wait=on",
+     "--qtest: only server=on and wait=off are supported"},
+    {"qtest-with-kernel", "--qtest /t --kernel /k",
+     "--qtest: a qtest machine runs no kernel"},
     {"incoming-bad-scheme", "--incoming http://x",
      "--incoming: expected defer"},
     {"platform-zero", "--platform num_pci_segments=0",
@@ -202,7 +210,7 @@ test_auto_id_skips_taken(void)
     unsigned next = 0;
 
     g_hash_table_add(ids, "_vdpa0");
-    g_assert_true(gw_vdpa_config_check(v, ids, 1, &next, NULL));
+    g_assert_true(gw_vdpa_config_check("--vdpa", v, ids, 1, &next, NULL));
     g_assert_cmpstr(v->id, ==, "_vdpa1");
     g_assert_cmpuint(next, ==, 2);
 }
@@ -211,9 +219,10 @@ static void
 test_help_lists_every_option(void)
 {
     static const char *const opts[] = {
-        "--vdpa",    "--vdpa-sim",  "--memory",  "--cpus",         "--kernel",
-        "--cmdline", "--serial",    "--qmp",     "--incoming",     "--platform",
-        "--seccomp", "--log-level", "--version", "--print-config",
+        "--vdpa",      "--vdpa-sim", "--memory",       "--cpus",
+        "--kernel",    "--cmdline",  "--serial",       "--qmp",
+        "--qtest",     "--incoming", "--platform",     "--seccomp",
+        "--log-level", "--version",  "--print-config",
     };
     g_autofree char *help = gw_config_help();
 

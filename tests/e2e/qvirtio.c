@@ -1,0 +1,289 @@
+/*
+ * The test-side virtio-pci driver over qtest.  See qvirtio.h.
+ */
+#include <string.h>
+#include <linux/virtio_blk.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_pci.h>
+#include <linux/virtio_ring.h>
+#include <godwit/util.h>
+#include "qvirtio.h"
+
+#define SLOT_WINDOW(slot) (0xC0000000ull + (uint64_t)(slot) * (16ull << 20))
+#define RING_AREA(slot)   (0x200000ull + (uint64_t)(slot)*0x20000)
+#define QSIZE             16
+#define SECTOR            512
+#define RUN_SECTORS       8
+#define POLL_US           200
+
+struct GwQVirtio {
+    GwQt *qt;
+    unsigned bdf;
+    uint64_t common, notify, device; /* guest-physical */
+    uint32_t notify_mult;
+    uint64_t desc, avail, used, buf; /* queue 0, in RAM */
+    uint16_t qsize, avail_idx, used_idx, notify_off;
+};
+
+static uint32_t
+cfg_read(GwQVirtio *vd, unsigned off, unsigned size)
+{
+    return gw_qt_pci_read(vd->qt, vd->bdf, off, size);
+}
+
+/* Where a virtio capability's structure is: BAR address + offset. */
+static uint64_t
+cap_addr(GwQVirtio *vd, unsigned cap)
+{
+    unsigned bar = cfg_read(vd, cap + 4, 1);
+    uint64_t base = cfg_read(vd, 0x10 + 4 * bar, 4) & ~0xfull;
+
+    return base + cfg_read(vd, cap + 8, 4);
+}
+
+static bool
+find_caps(GwQVirtio *vd, GError **errp)
+{
+    unsigned cap = cfg_read(vd, 0x34, 1) & ~3u;
+
+    for (int guard = 0; cap && guard < 48; guard++) {
+        if (cfg_read(vd, cap, 1) == 0x09) { /* vendor-specific */
+            switch (cfg_read(vd, cap + 3, 1)) {
+            case VIRTIO_PCI_CAP_COMMON_CFG:
+                vd->common = cap_addr(vd, cap);
+                break;
+            case VIRTIO_PCI_CAP_NOTIFY_CFG:
+                vd->notify = cap_addr(vd, cap);
+                vd->notify_mult = cfg_read(vd, cap + 16, 4);
+                break;
+            case VIRTIO_PCI_CAP_DEVICE_CFG:
+                vd->device = cap_addr(vd, cap);
+                break;
+            }
+        }
+        cap = cfg_read(vd, cap + 1, 1) & ~3u;
+    }
+    if (!vd->common || !vd->notify || !vd->device) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "virtio %02x.0: common, notify or device cap missing",
+                    vd->bdf >> 3);
+        return false;
+    }
+    return true;
+}
+
+/* BAR 0 at the slot window when nobody placed it; decoding on. */
+static void
+enable_function(GwQVirtio *vd, unsigned slot)
+{
+    if ((cfg_read(vd, 0x10, 4) & ~0xfu) == 0) {
+        gw_qt_pci_write(vd->qt, vd->bdf, 0x10, 4, (uint32_t)SLOT_WINDOW(slot));
+    }
+    gw_qt_pci_write(vd->qt, vd->bdf, 0x04, 2, 0x6); /* memory, bus master */
+}
+
+#define COMMON(f) (vd->common + offsetof(struct virtio_pci_common_cfg, f))
+
+static uint64_t
+device_features(GwQVirtio *vd)
+{
+    gw_qt_writel(vd->qt, COMMON(device_feature_select), 0);
+    uint64_t lo = gw_qt_readl(vd->qt, COMMON(device_feature));
+    gw_qt_writel(vd->qt, COMMON(device_feature_select), 1);
+    return lo | (uint64_t)gw_qt_readl(vd->qt, COMMON(device_feature)) << 32;
+}
+
+static bool
+negotiate(GwQVirtio *vd, GError **errp)
+{
+    uint64_t offered = device_features(vd);
+    uint64_t want = offered & ((1ull << VIRTIO_F_VERSION_1) |
+                               (1ull << VIRTIO_F_ACCESS_PLATFORM));
+
+    if (!(want & (1ull << VIRTIO_F_VERSION_1))) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "virtio: VERSION_1 not offered (0x%" G_GINT64_MODIFIER "x)",
+                    offered);
+        return false;
+    }
+    gw_qt_writel(vd->qt, COMMON(guest_feature_select), 0);
+    gw_qt_writel(vd->qt, COMMON(guest_feature), (uint32_t)want);
+    gw_qt_writel(vd->qt, COMMON(guest_feature_select), 1);
+    gw_qt_writel(vd->qt, COMMON(guest_feature), (uint32_t)(want >> 32));
+    gw_qt_writeb(vd->qt, COMMON(device_status),
+                 VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+                     VIRTIO_CONFIG_S_FEATURES_OK);
+    if (!(gw_qt_readb(vd->qt, COMMON(device_status)) &
+          VIRTIO_CONFIG_S_FEATURES_OK)) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "virtio: FEATURES_OK not accepted");
+        return false;
+    }
+    return true;
+}
+
+static void
+setup_queue(GwQVirtio *vd, unsigned slot)
+{
+    uint64_t area = RING_AREA(slot);
+
+    gw_qt_writew(vd->qt, COMMON(queue_select), 0);
+    vd->qsize = MIN(gw_qt_readw(vd->qt, COMMON(queue_size)), QSIZE);
+    vd->notify_off = gw_qt_readw(vd->qt, COMMON(queue_notify_off));
+    vd->desc = area;
+    vd->avail = area + 0x1000;
+    vd->used = area + 0x2000;
+    vd->buf = area + 0x3000;
+    gw_qt_memset(vd->qt, area, 0, 0x3000);
+    gw_qt_writew(vd->qt, COMMON(queue_size), vd->qsize);
+    gw_qt_writew(vd->qt, COMMON(queue_msix_vector), VIRTIO_MSI_NO_VECTOR);
+    gw_qt_writel(vd->qt, COMMON(queue_desc_lo), (uint32_t)vd->desc);
+    gw_qt_writel(vd->qt, COMMON(queue_desc_hi), (uint32_t)(vd->desc >> 32));
+    gw_qt_writel(vd->qt, COMMON(queue_avail_lo), (uint32_t)vd->avail);
+    gw_qt_writel(vd->qt, COMMON(queue_avail_hi), (uint32_t)(vd->avail >> 32));
+    gw_qt_writel(vd->qt, COMMON(queue_used_lo), (uint32_t)vd->used);
+    gw_qt_writel(vd->qt, COMMON(queue_used_hi), (uint32_t)(vd->used >> 32));
+    gw_qt_writew(vd->qt, COMMON(queue_enable), 1);
+}
+
+GwQVirtio *
+gw_qvirtio_init(GwQt *qt, unsigned slot, GError **errp)
+{
+    g_autoptr(GwQVirtio) vd = g_new0(GwQVirtio, 1);
+
+    vd->qt = qt;
+    vd->bdf = GW_QT_BDF(0, slot, 0);
+    enable_function(vd, slot);
+    if (!find_caps(vd, errp)) {
+        return NULL;
+    }
+    gw_qvirtio_reset(vd);
+    gw_qt_writeb(qt, COMMON(device_status), VIRTIO_CONFIG_S_ACKNOWLEDGE);
+    gw_qt_writeb(qt, COMMON(device_status),
+                 VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+    if (!negotiate(vd, errp)) {
+        return NULL;
+    }
+    setup_queue(vd, slot);
+    gw_qt_writeb(qt, COMMON(device_status),
+                 VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+                     VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+    return g_steal_pointer(&vd);
+}
+
+void
+gw_qvirtio_free(GwQVirtio *vd)
+{
+    g_free(vd);
+}
+
+void
+gw_qvirtio_read_config(GwQVirtio *vd, unsigned off, void *buf, size_t len)
+{
+    uint8_t *p = buf;
+
+    for (size_t i = 0; i < len; i++) { /* config space is byte-addressed */
+        p[i] = gw_qt_readb(vd->qt, vd->device + off + i);
+    }
+}
+
+void
+gw_qvirtio_reset(GwQVirtio *vd)
+{
+    gw_qt_writeb(vd->qt, COMMON(device_status), 0);
+    g_assert_cmpuint(gw_qt_readb(vd->qt, COMMON(device_status)), ==, 0);
+}
+
+uint64_t
+gw_qvirtio_blk_capacity(GwQVirtio *vd)
+{
+    uint64_t cap;
+
+    gw_qvirtio_read_config(vd, offsetof(struct virtio_blk_config, capacity),
+                           &cap, sizeof(cap));
+    return cap;
+}
+
+/* One request: header, data (device-writable for reads), status. */
+static uint8_t
+blk_request(GwQVirtio *vd, uint32_t type, uint64_t sector, size_t len)
+{
+    struct virtio_blk_outhdr hdr = {.type = type, .sector = sector};
+    uint64_t hdr_at = vd->buf, data_at = vd->buf + 0x100,
+             status_at = vd->buf + 0x80;
+    bool in = type == VIRTIO_BLK_T_IN;
+    struct vring_desc d[3] = {
+        {hdr_at, sizeof(hdr), VRING_DESC_F_NEXT, 1},
+        {data_at, (uint32_t)len,
+         VRING_DESC_F_NEXT | (in ? VRING_DESC_F_WRITE : 0), 2},
+        {status_at, 1, VRING_DESC_F_WRITE, 0},
+    };
+    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+
+    gw_qt_memwrite(vd->qt, hdr_at, &hdr, sizeof(hdr));
+    gw_qt_writeb(vd->qt, status_at, 0xff);
+    gw_qt_memwrite(vd->qt, vd->desc, d, sizeof(d));
+    gw_qt_writew(vd->qt, vd->avail + 4 + 2 * (vd->avail_idx % vd->qsize), 0);
+    gw_qt_writew(vd->qt, vd->avail + 2, ++vd->avail_idx);
+    gw_qt_writew(vd->qt,
+                 vd->notify + (uint64_t)vd->notify_off * vd->notify_mult, 0);
+    while (gw_qt_readw(vd->qt, vd->used + 2) != (uint16_t)(vd->used_idx + 1)) {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(POLL_US); /* the device works on its own thread */
+    }
+    vd->used_idx++;
+    return gw_qt_readb(vd->qt, status_at);
+}
+
+static void
+fill(uint8_t *buf, size_t len, uint64_t sector)
+{
+    for (size_t i = 0; i < len; i++) {
+        buf[i] = (uint8_t)(sector * 131 + i * 7 + (i >> 9));
+    }
+}
+
+bool
+gw_qvirtio_blk_workload(GwQVirtio *vd, GError **errp)
+{
+    uint64_t cap = gw_qvirtio_blk_capacity(vd);
+    const uint64_t at[] = {0, cap / 2, cap - RUN_SECTORS};
+    uint8_t want[RUN_SECTORS * SECTOR], got[RUN_SECTORS * SECTOR];
+    uint64_t data_at = vd->buf + 0x100;
+
+    for (size_t i = 0; i < G_N_ELEMENTS(at); i++) {
+        fill(want, sizeof(want), at[i]);
+        gw_qt_memwrite(vd->qt, data_at, want, sizeof(want));
+        if (blk_request(vd, VIRTIO_BLK_T_OUT, at[i], sizeof(want)) !=
+            VIRTIO_BLK_S_OK) {
+            g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
+                        "blk: write at sector %" G_GUINT64_FORMAT " failed",
+                        at[i]);
+            return false;
+        }
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(at); i++) {
+        fill(want, sizeof(want), at[i]);
+        gw_qt_memset(vd->qt, data_at, 0, sizeof(got));
+        if (blk_request(vd, VIRTIO_BLK_T_IN, at[i], sizeof(got)) !=
+            VIRTIO_BLK_S_OK) {
+            g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
+                        "blk: read at sector %" G_GUINT64_FORMAT " failed",
+                        at[i]);
+            return false;
+        }
+        gw_qt_memread(vd->qt, data_at, got, sizeof(got));
+        if (memcmp(want, got, sizeof(got)) != 0) {
+            g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
+                        "blk: sector %" G_GUINT64_FORMAT " read back wrong",
+                        at[i]);
+            return false;
+        }
+    }
+    if (blk_request(vd, VIRTIO_BLK_T_IN, cap, SECTOR) != VIRTIO_BLK_S_IOERR) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
+                    "blk: a read past the end did not fail with IOERR");
+        return false;
+    }
+    return true;
+}

@@ -1,0 +1,47 @@
+/*
+ * A virtio-pci (modern) driver for tests, over qtest: what a guest's
+ * driver does, done by the test playing the CPU.  It finds the virtio
+ * capabilities by walking the function's capability list, negotiates
+ * VERSION_1 (and ACCESS_PLATFORM when offered), runs split virtqueue 0
+ * in guest RAM and completes requests by polling the used ring, so it
+ * needs no interrupts.  One request at a time.
+ *
+ * Every access that goes wrong asserts (through the qtest client);
+ * protocol-level failures a test wants to check return false with
+ * *errp.  Not thread-safe.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+#include "qtest-client.h"
+
+typedef struct GwQVirtio GwQVirtio;
+
+/*
+ * Initialises the virtio function in slot `slot` of bus 0: BAR 0 placed
+ * at godwit's slot window if the firmware left it at 0, memory decoding
+ * and bus mastering on, reset, ACKNOWLEDGE|DRIVER, features, FEATURES_OK
+ * (checked), queue 0 set up in RAM at a per-slot area, DRIVER_OK.
+ */
+GwQVirtio *gw_qvirtio_init(GwQt *qt, unsigned slot, GError **errp);
+void gw_qvirtio_free(GwQVirtio *vd);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwQVirtio, gw_qvirtio_free)
+
+/* Device-specific configuration space. */
+void gw_qvirtio_read_config(GwQVirtio *vd, unsigned off, void *buf, size_t len);
+
+/* Writes 0 to device_status and checks it reads back 0. */
+void gw_qvirtio_reset(GwQVirtio *vd);
+
+/* virtio-blk: capacity in 512-byte sectors. */
+uint64_t gw_qvirtio_blk_capacity(GwQVirtio *vd);
+
+/*
+ * virtio-blk: writes distinct patterns to 8 sectors at the start, middle
+ * and end of the disk, reads each back and compares, then reads past the
+ * end, which must fail with VIRTIO_BLK_S_IOERR.  false with *errp saying
+ * what differed.
+ */
+bool gw_qvirtio_blk_workload(GwQVirtio *vd, GError **errp);
