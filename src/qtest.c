@@ -417,10 +417,34 @@ cmd_irq_intercept_in(GwQtest *q, const Cmd *c, const Args *a)
     }
 }
 
-#define OUT(n, sz)   {n, cmd_out, sz, 2, 2, {ARG_PORT, ARG_U64}}
-#define IN(n, sz)    {n, cmd_in, sz, 1, 1, {ARG_PORT}}
-#define WRITE(n, sz) {n, cmd_write_n, sz, 2, 2, {ARG_U64, ARG_U64}}
-#define READ(n, sz)  {n, cmd_read_n, sz, 1, 1, {ARG_U64}}
+#define OUT(n, sz)                                                             \
+    {                                                                          \
+        n, cmd_out, sz, 2, 2,                                                  \
+        {                                                                      \
+            ARG_PORT, ARG_U64                                                  \
+        }                                                                      \
+    }
+#define IN(n, sz)                                                              \
+    {                                                                          \
+        n, cmd_in, sz, 1, 1,                                                   \
+        {                                                                      \
+            ARG_PORT                                                           \
+        }                                                                      \
+    }
+#define WRITE(n, sz)                                                           \
+    {                                                                          \
+        n, cmd_write_n, sz, 2, 2,                                              \
+        {                                                                      \
+            ARG_U64, ARG_U64                                                   \
+        }                                                                      \
+    }
+#define READ(n, sz)                                                            \
+    {                                                                          \
+        n, cmd_read_n, sz, 1, 1,                                               \
+        {                                                                      \
+            ARG_U64                                                            \
+        }                                                                      \
+    }
 
 static const Cmd commands[] = {
     OUT("outb", 1),

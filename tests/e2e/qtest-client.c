@@ -10,8 +10,8 @@
 #include <godwit/util.h>
 #include "qtest-client.h"
 
-#define SMALL_IO 64         /* up to this, "read"/"write" in hex */
-#define BIG_IO   (1 << 18)  /* base64 transfers, at most this a line */
+#define SMALL_IO 64        /* up to this, "read"/"write" in hex */
+#define BIG_IO   (1 << 18) /* base64 transfers, at most this a line */
 
 struct GwQt {
     int fd;
@@ -317,8 +317,7 @@ gw_qt_readq(GwQt *qt, uint64_t addr)
 static void
 read_hex(GwQt *qt, uint64_t addr, uint8_t *buf, size_t len)
 {
-    g_autofree char *r =
-        gw_qt_must(qt, "read 0x%" PRIx64 " 0x%zx", addr, len);
+    g_autofree char *r = gw_qt_must(qt, "read 0x%" PRIx64 " 0x%zx", addr, len);
 
     g_assert_cmpuint(strlen(r), ==, 2 + 2 * len);
     for (size_t i = 0; i < len; i++) {
@@ -489,8 +488,7 @@ gw_qt_pci_read(GwQt *qt, unsigned bdf, unsigned off, unsigned size)
 }
 
 void
-gw_qt_pci_write(GwQt *qt, unsigned bdf, unsigned off, unsigned size,
-                uint32_t v)
+gw_qt_pci_write(GwQt *qt, unsigned bdf, unsigned off, unsigned size, uint32_t v)
 {
     gw_qt_outl(qt, 0xcf8, cf8(bdf, off));
     switch (size) {
