@@ -23,6 +23,7 @@ struct GwQVirtio {
     uint32_t notify_mult;
     uint64_t desc, avail, used, buf; /* queue 0, in RAM */
     uint16_t qsize, avail_idx, used_idx, notify_off;
+    uint16_t vector; /* queue 0's MSI-X vector, or NO_VECTOR */
 };
 
 static uint32_t
@@ -136,7 +137,7 @@ setup_queue(GwQVirtio *vd, unsigned slot)
     vd->buf = area + 0x3000;
     gw_qt_memset(vd->qt, area, 0, 0x3000);
     gw_qt_writew(vd->qt, COMMON(queue_size), vd->qsize);
-    gw_qt_writew(vd->qt, COMMON(queue_msix_vector), VIRTIO_MSI_NO_VECTOR);
+    gw_qt_writew(vd->qt, COMMON(queue_msix_vector), vd->vector);
     gw_qt_writel(vd->qt, COMMON(queue_desc_lo), (uint32_t)vd->desc);
     gw_qt_writel(vd->qt, COMMON(queue_desc_hi), (uint32_t)(vd->desc >> 32));
     gw_qt_writel(vd->qt, COMMON(queue_avail_lo), (uint32_t)vd->avail);
@@ -146,15 +147,48 @@ setup_queue(GwQVirtio *vd, unsigned slot)
     gw_qt_writew(vd->qt, COMMON(queue_enable), 1);
 }
 
-GwQVirtio *
-gw_qvirtio_init(GwQt *qt, unsigned slot, GError **errp)
+/* MSI-X capability: entry 0 → (addr, data), unmasked; function enabled. */
+static bool
+enable_msix(GwQVirtio *vd, uint64_t addr, uint32_t data, GError **errp)
+{
+    unsigned cap = cfg_read(vd, 0x34, 1) & ~3u;
+    uint32_t table;
+    uint64_t entry;
+
+    while (cap && cfg_read(vd, cap, 1) != 0x11) {
+        cap = cfg_read(vd, cap + 1, 1) & ~3u;
+    }
+    if (!cap) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID, "no MSI-X capability");
+        return false;
+    }
+    table = cfg_read(vd, cap + 4, 4);
+    entry = (cfg_read(vd, 0x10 + 4 * (table & 7), 4) & ~0xfull) + (table & ~7u);
+    if (entry == (table & ~7u)) { /* BAR not placed: slot window + 64 KiB */
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "MSI-X table BAR %u is not placed", table & 7);
+        return false;
+    }
+    gw_qt_writel(vd->qt, entry, (uint32_t)addr);
+    gw_qt_writel(vd->qt, entry + 4, (uint32_t)(addr >> 32));
+    gw_qt_writel(vd->qt, entry + 8, data);
+    gw_qt_writel(vd->qt, entry + 12, 0); /* unmasked */
+    gw_qt_pci_write(vd->qt, vd->bdf, cap + 2, 2,
+                    cfg_read(vd, cap + 2, 2) | 0x8000); /* MSI-X enable */
+    return true;
+}
+
+static GwQVirtio *
+init(GwQt *qt, unsigned slot, uint64_t msi_at, uint32_t msi_data, GError **errp)
 {
     g_autoptr(GwQVirtio) vd = g_new0(GwQVirtio, 1);
 
     vd->qt = qt;
     vd->bdf = GW_QT_BDF(0, slot, 0);
+    vd->vector = msi_at ? 0 : VIRTIO_MSI_NO_VECTOR;
     enable_function(vd, slot);
-    if (!find_caps(vd, errp)) {
+    if (!find_caps(vd, errp) ||
+        (msi_at && !enable_msix(vd, msi_at, msi_data, errp))) {
         return NULL;
     }
     gw_qvirtio_reset(vd);
@@ -169,6 +203,19 @@ gw_qvirtio_init(GwQt *qt, unsigned slot, GError **errp)
                  VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
                      VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
     return g_steal_pointer(&vd);
+}
+
+GwQVirtio *
+gw_qvirtio_init(GwQt *qt, unsigned slot, GError **errp)
+{
+    return init(qt, slot, 0, 0, errp);
+}
+
+GwQVirtio *
+gw_qvirtio_init_msix(GwQt *qt, unsigned slot, uint64_t msi_at,
+                     uint32_t msi_data, GError **errp)
+{
+    return init(qt, slot, msi_at, msi_data, errp);
 }
 
 void

@@ -26,6 +26,14 @@ typedef struct GwQVirtio GwQVirtio;
  * (checked), queue 0 set up in RAM at a per-slot area, DRIVER_OK.
  */
 GwQVirtio *gw_qvirtio_init(GwQt *qt, unsigned slot, GError **errp);
+
+/*
+ * The same, with MSI-X on: table entry 0 points at the RAM word `msi_at`
+ * with data `msi_data`, and queue 0 uses vector 0, so every completion
+ * the device signals lands there as the DWORD write an MSI is.
+ */
+GwQVirtio *gw_qvirtio_init_msix(GwQt *qt, unsigned slot, uint64_t msi_at,
+                                uint32_t msi_data, GError **errp);
 void gw_qvirtio_free(GwQVirtio *vd);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwQVirtio, gw_qvirtio_free)
 
