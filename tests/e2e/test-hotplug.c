@@ -549,8 +549,13 @@ test_repeat_without_leaks(void)
     g_test_message("RSS %" G_GUINT64_FORMAT " → %" G_GUINT64_FORMAT " KiB",
                    rss_before, rss_after);
     g_assert_cmpuint(fds_after, ==, fds_before);
-    /* 50 leaked devices (config, rings, transport) would be far more. */
+#ifndef __SANITIZE_ADDRESS__
+    /* 50 leaked devices (config space, transport, tables: tens of KiB
+     * each) would be far more.  Under ASan its quarantine and shadow
+     * make RSS meaningless; LeakSanitizer's check at godwit's exit
+     * (fx_stop wants status 0) is the stronger test there. */
     g_assert_cmpuint(rss_after, <, rss_before + 2048);
+#endif
     fx_stop(&f);
 }
 
