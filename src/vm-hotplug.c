@@ -175,8 +175,8 @@ open_backend(GwQmpSession *c, GwVm *vm, const char *path, GError **errp)
 }
 
 static json_object *
-plug(GwVm *vm, GwVdpaConfig *cfg, GwVdpaBackend *b, const uint8_t *mac,
-     unsigned slot, GError **errp)
+plug(GwVm *vm, const char *driver, GwVdpaConfig *cfg, GwVdpaBackend *b,
+     const uint8_t *mac, unsigned slot, GError **errp)
 {
     int got =
         gw_machine_hotplug_vdpa(gw_vm_machine(vm), cfg, b, mac, slot, errp);
@@ -187,6 +187,8 @@ plug(GwVm *vm, GwVdpaConfig *cfg, GwVdpaBackend *b, const uint8_t *mac,
         return NULL;
     }
     g_info("device %s: hot-plugged into slot %d", cfg->id, got);
+    g_hash_table_insert(gw_vm_device_drivers(vm), g_strdup(cfg->id),
+                        (gpointer)driver);
     bdf = g_strdup_printf("%04x:00:%02x.0", cfg->pci_segment, (unsigned)got);
     ret = json_object_new_object();
     json_object_object_add(ret, "id", json_object_new_string(cfg->id));
@@ -218,7 +220,8 @@ add_generic(GwQmpSession *c, GwVm *vm, json_object *args, unsigned slot,
         return NULL;
     }
     b = open_backend(c, vm, cfg.path, errp);
-    ret = b ? plug(vm, &cfg, b, NULL, slot, errp) : NULL;
+    ret =
+        b ? plug(vm, "vhost-vdpa-device-pci", &cfg, b, NULL, slot, errp) : NULL;
     return ret ? empty() : NULL;
 }
 
@@ -277,7 +280,8 @@ add_net(GwQmpSession *c, GwVm *vm, json_object *args, unsigned slot,
     }
     cfg.path = n->id;
     cfg.num_queues = net_queues(n);
-    ret = plug(vm, &cfg, n->backend, mac_str ? mac : NULL, slot, errp);
+    ret = plug(vm, "virtio-net-pci", &cfg, n->backend, mac_str ? mac : NULL,
+               slot, errp);
     if (!ret) {
         return NULL;
     }
@@ -521,12 +525,60 @@ vdpa_add(GwQmpSession *c, json_object *args, gpointer vm, GError **errp)
         return NULL;
     }
     b = open_backend(c, vm, cfg->path, errp);
-    return b ? plug(vm, cfg, b, NULL, 0, errp) : NULL;
+    return b ? plug(vm, "vhost-vdpa-device-pci", cfg, b, NULL, 0, errp) : NULL;
+}
+
+/* ---- qom-list: what libvirt reads back after every hotplug ---- */
+
+static json_object *
+prop(const char *name, const char *type)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "name", json_object_new_string(name));
+    json_object_object_add(o, "type", json_object_new_string(type));
+    return o;
+}
+
+/*
+ * /machine/peripheral lists the devices with an id as QEMU does, a
+ * `child<driver>` each; /machine/peripheral-anon is empty (every device
+ * here has an id).  godwit has no other QOM tree.
+ */
+static json_object *
+qom_list(GwQmpSession *c, json_object *args, gpointer vm, GError **errp)
+{
+    const char *path = arg_str(args, "path");
+    g_autoptr(GHashTable) ids = NULL;
+    GHashTableIter it;
+    gpointer id;
+    json_object *ret;
+
+    if (!g_str_equal(path, "/machine/peripheral") &&
+        !g_str_equal(path, "/machine/peripheral-anon")) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_NOT_FOUND, "Device '%s' not found",
+                    path);
+        return NULL;
+    }
+    ret = json_object_new_array();
+    json_object_array_add(ret, prop("type", "string"));
+    if (!gw_vm_machine(vm) || g_str_equal(path, "/machine/peripheral-anon")) {
+        return ret;
+    }
+    ids = gw_machine_device_ids(gw_vm_machine(vm));
+    g_hash_table_iter_init(&it, ids);
+    while (g_hash_table_iter_next(&it, &id, NULL)) {
+        const char *drv = g_hash_table_lookup(gw_vm_device_drivers(vm), id);
+        g_autofree char *type =
+            g_strdup_printf("child<%s>", drv ? drv : "vhost-vdpa-device-pci");
+        json_object_array_add(ret, prop(id, type));
+    }
+    return ret;
 }
 
 void
 gw_vm_hotplug_register(GwVm *vm, GwQmpServer *s)
 {
+    gw_qmp_server_register(s, "qom-list", qom_list, vm);
     gw_qmp_server_register(s, "device_add", device_add, vm);
     gw_qmp_server_register(s, "device_del", device_del, vm);
     gw_qmp_server_register(s, "netdev_add", netdev_add, vm);

@@ -19,6 +19,7 @@ struct GwVm {
     GwVdpaSimRegistry *sims; /* simulated vDPA devices (--vdpa-sim) */
     GwMachine *machine;      /* NULL without --kernel or --qtest */
     GHashTable *netdevs;     /* id → GwNetdev * (netdev_add) */
+    GHashTable *drivers;     /* device id → device_add driver */
     GwEventFn event_fn;
     gpointer event_opaque;
     int exit_status;
@@ -151,6 +152,7 @@ gw_vm_new(const GwConfig *cfg, GMainLoop *loop, GError **errp)
     vm->state = GW_RUN_PRELAUNCH;
     vm->netdevs = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
                                         (GDestroyNotify)gw_netdev_free);
+    vm->drivers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     if (!cfg->kernel && !cfg->qtest_path && cfg->vdpa->len) {
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
                     "--vdpa needs a machine to plug into: give --kernel");
@@ -176,6 +178,7 @@ gw_vm_free(GwVm *vm)
     }
     gw_machine_free(vm->machine); /* closes the devices before the sims go */
     g_clear_pointer(&vm->netdevs, g_hash_table_unref);
+    g_clear_pointer(&vm->drivers, g_hash_table_unref);
     if (vm->sims) {
         gw_vdpa_sim_registry_free(vm->sims);
     }
@@ -341,6 +344,12 @@ GHashTable *
 gw_vm_netdevs(GwVm *vm)
 {
     return vm->netdevs;
+}
+
+GHashTable *
+gw_vm_device_drivers(GwVm *vm)
+{
+    return vm->drivers;
 }
 
 uint16_t

@@ -125,6 +125,10 @@ void gw_netdev_free(GwNetdev *n);
 /* id → GwNetdev * (owned by the VM). */
 GHashTable *gw_vm_netdevs(GwVm *vm);
 
+/* Device id → the device_add driver it was made with (static strings;
+ * stale ids are harmless: only ids the machine still has are read). */
+GHashTable *gw_vm_device_drivers(GwVm *vm);
+
 /* --platform num_pci_segments. */
 uint16_t gw_vm_num_pci_segments(const GwVm *vm);
 

@@ -452,6 +452,103 @@ test_netdev_and_virtio_net(void)
     fx_stop(&f);
 }
 
+/* ---- libvirt 9.0's <interface type='vdpa'>, message by message ---- */
+
+/*
+ * Sends one message as libvirt's qemuMonitorJSONCommandWithFd does
+ * (compact JSON, "id" last, CRLF, the fd on the same sendmsg) and checks
+ * the reply is a success for it.  Returns "return" (caller owns).
+ */
+static json_object *
+libvirt_send(Fx *f, const char *msg, int fd)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *line = g_strconcat(msg, "\r\n", NULL);
+    g_autoptr(json_object) sent = json_tokener_parse(msg);
+    g_autoptr(json_object) r = NULL;
+    json_object *ret;
+
+    g_assert_true(gw_qmp_conn_send_raw(f->c, line, strlen(line), fd, &err));
+    r = gw_qmp_conn_read_reply(f->c, T, &err);
+    g_assert_no_error(err);
+    g_test_message("%s → %s", msg, json_object_to_json_string(r));
+    g_assert_cmpstr(json_object_get_string(json_object_object_get(r, "id")), ==,
+                    json_object_get_string(json_object_object_get(sent, "id")));
+    g_assert_true(json_object_object_get_ex(r, "return", &ret));
+    return json_object_get(ret);
+}
+
+static void
+test_libvirt_vdpa_interface(void)
+{
+    Fx f = {0};
+    g_autofree char *before = NULL;
+    g_autoptr(json_object) qom = NULL, sets = NULL, gone = NULL;
+    int fd;
+
+    fx_start(&f);
+    before = snapshot(&f);
+    /* Attach (qemuDomainAttachNetDevice, then qemuDomainUpdateDeviceList). */
+    json_object_put(libvirt_send(
+        &f, "{\"execute\":\"query-fdsets\",\"id\":\"libvirt-401\"}", -1));
+    fd = open(f.net_node, O_RDWR | O_CLOEXEC); /* qemuInterfaceVDPAConnect */
+    g_assert_cmpint(fd, >=, 0);
+    json_object_put(libvirt_send(
+        &f,
+        "{\"execute\":\"add-fd\",\"arguments\":{\"opaque\":\"net0-vdpa\","
+        "\"fdset-id\":0},\"id\":\"libvirt-402\"}",
+        fd));
+    close(fd);
+    json_object_put(libvirt_send(
+        &f,
+        "{\"execute\":\"netdev_add\",\"arguments\":{\"type\":\"vhost-vdpa\","
+        "\"vhostdev\":\"/dev/fdset/0\",\"id\":\"hostnet0\"},\"id\":"
+        "\"libvirt-403\"}",
+        -1));
+    json_object_put(libvirt_send(
+        &f,
+        "{\"execute\":\"device_add\",\"arguments\":{\"driver\":"
+        "\"virtio-net-pci\",\"netdev\":\"hostnet0\",\"id\":\"net0\","
+        "\"mac\":\"52:54:00:39:5f:04\",\"bus\":\"pci.0\",\"addr\":\"0x2\"},"
+        "\"id\":\"libvirt-404\"}",
+        -1));
+    qom = libvirt_send(&f,
+                       "{\"execute\":\"qom-list\",\"arguments\":{\"path\":"
+                       "\"/machine/peripheral\"},\"id\":\"libvirt-405\"}",
+                       -1);
+    g_assert_nonnull(
+        strstr(json_object_to_json_string(qom), "\"child<virtio-net-pci>\""));
+    g_assert_cmpuint(guest_add(&f, 0x1041), ==, 2);
+    /* Detach: device_del, DEVICE_DELETED, netdev_del, the fd set. */
+    json_object_put(libvirt_send(
+        &f,
+        "{\"execute\":\"device_del\",\"arguments\":{\"id\":\"net0\"},"
+        "\"id\":\"libvirt-501\"}",
+        -1));
+    guest_eject(&f, 2);
+    wait_deleted(&f, "net0");
+    json_object_put(libvirt_send(
+        &f,
+        "{\"execute\":\"netdev_del\",\"arguments\":{\"id\":\"hostnet0\"},"
+        "\"id\":\"libvirt-502\"}",
+        -1));
+    sets = libvirt_send(
+        &f, "{\"execute\":\"query-fdsets\",\"id\":\"libvirt-503\"}", -1);
+    g_assert_nonnull(strstr(json_object_to_json_string(sets), "\"net0-vdpa\""));
+    json_object_put(libvirt_send(
+        &f,
+        "{\"execute\":\"remove-fd\",\"arguments\":{\"fdset-id\":0},"
+        "\"id\":\"libvirt-504\"}",
+        -1));
+    gone = libvirt_send(&f,
+                        "{\"execute\":\"qom-list\",\"arguments\":{\"path\":"
+                        "\"/machine/peripheral\"},\"id\":\"libvirt-505\"}",
+                        -1);
+    g_assert_null(strstr(json_object_to_json_string(gone), "net0"));
+    assert_back_to(&f, before);
+    fx_stop(&f);
+}
+
 /* ---- what a guest that never lets go, or a reset, does ---- */
 
 static void
@@ -771,6 +868,8 @@ main(int argc, char **argv)
                     test_cloud_hypervisor_shape);
     g_test_add_func("/hotplug/netdev-and-virtio-net-pci",
                     test_netdev_and_virtio_net);
+    g_test_add_func("/hotplug/libvirt-9.0-vdpa-interface",
+                    test_libvirt_vdpa_interface);
     g_test_add_func("/hotplug/unacknowledged-unplug-keeps-device",
                     test_unacknowledged_unplug_keeps_device);
     g_test_add_func("/hotplug/cold-plugged-device-msix-and-unplug",
