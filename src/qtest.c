@@ -706,63 +706,14 @@ on_connect(int fd, GIOCondition cond, gpointer data)
 
 /* ---- the server ---- */
 
-/* A socket nobody listens on is left over from a crash: replace it. */
-static bool
-clear_stale(const char *path, const struct sockaddr_un *addr, GError **errp)
-{
-    struct stat st;
-    gw_autofd fd = -1;
-
-    if (lstat(path, &st) < 0) {
-        return errno == ENOENT ||
-               gw_error_errno(errp, errno, "--qtest: %s", path);
-    }
-    if (!S_ISSOCK(st.st_mode)) {
-        g_set_error(errp, GW_ERROR, GW_ERROR_EXISTS,
-                    "--qtest: %s exists and is not a socket", path);
-        return false;
-    }
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0 &&
-        connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) == 0) {
-        g_set_error(errp, GW_ERROR, GW_ERROR_EXISTS,
-                    "--qtest: %s is in use by another process", path);
-        return false;
-    }
-    unlink(path);
-    return true;
-}
-
 static bool
 listen_on(GwQtest *q, const char *path, GError **errp)
 {
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    mode_t old;
-    int ret;
-
-    if (strlen(path) >= sizeof(addr.sun_path)) {
-        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
-                    "--qtest: socket path '%s' is too long", path);
-        return false;
-    }
-    strcpy(addr.sun_path, path);
-    if (!clear_stale(path, &addr, errp)) {
-        return false;
-    }
-    q->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    q->listen_fd = gw_unix_listen("--qtest", path, 4, errp);
     if (q->listen_fd < 0) {
-        return gw_error_errno(errp, errno, "--qtest: socket");
+        return false;
     }
-    old = umask(0177); /* the socket is created 0600 */
-    ret = bind(q->listen_fd, (struct sockaddr *)&addr, sizeof(addr));
-    umask(old);
-    if (ret < 0) {
-        return gw_error_errno(errp, errno, "--qtest: %s", path);
-    }
-    q->path = g_strdup(path); /* from here on, ours to remove */
-    if (listen(q->listen_fd, 4) < 0) {
-        return gw_error_errno(errp, errno, "--qtest: listen on %s", path);
-    }
+    q->path = g_strdup(path); /* ours to remove from here on */
     q->listen_watch = g_unix_fd_add(q->listen_fd, G_IO_IN, on_connect, q);
     return true;
 }

@@ -50,3 +50,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(json_object, json_object_put)
 /* Sets *errp from errno with "<what>: <strerror>"; returns false. */
 bool gw_error_errno(GError **errp, int err, const char *fmt, ...)
     G_GNUC_PRINTF(3, 4);
+
+/*
+ * Creates a listening Unix socket at `path`, mode 0600.  A socket file
+ * nobody listens on (left by a crash) is replaced; a live one or any
+ * other file is an error.  Messages start with `opt` ("--qmp").  Returns
+ * the fd (O_CLOEXEC; the caller removes `path` when done), or -1 with
+ * *errp set and nothing left behind.
+ */
+int gw_unix_listen(const char *opt, const char *path, int backlog,
+                   GError **errp);
