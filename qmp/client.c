@@ -28,27 +28,6 @@ left_ms(gint64 deadline)
     return left > 0 ? (int)(left / 1000) + 1 : 0;
 }
 
-static int
-try_connect(const char *path)
-{
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    int fd;
-
-    if (strlen(path) >= sizeof(addr.sun_path)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    strcpy(addr.sun_path, path);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-        int err = errno;
-        close(fd);
-        errno = err;
-        return -1;
-    }
-    return fd;
-}
-
 /* One line (a JSON message) within the deadline, or NULL. */
 static json_object *
 read_message(GwQmpConn *c, gint64 deadline, GError **errp)
@@ -95,7 +74,7 @@ gw_qmp_conn_new(const char *path, int timeout_ms, GError **errp)
 
     c->in = g_string_new(NULL);
     g_queue_init(&c->events);
-    while ((c->fd = try_connect(path)) < 0) {
+    while ((c->fd = gw_unix_connect(path)) < 0) {
         if (g_get_monotonic_time() > deadline ||
             (errno != ENOENT && errno != ECONNREFUSED)) {
             gw_error_errno(errp, errno, "QMP: cannot connect to %s", path);

@@ -82,3 +82,21 @@ gw_unix_listen(const char *opt, const char *path, int backlog, GError **errp)
     }
     return gw_steal_fd(&fd);
 }
+
+int
+gw_unix_connect(const char *path)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    gw_autofd fd = -1;
+
+    if (strlen(path) >= sizeof(addr.sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    strcpy(addr.sun_path, path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+        return -1; /* gw_autofd keeps errno */
+    }
+    return gw_steal_fd(&fd);
+}

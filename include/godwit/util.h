@@ -60,3 +60,7 @@ bool gw_error_errno(GError **errp, int err, const char *fmt, ...)
  */
 int gw_unix_listen(const char *opt, const char *path, int backlog,
                    GError **errp);
+
+/* Connects to the Unix socket at `path`; the fd (O_CLOEXEC), or -1 with
+ * errno set (ENAMETOOLONG for a path too long). */
+int gw_unix_connect(const char *path);

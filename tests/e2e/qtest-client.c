@@ -21,27 +21,6 @@ struct GwQt {
     unsigned raises[GW_QT_MAX_IRQ];
 };
 
-static int
-try_connect(const char *path)
-{
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    int fd;
-
-    if (strlen(path) >= sizeof(addr.sun_path)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    strcpy(addr.sun_path, path);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-        int err = errno;
-        close(fd);
-        errno = err;
-        return -1;
-    }
-    return fd;
-}
-
 GwQt *
 gw_qt_connect(const char *path, int timeout_ms, GError **errp)
 {
@@ -50,7 +29,7 @@ gw_qt_connect(const char *path, int timeout_ms, GError **errp)
 
     qt->timeout_ms = timeout_ms;
     qt->in = g_string_new(NULL);
-    while ((qt->fd = try_connect(path)) < 0) {
+    while ((qt->fd = gw_unix_connect(path)) < 0) {
         if (g_get_monotonic_time() > deadline ||
             (errno != ENOENT && errno != ECONNREFUSED)) {
             gw_error_errno(errp, errno, "qtest: cannot connect to %s", path);

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <signal.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <glib.h>
 
@@ -15,4 +17,35 @@ die_with_parent(gpointer data)
 {
     (void)data;
     prctl(PR_SET_PDEATHSIG, SIGTERM);
+}
+
+/*
+ * The environment for a godwit under test: its runtime directory `dir`,
+ * and, under ASan, a small quarantine (4 MiB instead of 256), so RSS
+ * shows what godwit holds, not what ASan keeps of freed memory.
+ */
+static inline char **
+godwit_test_env(const char *dir)
+{
+    char **env =
+        g_environ_setenv(g_get_environ(), "GODWIT_RUNTIME_DIR", dir, TRUE);
+    const char *asan = g_environ_getenv(env, "ASAN_OPTIONS");
+    g_autofree char *opts =
+        g_strdup_printf("%s:quarantine_size_mb=4", asan ? asan : "");
+
+    return g_environ_setenv(env, "ASAN_OPTIONS", opts, TRUE);
+}
+
+/* A process's resident set in KiB (VmRSS). */
+static inline long
+proc_rss_kib(GPid pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/status", pid);
+    g_autofree char *text = NULL;
+    const char *p;
+
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    p = strstr(text, "VmRSS:");
+    g_assert_nonnull(p);
+    return strtol(p + 6, NULL, 10);
 }

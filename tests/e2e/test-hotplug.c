@@ -43,7 +43,6 @@ fx_start_with(Fx *f, const char *vdpa)
 {
     g_autoptr(GError) err = NULL;
     g_auto(GStrv) env = NULL;
-    g_autofree char *asan = NULL;
 
     f->dir = g_dir_make_tmp("godwit-hotplug-XXXXXX", NULL);
     f->qmp_sock = g_build_filename(f->dir, "qmp.sock", NULL);
@@ -77,13 +76,7 @@ fx_start_with(Fx *f, const char *vdpa)
         argv[G_N_ELEMENTS(argv) - 3] = "--vdpa";
         argv[G_N_ELEMENTS(argv) - 2] = vdpa_arg;
     }
-    env = g_environ_setenv(g_get_environ(), "GODWIT_RUNTIME_DIR", f->dir, TRUE);
-    /* ASan's quarantine would hide what the RSS check looks for. */
-    asan = g_strdup_printf("%s:quarantine_size_mb=4",
-                           g_environ_getenv(env, "ASAN_OPTIONS")
-                               ? g_environ_getenv(env, "ASAN_OPTIONS")
-                               : "");
-    env = g_environ_setenv(env, "ASAN_OPTIONS", asan, TRUE);
+    env = godwit_test_env(f->dir);
     g_assert_true(g_spawn_async(NULL, (char **)argv, env,
                                 G_SPAWN_DO_NOT_REAP_CHILD, die_with_parent,
                                 NULL, &f->pid, &err));
@@ -166,19 +159,6 @@ count_fds(GPid pid)
         n++;
     }
     return n;
-}
-
-static uint64_t
-rss_kib(GPid pid)
-{
-    g_autofree char *path = g_strdup_printf("/proc/%d/status", pid);
-    g_autofree char *text = NULL;
-    const char *p;
-
-    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
-    p = strstr(text, "VmRSS:");
-    g_assert_nonnull(p);
-    return g_ascii_strtoull(p + 6, NULL, 10);
 }
 
 /* What the outside world can see of the machine and the fds it holds. */
@@ -622,7 +602,7 @@ test_repeat_without_leaks(void)
     g_autofree char *args = NULL;
     unsigned fds_before, fds_after;
     gint64 deadline;
-    uint64_t rss_before, rss_after;
+    long rss_before, rss_after;
 
     fx_start(&f);
     args = g_strdup_printf("{\"driver\":\"vhost-vdpa-device-pci\","
@@ -632,7 +612,7 @@ test_repeat_without_leaks(void)
     json_object_put(qmp_ok(&f, "device_add", args));
     unplug(&f, "disk0", guest_add(&f, 0x1042));
     fds_before = count_fds(f.pid);
-    rss_before = rss_kib(f.pid);
+    rss_before = proc_rss_kib(f.pid);
     for (int i = 0; i < 50; i++) {
         json_object_put(qmp_ok(&f, "device_add", args));
         unplug(&f, "disk0", guest_add(&f, 0x1042));
@@ -642,16 +622,15 @@ test_repeat_without_leaks(void)
            g_get_monotonic_time() < deadline) {
         g_usleep(10000); /* retired eventfds close on the sim's thread */
     }
-    rss_after = rss_kib(f.pid);
-    g_test_message("RSS %" G_GUINT64_FORMAT " → %" G_GUINT64_FORMAT " KiB",
-                   rss_before, rss_after);
+    rss_after = proc_rss_kib(f.pid);
+    g_test_message("RSS %ld → %ld KiB", rss_before, rss_after);
     g_assert_cmpuint(fds_after, ==, fds_before);
 #ifndef __SANITIZE_ADDRESS__
     /* 50 leaked devices (config space, transport, tables: tens of KiB
      * each) would be far more.  Under ASan its quarantine and shadow
      * make RSS meaningless; LeakSanitizer's check at godwit's exit
      * (fx_stop wants status 0) is the stronger test there. */
-    g_assert_cmpuint(rss_after, <, rss_before + 2048);
+    g_assert_cmpint(rss_after, <, rss_before + 2048);
 #endif
     fx_stop(&f);
 }

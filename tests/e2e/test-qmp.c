@@ -31,19 +31,11 @@ fx_start(Fx *f)
     g_autoptr(GError) err = NULL;
     const char *argv[] = {g_getenv("GODWIT_BIN"), "--qmp", NULL, NULL};
     g_auto(GStrv) env = NULL;
-    g_autofree char *asan = NULL;
 
     f->dir = g_dir_make_tmp("godwit-qmp-XXXXXX", NULL);
     f->sock = g_build_filename(f->dir, "qmp.sock", NULL);
     argv[2] = f->sock;
-    env = g_environ_setenv(g_get_environ(), "GODWIT_RUNTIME_DIR", f->dir, TRUE);
-    /* Under ASan, freed memory waits in a quarantine (256 MiB): keep it
-     * small so RSS shows what godwit buffers, not what ASan holds. */
-    asan = g_strdup_printf("%s:quarantine_size_mb=4",
-                           g_environ_getenv(env, "ASAN_OPTIONS")
-                               ? g_environ_getenv(env, "ASAN_OPTIONS")
-                               : "");
-    env = g_environ_setenv(env, "ASAN_OPTIONS", asan, TRUE);
+    env = godwit_test_env(f->dir);
     g_assert_true(g_spawn_async(NULL, (char **)argv, env,
                                 G_SPAWN_DO_NOT_REAP_CHILD, die_with_parent,
                                 NULL, &f->pid, &err));
@@ -427,19 +419,6 @@ test_two_clients(void)
     fx_stop(&f);
 }
 
-static long
-rss_kib(GPid pid)
-{
-    g_autofree char *path = g_strdup_printf("/proc/%d/status", pid);
-    g_autofree char *text = NULL;
-    const char *p;
-
-    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
-    p = strstr(text, "VmRSS:");
-    g_assert_nonnull(p);
-    return strtol(p + 6, NULL, 10);
-}
-
 static int
 raw_connect(const char *path)
 {
@@ -496,12 +475,12 @@ test_client_that_never_reads(void)
 
     fx_start(&f);
     g_assert_true(gw_qmp_conn_negotiate(f.c, T, NULL));
-    before = rss_kib(f.pid);
+    before = proc_rss_kib(f.pid);
     lazy = raw_connect(f.sock);
     g_assert_cmpint(write(lazy, neg, strlen(neg)), ==, (ssize_t)strlen(neg));
     g_assert_true(flood_until_blocked(lazy));
     /* godwit did not buffer the replies it could not send ... */
-    g_assert_cmpint(rss_kib(f.pid) - before, <, 32 * 1024);
+    g_assert_cmpint(proc_rss_kib(f.pid) - before, <, 32 * 1024);
     /* ... and goes on serving everyone else at once. */
     for (int i = 0; i < 20; i++) {
         ok(f.c, "query-status", NULL, &r);
