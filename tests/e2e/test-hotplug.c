@@ -529,6 +529,35 @@ test_libvirt_vdpa_interface(void)
     fx_stop(&f);
 }
 
+/* netdev_add vhostfd: an fd named with getfd (QEMU ≥ 8.1's spelling). */
+static void
+test_netdev_vhostfd(void)
+{
+    Fx f = {0};
+    g_autofree char *before = NULL;
+    g_autoptr(json_object) named = NULL;
+    int fd;
+
+    fx_start(&f);
+    before = snapshot(&f);
+    fd = open(f.net_node, O_RDWR | O_CLOEXEC);
+    g_assert_cmpint(fd, >=, 0);
+    named = qmp(&f, "getfd", "{\"fdname\":\"vdpa0\"}", fd);
+    close(fd);
+    g_assert_nonnull(json_object_object_get(named, "return"));
+    json_object_put(qmp_ok(&f, "netdev_add",
+                           "{\"type\":\"vhost-vdpa\",\"vhostfd\":\"vdpa0\","
+                           "\"id\":\"hostnet1\"}"));
+    json_object_put(qmp_ok(&f, "device_add",
+                           "{\"driver\":\"virtio-net-pci\",\"netdev\":"
+                           "\"hostnet1\",\"id\":\"net1\"}"));
+    unplug(&f, "net1", guest_add(&f, 0x1041));
+    json_object_put(qmp_ok(&f, "netdev_del", "{\"id\":\"hostnet1\"}"));
+    json_object_put(qmp_ok(&f, "closefd", "{\"fdname\":\"vdpa0\"}"));
+    assert_back_to(&f, before);
+    fx_stop(&f);
+}
+
 /* ---- what a guest that never lets go, or a reset, does ---- */
 
 static void
@@ -705,6 +734,13 @@ static const BadCase bad[] = {
      "{\"driver\":\"vhost-vdpa-device-pci\",\"vhostdev\":\"@BLK@\","
      "\"id\":\"x\"}",
      "GenericError", "vdpa: cannot open "},
+    {"netdev-unknown-vhostfd", "netdev_add",
+     "{\"type\":\"vhost-vdpa\",\"vhostfd\":\"nope\",\"id\":\"n1\"}",
+     "DeviceNotFound", "File descriptor named 'nope' not found"},
+    {"generic-queue-size", "device_add",
+     "{\"driver\":\"vhost-vdpa-device-pci\",\"vhostdev\":\"@FREE@\","
+     "\"id\":\"x\",\"queue-size\":64}",
+     "GenericError", "vhost-vdpa-device-pci: queue-size: the device's own"},
     {"netdev-unknown-type", "netdev_add", "{\"type\":\"tap\",\"id\":\"n1\"}",
      "GenericError", "Parameter 'type' does not accept value 'tap'"},
     {"netdev-no-source", "netdev_add",
@@ -847,6 +883,7 @@ main(int argc, char **argv)
                     test_cloud_hypervisor_shape);
     g_test_add_func("/hotplug/netdev-and-virtio-net-pci",
                     test_netdev_and_virtio_net);
+    g_test_add_func("/hotplug/netdev-vhostfd", test_netdev_vhostfd);
     g_test_add_func("/hotplug/libvirt-9.0-vdpa-interface",
                     test_libvirt_vdpa_interface);
     g_test_add_func("/hotplug/unacknowledged-unplug-keeps-device",
