@@ -37,6 +37,9 @@ typedef struct {
     const char *name;
     /* After the generic write has updated config space (optional). */
     void (*config_written)(GwPciDevice *dev, unsigned offset, unsigned size);
+    /* Before a read, to refresh bytes that are a window onto something
+     * else (optional). */
+    void (*config_read)(GwPciDevice *dev, unsigned offset, unsigned size);
 } GwPciDeviceOps;
 
 typedef struct {

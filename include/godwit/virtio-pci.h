@@ -9,6 +9,8 @@
  *
  * BAR 0 (16 KiB): common config at 0x0000, ISR at 0x1000, device config
  * at 0x2000, notify at 0x3000 (queue i at 0x3000 + 4 i).  BAR 1: MSI-X.
+ * A VIRTIO_PCI_CAP_PCI_CFG capability reaches BAR 0 through config
+ * space as well, for firmware that cannot map the BAR.
  *
  * Threads: with the VM's device lock held, like every device.
  */

@@ -238,6 +238,9 @@ gw_pci_config_read(GwPciBus *bus, unsigned devfn, unsigned offset,
     if (!dev || offset + size > GW_PCI_CONFIG_SIZE) {
         return size == 4 ? 0xffffffffu : (1u << (size * 8)) - 1;
     }
+    if (dev->ops->config_read) {
+        dev->ops->config_read(dev, offset, size);
+    }
     memcpy(&v, &dev->config[offset], size);
     return v;
 }

@@ -48,6 +48,7 @@ struct GwVirtioPci {
     uint16_t config_vector, queue_select;
     uint8_t status, generation, isr;
     bool activated;
+    unsigned cfg_cap; /* VIRTIO_PCI_CAP_PCI_CFG's offset in config space */
     Queue q[GW_VIRTIO_MAX_QUEUES];
 };
 
@@ -405,33 +406,87 @@ bar_write(void *opaque, uint64_t off, uint64_t value, unsigned size)
 
 static const GwDeviceOps bar_ops = {"virtio-pci", bar_read, bar_write};
 
+/*
+ * VIRTIO_PCI_CAP_PCI_CFG: the driver sets cap.bar, cap.offset and
+ * cap.length (1, 2 or 4, offset aligned to it), then reading or writing
+ * pci_cfg_data (cap + 16) accesses BAR 0 there, memory decoding on or
+ * off (firmware uses it for BARs it cannot reach).  Any other window is
+ * ignored: reads give 0, writes go nowhere.
+ */
+#define CFG_CAP_DATA 16
+
+static bool
+cfg_window(const GwVirtioPci *vp, uint32_t *off, uint32_t *len)
+{
+    const uint8_t *cap = &vp->pci.config[vp->cfg_cap];
+
+    memcpy(off, cap + 8, 4);
+    memcpy(len, cap + 12, 4);
+    return cap[4] == 0 && (*len == 1 || *len == 2 || *len == 4) &&
+           *off % *len == 0 && *off <= GW_VIRTIO_PCI_BAR_SIZE - *len;
+}
+
+static bool
+touches_cfg_data(const GwVirtioPci *vp, unsigned offset, unsigned size)
+{
+    unsigned at = vp->cfg_cap + CFG_CAP_DATA;
+    return offset < at + 4 && at < offset + size;
+}
+
 static void
 config_written(GwPciDevice *dev, unsigned offset, unsigned size)
 {
     GwVirtioPci *vp = (GwVirtioPci *)dev;
+    uint32_t off, len, v;
 
     gw_msix_config_written(vp->msix, offset, size);
     sync_queues(vp); /* a BAR may have moved */
+    if (touches_cfg_data(vp, offset, size) && cfg_window(vp, &off, &len)) {
+        memcpy(&v, &dev->config[vp->cfg_cap + CFG_CAP_DATA], 4);
+        bar_write(vp, off, len == 4 ? v : v & ((1u << (8 * len)) - 1), len);
+    }
 }
 
-static const GwPciDeviceOps pci_ops = {"virtio-pci", config_written};
-
 static void
-add_virtio_cap(GwVirtioPci *vp, uint8_t type, uint32_t offset, uint32_t len,
-               bool notify)
+config_read(GwPciDevice *dev, unsigned offset, unsigned size)
 {
-    uint8_t cap[20] = {0};
+    GwVirtioPci *vp = (GwVirtioPci *)dev;
+    uint32_t off, len, v = 0;
 
-    cap[2] = notify ? 20 : 16; /* cap_len */
+    if (touches_cfg_data(vp, offset, size)) {
+        if (cfg_window(vp, &off, &len)) {
+            v = (uint32_t)bar_read(vp, off, len);
+        }
+        memcpy(&dev->config[vp->cfg_cap + CFG_CAP_DATA], &v, 4);
+    }
+}
+
+static const GwPciDeviceOps pci_ops = {"virtio-pci", config_written,
+                                       config_read};
+
+/* A vendor capability: struct virtio_pci_cap, then 4 more bytes for the
+ * notify multiplier (type 2) or pci_cfg_data (type 5, writable with
+ * bar, offset and length). */
+static unsigned
+add_virtio_cap(GwVirtioPci *vp, uint8_t type, uint32_t offset, uint32_t len)
+{
+    uint8_t cap[20] = {0}, wmask[20] = {0};
+    bool longer = type == 2 || type == 5;
+
+    cap[2] = longer ? 20 : 16; /* cap_len */
     cap[3] = type;
     cap[4] = 0; /* BAR */
     memcpy(cap + 8, &offset, 4);
     memcpy(cap + 12, &len, 4);
-    if (notify) {
+    if (type == 2) {
         uint32_t mult = GW_VIRTIO_NOTIFY_MULTIPLIER;
         memcpy(cap + 16, &mult, 4);
     }
-    gw_pci_device_add_cap(&vp->pci, 0x09, cap, cap[2], NULL);
+    if (type == 5) {
+        wmask[4] = 0xff;
+        memset(wmask + 8, 0xff, 12);
+    }
+    return gw_pci_device_add_cap(&vp->pci, 0x09, cap, cap[2], wmask);
 }
 
 /* The PCI class QEMU gives the same virtio device type. */
@@ -489,13 +544,14 @@ gw_virtio_pci_new(const GwVirtioDeviceInfo *info, const GwVirtioDeviceOps *ops,
                        (uint16_t)(0x1040 + info->device_id),
                        class_of(info->device_id), 1, 0x1af4, 0x1100);
     gw_pci_device_set_bar(&vp->pci, 0, GW_VIRTIO_PCI_BAR_SIZE, &bar_ops, vp);
-    add_virtio_cap(vp, 1, GW_VIRTIO_PCI_COMMON, CFG_END, false);
-    add_virtio_cap(vp, 3, GW_VIRTIO_PCI_ISR, 1, false);
+    add_virtio_cap(vp, 1, GW_VIRTIO_PCI_COMMON, CFG_END);
+    add_virtio_cap(vp, 3, GW_VIRTIO_PCI_ISR, 1);
     if (info->config_size) {
-        add_virtio_cap(vp, 4, GW_VIRTIO_PCI_DEVICE, info->config_size, false);
+        add_virtio_cap(vp, 4, GW_VIRTIO_PCI_DEVICE, info->config_size);
     }
     add_virtio_cap(vp, 2, GW_VIRTIO_PCI_NOTIFY,
-                   GW_VIRTIO_NOTIFY_MULTIPLIER * info->n_queues, true);
+                   GW_VIRTIO_NOTIFY_MULTIPLIER * info->n_queues);
+    vp->cfg_cap = add_virtio_cap(vp, 5, 0, 0);
     /* One vector per queue plus one for config changes. */
     vp->msix =
         gw_msix_new(&vp->pci, info->n_queues + 1, 1, irq, msix_changed, vp);

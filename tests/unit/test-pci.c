@@ -208,7 +208,9 @@ test_caps(Fx *fx, gconstpointer data)
         off = cfg_read(fx, 3, off + 1, 1);
     }
     g_assert_true(msix);
-    g_assert_cmphex(types, ==, (1u << 1) | (1u << 2) | (1u << 3) | (1u << 4));
+    /* common, notify, ISR, device, PCI configuration access */
+    g_assert_cmphex(types, ==,
+                    (1u << 1) | (1u << 2) | (1u << 3) | (1u << 4) | (1u << 5));
 }
 
 static void

@@ -34,6 +34,7 @@ typedef struct {
     GwVdpaDevice *dev;
     uint64_t bar0, bar1;
     GwTestVring *vr;
+    unsigned kick_via_cfg; /* the PCI_CFG capability's offset, or 0 */
 } Fx;
 
 static void
@@ -66,7 +67,35 @@ cfg_write(Fx *f, unsigned off, unsigned size, uint32_t v)
 static uint32_t
 cfg_read(Fx *f, unsigned off, unsigned size)
 {
-    return gw_pci_config_read(f->pci, SLOT << 3, off, size);
+    uint32_t v;
+
+    g_mutex_lock(&f->lock);
+    v = gw_pci_config_read(f->pci, SLOT << 3, off, size);
+    g_mutex_unlock(&f->lock);
+    return v;
+}
+
+/* VIRTIO_PCI_CAP_PCI_CFG at `cap`: a BAR access through config space. */
+static void
+cfg_window(Fx *f, unsigned cap, uint8_t bar, uint32_t off, uint32_t len)
+{
+    cfg_write(f, cap + 4, 1, bar);
+    cfg_write(f, cap + 8, 4, off);
+    cfg_write(f, cap + 12, 4, len);
+}
+
+static uint32_t
+window_read(Fx *f, unsigned cap, uint32_t off, uint32_t len)
+{
+    cfg_window(f, cap, 0, off, len);
+    return cfg_read(f, cap + 16, 4);
+}
+
+static void
+window_write(Fx *f, unsigned cap, uint32_t off, uint32_t len, uint32_t v)
+{
+    cfg_window(f, cap, 0, off, len);
+    cfg_write(f, cap + 16, 4, v);
 }
 
 /* Sets the fixture up; returns the device or NULL with *errp. */
@@ -197,7 +226,11 @@ blk_request(Fx *f, uint32_t type, uint64_t sector, uint8_t *data, uint32_t len)
         memcpy(buf, data, len);
     }
     g_assert_true(gw_test_vring_add(f->vr, bufs, 3, &head));
-    mmio_write(f, f->bar0 + 0x3000, 2, 0); /* notify queue 0 */
+    if (f->kick_via_cfg) {
+        window_write(f, f->kick_via_cfg, 0x3000, 2, 0);
+    } else {
+        mmio_write(f, f->bar0 + 0x3000, 2, 0); /* notify queue 0 */
+    }
     /* The device's completion raises the guest's interrupt: the irqfd
      * (gw_test_wait_fd consumes the event). */
     g_assert_true(gw_test_wait_fd(f->rec.irqfd_fd, 5000));
@@ -308,6 +341,65 @@ test_system_reset_to_power_on(void)
     fx_free(&f);
 }
 
+/* The vendor capability (0x09) of virtio type `type`. */
+static unsigned
+find_virtio_cap(Fx *f, uint8_t type)
+{
+    for (unsigned off = cfg_read(f, 0x34, 1); off;
+         off = cfg_read(f, off + 1, 1)) {
+        if (cfg_read(f, off, 1) == 0x09 && cfg_read(f, off + 3, 1) == type) {
+            return off;
+        }
+    }
+    g_assert_not_reached();
+}
+
+static void
+test_pci_cfg_capability(void)
+{
+    Fx f = {0};
+    g_autoptr(GError) err = NULL;
+    uint8_t out[512] = {4, 5, 6}, in[512];
+    unsigned cap;
+
+    g_assert_nonnull(fx_device(&f, "vdpasim_blk,capacity=1M", "", &err));
+    cap = find_virtio_cap(&f, 5);
+    g_assert_cmpuint(cfg_read(&f, cap + 2, 1), ==, 20); /* cap_len */
+    /* With memory decoding off, as firmware may have it. */
+    cfg_write(&f, 0x04, 2, 0);
+    g_assert_cmpuint(window_read(&f, cap, 0x12, 2), ==, 1); /* num_queues */
+    g_assert_cmpuint(window_read(&f, cap, 0x2000, 4), ==, 2048); /* capacity */
+    g_assert_cmpuint(window_read(&f, cap, 0x2000, 1), ==, 0); /* its low byte */
+    g_assert_cmpuint(window_read(&f, cap, 0x2001, 1), ==, 8);
+    window_write(&f, cap, 0x14, 1, 1 | 2); /* status */
+    g_assert_cmpuint(window_read(&f, cap, 0x14, 1), ==, 3);
+    /* Windows the spec does not allow go nowhere and read 0. */
+    const uint32_t bad[][3] = {
+        {1, 0x14, 1},      /* another BAR */
+        {0, 0x14, 3},      /* length 3 */
+        {0, 0x2001, 2},    /* unaligned (capacity's bytes 1-2 are 8) */
+        {0, 0x4000, 4},    /* past the BAR */
+        {0, 0xfffffffc, 4} /* wrapping */
+    };
+    for (unsigned i = 0; i < G_N_ELEMENTS(bad); i++) {
+        cfg_window(&f, cap, (uint8_t)bad[i][0], bad[i][1], bad[i][2]);
+        g_assert_cmpuint(cfg_read(&f, cap + 16, 4), ==, 0);
+        cfg_write(&f, cap + 16, 4, 0);
+        g_assert_cmpuint(window_read(&f, cap, 0x14, 1), ==, 3);
+    }
+    /* The capability's own header is not writable. */
+    cfg_write(&f, cap + 3, 1, 1);
+    g_assert_cmpuint(cfg_read(&f, cap + 3, 1), ==, 5);
+    /* Notifications through the window reach the device too. */
+    cfg_write(&f, 0x04, 2, PCI_COMMAND_MEMORY);
+    driver_start(&f, 32);
+    f.kick_via_cfg = cap;
+    g_assert_cmpuint(blk_request(&f, VIRTIO_BLK_T_OUT, 3, out, 512), ==, 0);
+    g_assert_cmpuint(blk_request(&f, VIRTIO_BLK_T_IN, 3, in, 512), ==, 0);
+    g_assert_cmpmem(in, 512, out, 512);
+    fx_free(&f);
+}
+
 static gboolean
 stop_waiting(gpointer data)
 {
@@ -397,6 +489,8 @@ main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/vdpa/device/blk-data-path-through-virtio-pci",
                     test_blk_through_virtio_pci);
+    g_test_add_func("/vdpa/device/pci-cfg-capability-reaches-bar0",
+                    test_pci_cfg_capability);
     g_test_add_func("/vdpa/device/guest-reset-then-restart",
                     test_guest_reset_and_restart);
     g_test_add_func("/vdpa/device/system-reset-returns-to-power-on",
