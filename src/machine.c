@@ -585,6 +585,33 @@ find_vdpa(GwMachine *m, const char *id)
     return NULL;
 }
 
+json_object *
+gw_machine_query_virtio(GwMachine *m, const char *id)
+{
+    json_object *ret = NULL;
+
+    g_mutex_lock(&m->dev_lock);
+    if (id) {
+        GwVdpaDevice *d = find_vdpa(m, id);
+        ret = d ? gw_vdpa_device_query(d) : NULL;
+    } else {
+        ret = json_object_new_array();
+        for (guint i = 0; i < m->vdpa->len; i++) {
+            GwVdpaDevice *d = m->vdpa->pdata[i];
+            json_object *st = gw_vdpa_device_query(d), *name;
+            json_object *o = json_object_new_object();
+            json_object_object_get_ex(st, "name", &name);
+            json_object_object_add(
+                o, "id", json_object_new_string(gw_vdpa_device_config(d)->id));
+            json_object_object_add(o, "name", json_object_get(name));
+            json_object_put(st);
+            json_object_array_add(ret, o);
+        }
+    }
+    g_mutex_unlock(&m->dev_lock);
+    return ret;
+}
+
 GHashTable *
 gw_machine_device_ids(GwMachine *m)
 {

@@ -4,6 +4,7 @@
  * (and vdpa-sim.h); arguments were already checked against the schema.
  * Main thread.
  */
+#include <godwit/machine.h>
 #include <godwit/qmp.h>
 #include <godwit/util.h>
 #include <godwit/vdpa-sim.h>
@@ -152,6 +153,88 @@ sim_query(GwQmpSession *c, json_object *args, gpointer vm, GError **errp)
     return gw_vdpa_sim_list_json(gw_vm_vdpa_sims(vm));
 }
 
+/* Test hook: a simulated device fails as a real one may. */
+static json_object *
+sim_fail(GwQmpSession *c, json_object *args, gpointer vm, GError **errp)
+{
+    static const char *const kinds[] = {
+        [GW_VDPA_SIM_FAIL_NEEDS_RESET] = "needs-reset",
+        [GW_VDPA_SIM_FAIL_SUSPEND] = "suspend",
+        [GW_VDPA_SIM_FAIL_RESUME] = "resume",
+    };
+    const char *failure = opt_str(args, "failure");
+    size_t k = 0;
+
+    while (!g_str_equal(kinds[k], failure)) {
+        k++; /* the schema admits only these */
+    }
+    return gw_vdpa_sim_inject_failure(gw_vm_vdpa_sims(vm),
+                                      opt_str(args, "name"),
+                                      (GwVdpaSimFailure)k, errp)
+               ? empty()
+               : NULL;
+}
+
+/* ---- x-query-virtio, x-query-virtio-status: QEMU 7.2's shapes ---- */
+
+#define VIRTIO_PATH_PREFIX "/machine/peripheral/"
+#define VIRTIO_PATH_SUFFIX "/virtio-backend"
+
+static json_object *
+query_virtio(GwQmpSession *c, json_object *args, gpointer vm, GError **errp)
+{
+    json_object *ret = json_object_new_array(), *devs;
+    GwMachine *m = gw_vm_machine(vm);
+
+    if (!m) {
+        return ret;
+    }
+    devs = gw_machine_query_virtio(m, NULL);
+    for (size_t i = 0; i < json_object_array_length(devs); i++) {
+        json_object *d = json_object_array_get_idx(devs, i), *id, *name;
+        json_object *o = json_object_new_object();
+        g_autofree char *path = NULL;
+
+        json_object_object_get_ex(d, "id", &id);
+        json_object_object_get_ex(d, "name", &name);
+        path = g_strconcat(VIRTIO_PATH_PREFIX, json_object_get_string(id),
+                           VIRTIO_PATH_SUFFIX, NULL);
+        json_object_object_add(o, "name", json_object_get(name));
+        json_object_object_add(o, "path", json_object_new_string(path));
+        json_object_array_add(ret, o);
+    }
+    json_object_put(devs);
+    return ret;
+}
+
+static json_object *
+query_virtio_status(GwQmpSession *c, json_object *args, gpointer vm,
+                    GError **errp)
+{
+    const char *path = opt_str(args, "path");
+    GwMachine *m = gw_vm_machine(vm);
+    json_object *ret = NULL;
+
+    if (m && g_str_has_prefix(path, VIRTIO_PATH_PREFIX) &&
+        g_str_has_suffix(path, VIRTIO_PATH_SUFFIX)) {
+        size_t n = strlen(path) - strlen(VIRTIO_PATH_PREFIX) -
+                   strlen(VIRTIO_PATH_SUFFIX);
+        g_autofree char *id = g_strndup(path + strlen(VIRTIO_PATH_PREFIX), n);
+        if (n && !strchr(id, '/')) {
+            ret = gw_machine_query_virtio(m, id);
+        }
+    }
+    if (!ret) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "Path %s is not a VirtIODevice", path);
+        return NULL;
+    }
+    json_object_object_add(
+        ret, "vm-running",
+        json_object_new_boolean(gw_vm_run_state(vm) == GW_RUN_RUNNING));
+    return ret;
+}
+
 void
 gw_vm_qmp_register(GwVm *vm, GwQmpServer *s)
 {
@@ -172,6 +255,9 @@ gw_vm_qmp_register(GwVm *vm, GwQmpServer *s)
         {"x-godwit-vdpa-sim-add", sim_add},
         {"x-godwit-vdpa-sim-del", sim_del},
         {"x-godwit-query-vdpa-sim", sim_query},
+        {"x-godwit-vdpa-sim-fail", sim_fail},
+        {"x-query-virtio", query_virtio},
+        {"x-query-virtio-status", query_virtio_status},
     };
 
     for (size_t i = 0; i < G_N_ELEMENTS(cmds); i++) {

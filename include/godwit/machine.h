@@ -79,5 +79,12 @@ bool gw_machine_check_slot(GwMachine *m, unsigned slot, GError **errp);
  */
 bool gw_machine_unplug_request(GwMachine *m, const char *id, GError **errp);
 
+/*
+ * With `id`: the virtio status of that device (gw_vdpa_device_query),
+ * NULL if there is none.  Without: [{id, name}] for every virtio
+ * device, in the order they were plugged.  Caller owns.
+ */
+json_object *gw_machine_query_virtio(GwMachine *m, const char *id);
+
 /* The ids of every device on the machine (a new set of new strings). */
 GHashTable *gw_machine_device_ids(GwMachine *m);

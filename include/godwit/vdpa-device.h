@@ -64,3 +64,11 @@ bool gw_vdpa_device_set_mac(GwVdpaDevice *d, const uint8_t mac[6],
 
 /* The virtio device type the backend reported (VIRTIO_ID_*). */
 uint32_t gw_vdpa_device_type(const GwVdpaDevice *d);
+
+/*
+ * QEMU's VirtioStatus for the device (x-query-virtio-status): the
+ * transport's fields, vhost-started, and backend-features (everything
+ * the vDPA device offers, before godwit hides what it cannot expose).
+ * With the device lock held.  Caller owns.
+ */
+json_object *gw_vdpa_device_query(GwVdpaDevice *d);

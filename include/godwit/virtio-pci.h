@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <json-c/json.h>
 #include <godwit/irq.h>
 #include <godwit/msix.h>
 #include <godwit/pci.h>
@@ -97,3 +98,17 @@ void gw_virtio_pci_config_changed(GwVirtioPci *vp);
 void gw_virtio_pci_set_needs_reset(GwVirtioPci *vp);
 
 uint8_t gw_virtio_pci_status(const GwVirtioPci *vp);
+
+/*
+ * The transport's part of QEMU's x-query-virtio-status (VirtioStatus):
+ * name, device-id, num-vqs, the offered and negotiated features and
+ * the status decoded, isr, queue-sel, started, broken (NEEDS_RESET
+ * set) and QEMU's fixed fields.  Names are the spec's macro names
+ * (QEMU appends a description after a colon).  Caller owns.
+ */
+json_object *gw_virtio_pci_query(const GwVirtioPci *vp);
+
+/* QEMU's VirtioDeviceFeatures for `features` of a device of type
+ * `device_id`: transports, dev-features, and the bits neither names as
+ * unknown-dev-features.  Caller owns. */
+json_object *gw_virtio_features_json(uint32_t device_id, uint64_t features);

@@ -29,6 +29,7 @@ struct GwVdpaDevice {
     GMutex *dev_lock;
     GwVirtioPci *vp;
     uint64_t backend_features;
+    uint64_t device_features; /* what the device offers, all of it */
     uint32_t vqs; /* what the device has; cfg->num_queues are exposed */
     uint32_t device_id;
     int config_call_fd;
@@ -282,6 +283,7 @@ probe(GwVdpaDevice *d, GwVirtioDeviceInfo *info, GError **errp)
     }
     /* A net device whose control queue is not exposed cannot offer the
      * features that need it. */
+    d->device_features = info->features;
     if (info->device_id == VIRTIO_ID_NET && d->cfg->num_queues < d->vqs) {
         info->features &= ~NET_CTRL_FEATURES;
     }
@@ -408,4 +410,22 @@ uint32_t
 gw_vdpa_device_type(const GwVdpaDevice *d)
 {
     return d->device_id;
+}
+
+json_object *
+gw_vdpa_device_query(GwVdpaDevice *d)
+{
+    json_object *o = gw_virtio_pci_query(d->vp);
+    json_object *started;
+
+    /* Once started, the queues run on the vDPA device: QEMU's
+     * vhost-started. */
+    json_object_object_get_ex(o, "started", &started);
+    json_object_object_add(
+        o, "vhost-started",
+        json_object_new_boolean(json_object_get_boolean(started)));
+    json_object_object_add(
+        o, "backend-features",
+        gw_virtio_features_json(d->device_id, d->device_features));
+    return o;
 }

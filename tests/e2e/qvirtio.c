@@ -334,3 +334,9 @@ gw_qvirtio_blk_workload(GwQVirtio *vd, GError **errp)
     }
     return true;
 }
+
+uint8_t
+gw_qvirtio_status(GwQVirtio *vd)
+{
+    return gw_qt_readb(vd->qt, COMMON(device_status));
+}

@@ -53,3 +53,6 @@ uint64_t gw_qvirtio_blk_capacity(GwQVirtio *vd);
  * what differed.
  */
 bool gw_qvirtio_blk_workload(GwQVirtio *vd, GError **errp);
+
+/* device_status as the driver reads it. */
+uint8_t gw_qvirtio_status(GwQVirtio *vd);

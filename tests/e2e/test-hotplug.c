@@ -15,10 +15,11 @@
 #include <godwit/qmp-client.h>
 #include <godwit/util.h>
 #include "qtest-client.h"
+#include "qtest-vm.h"
 #include "qvirtio.h"
 #include "spawn-util.h"
 
-#define T         10000 /* ms: every wait is bounded by this */
+#define T         GW_TEST_VM_WAIT_MS
 #define SCI       9
 #define GPE0_STS  0xafe0
 #define GPE0_EN   0xafe2
@@ -30,10 +31,8 @@
 #define NET_MAC   "52:54:00:12:34:56"
 
 typedef struct {
-    char *dir, *qmp_sock, *qt_sock, *blk_node, *net_node;
-    GPid pid;
-    GwQmpConn *c;
-    GwQt *qt;
+    GwTestVm vm;
+    char *blk_node, *net_node;
 } Fx;
 
 /* Starts godwit; `vdpa` (may be NULL) is a --vdpa value, where @DIR@
@@ -41,54 +40,24 @@ typedef struct {
 static void
 fx_start_with(Fx *f, const char *vdpa)
 {
-    g_autoptr(GError) err = NULL;
-    g_auto(GStrv) env = NULL;
-
-    f->dir = g_dir_make_tmp("godwit-hotplug-XXXXXX", NULL);
-    f->qmp_sock = g_build_filename(f->dir, "qmp.sock", NULL);
-    f->qt_sock = g_build_filename(f->dir, "qtest.sock", NULL);
-    f->blk_node = g_build_filename(f->dir, "vdpa", "blk0", NULL);
-    f->net_node = g_build_filename(f->dir, "vdpa", "net0", NULL);
-    const char *argv[] = {
-        g_getenv("GODWIT_BIN"),
-        "--qtest",
-        f->qt_sock,
-        "--qmp",
-        f->qmp_sock,
-        "--memory",
-        "size=64M",
-        "--serial",
-        "off",
+    const char *args[] = {
         "--vdpa-sim",
         "name=blk0,mgmtdev=vdpasim_blk",
         "--vdpa-sim",
         "name=net0,mgmtdev=vdpasim_net,mac=" NET_MAC,
         "--vdpa-sim",
         "name=blk1,mgmtdev=vdpasim_blk",
-        NULL,
-        NULL,
+        vdpa ? "--vdpa" : NULL,
+        vdpa,
         NULL,
     };
-    g_auto(GStrv) parts = vdpa ? g_strsplit(vdpa, "@DIR@", -1) : NULL;
-    g_autofree char *vdpa_arg = parts ? g_strjoinv(f->dir, parts) : NULL;
 
-    if (vdpa_arg) {
-        argv[G_N_ELEMENTS(argv) - 3] = "--vdpa";
-        argv[G_N_ELEMENTS(argv) - 2] = vdpa_arg;
-    }
-    env = godwit_test_env(f->dir);
-    g_assert_true(g_spawn_async(NULL, (char **)argv, env,
-                                G_SPAWN_DO_NOT_REAP_CHILD, die_with_parent,
-                                NULL, &f->pid, &err));
-    g_assert_no_error(err);
-    f->c = gw_qmp_conn_new(f->qmp_sock, T, &err);
-    g_assert_no_error(err);
-    g_assert_true(gw_qmp_conn_negotiate(f->c, T, &err));
-    f->qt = gw_qt_connect(f->qt_sock, T, &err);
-    g_assert_no_error(err);
+    gw_test_vm_start(&f->vm, args);
+    f->blk_node = g_build_filename(f->vm.dir, "vdpa", "blk0", NULL);
+    f->net_node = g_build_filename(f->vm.dir, "vdpa", "net0", NULL);
     /* The guest's ACPI setup: hotplug GPE enabled, SCI watched. */
-    gw_qt_irq_intercept(f->qt, "ioapic");
-    gw_qt_outw(f->qt, GPE0_EN, GPE_PCIHP);
+    gw_qt_irq_intercept(f->vm.qt, "ioapic");
+    gw_qt_outw(f->vm.qt, GPE0_EN, GPE_PCIHP);
 }
 
 static void
@@ -100,51 +69,21 @@ fx_start(Fx *f)
 static void
 fx_stop(Fx *f)
 {
-    int status = -1;
-
-    gw_qt_free(f->qt);
-    gw_qmp_conn_free(f->c);
-    kill(f->pid, SIGTERM);
-    waitpid(f->pid, &status, 0);
-    g_assert_true(WIFEXITED(status));
-    g_assert_cmpint(WEXITSTATUS(status), ==, 0);
-    g_spawn_close_pid(f->pid);
-    g_remove(f->qmp_sock);
-    g_remove(f->qt_sock);
     g_free(f->blk_node);
     g_free(f->net_node);
-    g_free(f->qmp_sock);
-    g_free(f->qt_sock);
-    g_rmdir(f->dir); /* godwit removed its nodes: the tree must be empty */
-    g_free(f->dir);
+    gw_test_vm_stop(&f->vm);
 }
 
-/* Sends a command; returns its whole reply. */
 static json_object *
 qmp(Fx *f, const char *cmd, const char *args_json, int fd)
 {
-    g_autoptr(GError) err = NULL;
-    json_object *args = args_json ? json_tokener_parse(args_json) : NULL;
-    json_object *r;
-
-    g_assert_true(!args_json || args);
-    r = gw_qmp_conn_execute(f->c, cmd, args, fd, T, &err);
-    g_assert_no_error(err);
-    return r;
+    return gw_test_vm_qmp(&f->vm, cmd, args_json, fd);
 }
 
-/* Sends a command that must succeed; returns "return" (caller owns). */
 static json_object *
 qmp_ok(Fx *f, const char *cmd, const char *args_json)
 {
-    g_autoptr(json_object) r = qmp(f, cmd, args_json, -1);
-    json_object *ret = NULL;
-
-    if (!json_object_object_get_ex(r, "return", &ret)) {
-        g_error("%s %s: %s", cmd, args_json ? args_json : "",
-                json_object_to_json_string(r));
-    }
-    return json_object_get(ret);
+    return gw_test_vm_qmp_ok(&f->vm, cmd, args_json);
 }
 
 static unsigned
@@ -168,9 +107,9 @@ snapshot(Fx *f)
     g_autoptr(json_object) pci = qmp_ok(f, "query-pci", NULL);
     g_autoptr(json_object) sets = qmp_ok(f, "query-fdsets", NULL);
 
-    return g_strdup_printf("pci=%s fdsets=%s fds=%u",
-                           json_object_to_json_string(pci),
-                           json_object_to_json_string(sets), count_fds(f->pid));
+    return g_strdup_printf(
+        "pci=%s fdsets=%s fds=%u", json_object_to_json_string(pci),
+        json_object_to_json_string(sets), count_fds(f->vm.pid));
 }
 
 /*
@@ -200,12 +139,12 @@ guest_take_event(Fx *f, uint32_t *down)
 {
     uint32_t up;
 
-    g_assert_true(gw_qt_irq_wait(f->qt, SCI, true));
-    g_assert_cmphex(gw_qt_inw(f->qt, GPE0_STS) & GPE_PCIHP, ==, GPE_PCIHP);
-    up = gw_qt_inl(f->qt, PCIU);
-    *down = gw_qt_inl(f->qt, PCID);
-    gw_qt_outw(f->qt, GPE0_STS, GPE_PCIHP); /* write 1 to clear */
-    g_assert_true(gw_qt_irq_wait(f->qt, SCI, false));
+    g_assert_true(gw_qt_irq_wait(f->vm.qt, SCI, true));
+    g_assert_cmphex(gw_qt_inw(f->vm.qt, GPE0_STS) & GPE_PCIHP, ==, GPE_PCIHP);
+    up = gw_qt_inl(f->vm.qt, PCIU);
+    *down = gw_qt_inl(f->vm.qt, PCID);
+    gw_qt_outw(f->vm.qt, GPE0_STS, GPE_PCIHP); /* write 1 to clear */
+    g_assert_true(gw_qt_irq_wait(f->vm.qt, SCI, false));
     return up;
 }
 
@@ -225,7 +164,7 @@ guest_add(Fx *f, uint16_t device_id)
     unsigned slot = only_slot(up);
 
     g_assert_cmphex(down, ==, 0);
-    g_assert_cmphex(gw_qt_pci_read(f->qt, GW_QT_BDF(0, slot, 0), 0, 4), ==,
+    g_assert_cmphex(gw_qt_pci_read(f->vm.qt, GW_QT_BDF(0, slot, 0), 0, 4), ==,
                     0x1af4u | (uint32_t)device_id << 16);
     return slot;
 }
@@ -235,7 +174,7 @@ static void
 guest_blk_workload(Fx *f, unsigned slot)
 {
     g_autoptr(GError) err = NULL;
-    g_autoptr(GwQVirtio) vd = gw_qvirtio_init(f->qt, slot, &err);
+    g_autoptr(GwQVirtio) vd = gw_qvirtio_init(f->vm.qt, slot, &err);
 
     g_assert_no_error(err);
     g_assert_cmpuint(gw_qvirtio_blk_capacity(vd), ==, 262144);
@@ -252,7 +191,7 @@ guest_eject(Fx *f, unsigned slot)
 
     g_assert_cmphex(up, ==, 0);
     g_assert_cmphex(down, ==, 1u << slot);
-    gw_qt_outl(f->qt, B0EJ, 1u << slot);
+    gw_qt_outl(f->vm.qt, B0EJ, 1u << slot);
 }
 
 static void
@@ -260,7 +199,7 @@ wait_deleted(Fx *f, const char *id)
 {
     g_autoptr(GError) err = NULL;
     g_autoptr(json_object) ev =
-        gw_qmp_conn_wait_event(f->c, "DEVICE_DELETED", T, &err);
+        gw_qmp_conn_wait_event(f->vm.c, "DEVICE_DELETED", T, &err);
     g_autofree char *path = g_strdup_printf("/machine/peripheral/%s", id);
     json_object *data;
 
@@ -281,7 +220,7 @@ unplug(Fx *f, const char *id, unsigned slot)
 
     guest_eject(f, slot);
     wait_deleted(f, id);
-    g_assert_cmphex(gw_qt_pci_read(f->qt, GW_QT_BDF(0, slot, 0), 0, 4), ==,
+    g_assert_cmphex(gw_qt_pci_read(f->vm.qt, GW_QT_BDF(0, slot, 0), 0, 4), ==,
                     0xffffffffu);
 }
 
@@ -415,7 +354,7 @@ test_netdev_and_virtio_net(void)
     g_assert_cmpuint(slot, ==, 5);
     {
         g_autoptr(GError) err = NULL;
-        g_autoptr(GwQVirtio) vd = gw_qvirtio_init(f.qt, slot, &err);
+        g_autoptr(GwQVirtio) vd = gw_qvirtio_init(f.vm.qt, slot, &err);
         g_assert_no_error(err);
         gw_qvirtio_read_config(vd, 0, mac, sizeof(mac));
         gw_qvirtio_reset(vd);
@@ -448,8 +387,8 @@ libvirt_send(Fx *f, const char *msg, int fd)
     g_autoptr(json_object) r = NULL;
     json_object *ret;
 
-    g_assert_true(gw_qmp_conn_send_raw(f->c, line, strlen(line), fd, &err));
-    r = gw_qmp_conn_read_reply(f->c, T, &err);
+    g_assert_true(gw_qmp_conn_send_raw(f->vm.c, line, strlen(line), fd, &err));
+    r = gw_qmp_conn_read_reply(f->vm.c, T, &err);
     g_assert_no_error(err);
     g_test_message("%s → %s", msg, json_object_to_json_string(r));
     g_assert_cmpstr(json_object_get_string(json_object_object_get(r, "id")), ==,
@@ -602,21 +541,21 @@ test_cold_plugged_device(void)
 
     fx_start_with(&f, "path=@DIR@/vdpa/blk1,num_queues=1,id=boot0");
     g_assert_true(pci_has(&f, "boot0"));
-    g_assert_cmphex(gw_qt_pci_read(f.qt, GW_QT_BDF(0, 1, 0), 0, 4), ==,
+    g_assert_cmphex(gw_qt_pci_read(f.vm.qt, GW_QT_BDF(0, 1, 0), 0, 4), ==,
                     0x10421af4u);
-    gw_qt_writel(f.qt, msi_at, 0);
-    vd = gw_qvirtio_init_msix(f.qt, 1, msi_at, msi_data, &err);
+    gw_qt_writel(f.vm.qt, msi_at, 0);
+    vd = gw_qvirtio_init_msix(f.vm.qt, 1, msi_at, msi_data, &err);
     g_assert_no_error(err);
     g_assert_true(gw_qvirtio_blk_workload(vd, &err));
     g_assert_no_error(err);
     /* Completions went device → call eventfd → irqfd → MSI → RAM. */
-    g_assert_cmphex(gw_qt_readl(f.qt, msi_at), ==, msi_data);
+    g_assert_cmphex(gw_qt_readl(f.vm.qt, msi_at), ==, msi_data);
     gw_qvirtio_reset(vd);
     /* A device given on the command line unplugs like a hot-plugged one,
      * and its backend is closed: the node can be opened again. */
     unplug(&f, "boot0", 1);
-    args =
-        g_strdup_printf("{\"path\":\"%s/vdpa/blk1\",\"id\":\"again\"}", f.dir);
+    args = g_strdup_printf("{\"path\":\"%s/vdpa/blk1\",\"id\":\"again\"}",
+                           f.vm.dir);
     json_object_put(qmp_ok(&f, "x-godwit-vdpa-add", args));
     g_assert_cmpuint(guest_add(&f, 0x1042), ==, 1);
     fx_stop(&f);
@@ -640,18 +579,18 @@ test_repeat_without_leaks(void)
     /* One round first, so lazily built state is not counted as a leak. */
     json_object_put(qmp_ok(&f, "device_add", args));
     unplug(&f, "disk0", guest_add(&f, 0x1042));
-    fds_before = count_fds(f.pid);
-    rss_before = proc_rss_kib(f.pid);
+    fds_before = count_fds(f.vm.pid);
+    rss_before = proc_rss_kib(f.vm.pid);
     for (int i = 0; i < 50; i++) {
         json_object_put(qmp_ok(&f, "device_add", args));
         unplug(&f, "disk0", guest_add(&f, 0x1042));
     }
     deadline = g_get_monotonic_time() + T * 1000ll;
-    while ((fds_after = count_fds(f.pid)) != fds_before &&
+    while ((fds_after = count_fds(f.vm.pid)) != fds_before &&
            g_get_monotonic_time() < deadline) {
         g_usleep(10000); /* retired eventfds close on the sim's thread */
     }
-    rss_after = proc_rss_kib(f.pid);
+    rss_after = proc_rss_kib(f.vm.pid);
     g_test_message("RSS %ld → %ld KiB", rss_before, rss_after);
     g_assert_cmpuint(fds_after, ==, fds_before);
 #ifndef __SANITIZE_ADDRESS__
@@ -820,7 +759,7 @@ test_errors_change_nothing(void)
     before = snapshot(&f);
     for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
         g_autofree char *free_blk =
-            g_build_filename(f.dir, "vdpa", "blk1", NULL);
+            g_build_filename(f.vm.dir, "vdpa", "blk1", NULL);
         g_autofree char *args =
             subst(bad[i].args, f.blk_node, f.net_node, free_blk);
         g_autoptr(json_object) r = qmp(&f, bad[i].cmd, args, -1);
@@ -855,19 +794,19 @@ test_no_machine_no_bus(void)
 
     g_assert_true(g_spawn_async(NULL, (char **)argv, env,
                                 G_SPAWN_DO_NOT_REAP_CHILD, die_with_parent,
-                                NULL, &f.pid, &err));
-    f.c = gw_qmp_conn_new(sock, T, &err);
+                                NULL, &f.vm.pid, &err));
+    f.vm.c = gw_qmp_conn_new(sock, T, &err);
     g_assert_no_error(err);
-    g_assert_true(gw_qmp_conn_negotiate(f.c, T, &err));
+    g_assert_true(gw_qmp_conn_negotiate(f.vm.c, T, &err));
     r = qmp(&f, "device_add",
             "{\"driver\":\"vhost-vdpa-device-pci\",\"vhostdev\":\"/x\"}", -1);
     g_assert_cmpstr(json_object_get_string(json_object_object_get(
                         json_object_object_get(r, "error"), "desc")),
                     ==,
                     "No 'PCI' bus found for device 'vhost-vdpa-device-pci'");
-    gw_qmp_conn_free(f.c);
-    kill(f.pid, SIGTERM);
-    waitpid(f.pid, &status, 0);
+    gw_qmp_conn_free(f.vm.c);
+    kill(f.vm.pid, SIGTERM);
+    waitpid(f.vm.pid, &status, 0);
     g_remove(sock);
     g_rmdir(dir);
 }

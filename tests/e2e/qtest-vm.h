@@ -1,0 +1,42 @@
+/*
+ * A real godwit process for end-to-end tests without /dev/kvm: the
+ * qtest accelerator (the test plays the CPU over `qt`) and its QMP
+ * socket (`c`, negotiated), in a fresh runtime directory.
+ */
+#pragma once
+
+#include <glib.h>
+#include <json-c/json.h>
+#include <godwit/qmp-client.h>
+#include "qtest-client.h"
+
+#define GW_TEST_VM_WAIT_MS 10000 /* every wait is bounded by this */
+
+typedef struct {
+    char *dir, *qmp_sock, *qt_sock;
+    GPid pid;
+    GwQmpConn *c;
+    GwQt *qt;
+} GwTestVm;
+
+/*
+ * Starts `godwit --qtest --qmp --memory size=64M --serial off` plus
+ * `args` (NULL-terminated, may be NULL), where "@DIR@" in an argument
+ * stands for the runtime directory, and connects to both sockets.
+ */
+void gw_test_vm_start(GwTestVm *vm, const char *const *args);
+
+/* SIGTERM; godwit must exit 0 and leave its runtime directory empty. */
+void gw_test_vm_stop(GwTestVm *vm);
+
+/* Sends a command (`args_json` may be NULL, `fd` -1); its whole reply. */
+json_object *gw_test_vm_qmp(GwTestVm *vm, const char *cmd,
+                            const char *args_json, int fd);
+
+/* A command that must succeed: its "return" (caller owns). */
+json_object *gw_test_vm_qmp_ok(GwTestVm *vm, const char *cmd,
+                               const char *args_json);
+
+/* A command that must fail: its error "class" and "desc" (new strings). */
+void gw_test_vm_qmp_err(GwTestVm *vm, const char *cmd, const char *args_json,
+                        char **class_out, char **desc_out);
