@@ -282,8 +282,8 @@ blk_request(GwQVirtio *vd, uint32_t type, uint64_t sector, size_t len)
     return gw_qt_readb(vd->qt, status_at);
 }
 
-static void
-fill(uint8_t *buf, size_t len, uint64_t sector)
+void
+gw_qvirtio_blk_pattern(uint8_t *buf, size_t len, uint64_t sector)
 {
     for (size_t i = 0; i < len; i++) {
         buf[i] = (uint8_t)(sector * 131 + i * 7 + (i >> 9));
@@ -299,7 +299,7 @@ gw_qvirtio_blk_workload(GwQVirtio *vd, GError **errp)
     uint64_t data_at = vd->buf + 0x100;
 
     for (size_t i = 0; i < G_N_ELEMENTS(at); i++) {
-        fill(want, sizeof(want), at[i]);
+        gw_qvirtio_blk_pattern(want, sizeof(want), at[i]);
         gw_qt_memwrite(vd->qt, data_at, want, sizeof(want));
         if (blk_request(vd, VIRTIO_BLK_T_OUT, at[i], sizeof(want)) !=
             VIRTIO_BLK_S_OK) {
@@ -310,7 +310,7 @@ gw_qvirtio_blk_workload(GwQVirtio *vd, GError **errp)
         }
     }
     for (size_t i = 0; i < G_N_ELEMENTS(at); i++) {
-        fill(want, sizeof(want), at[i]);
+        gw_qvirtio_blk_pattern(want, sizeof(want), at[i]);
         gw_qt_memset(vd->qt, data_at, 0, sizeof(got));
         if (blk_request(vd, VIRTIO_BLK_T_IN, at[i], sizeof(got)) !=
             VIRTIO_BLK_S_OK) {

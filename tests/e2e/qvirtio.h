@@ -54,5 +54,9 @@ uint64_t gw_qvirtio_blk_capacity(GwQVirtio *vd);
  */
 bool gw_qvirtio_blk_workload(GwQVirtio *vd, GError **errp);
 
+/* The workload's data for `len` bytes from `sector` (8 sectors at 0,
+ * capacity / 2 and capacity - 8), for checking a backing file. */
+void gw_qvirtio_blk_pattern(uint8_t *buf, size_t len, uint64_t sector);
+
 /* device_status as the driver reads it. */
 uint8_t gw_qvirtio_status(GwQVirtio *vd);

@@ -4,6 +4,7 @@
  * as a management tool sees the device.
  */
 #include <string.h>
+#include <glib/gstdio.h>
 #include <godwit/util.h>
 #include "qtest-vm.h"
 #include "qvirtio.h"
@@ -171,11 +172,54 @@ test_backend_failure(void)
     gw_test_vm_stop(&vm);
 }
 
+/* With backing=FILE the guest's writes are in the file, where a second
+ * host (or an operator) finds them. */
+static void
+test_backing_file(void)
+{
+    GwTestVm vm = {0};
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GwQVirtio) vd = NULL;
+    g_autofree char *dir = g_dir_make_tmp("godwit-backing-XXXXXX", NULL);
+    g_autofree char *file = g_build_filename(dir, "disk.img", NULL);
+    g_autofree char *sim = g_strdup_printf(
+        "name=blk0,mgmtdev=vdpasim_blk,capacity=1M,backing=%s", file);
+    const char *args[] = {"--vdpa-sim", sim, "--vdpa",
+                          "path=@DIR@/vdpa/blk0,id=disk0", NULL};
+    g_autofree char *data = NULL;
+    gsize len = 0;
+
+    gw_test_vm_start(&vm, args);
+    vd = gw_qvirtio_init(vm.qt, SLOT, &err);
+    g_assert_no_error(err);
+    g_assert_cmpuint(gw_qvirtio_blk_capacity(vd), ==, 2048);
+    g_assert_true(gw_qvirtio_blk_workload(vd, &err));
+    g_assert_no_error(err);
+    g_assert_true(g_file_get_contents(file, &data, &len, NULL));
+    g_assert_cmpuint(len, ==, 1 << 20);
+    const uint64_t at[] = {0, 1024, 2040};
+    for (size_t i = 0; i < G_N_ELEMENTS(at); i++) {
+        uint8_t want[8 * 512];
+        gw_qvirtio_blk_pattern(want, sizeof(want), at[i]);
+        g_assert_cmpmem(data + at[i] * 512, sizeof(want), want, sizeof(want));
+    }
+    /* Elsewhere the file is as it was: zeros. */
+    for (size_t i = 8 * 512; i < 1024 * 512; i++) {
+        g_assert_cmpint(data[i], ==, 0);
+    }
+    gw_qvirtio_reset(vd);
+    gw_test_vm_stop(&vm);
+    g_assert_cmpint(g_unlink(file), ==, 0);
+    g_assert_cmpint(g_rmdir(dir), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/vdpa-qtest/x-query-virtio", test_query_virtio);
+    g_test_add_func("/vdpa-qtest/backing-file-holds-the-data",
+                    test_backing_file);
     g_test_add_func("/vdpa-qtest/backend-failure-reaches-guest-and-qmp",
                     test_backend_failure);
     return g_test_run();
