@@ -5,6 +5,7 @@
 #include "guest-report.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -240,4 +241,22 @@ guest_report_dump(const GuestReport *r)
         "guest output (%s%s%s, %.1f s):\n%s", r->done ? "done" : "not done",
         r->timed_out ? ", timed out" : "", r->exited ? ", exited" : "",
         r->elapsed_us / 1e6, r->output->str);
+}
+
+bool
+guest_sector_written(const char *path, guint64 s)
+{
+    guint8 buf[512];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(pread(fd, buf, sizeof(buf), (off_t)s * 512), ==,
+                    sizeof(buf));
+    close(fd);
+    for (size_t i = 0; i < sizeof(buf); i++) {
+        if (buf[i]) {
+            return true;
+        }
+    }
+    return false;
 }

@@ -55,3 +55,7 @@ guint guest_report_count(const GuestReport *r, const char *prefix);
 
 /* Logs all output with g_test_message (call before failing asserts). */
 void guest_report_dump(const GuestReport *r);
+
+/* Whether 512-byte sector `s` of the disk image `path` holds a non-zero
+ * byte (the blk workload's patterns are never all zero). */
+bool guest_sector_written(const char *path, guint64 s);

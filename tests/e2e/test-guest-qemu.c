@@ -280,25 +280,6 @@ add_blk(GPtrArray *argv, const char *id, const char *disk, const char *props)
                     g_strdup_printf("virtio-blk-pci,drive=%s,%s", id, props));
 }
 
-/* True when sector `s` of `path` holds something other than zeros. */
-static bool
-sector_written(const char *path, guint64 s)
-{
-    guint8 buf[512];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-    g_assert_cmpint(fd, >=, 0);
-    g_assert_cmpint(pread(fd, buf, sizeof(buf), (off_t)s * 512), ==,
-                    sizeof(buf));
-    close(fd);
-    for (size_t i = 0; i < sizeof(buf); i++) {
-        if (buf[i]) {
-            return true;
-        }
-    }
-    return false;
-}
-
 /* Boots with one modern virtio-blk on a 128 MiB disk at 00:04.0. */
 static GuestReport *
 run_blk(const char *cmdline, const char *disk)
@@ -329,11 +310,11 @@ test_blk(void)
     g_assert_true(guest_report_has(r, "GUEST pass blk"));
     g_assert_null(guest_report_find(r, "GUEST fail"));
     /* The patterns reached the image: start, middle and end regions. */
-    g_assert_true(sector_written(disk, 0));
-    g_assert_true(sector_written(disk, 7));
-    g_assert_false(sector_written(disk, 8));
-    g_assert_true(sector_written(disk, 131072));
-    g_assert_true(sector_written(disk, 262143));
+    g_assert_true(guest_sector_written(disk, 0));
+    g_assert_true(guest_sector_written(disk, 7));
+    g_assert_false(guest_sector_written(disk, 8));
+    g_assert_true(guest_sector_written(disk, 131072));
+    g_assert_true(guest_sector_written(disk, 262143));
     g_unlink(disk);
 }
 

@@ -1,13 +1,17 @@
 /*
- * ACPI PCI hotplug of virtio-blk on QEMU's pc machine, as the test guest
- * sees it: the guest's hotplug workload polls QEMU's PCI hotplug
- * registers, drives each added device with the blk checks, and ejects
- * it when removal is requested; the test plugs and unplugs over QMP in
- * step with the guest's report.  Skipped when QEMU is not installed.
+ * ACPI PCI hotplug as the test guest sees it, on QEMU's pc machine
+ * (virtio-blk-pci) and on godwit (simulated vDPA block devices): the
+ * guest's hotplug workload polls the PCI hotplug registers (godwit's are
+ * QEMU's), drives each added device with the blk checks, and ejects it
+ * when removal is requested; the test plugs and unplugs over QMP in step
+ * with the guest's report.  QEMU runs under TCG and is skipped when not
+ * installed; godwit needs /dev/kvm and is skipped visibly without it.
  */
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
+#include <linux/kvm.h>
 #include <glib/gstdio.h>
 #include <godwit/qmp-client.h>
 #include "guest-report.h"
@@ -15,21 +19,24 @@
 #define QEMU    "qemu-system-x86_64"
 #define T       30000  /* each QMP exchange and event */
 #define WAIT_MS 120000 /* the whole guest run */
-#define ROUNDS  2
-#define SLOT    "3" /* not the first free slot (2): the guest must look */
+#define ROUNDS  3   /* at most: QEMU runs 2, godwit one per device_add shape */
+#define SLOT    "3" /* not the first free slot: the guest must look */
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(json_object, json_object_put)
 
 static char *qemu_path;
 
 typedef struct {
-    char *sock;
-    char *disks[ROUNDS + 1]; /* [n]: the image of round n */
+    bool godwit; /* else QEMU */
+    char *dir, *sock;
+    char *disks[ROUNDS + 1]; /* [n]: QEMU's image of round n */
+    int fdset;               /* godwit: the fd set of the round using one */
     GwQmpConn *qmp;
     guint round;   /* hp<round> is plugged, or was last */
     guint deleted; /* DEVICE_DELETED seen for hp1 .. hp<deleted> */
     bool plug;     /* device_add when the guest is ready */
     bool unplug;   /* device_del once the guest has checked the disk */
+    guint rounds;  /* how many devices to plug */
     char *error;   /* the first thing that went wrong on the host side */
 } Hotplug;
 
@@ -74,10 +81,65 @@ connect_qmp(Hotplug *h)
     return true;
 }
 
+/*
+ * godwit, one device_add shape per round, each a simulated disk of n MiB
+ * (d<n>): 1 the generic vhost-vdpa-device-pci on a path, 2 the same on
+ * /dev/fdset/N after add-fd (libvirt's way), 3 Cloud Hypervisor's
+ * x-godwit-vdpa-add (no address: the lowest free slot).
+ */
+static bool
+plug_godwit(Hotplug *h, guint n)
+{
+    g_autofree char *node = g_strdup_printf("%s/vdpa/d%u", h->dir, n);
+    g_autofree char *id = g_strdup_printf("hp%u", n);
+    g_autofree char *fdset = NULL;
+    json_object *dev = json_object_new_object();
+
+    json_object_object_add(dev, "id", json_object_new_string(id));
+    if (n == 3) {
+        json_object_object_add(dev, "path", json_object_new_string(node));
+        return qmp_ok(h, "x-godwit-vdpa-add", dev);
+    }
+    if (n == 2) {
+        g_autoptr(GError) err = NULL;
+        g_autoptr(json_object) r = NULL;
+        json_object *ret, *set;
+        int fd = open(node, O_RDWR | O_CLOEXEC);
+
+        if (fd < 0) {
+            json_object_put(dev);
+            return fail(
+                h, g_strdup_printf("open %s: %s", node, g_strerror(errno)));
+        }
+        r = gw_qmp_conn_execute(h->qmp, "add-fd", NULL, fd, T, &err);
+        close(fd);
+        if (!r || !json_object_object_get_ex(r, "return", &ret) ||
+            !json_object_object_get_ex(ret, "fdset-id", &set)) {
+            json_object_put(dev);
+            return fail(h, g_strdup_printf("add-fd: %s",
+                                           r ? json_object_to_json_string(r)
+                                             : err->message));
+        }
+        h->fdset = json_object_get_int(set);
+        fdset = g_strdup_printf("/dev/fdset/%d", h->fdset);
+    }
+    json_object_object_add(dev, "driver",
+                           json_object_new_string("vhost-vdpa-device-pci"));
+    json_object_object_add(dev, "vhostdev",
+                           json_object_new_string(fdset ? fdset : node));
+    json_object_object_add(dev, "bus", json_object_new_string("pci.0"));
+    json_object_object_add(dev, "addr", json_object_new_string(SLOT));
+    return qmp_ok(h, "device_add", dev);
+}
+
 static bool
 plug(Hotplug *h)
 {
     guint n = ++h->round;
+
+    if (h->godwit) {
+        return plug_godwit(h, n);
+    }
     g_autofree char *node = g_strdup_printf("d%u", n);
     g_autofree char *id = g_strdup_printf("hp%u", n);
     json_object *file = json_object_new_object();
@@ -138,6 +200,15 @@ wait_deleted(Hotplug *h)
     }
     h->deleted = h->round;
     json_object *args = json_object_new_object();
+    if (h->godwit) {
+        /* The device closed its dup; libvirt then drops the set. */
+        if (h->round != 2) {
+            json_object_put(args);
+            return true;
+        }
+        json_object_object_add(args, "fdset-id", json_object_new_int(h->fdset));
+        return qmp_ok(h, "remove-fd", args);
+    }
     json_object_object_add(args, "node-name", json_object_new_string(node));
     return qmp_ok(h, "blockdev-del", args);
 }
@@ -158,7 +229,7 @@ on_line(const char *line, gpointer data)
         return unplug(h);
     }
     if (g_str_has_prefix(line, "GUEST hotplug remove ")) {
-        return wait_deleted(h) && (h->round == ROUNDS || plug(h));
+        return wait_deleted(h) && (h->round == h->rounds || plug(h));
     }
     return true;
 }
@@ -173,21 +244,33 @@ need_qemu(void)
     return true;
 }
 
-static GuestReport *
-run_hotplug(Hotplug *h, const char *cmdline)
+static bool
+kvm_usable(void)
 {
-    g_autofree char *dir = g_dir_make_tmp("godwit-hotplug-XXXXXX", NULL);
-    g_autofree char *qmp_arg = NULL;
+    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    bool ok = fd >= 0 && ioctl(fd, KVM_GET_API_VERSION, 0) == KVM_API_VERSION;
+
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (!ok) {
+        g_test_skip("no usable /dev/kvm on this host");
+    }
+    return ok;
+}
+
+static GuestReport *
+run_qemu(Hotplug *h, const char *cmdline)
+{
+    g_autofree char *qmp_arg =
+        g_strdup_printf("unix:%s,server=on,wait=off", h->sock);
     g_autoptr(GError) err = NULL;
     GuestReport *r;
 
-    g_assert_nonnull(dir);
-    g_assert_nonnull(g_getenv("GODWIT_GUEST"));
-    h->sock = g_build_filename(dir, "qmp.sock", NULL);
-    qmp_arg = g_strdup_printf("unix:%s,server=on,wait=off", h->sock);
-    for (guint n = 1; n <= ROUNDS; n++) {
+    for (guint n = 1; n <= h->rounds; n++) {
+        g_autofree char *name = g_strdup_printf("%u.raw", n);
         int fd;
-        h->disks[n] = g_build_filename(dir, n == 1 ? "1.raw" : "2.raw", NULL);
+        h->disks[n] = g_build_filename(h->dir, name, NULL);
         fd = open(h->disks[n], O_RDWR | O_CREAT | O_CLOEXEC, 0600);
         g_assert_cmpint(fd, >=, 0);
         g_assert_cmpint(ftruncate(fd, (off_t)n << 20), ==, 0); /* n MiB */
@@ -203,17 +286,72 @@ run_hotplug(Hotplug *h, const char *cmdline)
                           NULL};
     r = guest_report_run_full(argv, WAIT_MS, false, on_line, h, &err);
     g_assert_no_error(err);
+    for (guint n = 1; n <= h->rounds; n++) {
+        g_unlink(h->disks[n]);
+        g_free(h->disks[n]);
+    }
+    return r;
+}
+
+/* godwit with a simulated disk of n MiB, d<n>, for each round. */
+static GuestReport *
+run_godwit(Hotplug *h, const char *cmdline)
+{
+    g_autofree char *env = g_strdup_printf("GODWIT_RUNTIME_DIR=%s", h->dir);
+    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    const char *base[] = {"env",
+                          env,
+                          g_getenv("GODWIT_BIN"),
+                          "--kernel",
+                          g_getenv("GODWIT_GUEST"),
+                          "--cmdline",
+                          cmdline,
+                          "--memory",
+                          "size=256M",
+                          "--serial",
+                          "stdio",
+                          "--qmp",
+                          h->sock};
+    g_autoptr(GError) err = NULL;
+    GuestReport *r;
+
+    for (size_t i = 0; i < G_N_ELEMENTS(base); i++) {
+        g_ptr_array_add(argv, g_strdup(base[i]));
+    }
+    for (guint n = 1; n <= h->rounds; n++) {
+        g_ptr_array_add(argv, g_strdup("--vdpa-sim"));
+        g_ptr_array_add(
+            argv,
+            g_strdup_printf("name=d%u,mgmtdev=vdpasim_blk,capacity=%uM", n, n));
+    }
+    g_ptr_array_add(argv, NULL);
+    r = guest_report_run_full((const char *const *)argv->pdata, WAIT_MS, false,
+                              on_line, h, &err);
+    g_assert_no_error(err);
+    return r;
+}
+
+static GuestReport *
+run_hotplug(Hotplug *h, const char *cmdline)
+{
+    GuestReport *r;
+
+    h->dir = g_dir_make_tmp("godwit-hotplug-XXXXXX", NULL);
+    g_assert_nonnull(h->dir);
+    g_assert_nonnull(g_getenv("GODWIT_GUEST"));
+    h->sock = g_build_filename(h->dir, "qmp.sock", NULL);
+    if (!h->rounds) {
+        h->rounds = 2;
+    }
+    r = h->godwit ? run_godwit(h, cmdline) : run_qemu(h, cmdline);
     guest_report_dump(r);
     if (h->error) {
         g_test_message("host side: %s", h->error);
     }
     g_clear_pointer(&h->qmp, gw_qmp_conn_free);
     g_unlink(h->sock);
-    for (guint n = 1; n <= ROUNDS; n++) {
-        g_unlink(h->disks[n]);
-        g_free(h->disks[n]);
-    }
-    g_rmdir(dir);
+    g_rmdir(h->dir); /* godwit, killed, may leave its nodes: not checked */
+    g_free(h->dir);
     g_free(h->sock);
     return r;
 }
@@ -260,7 +398,46 @@ test_add_remove_rounds(void)
     g_assert_null(h.error);
     g_assert_true(r->done);
     assert_in_order(r, expect, G_N_ELEMENTS(expect));
-    g_assert_cmpuint(h.deleted, ==, ROUNDS);
+    g_assert_cmpuint(h.deleted, ==, 2);
+    g_assert_null(guest_report_find(r, "GUEST fail"));
+    g_free(h.error);
+}
+
+/*
+ * godwit: each device_add shape in turn (generic on a path, on an fd set,
+ * Cloud Hypervisor's), the guest finds each, its blk checks pass, it
+ * ejects each on request, DEVICE_DELETED follows.
+ */
+static void
+test_godwit_three_shapes(void)
+{
+    if (!kvm_usable()) {
+        return;
+    }
+    Hotplug h = {.godwit = true, .plug = true, .unplug = true, .rounds = 3};
+    g_autoptr(GuestReport) r = run_hotplug(&h, "hotplug rounds=3 sectors=8");
+    const char *expect[] = {
+        "GUEST hotplug ready",
+        "GUEST hotplug add slot=" SLOT,
+        "GUEST blk 00:03.0 capacity=2048",
+        "GUEST pass blk",
+        "GUEST hotplug remove slot=" SLOT,
+        "GUEST hotplug add slot=" SLOT,
+        "GUEST blk 00:03.0 capacity=4096",
+        "GUEST pass blk",
+        "GUEST hotplug remove slot=" SLOT,
+        "GUEST hotplug add slot=1", /* x-godwit-vdpa-add: lowest free */
+        "GUEST blk 00:01.0 capacity=6144",
+        "GUEST pass blk",
+        "GUEST hotplug remove slot=1",
+        "GUEST pass hotplug",
+        "GUEST done",
+    };
+
+    g_assert_null(h.error);
+    g_assert_true(r->done);
+    assert_in_order(r, expect, G_N_ELEMENTS(expect));
+    g_assert_cmpuint(h.deleted, ==, 3);
     g_assert_null(guest_report_find(r, "GUEST fail"));
     g_free(h.error);
 }
@@ -315,6 +492,8 @@ main(int argc, char **argv)
                     test_add_times_out);
     g_test_add_func("/guest/qemu/hotplug/remove-wait-times-out",
                     test_remove_times_out);
+    g_test_add_func("/guest/godwit/hotplug/three-device-add-shapes",
+                    test_godwit_three_shapes);
     int ret = g_test_run();
     g_free(qemu_path);
     return ret;
