@@ -15,6 +15,8 @@
 #define SECTOR             512
 #define MAX_SECTORS        64
 #define REQ_TIMEOUT        -1
+#define BLK_MODERN         0x1042
+#define BLK_TRANSITIONAL   0x1001
 
 static struct virtq blk_vq __attribute__((aligned(4096)));
 static u8 wbuf[MAX_SECTORS * SECTOR] __attribute__((aligned(4096)));
@@ -42,7 +44,7 @@ blk_rw(struct virtio_dev *d, u32 type, u64 sector, u8 *buf, u32 nsec,
     blk_hdr.reserved = 0;
     blk_hdr.sector = sector;
     blk_status = 0xFF;
-    if (!virtio_xfer(d, b, 3, timeout_ms)) {
+    if (!virtio_xfer(d, &blk_vq, b, 3, timeout_ms)) {
         gprintf("GUEST fail blk %s timeout op=%s sector=%llu\n", d->name,
                 type == VIRTIO_BLK_T_IN ? "read" : "write", sector);
         return REQ_TIMEOUT;
@@ -100,13 +102,6 @@ verify(struct virtio_dev *d, u32 seed, u64 sector, u32 nsec, u32 timeout_ms)
 }
 
 static bool
-is_virtio_blk(u32 bdf)
-{
-    u32 id = pci_cfg_read(bdf, 0, 4);
-    return id == (0x1042u << 16 | 0x1af4) || id == (0x1001u << 16 | 0x1af4);
-}
-
-static bool
 blk_io(struct virtio_dev *d, u64 cap, const struct blk_opts *o)
 {
     u32 n = o->sectors, t = o->timeout_ms;
@@ -148,13 +143,10 @@ bool
 blk_check(struct virtio_dev *d, u32 bdf, const struct blk_opts *o)
 {
     memset(d, 0, sizeof(*d));
-    if (!is_virtio_blk(bdf)) {
-        u32 id = pci_cfg_read(bdf, 0, 4);
-        gprintf("GUEST fail blk %02x:%02x.%x not-virtio-blk id=%04x:%04x\n",
-                bdf >> 8, (bdf >> 3) & 0x1f, bdf & 7, id & 0xffff, id >> 16);
+    if (!virtio_check_id(bdf, BLK_MODERN, BLK_TRANSITIONAL, "blk", "blk")) {
         return false;
     }
-    if (!virtio_pci_probe(d, bdf, &blk_vq, "blk") || !virtio_start(d, "blk")) {
+    if (!virtio_pci_probe(d, bdf, "blk") || !virtio_start(d, &blk_vq, "blk")) {
         return false;
     }
     u64 cap = virtio_cfg32(d, 0) | (u64)virtio_cfg32(d, 4) << 32;
@@ -176,23 +168,6 @@ blk_check(struct virtio_dev *d, u32 bdf, const struct blk_opts *o)
     }
     gprintf("GUEST pass blk\n");
     return true;
-}
-
-/* The first virtio-blk function on bus 0. */
-static bool
-find_blk(u32 *bdf)
-{
-    for (u32 dev = 0; dev < 32; dev++) {
-        u32 nfn =
-            pci_cfg_read(PCI_BDF(0, dev, 0), 0x0C, 4) & 0x00800000 ? 8 : 1;
-        for (u32 fn = 0; fn < nfn; fn++) {
-            if (is_virtio_blk(PCI_BDF(0, dev, fn))) {
-                *bdf = PCI_BDF(0, dev, fn);
-                return true;
-            }
-        }
-    }
-    return false;
 }
 
 bool
@@ -227,18 +202,7 @@ wl_blk(const struct args *a)
     if (!args_check(a, allowed) || !blk_opts_parse(a, &o)) {
         return;
     }
-    const char *dev = NULL;
-    for (int i = 0; i < a->n; i++) {
-        if (!strcmp(a->key[i], "dev")) {
-            dev = a->val[i];
-        }
-    }
-    if (dev && !parse_bdf(dev, &bdf)) {
-        gprintf("GUEST fail blk dev=%s malformed\n", dev);
-        return;
-    }
-    if (!dev && !find_blk(&bdf)) {
-        gprintf("GUEST fail blk no-device\n");
+    if (!virtio_pick(a, BLK_MODERN, BLK_TRANSITIONAL, &bdf)) {
         return;
     }
     blk_check(&d, bdf, &o);

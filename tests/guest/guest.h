@@ -101,6 +101,8 @@ struct args {
 /* Prints a fail line and returns false if a key is not in `allowed`. */
 bool args_check(const struct args *a, const char *const *allowed);
 u32 arg_u32(const struct args *a, const char *key, u32 dflt);
+/* The value of the last `key`, or NULL when it is not given. */
+const char *arg_str(const struct args *a, const char *key);
 
 /* acpi.c */
 struct sdt_hdr {
@@ -145,5 +147,6 @@ void wl_poweroff(const struct args *a);
 void wl_smp(const struct args *a);
 void wl_blk(const struct args *a);
 void wl_hotplug(const struct args *a);
+void wl_net(const struct args *a);
 
 #endif

@@ -146,6 +146,19 @@ args_check(const struct args *a, const char *const *allowed)
     return true;
 }
 
+const char *
+arg_str(const struct args *a, const char *key)
+{
+    const char *v = NULL;
+
+    for (int i = 0; i < a->n; i++) {
+        if (!strcmp(a->key[i], key)) {
+            v = a->val[i];
+        }
+    }
+    return v;
+}
+
 u32
 arg_u32(const struct args *a, const char *key, u32 dflt)
 {

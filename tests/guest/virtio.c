@@ -1,5 +1,5 @@
 /* The virtio 1.x PCI transport (virtio.h): capabilities, BARs, feature
- * negotiation, one split virtqueue driven by polling its used ring. */
+ * negotiation, split virtqueues driven by polling their used rings. */
 #include "virtio.h"
 
 #define PCI_COMMAND      0x04
@@ -114,6 +114,59 @@ parse_bdf(const char *s, u32 *bdf)
     }
     *bdf = PCI_BDF(f[0], f[1], f[2]);
     return true;
+}
+
+bool
+virtio_is(u32 bdf, u16 modern, u16 transitional)
+{
+    u32 id = pci_cfg_read(bdf, 0, 4);
+    return id == ((u32)modern << 16 | 0x1af4) ||
+           id == ((u32)transitional << 16 | 0x1af4);
+}
+
+static bool
+find_first(u16 modern, u16 transitional, u32 *bdf)
+{
+    for (u32 dev = 0; dev < 32; dev++) {
+        u32 nfn =
+            pci_cfg_read(PCI_BDF(0, dev, 0), 0x0C, 4) & 0x00800000 ? 8 : 1;
+        for (u32 fn = 0; fn < nfn; fn++) {
+            if (virtio_is(PCI_BDF(0, dev, fn), modern, transitional)) {
+                *bdf = PCI_BDF(0, dev, fn);
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+bool
+virtio_pick(const struct args *a, u16 modern, u16 transitional, u32 *bdf)
+{
+    const char *dev = arg_str(a, "dev");
+
+    if (dev && !parse_bdf(dev, bdf)) {
+        gprintf("GUEST fail %s dev=%s malformed\n", a->name, dev);
+        return false;
+    }
+    if (!dev && !find_first(modern, transitional, bdf)) {
+        gprintf("GUEST fail %s no-device\n", a->name);
+        return false;
+    }
+    return true;
+}
+
+bool
+virtio_check_id(u32 bdf, u16 modern, u16 transitional, const char *wl,
+                const char *kind)
+{
+    if (virtio_is(bdf, modern, transitional)) {
+        return true;
+    }
+    u32 id = pci_cfg_read(bdf, 0, 4);
+    gprintf("GUEST fail %s %02x:%02x.%x not-virtio-%s id=%04x:%04x\n", wl,
+            bdf >> 8, (bdf >> 3) & 0x1f, bdf & 7, kind, id & 0xffff, id >> 16);
+    return false;
 }
 
 struct bar {
@@ -235,14 +288,12 @@ caps_walk(struct virtio_dev *d, const struct bar *bars, const char *wl)
 }
 
 bool
-virtio_pci_probe(struct virtio_dev *d, u32 bdf, struct virtq *vq,
-                 const char *wl)
+virtio_pci_probe(struct virtio_dev *d, u32 bdf, const char *wl)
 {
     struct bar bars[7];
 
     memset(d, 0, sizeof(*d));
     d->bdf = bdf;
-    d->vq = vq;
     /* "bb:dd.f" without a printf-to-buffer */
     const char *hex = "0123456789abcdef";
     u32 bus = bdf >> 8, dev = (bdf >> 3) & 0x1f;
@@ -265,16 +316,18 @@ virtio_pci_probe(struct virtio_dev *d, u32 bdf, struct virtq *vq,
     return true;
 }
 
-static bool
-queue_setup(struct virtio_dev *d, const char *wl)
+bool
+virtio_queue_setup(struct virtio_dev *d, struct virtq *q, u16 index,
+                   const char *wl)
 {
     volatile u8 *c = d->common;
-    struct virtq *q = d->vq;
 
-    wr16(c, CC_Q_SELECT, 0);
+    wr16(c, CC_Q_SELECT, index);
     u16 max = rd16(c, CC_Q_SIZE);
     if (max < 4) {
-        gprintf("GUEST fail %s %s queue-size=%u\n", wl, d->name, max);
+        gprintf("GUEST fail %s %s queue=%u queue-size=%u\n", wl, d->name,
+                index, max);
+        wr8(c, CC_STATUS, S_FAILED);
         return false;
     }
     u16 size = VQ_SIZE;
@@ -283,6 +336,7 @@ queue_setup(struct virtio_dev *d, const char *wl)
     }
     memset(q, 0, sizeof(*q));
     q->size = size;
+    q->index = index;
     wr16(c, CC_Q_SIZE, size);
     wr16(c, CC_Q_MSIX, NO_VECTOR);
     wr64(c, CC_Q_DESC, (uptr)q->desc);
@@ -295,7 +349,8 @@ queue_setup(struct virtio_dev *d, const char *wl)
 }
 
 bool
-virtio_start(struct virtio_dev *d, const char *wl)
+virtio_negotiate(struct virtio_dev *d, u64 (*want)(u64 offered),
+                 const char *wl)
 {
     volatile u8 *c = d->common;
 
@@ -310,13 +365,15 @@ virtio_start(struct virtio_dev *d, const char *wl)
     u64 offered = rd32(c, CC_DF);
     wr32(c, CC_DFSELECT, 1);
     offered |= (u64)rd32(c, CC_DF) << 32;
+    d->offered = offered;
     if (!(offered >> VIRTIO_F_VERSION_1 & 1)) {
         gprintf("GUEST fail %s %s no-version-1 features=0x%llx\n", wl, d->name,
                 offered);
         wr8(c, CC_STATUS, S_FAILED);
         return false;
     }
-    d->features = offered & (1ull << VIRTIO_F_VERSION_1 |
+    d->features = offered & ((want ? want(offered) : 0) |
+                             1ull << VIRTIO_F_VERSION_1 |
                              1ull << VIRTIO_F_ACCESS_PLATFORM);
     wr32(c, CC_GFSELECT, 0);
     wr32(c, CC_GF, (u32)d->features);
@@ -330,10 +387,14 @@ virtio_start(struct virtio_dev *d, const char *wl)
         return false;
     }
     wr16(c, CC_MSIX, NO_VECTOR);
-    if (!queue_setup(d, wl)) {
-        wr8(c, CC_STATUS, S_FAILED);
-        return false;
-    }
+    return true;
+}
+
+bool
+virtio_driver_ok(struct virtio_dev *d, const char *wl)
+{
+    volatile u8 *c = d->common;
+
     wr8(c, CC_STATUS, S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
     if (rd8(c, CC_STATUS) & S_FAILED) {
         gprintf("GUEST fail %s %s device-failed\n", wl, d->name);
@@ -343,29 +404,67 @@ virtio_start(struct virtio_dev *d, const char *wl)
 }
 
 bool
-virtio_xfer(struct virtio_dev *d, const struct vbuf *b, u32 n, u32 timeout_ms)
+virtio_start(struct virtio_dev *d, struct virtq *q, const char *wl)
 {
-    struct virtq *q = d->vq;
-    volatile struct vring_used *used = &q->used;
+    return virtio_negotiate(d, NULL, wl) && virtio_queue_setup(d, q, 0, wl) &&
+           virtio_driver_ok(d, wl);
+}
 
+void
+virtq_post(struct virtq *q, u16 head, const struct vbuf *b, u32 n)
+{
     for (u32 i = 0; i < n; i++) {
-        q->desc[i].addr = (uptr)b[i].addr;
-        q->desc[i].len = b[i].len;
-        q->desc[i].flags = (i + 1 < n ? VRING_DESC_F_NEXT : 0) |
-                           (b[i].device_writes ? VRING_DESC_F_WRITE : 0);
-        q->desc[i].next = (u16)(i + 1);
+        struct vring_desc *desc = &q->desc[(head + i) % q->size];
+        desc->addr = (uptr)b[i].addr;
+        desc->len = b[i].len;
+        desc->flags = (i + 1 < n ? VRING_DESC_F_NEXT : 0) |
+                      (b[i].device_writes ? VRING_DESC_F_WRITE : 0);
+        desc->next = (u16)((head + i + 1) % q->size);
     }
-    q->avail.ring[q->avail.idx % q->size] = 0; /* chain head: desc 0 */
+    q->avail.ring[q->avail.idx % q->size] = head;
     barrier();
     q->avail.idx++;
+}
+
+void
+virtq_kick(struct virtq *q)
+{
     barrier();
-    *q->notify = 0; /* queue index */
-    bool done = WAIT_MS(used->idx != q->last_used, timeout_ms);
-    if (done) {
-        q->last_used++;
-    }
+    *q->notify = q->index;
+}
+
+bool
+virtq_poll(struct virtio_dev *d, struct virtq *q, u32 *id, u32 *len)
+{
+    volatile struct vring_used *used = &q->used;
+
     (void)rd8(d->isr, 0); /* read-to-clear, so no interrupt stays pending */
-    return done;
+    if (used->idx == q->last_used) {
+        return false;
+    }
+    barrier();
+    *id = used->ring[q->last_used % q->size].id;
+    *len = used->ring[q->last_used % q->size].len;
+    q->last_used++;
+    return true;
+}
+
+bool
+virtq_wait(struct virtio_dev *d, struct virtq *q, u32 *id, u32 *len,
+           u32 timeout_ms)
+{
+    return WAIT_MS(virtq_poll(d, q, id, len), timeout_ms);
+}
+
+bool
+virtio_xfer(struct virtio_dev *d, struct virtq *q, const struct vbuf *b,
+            u32 n, u32 timeout_ms)
+{
+    u32 id, len;
+
+    virtq_post(q, 0, b, n);
+    virtq_kick(q);
+    return virtq_wait(d, q, &id, &len, timeout_ms);
 }
 
 u32
@@ -378,6 +477,19 @@ virtio_cfg32(struct virtio_dev *d, u32 off)
         v = rd32(d->devcfg, off);
     } while (gen != rd8(d->common, CC_CFGGEN));
     return v;
+}
+
+void
+virtio_cfg_bytes(struct virtio_dev *d, u32 off, u8 *buf, u32 n)
+{
+    u32 gen;
+
+    do {
+        gen = rd8(d->common, CC_CFGGEN);
+        for (u32 i = 0; i < n; i++) {
+            buf[i] = rd8(d->devcfg, off + i);
+        }
+    } while (gen != rd8(d->common, CC_CFGGEN));
 }
 
 bool

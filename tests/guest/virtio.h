@@ -1,5 +1,5 @@
-/* A virtio 1.x (modern) PCI transport with one split virtqueue, polled:
- * no interrupts, no MSI-X vectors (NO_VECTOR everywhere, INTx disabled). */
+/* A virtio 1.x (modern) PCI transport with split virtqueues, polled: no
+ * interrupts, no MSI-X vectors (NO_VECTOR everywhere, INTx disabled). */
 #ifndef VIRTIO_H
 #define VIRTIO_H
 
@@ -8,7 +8,7 @@
 #define VIRTIO_F_VERSION_1       32
 #define VIRTIO_F_ACCESS_PLATFORM 33
 
-#define VQ_SIZE 16 /* enough for one request at a time */
+#define VQ_SIZE 16 /* blk: one request at a time; net: 16 RX buffers */
 
 struct vring_desc {
     u64 addr;
@@ -41,6 +41,7 @@ struct virtq {
     struct vring_avail avail __attribute__((aligned(2)));
     struct vring_used used __attribute__((aligned(4)));
     u16 size; /* as negotiated: <= VQ_SIZE */
+    u16 index; /* the queue's number on its device */
     u16 last_used;
     volatile u16 *notify;
 };
@@ -54,8 +55,8 @@ struct virtio_dev {
     volatile u8 *notify_base;
     u32 notify_mult;
     bool bars_assigned; /* the guest placed the BARs, not firmware */
+    u64 offered;        /* what the device offered */
     u64 features;       /* negotiated */
-    struct virtq *vq;
 };
 
 /* One buffer of a request chain. */
@@ -74,21 +75,52 @@ struct vbuf {
  * firmware left them unassigned (or above 4 GiB), enables memory decode
  * and bus mastering.  On failure prints "GUEST fail <wl> <bdf> <reason>"
  * and returns false. */
-bool virtio_pci_probe(struct virtio_dev *d, u32 bdf, struct virtq *vq,
+bool virtio_pci_probe(struct virtio_dev *d, u32 bdf, const char *wl);
+
+/* Reset, ACKNOWLEDGE, DRIVER, features, FEATURES_OK: VERSION_1 is
+ * required; ACCESS_PLATFORM and the device features `want` returns for
+ * the offered set (`want` may be NULL: none) are taken when offered
+ * (d->offered, d->features).  Prints a fail line and returns false on
+ * failure. */
+bool virtio_negotiate(struct virtio_dev *d, u64 (*want)(u64 offered),
                       const char *wl);
 
-/* Reset, ACKNOWLEDGE, DRIVER, features (VERSION_1 required,
- * ACCESS_PLATFORM accepted when offered), FEATURES_OK, queue 0, DRIVER_OK.
- * Prints a fail line and returns false on failure. */
-bool virtio_start(struct virtio_dev *d, const char *wl);
+/* Sets up queue `index` on `q` (at most VQ_SIZE entries, at least 4).
+ * Prints a fail line, sets FAILED and returns false on failure. */
+bool virtio_queue_setup(struct virtio_dev *d, struct virtq *q, u16 index,
+                        const char *wl);
 
-/* Runs one request chain on queue 0 and polls the used ring for at most
- * timeout_ms.  False (no line printed) on timeout. */
-bool virtio_xfer(struct virtio_dev *d, const struct vbuf *b, u32 n,
-                 u32 timeout_ms);
+/* DRIVER_OK; prints a fail line and returns false if the device failed. */
+bool virtio_driver_ok(struct virtio_dev *d, const char *wl);
+
+/* virtio_negotiate (no device features), queue 0 on `q`, DRIVER_OK. */
+bool virtio_start(struct virtio_dev *d, struct virtq *q, const char *wl);
+
+/* Makes a chain of b[0..n) on descriptors head..head+n-1 available, without
+ * notifying.  The caller keeps chains from overlapping. */
+void virtq_post(struct virtq *q, u16 head, const struct vbuf *b, u32 n);
+
+/* Notifies the device of new available buffers on `q`. */
+void virtq_kick(struct virtq *q);
+
+/* Pops one used element if there is one (id: chain head, len: bytes
+ * written by the device); reads the ISR so no INTx stays pending. */
+bool virtq_poll(struct virtio_dev *d, struct virtq *q, u32 *id, u32 *len);
+
+/* Waits at most timeout_ms for virtq_poll to pop an element. */
+bool virtq_wait(struct virtio_dev *d, struct virtq *q, u32 *id, u32 *len,
+                u32 timeout_ms);
+
+/* Runs one request chain on `q` (descriptors from 0) and polls the used
+ * ring for at most timeout_ms.  False (no line printed) on timeout. */
+bool virtio_xfer(struct virtio_dev *d, struct virtq *q, const struct vbuf *b,
+                 u32 n, u32 timeout_ms);
 
 /* 32-bit read of device-specific configuration. */
 u32 virtio_cfg32(struct virtio_dev *d, u32 off);
+/* Copies n bytes of device-specific configuration from `off`, byte by
+ * byte, retried until the config generation holds still. */
+void virtio_cfg_bytes(struct virtio_dev *d, u32 off, u8 *buf, u32 n);
 
 /* Writes 0 to device_status and waits (bounded) for it to read 0; then
  * disables memory decode and bus mastering.  True if the reset took. */
@@ -96,6 +128,20 @@ bool virtio_stop(struct virtio_dev *d);
 
 /* "bb:dd.f" (hex) to a bdf; false if malformed. */
 bool parse_bdf(const char *s, u32 *bdf);
+
+/* True if `bdf` is 1af4:<modern> or 1af4:<transitional>. */
+bool virtio_is(u32 bdf, u16 modern, u16 transitional);
+
+/* The function named by the dev= argument of `a`, else the first such
+ * virtio function on bus 0.  Prints "GUEST fail <wl> dev=<arg> malformed"
+ * or "GUEST fail <wl> no-device" and returns false. */
+bool virtio_pick(const struct args *a, u16 modern, u16 transitional,
+                 u32 *bdf);
+
+/* Prints "GUEST fail <wl> <bdf> not-virtio-<kind> id=<v>:<d>" and returns
+ * false unless `bdf` is such a function. */
+bool virtio_check_id(u32 bdf, u16 modern, u16 transitional, const char *wl,
+                     const char *kind);
 
 /* blk.c: the checks of the blk workload on one device, for hotplug too. */
 struct blk_opts {
