@@ -13,10 +13,15 @@
  * carries on: the input is untrusted.  Differences, by design:
  *  - "write" with too little data replies "FAIL …", not QEMU's "ERR …";
  *    bad hex digits fail instead of writing garbage.
+ *  - "b64write" with fewer bytes than LEN zero-fills the rest; QEMU
+ *    7.2 writes what follows the decoded bytes in its buffer (the
+ *    base64 text itself) and logs "data length mismatch".
  *  - there is no virtual clock: "clock_step NS" and "clock_set NS" move
  *    a counter that only the client moves, and reply "OK <counter>";
  *    "clock_step" alone leaves it unchanged (no timer deadlines exist).
- *    No device timer depends on it.
+ *    No device timer depends on it.  (QEMU has these commands only
+ *    with its qtest accelerator; under "-accel tcg -qtest" it replies
+ *    "FAIL Unknown command".)
  *  - "irq_intercept_in" accepts any PATH (there is one interrupt
  *    controller) and then reports lines that are already high.
  *  - words may be separated by runs of spaces; a trailing '\r' is
