@@ -43,6 +43,19 @@ pid=$!
   $ctl --qmp $run/qmp.sock --human quit )
 wait $pid
 
+step "the whole board without vCPUs (--qtest: no /dev/kvm needed), a second vDPA disk hot-plugged over QMP"
+$gw --qtest $run/qtest.sock --qmp $run/qmp.sock \
+    --vdpa-sim name=vdpa0,mgmtdev=vdpasim_blk --vdpa path=$run/vdpa/vdpa0,id=disk0 \
+    --vdpa-sim name=vdpa2,mgmtdev=vdpasim_blk,capacity=64M &
+pid=$!
+( set -x
+  $ctl --qmp $run/qmp.sock device_add driver=vhost-vdpa-device-pci vhostdev=$run/vdpa/vdpa2 id=disk1
+  $ctl --qmp $run/qmp.sock --human x-query-virtio )
+( set -x; $ctl --qmp $run/qmp.sock --human x-query-virtio-status \
+    path=/machine/peripheral/disk1/virtio-backend ) | grep -E '^(\+|name|num-vqs|host-features|broken)'
+( set -x; $ctl --qmp $run/qmp.sock quit )
+wait $pid
+
 step "booting the test guest with the vDPA disk plugged"
 if $gw --kernel build/tests/guest/guest.elf --cmdline "memtest mib=1; pci-list; poweroff" \
        --vdpa-sim name=vdpa1,mgmtdev=vdpasim_blk --vdpa path=$run/vdpa/vdpa1 \
