@@ -101,6 +101,12 @@ query_pci(GwQmpSession *c, json_object *args, gpointer vm, GError **errp)
     return gw_vm_query_pci(vm);
 }
 
+static json_object *
+query_exits(GwQmpSession *c, json_object *args, gpointer vm, GError **errp)
+{
+    return gw_vm_query_exits(vm);
+}
+
 static const char *
 opt_str(json_object *args, const char *key)
 {
@@ -172,6 +178,7 @@ gw_vm_qmp_register(GwVm *vm, GwQmpServer *s)
         {"x-godwit-vdpa-sim-add", sim_add},
         {"x-godwit-vdpa-sim-del", sim_del},
         {"x-godwit-query-vdpa-sim", sim_query},
+        {"x-godwit-query-exits", query_exits},
     };
 
     for (size_t i = 0; i < G_N_ELEMENTS(cmds); i++) {
