@@ -5,11 +5,13 @@ typedef struct {
     uint64_t base, len;
     const GwDeviceOps *ops;
     void *dev;
+    uint64_t reads, writes; /* accesses dispatched to `dev` */
 } Range;
 
 struct GwBus {
     char *name;
-    GArray *ranges; /* Range, sorted by base, never overlapping */
+    GArray *ranges;     /* Range, sorted by base, never overlapping */
+    uint64_t unclaimed; /* accesses no device took */
 };
 
 GwBus *
@@ -54,7 +56,7 @@ gw_bus_add(GwBus *bus, uint64_t base, uint64_t len, const GwDeviceOps *ops,
            void *dev, GError **errp)
 {
     guint i = lower_bound(bus, base);
-    Range r = {base, len, ops, dev};
+    Range r = {base, len, ops, dev, 0, 0};
 
     if (len == 0 || base + len < base) {
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
@@ -91,11 +93,11 @@ gw_bus_remove(GwBus *bus, uint64_t base)
     return false;
 }
 
-static const Range *
-find(const GwBus *bus, uint64_t addr, unsigned size)
+static Range *
+find(GwBus *bus, uint64_t addr, unsigned size)
 {
     guint i = lower_bound(bus, addr);
-    const Range *r;
+    Range *r;
 
     if (i >= bus->ranges->len) {
         return NULL;
@@ -110,12 +112,14 @@ find(const GwBus *bus, uint64_t addr, unsigned size)
 bool
 gw_bus_read(GwBus *bus, uint64_t addr, unsigned size, uint64_t *value)
 {
-    const Range *r = find(bus, addr, size);
+    Range *r = find(bus, addr, size);
 
     if (!r || !r->ops->read) {
+        bus->unclaimed++;
         *value = size >= 8 ? UINT64_MAX : (1ull << (size * 8)) - 1;
         return false;
     }
+    r->reads++;
     *value = r->ops->read(r->dev, addr - r->base, size);
     return true;
 }
@@ -123,11 +127,29 @@ gw_bus_read(GwBus *bus, uint64_t addr, unsigned size, uint64_t *value)
 bool
 gw_bus_write(GwBus *bus, uint64_t addr, unsigned size, uint64_t value)
 {
-    const Range *r = find(bus, addr, size);
+    Range *r = find(bus, addr, size);
 
     if (!r || !r->ops->write) {
+        bus->unclaimed++;
         return false;
     }
+    r->writes++;
     r->ops->write(r->dev, addr - r->base, value, size);
     return true;
+}
+
+GArray *
+gw_bus_stats(const GwBus *bus, uint64_t *unclaimed)
+{
+    GArray *out = g_array_sized_new(FALSE, FALSE, sizeof(GwBusRangeStats),
+                                    bus->ranges->len);
+
+    for (guint i = 0; i < bus->ranges->len; i++) {
+        const Range *r = &g_array_index(bus->ranges, Range, i);
+        GwBusRangeStats st = {r->ops->name, r->base, r->len, r->reads,
+                              r->writes};
+        g_array_append_val(out, st);
+    }
+    *unclaimed = bus->unclaimed;
+    return out;
 }

@@ -560,6 +560,46 @@ gw_machine_query_pci(GwMachine *m)
     return list;
 }
 
+/* One bus's counts: {"unclaimed": n, "devices": [{device, base, …}]}. */
+static json_object *
+bus_exits(const GwBus *bus)
+{
+    uint64_t unclaimed;
+    g_autoptr(GArray) st = gw_bus_stats(bus, &unclaimed);
+    json_object *devs = json_object_new_array(), *o = json_object_new_object();
+
+    for (guint i = 0; i < st->len; i++) {
+        const GwBusRangeStats *r = &g_array_index(st, GwBusRangeStats, i);
+        json_object *d = json_object_new_object();
+
+        json_object_object_add(d, "device", json_object_new_string(r->name));
+        json_object_object_add(d, "base", json_object_new_int64(r->base));
+        json_object_object_add(d, "reads", json_object_new_int64(r->reads));
+        json_object_object_add(d, "writes", json_object_new_int64(r->writes));
+        json_object_array_add(devs, d);
+    }
+    json_object_object_add(o, "unclaimed", json_object_new_int64(unclaimed));
+    json_object_object_add(o, "devices", devs);
+    return o;
+}
+
+json_object *
+gw_machine_query_exits(GwMachine *m)
+{
+    json_object *o = json_object_new_object();
+
+    g_mutex_lock(&m->dev_lock);
+    json_object_object_add(o, "pio", bus_exits(m->pio));
+    json_object_object_add(o, "mmio", bus_exits(m->mmio));
+    g_mutex_unlock(&m->dev_lock);
+    if (m->soft_irq) { /* under KVM, ioeventfds never leave the kernel */
+        json_object_object_add(
+            o, "ioeventfd",
+            json_object_new_int64(gw_soft_irq_ioeventfd_count(m->soft_irq)));
+    }
+    return o;
+}
+
 json_object *
 gw_machine_query_cpus(GwMachine *m)
 {

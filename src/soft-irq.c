@@ -38,6 +38,7 @@ struct GwSoftIrq {
     GArray *ioeventfds; /* Ioeventfd */
     GPtrArray *irqfds;  /* Irqfd * */
     uint64_t msis;
+    uint64_t kicks; /* ioeventfd writes matched */
 };
 
 static int
@@ -228,6 +229,7 @@ gw_soft_irq_match_ioeventfd(GwSoftIrq *s, uint64_t addr, unsigned len)
     for (guint i = 0; i < s->ioeventfds->len; i++) {
         Ioeventfd *e = &g_array_index(s->ioeventfds, Ioeventfd, i);
         if (e->addr == addr && (e->len == 0 || e->len == len)) {
+            __atomic_fetch_add(&s->kicks, 1, __ATOMIC_RELAXED);
             if (write(e->fd, &one, sizeof(one)) != sizeof(one)) {
                 g_warning("ioeventfd at 0x%" G_GINT64_MODIFIER "x: %s", addr,
                           g_strerror(errno));
@@ -242,4 +244,10 @@ uint64_t
 gw_soft_irq_msi_count(const GwSoftIrq *s)
 {
     return __atomic_load_n(&s->msis, __ATOMIC_RELAXED);
+}
+
+uint64_t
+gw_soft_irq_ioeventfd_count(const GwSoftIrq *s)
+{
+    return __atomic_load_n(&s->kicks, __ATOMIC_RELAXED);
 }

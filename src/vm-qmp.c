@@ -102,6 +102,12 @@ query_pci(GwQmpSession *c, json_object *args, gpointer vm, GError **errp)
     return gw_vm_query_pci(vm);
 }
 
+static json_object *
+query_exits(GwQmpSession *c, json_object *args, gpointer vm, GError **errp)
+{
+    return gw_vm_query_exits(vm);
+}
+
 static const char *
 opt_str(json_object *args, const char *key)
 {
@@ -258,6 +264,7 @@ gw_vm_qmp_register(GwVm *vm, GwQmpServer *s)
         {"x-godwit-vdpa-sim-fail", sim_fail},
         {"x-query-virtio", query_virtio},
         {"x-query-virtio-status", query_virtio_status},
+        {"x-godwit-query-exits", query_exits},
     };
 
     for (size_t i = 0; i < G_N_ELEMENTS(cmds); i++) {

@@ -317,6 +317,13 @@ gw_vm_query_pci(GwVm *vm)
 }
 
 json_object *
+gw_vm_query_exits(GwVm *vm)
+{
+    return vm->machine ? gw_machine_query_exits(vm->machine)
+                       : json_object_new_object();
+}
+
+json_object *
 gw_vm_query_cpus(GwVm *vm)
 {
     return vm->machine ? gw_machine_query_cpus(vm->machine)

@@ -39,3 +39,18 @@ bool gw_bus_remove(GwBus *bus, uint64_t base);
  */
 bool gw_bus_read(GwBus *bus, uint64_t addr, unsigned size, uint64_t *value);
 bool gw_bus_write(GwBus *bus, uint64_t addr, unsigned size, uint64_t value);
+
+/* What one range has been asked to do since it was mapped. */
+typedef struct {
+    const char *name; /* the device's ops->name: static */
+    uint64_t base, len;
+    uint64_t reads, writes;
+} GwBusRangeStats;
+
+/*
+ * The access counts of every mapped range in address order, and in
+ * *unclaimed the accesses no device took: every exit the VMM handled in
+ * a device model.  A range's counts start at 0 when it is mapped (a BAR
+ * the guest moves starts again).  Caller frees the array.
+ */
+GArray *gw_bus_stats(const GwBus *bus, uint64_t *unclaimed);

@@ -52,6 +52,13 @@ json_object *gw_machine_query_cpus(GwMachine *m);
 /* query-pci's return value: [{bus, devices}] (QEMU's PciInfo list). */
 json_object *gw_machine_query_pci(GwMachine *m);
 GwGuestMemory *gw_machine_memory(GwMachine *m);
+/*
+ * x-godwit-query-exits' return value (caller owns): per bus ("pio",
+ * "mmio") every device range's reads and writes and the unclaimed
+ * accesses, i.e. each exit a device model handled; with --qtest also
+ * "ioeventfd", the writes an ioeventfd took before any device saw them.
+ */
+json_object *gw_machine_query_exits(GwMachine *m);
 
 /* ---- hotplug (main thread) ---- */
 

@@ -42,3 +42,6 @@ bool gw_soft_irq_match_ioeventfd(GwSoftIrq *s, uint64_t addr, unsigned len);
 
 /* MSIs delivered so far (irqfd and direct), for tests and logs. */
 uint64_t gw_soft_irq_msi_count(const GwSoftIrq *s);
+
+/* Guest writes taken by an ioeventfd so far (never reached a device). */
+uint64_t gw_soft_irq_ioeventfd_count(const GwSoftIrq *s);

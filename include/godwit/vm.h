@@ -103,6 +103,9 @@ GwVdpaSimRegistry *gw_vm_vdpa_sims(GwVm *vm);
 /* QMP query-pci's return value (caller owns). */
 json_object *gw_vm_query_pci(GwVm *vm);
 
+/* x-godwit-query-exits' return value, {} without a machine (caller owns). */
+json_object *gw_vm_query_exits(GwVm *vm);
+
 /* QMP query-cpus-fast's return value (caller owns). */
 json_object *gw_vm_query_cpus(GwVm *vm);
 

@@ -1,6 +1,7 @@
 /*
  * The test-side virtio-pci driver over qtest.  See qvirtio.h.
  */
+#include <sched.h>
 #include <string.h>
 #include <linux/virtio_blk.h>
 #include <linux/virtio_config.h>
@@ -15,6 +16,8 @@
 #define SECTOR            512
 #define RUN_SECTORS       8
 #define POLL_US           200
+#define MAX_QSIZE         256    /* what fits the ring area's 4 KiB pages */
+#define BATCH_STATUS      0x1000 /* in buf: status bytes of a batch */
 
 struct GwQVirtio {
     GwQt *qt;
@@ -24,6 +27,8 @@ struct GwQVirtio {
     uint64_t desc, avail, used, buf; /* queue 0, in RAM */
     uint16_t qsize, avail_idx, used_idx, notify_off;
     uint16_t vector; /* queue 0's MSI-X vector, or NO_VECTOR */
+    uint8_t *ram;    /* guest RAM from 0, when the test maps it */
+    uint64_t ram_size;
 };
 
 static uint32_t
@@ -124,12 +129,12 @@ negotiate(GwQVirtio *vd, GError **errp)
 }
 
 static void
-setup_queue(GwQVirtio *vd, unsigned slot)
+setup_queue(GwQVirtio *vd, unsigned slot, uint16_t qsize)
 {
     uint64_t area = RING_AREA(slot);
 
     gw_qt_writew(vd->qt, COMMON(queue_select), 0);
-    vd->qsize = MIN(gw_qt_readw(vd->qt, COMMON(queue_size)), QSIZE);
+    vd->qsize = MIN(gw_qt_readw(vd->qt, COMMON(queue_size)), qsize);
     vd->notify_off = gw_qt_readw(vd->qt, COMMON(queue_notify_off));
     vd->desc = area;
     vd->avail = area + 0x1000;
@@ -179,7 +184,8 @@ enable_msix(GwQVirtio *vd, uint64_t addr, uint32_t data, GError **errp)
 }
 
 static GwQVirtio *
-init(GwQt *qt, unsigned slot, uint64_t msi_at, uint32_t msi_data, GError **errp)
+init(GwQt *qt, unsigned slot, uint64_t msi_at, uint32_t msi_data,
+     uint16_t qsize, GError **errp)
 {
     g_autoptr(GwQVirtio) vd = g_new0(GwQVirtio, 1);
 
@@ -198,7 +204,7 @@ init(GwQt *qt, unsigned slot, uint64_t msi_at, uint32_t msi_data, GError **errp)
     if (!negotiate(vd, errp)) {
         return NULL;
     }
-    setup_queue(vd, slot);
+    setup_queue(vd, slot, qsize);
     gw_qt_writeb(qt, COMMON(device_status),
                  VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
                      VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
@@ -208,14 +214,21 @@ init(GwQt *qt, unsigned slot, uint64_t msi_at, uint32_t msi_data, GError **errp)
 GwQVirtio *
 gw_qvirtio_init(GwQt *qt, unsigned slot, GError **errp)
 {
-    return init(qt, slot, 0, 0, errp);
+    return init(qt, slot, 0, 0, QSIZE, errp);
+}
+
+GwQVirtio *
+gw_qvirtio_init_qsize(GwQt *qt, unsigned slot, uint16_t qsize, GError **errp)
+{
+    g_assert(qsize && qsize <= MAX_QSIZE && !(qsize & (qsize - 1)));
+    return init(qt, slot, 0, 0, qsize, errp);
 }
 
 GwQVirtio *
 gw_qvirtio_init_msix(GwQt *qt, unsigned slot, uint64_t msi_at,
                      uint32_t msi_data, GError **errp)
 {
-    return init(qt, slot, msi_at, msi_data, errp);
+    return init(qt, slot, msi_at, msi_data, QSIZE, errp);
 }
 
 void
@@ -339,4 +352,143 @@ uint8_t
 gw_qvirtio_status(GwQVirtio *vd)
 {
     return gw_qt_readb(vd->qt, COMMON(device_status));
+}
+
+uint16_t
+gw_qvirtio_queue_size(GwQVirtio *vd)
+{
+    return vd->qsize;
+}
+
+void
+gw_qvirtio_set_ram(GwQVirtio *vd, void *host, uint64_t size)
+{
+    vd->ram = host;
+    vd->ram_size = size;
+}
+
+/* Guest RAM, the way the driver was given: mapped, else over qtest. */
+static uint8_t *
+ram_at(GwQVirtio *vd, uint64_t gpa, size_t len)
+{
+    g_assert(gpa + len <= vd->ram_size);
+    return vd->ram + gpa;
+}
+
+static void
+ram_write(GwQVirtio *vd, uint64_t gpa, const void *buf, size_t len)
+{
+    if (vd->ram) {
+        memcpy(ram_at(vd, gpa, len), buf, len);
+    } else {
+        gw_qt_memwrite(vd->qt, gpa, buf, len);
+    }
+}
+
+static void
+ram_read(GwQVirtio *vd, uint64_t gpa, void *buf, size_t len)
+{
+    if (vd->ram) {
+        memcpy(buf, ram_at(vd, gpa, len), len);
+    } else {
+        gw_qt_memread(vd->qt, gpa, buf, len);
+    }
+}
+
+/* An index the other side reads or writes: release / acquire. */
+static void
+idx_write(GwQVirtio *vd, uint64_t gpa, uint16_t v)
+{
+    if (vd->ram) {
+        __atomic_store_n((uint16_t *)ram_at(vd, gpa, 2), v, __ATOMIC_RELEASE);
+    } else {
+        gw_qt_writew(vd->qt, gpa, v);
+    }
+}
+
+static uint16_t
+idx_read(GwQVirtio *vd, uint64_t gpa)
+{
+    if (vd->ram) {
+        return __atomic_load_n((uint16_t *)ram_at(vd, gpa, 2),
+                               __ATOMIC_ACQUIRE);
+    }
+    return gw_qt_readw(vd->qt, gpa);
+}
+
+/* Descriptors 3i..3i+2 for request i: header, data, status. */
+static void
+batch_descs(GwQVirtio *vd, const GwQVirtioBlkReq *r, unsigned n,
+            struct vring_desc *d)
+{
+    for (unsigned i = 0; i < n; i++, d += 3) {
+        uint16_t head = (uint16_t)(3 * i);
+        uint16_t wr = r[i].type == VIRTIO_BLK_T_IN ? VRING_DESC_F_WRITE : 0;
+
+        d[0] = (struct vring_desc){vd->buf + 16 * i, 16, VRING_DESC_F_NEXT,
+                                   head + 1};
+        d[1] = (struct vring_desc){r[i].data, r[i].len, VRING_DESC_F_NEXT | wr,
+                                   head + 2};
+        d[2] = (struct vring_desc){vd->buf + BATCH_STATUS + i, 1,
+                                   VRING_DESC_F_WRITE, 0};
+    }
+}
+
+/* Puts heads 0, 3, 6, … in the avail ring from avail_idx on (may wrap). */
+static void
+batch_avail(GwQVirtio *vd, unsigned n)
+{
+    uint16_t ring[MAX_QSIZE / 3];
+    unsigned at = vd->avail_idx % vd->qsize, first = MIN(n, vd->qsize - at);
+
+    for (unsigned i = 0; i < n; i++) {
+        ring[i] = (uint16_t)(3 * i);
+    }
+    ram_write(vd, vd->avail + 4 + 2 * at, ring, 2 * first);
+    if (first < n) {
+        ram_write(vd, vd->avail + 4, ring + first, 2 * (n - first));
+    }
+    vd->avail_idx += n;
+    idx_write(vd, vd->avail + 2, vd->avail_idx);
+}
+
+bool
+gw_qvirtio_blk_submit(GwQVirtio *vd, GwQVirtioBlkReq *reqs, unsigned n,
+                      GError **errp)
+{
+    struct virtio_blk_outhdr hdr[MAX_QSIZE / 3];
+    struct vring_desc d[MAX_QSIZE];
+    uint8_t status[MAX_QSIZE / 3], ff[MAX_QSIZE / 3];
+    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    uint16_t want = (uint16_t)(vd->used_idx + n);
+
+    g_assert(n >= 1 && 3 * n <= vd->qsize);
+    for (unsigned i = 0; i < n; i++) {
+        hdr[i] = (struct virtio_blk_outhdr){.type = reqs[i].type,
+                                            .sector = reqs[i].sector};
+    }
+    batch_descs(vd, reqs, n, d);
+    memset(ff, 0xff, n);
+    ram_write(vd, vd->buf, hdr, sizeof(hdr[0]) * n);
+    ram_write(vd, vd->buf + BATCH_STATUS, ff, n);
+    ram_write(vd, vd->desc, d, sizeof(d[0]) * 3 * n);
+    batch_avail(vd, n);
+    gw_qt_writew(vd->qt,
+                 vd->notify + (uint64_t)vd->notify_off * vd->notify_mult, 0);
+    while (idx_read(vd, vd->used + 2) != want) {
+        if (g_get_monotonic_time() > deadline) {
+            g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
+                        "virtio-blk: %u requests not completed in 10 s", n);
+            return false;
+        }
+        if (vd->ram) {
+            sched_yield(); /* a spinning vCPU, polite on a small host */
+        }
+    }
+    vd->used_idx = want;
+    ram_read(vd, vd->buf + BATCH_STATUS, status, n);
+    for (unsigned i = 0; i < n; i++) {
+        reqs[i].status = status[i];
+    }
+    return true;
 }

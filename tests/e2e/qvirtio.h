@@ -4,7 +4,8 @@
  * capabilities by walking the function's capability list, negotiates
  * VERSION_1 (and ACCESS_PLATFORM when offered), runs split virtqueue 0
  * in guest RAM and completes requests by polling the used ring, so it
- * needs no interrupts.  One request at a time.
+ * needs no interrupts.  One request at a time, or a batch of them
+ * (gw_qvirtio_blk_submit).
  *
  * Every access that goes wrong asserts (through the qtest client);
  * protocol-level failures a test wants to check return false with
@@ -60,3 +61,43 @@ void gw_qvirtio_blk_pattern(uint8_t *buf, size_t len, uint64_t sector);
 
 /* device_status as the driver reads it. */
 uint8_t gw_qvirtio_status(GwQVirtio *vd);
+
+/*
+ * The same as gw_qvirtio_init, with queue 0 of `qsize` entries (a power
+ * of two up to 256; the device's maximum when that is smaller).
+ */
+GwQVirtio *gw_qvirtio_init_qsize(GwQt *qt, unsigned slot, uint16_t qsize,
+                                 GError **errp);
+/* The size of queue 0 as set up. */
+uint16_t gw_qvirtio_queue_size(GwQVirtio *vd);
+
+/* One virtio-blk request of a batch; the data is the caller's. */
+typedef struct {
+    uint32_t type; /* VIRTIO_BLK_T_IN or VIRTIO_BLK_T_OUT */
+    uint64_t sector;
+    uint64_t data; /* guest-physical address of `len` bytes */
+    uint32_t len;
+    uint8_t status; /* out: the status byte the device wrote */
+} GwQVirtioBlkReq;
+
+/*
+ * virtio-blk: puts `n` requests on queue 0 at once (3 descriptors each,
+ * 3n ≤ the queue size), publishes them with one avail-index write and
+ * one notify, then polls the used index, without sleeping (yielding
+ * the CPU between reads when RAM is mapped), until all n are used (up
+ * to 10 s), and fills in each status (0xff if the device
+ * never wrote it).  Write the data before, read it after.  false with
+ * *errp on timeout; status values are for the caller to judge.
+ */
+bool gw_qvirtio_blk_submit(GwQVirtio *vd, GwQVirtioBlkReq *reqs, unsigned n,
+                           GError **errp);
+
+/*
+ * Guest RAM from guest-physical 0, mapped into the test (`size` bytes at
+ * `host`, e.g. the VMM's shared memfd): gw_qvirtio_blk_submit then reads
+ * and writes rings, headers and status there as a vCPU would, without
+ * a qtest round trip, and only its notify goes over qtest.  Indexes are
+ * stored with release and loaded with acquire ordering.  NULL: over
+ * qtest again.  The mapping stays the caller's.
+ */
+void gw_qvirtio_set_ram(GwQVirtio *vd, void *host, uint64_t size);

@@ -216,7 +216,8 @@ test_queries(void)
                                        "add-fd",
                                        "remove-fd",
                                        "query-fdsets",
-                                       "query-pci"};
+                                       "query-pci",
+                                       "x-godwit-query-exits"};
     json_object *r, *ret;
     g_autofree char *names = NULL, *schema = NULL;
 
@@ -250,6 +251,9 @@ test_queries(void)
     json_object_put(r);
     ret = ok(f.c, "query-cpus-fast", NULL, &r);
     g_assert_cmpuint(json_object_array_length(ret), ==, 0); /* no vCPUs */
+    json_object_put(r);
+    ret = ok(f.c, "x-godwit-query-exits", NULL, &r);
+    g_assert_cmpint(json_object_object_length(ret), ==, 0); /* no machine */
     json_object_put(r);
     fx_stop(&f);
 }

@@ -123,9 +123,40 @@ test_bus_dispatch(void)
     g_assert_false(gw_bus_read(bus, 0x180, 4, &v));
     g_assert_cmphex(v, ==, 0xffffffff);
     g_assert_false(gw_bus_read(bus, 0x10f, 2, &v));
+    g_assert_false(gw_bus_write(bus, 0x300, 1, 0));
     g_assert_true(gw_bus_remove(bus, 0x100));
     g_assert_false(gw_bus_read(bus, 0x104, 1, &v));
     g_assert_false(gw_bus_remove(bus, 0x100));
+}
+
+/* Every access is counted where it went: the exits a device model ran. */
+static void
+test_bus_counts(void)
+{
+    g_autoptr(GwBus) bus = gw_bus_new("mmio");
+    Recorder a = {0}, b = {0};
+    uint64_t v, unclaimed;
+
+    g_assert_true(gw_bus_add(bus, 0x200, 0x8, &rec_ops, &b, NULL));
+    g_assert_true(gw_bus_add(bus, 0x100, 0x10, &rec_ops, &a, NULL));
+    gw_bus_read(bus, 0x104, 4, &v);
+    gw_bus_write(bus, 0x108, 4, 1);
+    gw_bus_write(bus, 0x10c, 4, 1);
+    gw_bus_write(bus, 0x200, 1, 1);
+    gw_bus_read(bus, 0x180, 4, &v); /* nothing there */
+    gw_bus_write(bus, 0x10f, 2, 0); /* straddles the end */
+    g_autoptr(GArray) st = gw_bus_stats(bus, &unclaimed);
+    g_assert_cmpuint(st->len, ==, 2);
+    GwBusRangeStats *r = &g_array_index(st, GwBusRangeStats, 0);
+    g_assert_cmpstr(r->name, ==, "rec");
+    g_assert_cmphex(r->base, ==, 0x100); /* address order */
+    g_assert_cmpuint(r->len, ==, 0x10);
+    g_assert_cmpuint(r->reads, ==, 1);
+    g_assert_cmpuint(r->writes, ==, 2);
+    r = &g_array_index(st, GwBusRangeStats, 1);
+    g_assert_cmpuint(r->reads, ==, 0);
+    g_assert_cmpuint(r->writes, ==, 1);
+    g_assert_cmpuint(unclaimed, ==, 2);
 }
 
 /* ---- serial ---- */
@@ -525,6 +556,8 @@ main(int argc, char **argv)
                     test_mem_rejects_unaligned);
     g_test_add_func("/board/bus/dispatches-and-rejects-overlap",
                     test_bus_dispatch);
+    g_test_add_func("/board/bus/counts-accesses-per-device-and-unclaimed",
+                    test_bus_counts);
     g_test_add_func("/board/serial/transmits-to-output", test_serial_transmit);
     g_test_add_func("/board/serial/thre-interrupt-acked-by-iir",
                     test_serial_thre_interrupt);

@@ -116,6 +116,7 @@ test_ioeventfd_matches_like_kvm(void)
     g_assert_false(gw_soft_irq_match_ioeventfd(s, 0x3002, 4)); /* address */
     g_assert_true(gw_soft_irq_match_ioeventfd(s, 0x3004, 4));
     g_assert_cmpuint(eventfd_value(word), ==, 1);
+    g_assert_cmpuint(gw_soft_irq_ioeventfd_count(s), ==, 3); /* matches */
 
     g_assert_true(
         chip->ops->ioeventfd(chip->ctx, 0x3004, 4, word, false, NULL));
