@@ -256,13 +256,18 @@ static void
 must_loop_only(GwQNet *n, const uint8_t *to, const uint8_t *not_to)
 {
     g_autoptr(GError) err = NULL;
+    bool ok;
 
-    g_assert_true(gw_qvirtio_net_loopback(n, to, NET_FRAMES, &err));
+    /* The error first: it says which frame and byte. */
+    ok = gw_qvirtio_net_loopback(n, to, NET_FRAMES, &err);
     g_assert_no_error(err);
-    g_assert_true(gw_qvirtio_net_not_looped(n, not_to, NET_QUIET_MS, &err));
+    g_assert_true(ok);
+    ok = gw_qvirtio_net_not_looped(n, not_to, NET_QUIET_MS, &err);
     g_assert_no_error(err);
-    g_assert_true(gw_qvirtio_net_loopback(n, to, 2, &err));
+    g_assert_true(ok);
+    ok = gw_qvirtio_net_loopback(n, to, 2, &err);
     g_assert_no_error(err);
+    g_assert_true(ok);
 }
 
 /* What x-query-virtio-status says of nic0 with the control queue. */
@@ -293,6 +298,7 @@ test_net_loopback_and_mac(void)
     GwTestVm vm = {0};
     g_autoptr(GError) err = NULL;
     g_autoptr(GwQNet) n = NULL;
+    bool ok;
 
     net_start(&vm, 3);
     n = gw_qvirtio_net_init(vm.qt, SLOT, &err);
@@ -302,8 +308,9 @@ test_net_loopback_and_mac(void)
     must_query_net(&vm);
     must_loop_only(n, sim_mac, other_mac);
 
-    g_assert_true(gw_qvirtio_net_set_mac(n, new_mac, &err));
+    ok = gw_qvirtio_net_set_mac(n, new_mac, &err);
     g_assert_no_error(err);
+    g_assert_true(ok);
     must_mac(n, new_mac);
     must_loop_only(n, new_mac, sim_mac);
     gw_qvirtio_reset(gw_qvirtio_net_dev(n));
