@@ -484,7 +484,7 @@ vq_write_addrs(GwQVirtio *vd, const GwQVq *vq)
 bool
 gw_qvirtio_setup_vq(GwQVirtio *vd, unsigned q, GError **errp)
 {
-    GwQVq *vq = &vd->vqs[q];
+    GwQVq *vq = &vd->vqs[MIN(q, GW_QVIRTIO_MAX_QUEUES - 1)];
     uint16_t max;
 
     g_assert(vd->area && q < GW_QVIRTIO_MAX_QUEUES);
@@ -543,7 +543,7 @@ gw_qvirtio_vq_size(GwQVirtio *vd, unsigned q)
 uint16_t
 gw_qvirtio_vq_add(GwQVirtio *vd, unsigned q, const GwQVirtioBuf *b, unsigned n)
 {
-    GwQVq *vq = &vd->vqs[q];
+    GwQVq *vq = &vd->vqs[MIN(q, GW_QVIRTIO_MAX_QUEUES - 1)];
     uint16_t head = vq->free_head, id = head;
 
     g_assert(q < GW_QVIRTIO_MAX_QUEUES && vq->size);
@@ -569,6 +569,7 @@ gw_qvirtio_vq_add(GwQVirtio *vd, unsigned q, const GwQVirtioBuf *b, unsigned n)
 void
 gw_qvirtio_vq_kick(GwQVirtio *vd, unsigned q)
 {
+    g_assert(q < GW_QVIRTIO_MAX_QUEUES && vd->vqs[q].size);
     gw_qt_writew(vd->qt,
                  vd->notify + (uint64_t)vd->vqs[q].notify_off * vd->notify_mult,
                  q);
@@ -592,7 +593,7 @@ vq_free_chain(GwQVq *vq, uint16_t head)
 bool
 gw_qvirtio_vq_poll(GwQVirtio *vd, unsigned q, uint32_t *id, uint32_t *len)
 {
-    GwQVq *vq = &vd->vqs[q];
+    GwQVq *vq = &vd->vqs[MIN(q, GW_QVIRTIO_MAX_QUEUES - 1)];
     uint64_t elem;
 
     g_assert(q < GW_QVIRTIO_MAX_QUEUES && vq->size);
