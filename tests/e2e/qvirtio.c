@@ -19,6 +19,15 @@
 #define MAX_QSIZE         256    /* what fits the ring area's 4 KiB pages */
 #define BATCH_STATUS      0x1000 /* in buf: status bytes of a batch */
 
+/* One queue of a driver started with gw_qvirtio_start(). */
+typedef struct {
+    uint64_t desc, avail, used; /* guest-physical */
+    uint16_t size, avail_idx, used_idx, notify_off;
+    uint16_t free_head, nfree;
+    uint16_t link[QSIZE]; /* next descriptor: in a chain, or free list */
+    uint8_t chain[QSIZE]; /* descriptors in the chain a head starts */
+} GwQVq;
+
 struct GwQVirtio {
     GwQt *qt;
     unsigned bdf;
@@ -29,6 +38,9 @@ struct GwQVirtio {
     uint16_t vector; /* queue 0's MSI-X vector, or NO_VECTOR */
     uint8_t *ram;    /* guest RAM from 0, when the test maps it */
     uint64_t ram_size;
+    /* gw_qvirtio_start(): several queues, rings and data per slot */
+    uint64_t offered, features, area;
+    GwQVq vqs[GW_QVIRTIO_MAX_QUEUES];
 };
 
 static uint32_t
@@ -489,6 +501,279 @@ gw_qvirtio_blk_submit(GwQVirtio *vd, GwQVirtioBlkReq *reqs, unsigned n,
     ram_read(vd, vd->buf + BATCH_STATUS, status, n);
     for (unsigned i = 0; i < n; i++) {
         reqs[i].status = status[i];
+    }
+    return true;
+}
+
+/*
+ * Several queues (gw_qvirtio_start and the gw_qvirtio_vq_* functions).
+ * Queue q's rings are at area + q * 4 KiB (desc, avail at +1 KiB, used
+ * at +2 KiB); the test's buffers from DATA_OFF to the end of the area.
+ */
+#define VQ_STRIDE 0x1000
+#define DATA_OFF  (GW_QVIRTIO_MAX_QUEUES * VQ_STRIDE)
+#define AREA_LEN  0x20000
+#define BAR_STEP  (1ull << 20)
+
+/* Every BAR a virtio capability uses, placed when nobody did. */
+static void
+place_cap_bars(GwQVirtio *vd, unsigned slot)
+{
+    unsigned cap = cfg_read(vd, 0x34, 1) & ~3u;
+
+    for (int guard = 0; cap && guard < 48; guard++) {
+        if (cfg_read(vd, cap, 1) == 0x09) {
+            unsigned bar = cfg_read(vd, cap + 4, 1);
+            if (bar < 6 && (cfg_read(vd, 0x10 + 4 * bar, 4) & ~0xfu) == 0) {
+                gw_qt_pci_write(vd->qt, vd->bdf, 0x10 + 4 * bar, 4,
+                                (uint32_t)(SLOT_WINDOW(slot) + bar * BAR_STEP));
+            }
+        }
+        cap = cfg_read(vd, cap + 1, 1) & ~3u;
+    }
+    gw_qt_pci_write(vd->qt, vd->bdf, 0x04, 2, 0x6); /* memory, bus master */
+}
+
+static bool
+accept_features(GwQVirtio *vd, uint64_t want, GError **errp)
+{
+    vd->offered = device_features(vd);
+    vd->features = want & vd->offered;
+    if (!(vd->features & (1ull << VIRTIO_F_VERSION_1))) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "virtio: VERSION_1 not offered (0x%" G_GINT64_MODIFIER "x)",
+                    vd->offered);
+        return false;
+    }
+    gw_qt_writel(vd->qt, COMMON(guest_feature_select), 0);
+    gw_qt_writel(vd->qt, COMMON(guest_feature), (uint32_t)vd->features);
+    gw_qt_writel(vd->qt, COMMON(guest_feature_select), 1);
+    gw_qt_writel(vd->qt, COMMON(guest_feature), (uint32_t)(vd->features >> 32));
+    gw_qt_writeb(vd->qt, COMMON(device_status),
+                 VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+                     VIRTIO_CONFIG_S_FEATURES_OK);
+    if (!(gw_qt_readb(vd->qt, COMMON(device_status)) &
+          VIRTIO_CONFIG_S_FEATURES_OK)) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "virtio: FEATURES_OK not accepted for 0x%" G_GINT64_MODIFIER
+                    "x",
+                    vd->features);
+        return false;
+    }
+    return true;
+}
+
+GwQVirtio *
+gw_qvirtio_start(GwQt *qt, unsigned slot, uint64_t want, GError **errp)
+{
+    g_autoptr(GwQVirtio) vd = g_new0(GwQVirtio, 1);
+
+    vd->qt = qt;
+    vd->bdf = GW_QT_BDF(0, slot, 0);
+    vd->vector = VIRTIO_MSI_NO_VECTOR;
+    vd->area = RING_AREA(slot);
+    place_cap_bars(vd, slot);
+    if (!find_caps(vd, errp)) {
+        return NULL;
+    }
+    gw_qvirtio_reset(vd);
+    gw_qt_writeb(qt, COMMON(device_status), VIRTIO_CONFIG_S_ACKNOWLEDGE);
+    gw_qt_writeb(qt, COMMON(device_status),
+                 VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+    if (!accept_features(vd, want, errp)) {
+        return NULL;
+    }
+    return g_steal_pointer(&vd);
+}
+
+GwQVirtio *
+gw_qvirtio_init_queues(GwQt *qt, unsigned slot, uint64_t want, unsigned nqueues,
+                       GError **errp)
+{
+    g_autoptr(GwQVirtio) vd = gw_qvirtio_start(qt, slot, want, errp);
+
+    if (!vd) {
+        return NULL;
+    }
+    for (unsigned q = 0; q < nqueues; q++) {
+        if (!gw_qvirtio_setup_vq(vd, q, errp)) {
+            return NULL;
+        }
+    }
+    gw_qvirtio_driver_ok(vd);
+    return g_steal_pointer(&vd);
+}
+
+uint64_t
+gw_qvirtio_offered(GwQVirtio *vd)
+{
+    return vd->offered;
+}
+
+uint64_t
+gw_qvirtio_features(GwQVirtio *vd)
+{
+    return vd->features;
+}
+
+unsigned
+gw_qvirtio_num_queues(GwQVirtio *vd)
+{
+    return gw_qt_readw(vd->qt, COMMON(num_queues));
+}
+
+static void
+vq_write_addrs(GwQVirtio *vd, const GwQVq *vq)
+{
+    gw_qt_writel(vd->qt, COMMON(queue_desc_lo), (uint32_t)vq->desc);
+    gw_qt_writel(vd->qt, COMMON(queue_desc_hi), (uint32_t)(vq->desc >> 32));
+    gw_qt_writel(vd->qt, COMMON(queue_avail_lo), (uint32_t)vq->avail);
+    gw_qt_writel(vd->qt, COMMON(queue_avail_hi), (uint32_t)(vq->avail >> 32));
+    gw_qt_writel(vd->qt, COMMON(queue_used_lo), (uint32_t)vq->used);
+    gw_qt_writel(vd->qt, COMMON(queue_used_hi), (uint32_t)(vq->used >> 32));
+}
+
+bool
+gw_qvirtio_setup_vq(GwQVirtio *vd, unsigned q, GError **errp)
+{
+    GwQVq *vq = &vd->vqs[MIN(q, GW_QVIRTIO_MAX_QUEUES - 1)];
+    uint16_t max;
+
+    g_assert(vd->area && q < GW_QVIRTIO_MAX_QUEUES);
+    if (q >= gw_qvirtio_num_queues(vd)) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "virtio: no queue %u (num_queues %u)", q,
+                    gw_qvirtio_num_queues(vd));
+        return false;
+    }
+    gw_qt_writew(vd->qt, COMMON(queue_select), q);
+    max = gw_qt_readw(vd->qt, COMMON(queue_size));
+    if (max == 0) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "virtio: queue %u has size 0", q);
+        return false;
+    }
+    *vq = (GwQVq){.size = MIN(max, QSIZE), .nfree = MIN(max, QSIZE)};
+    for (uint16_t i = 0; i < vq->size; i++) {
+        vq->link[i] = i + 1;
+    }
+    vq->notify_off = gw_qt_readw(vd->qt, COMMON(queue_notify_off));
+    vq->desc = vd->area + (uint64_t)q * VQ_STRIDE;
+    vq->avail = vq->desc + 0x400;
+    vq->used = vq->desc + 0x800;
+    gw_qt_memset(vd->qt, vq->desc, 0, VQ_STRIDE);
+    gw_qt_writew(vd->qt, COMMON(queue_size), vq->size);
+    gw_qt_writew(vd->qt, COMMON(queue_msix_vector), VIRTIO_MSI_NO_VECTOR);
+    vq_write_addrs(vd, vq);
+    gw_qt_writew(vd->qt, COMMON(queue_enable), 1);
+    return true;
+}
+
+void
+gw_qvirtio_driver_ok(GwQVirtio *vd)
+{
+    gw_qt_writeb(vd->qt, COMMON(device_status),
+                 VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+                     VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+}
+
+uint64_t
+gw_qvirtio_data_area(GwQVirtio *vd, size_t *len)
+{
+    g_assert(vd->area);
+    *len = AREA_LEN - DATA_OFF;
+    return vd->area + DATA_OFF;
+}
+
+unsigned
+gw_qvirtio_vq_size(GwQVirtio *vd, unsigned q)
+{
+    g_assert(q < GW_QVIRTIO_MAX_QUEUES);
+    return vd->vqs[q].size;
+}
+
+uint16_t
+gw_qvirtio_vq_add(GwQVirtio *vd, unsigned q, const GwQVirtioBuf *b, unsigned n)
+{
+    GwQVq *vq = &vd->vqs[MIN(q, GW_QVIRTIO_MAX_QUEUES - 1)];
+    uint16_t head = vq->free_head, id = head;
+
+    g_assert(q < GW_QVIRTIO_MAX_QUEUES && vq->size);
+    g_assert_cmpuint(n, >=, 1);
+    g_assert_cmpuint(n, <=, vq->nfree);
+    for (unsigned i = 0; i < n; i++) {
+        uint16_t next = vq->link[id];
+        struct vring_desc d = {b[i].addr, b[i].len,
+                               (b[i].write ? VRING_DESC_F_WRITE : 0) |
+                                   (i + 1 < n ? VRING_DESC_F_NEXT : 0),
+                               i + 1 < n ? next : 0};
+        gw_qt_memwrite(vd->qt, vq->desc + 16ull * id, &d, sizeof(d));
+        vq->free_head = next;
+        id = next;
+    }
+    vq->nfree -= n;
+    vq->chain[head] = (uint8_t)n;
+    gw_qt_writew(vd->qt, vq->avail + 4 + 2 * (vq->avail_idx % vq->size), head);
+    gw_qt_writew(vd->qt, vq->avail + 2, ++vq->avail_idx);
+    return head;
+}
+
+void
+gw_qvirtio_vq_kick(GwQVirtio *vd, unsigned q)
+{
+    g_assert(q < GW_QVIRTIO_MAX_QUEUES && vd->vqs[q].size);
+    gw_qt_writew(vd->qt,
+                 vd->notify + (uint64_t)vd->vqs[q].notify_off * vd->notify_mult,
+                 q);
+}
+
+/* Gives the chain at `head` back to the free list. */
+static void
+vq_free_chain(GwQVq *vq, uint16_t head)
+{
+    uint16_t last = head;
+
+    for (unsigned i = 1; i < vq->chain[head]; i++) {
+        last = vq->link[last];
+    }
+    vq->link[last] = vq->free_head;
+    vq->free_head = head;
+    vq->nfree += vq->chain[head];
+    vq->chain[head] = 0;
+}
+
+bool
+gw_qvirtio_vq_poll(GwQVirtio *vd, unsigned q, uint32_t *id, uint32_t *len)
+{
+    GwQVq *vq = &vd->vqs[MIN(q, GW_QVIRTIO_MAX_QUEUES - 1)];
+    uint64_t elem;
+
+    g_assert(q < GW_QVIRTIO_MAX_QUEUES && vq->size);
+    if (gw_qt_readw(vd->qt, vq->used + 2) == vq->used_idx) {
+        return false;
+    }
+    elem = vq->used + 4 + 8ull * (vq->used_idx % vq->size);
+    *id = gw_qt_readl(vd->qt, elem);
+    *len = gw_qt_readl(vd->qt, elem + 4);
+    /* A head the driver did not make available is the device's bug. */
+    g_assert_cmpuint(*id, <, vq->size);
+    g_assert_cmpuint(vq->chain[*id], >, 0);
+    vq_free_chain(vq, (uint16_t)*id);
+    vq->used_idx++;
+    return true;
+}
+
+bool
+gw_qvirtio_vq_wait(GwQVirtio *vd, unsigned q, int timeout_ms, uint32_t *id,
+                   uint32_t *len)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+
+    while (!gw_qvirtio_vq_poll(vd, q, id, len)) {
+        if (g_get_monotonic_time() >= deadline) {
+            return false;
+        }
+        g_usleep(POLL_US); /* the device works on its own thread */
     }
     return true;
 }

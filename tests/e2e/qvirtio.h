@@ -101,3 +101,57 @@ bool gw_qvirtio_blk_submit(GwQVirtio *vd, GwQVirtioBlkReq *reqs, unsigned n,
  * qtest again.  The mapping stays the caller's.
  */
 void gw_qvirtio_set_ram(GwQVirtio *vd, void *host, uint64_t size);
+
+/*
+ * Several queues.  gw_qvirtio_start() probes and negotiates like
+ * gw_qvirtio_init() but takes what the driver wants (it accepts
+ * `want & offered`, which must hold VERSION_1) and stops at FEATURES_OK;
+ * the test then sets up queues 0..GW_QVIRTIO_MAX_QUEUES-1 it needs and
+ * sets DRIVER_OK.  BARs the capabilities use that nobody placed go to
+ * the slot window (BAR 0 for godwit, BAR 4 on QEMU).  Queue q's rings
+ * are in the slot's RAM area (RING_AREA(slot) + q * 4 KiB, at most 16
+ * entries each, no interrupts); the rest of the area is the test's, for
+ * buffers (gw_qvirtio_data_area()).  A driver started this way has no
+ * queue for gw_qvirtio_blk_workload().
+ */
+#define GW_QVIRTIO_MAX_QUEUES 8
+
+typedef struct {
+    uint64_t addr; /* guest-physical */
+    uint32_t len;
+    bool write; /* device-writable */
+} GwQVirtioBuf;
+
+GwQVirtio *gw_qvirtio_start(GwQt *qt, unsigned slot, uint64_t want,
+                            GError **errp);
+/* start, queues 0..nqueues-1, DRIVER_OK. */
+GwQVirtio *gw_qvirtio_init_queues(GwQt *qt, unsigned slot, uint64_t want,
+                                  unsigned nqueues, GError **errp);
+/* What the device offered / what was negotiated. */
+uint64_t gw_qvirtio_offered(GwQVirtio *vd);
+uint64_t gw_qvirtio_features(GwQVirtio *vd);
+/* num_queues of the common configuration. */
+unsigned gw_qvirtio_num_queues(GwQVirtio *vd);
+/* Sets queue `q` up and enables it; false with *errp if it has no queue. */
+bool gw_qvirtio_setup_vq(GwQVirtio *vd, unsigned q, GError **errp);
+void gw_qvirtio_driver_ok(GwQVirtio *vd);
+/* The test's RAM for buffers: its address, and `*len` bytes of it. */
+uint64_t gw_qvirtio_data_area(GwQVirtio *vd, size_t *len);
+/* Entries of queue `q` (0 when it is not set up). */
+unsigned gw_qvirtio_vq_size(GwQVirtio *vd, unsigned q);
+
+/*
+ * Makes a chain of `n` buffers available on queue `q` (no kick); returns
+ * its head id.  Asserts that there are `n` free descriptors.
+ */
+uint16_t gw_qvirtio_vq_add(GwQVirtio *vd, unsigned q, const GwQVirtioBuf *b,
+                           unsigned n);
+void gw_qvirtio_vq_kick(GwQVirtio *vd, unsigned q);
+/*
+ * The next used element of queue `q`, if there is one: its head id and
+ * length, and the chain's descriptors are free again.  Does not block.
+ */
+bool gw_qvirtio_vq_poll(GwQVirtio *vd, unsigned q, uint32_t *id, uint32_t *len);
+/* The same, polling for at most `timeout_ms`; false when nothing came. */
+bool gw_qvirtio_vq_wait(GwQVirtio *vd, unsigned q, int timeout_ms, uint32_t *id,
+                        uint32_t *len);

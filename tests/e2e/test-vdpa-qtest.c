@@ -4,10 +4,13 @@
  * as a management tool sees the device.
  */
 #include <string.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_net.h>
 #include <glib/gstdio.h>
 #include <godwit/util.h>
 #include "qtest-vm.h"
 #include "qvirtio.h"
+#include "qvirtio-net.h"
 
 #define T       GW_TEST_VM_WAIT_MS
 #define SLOT    1
@@ -213,6 +216,137 @@ test_backing_file(void)
     g_assert_cmpint(g_rmdir(dir), ==, 0);
 }
 
+/* The net cases: vdpasim_net with its MAC, num_queues 3 or 2. */
+#define NET_BACKEND  "/machine/peripheral/nic0/virtio-backend"
+#define NET_SIM      "name=net0,mgmtdev=vdpasim_net,mac=52:54:00:12:34:56"
+#define NET_FRAMES   24
+#define NET_QUIET_MS 300 /* a dropped frame does not come back within */
+
+static const uint8_t sim_mac[] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+static const uint8_t new_mac[] = {0x52, 0x54, 0x00, 0xab, 0xcd, 0xef};
+static const uint8_t other_mac[] = {0x52, 0x54, 0x00, 0x99, 0x88, 0x77};
+
+#define F(n)     (1ull << (n))
+#define NET_CTRL (F(VIRTIO_NET_F_CTRL_VQ) | F(VIRTIO_NET_F_CTRL_MAC_ADDR))
+#define NET_TAKEN                                                              \
+    (F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_ACCESS_PLATFORM) |                     \
+     F(VIRTIO_NET_F_MAC) | NET_CTRL)
+
+static void
+net_start(GwTestVm *vm, unsigned num_queues)
+{
+    g_autofree char *vdpa = g_strdup_printf(
+        "path=@DIR@/vdpa/net0,num_queues=%u,id=nic0", num_queues);
+    const char *args[] = {"--vdpa-sim", NET_SIM, "--vdpa", vdpa, NULL};
+
+    gw_test_vm_start(vm, args);
+}
+
+static void
+must_mac(GwQNet *n, const uint8_t *want)
+{
+    uint8_t mac[GW_QNET_ETH_LEN];
+
+    gw_qvirtio_net_read_mac(n, mac);
+    g_assert_cmpmem(mac, sizeof(mac), want, GW_QNET_ETH_LEN);
+}
+
+/* Frames to `to` loop; one to `not_to` does not, not even late. */
+static void
+must_loop_only(GwQNet *n, const uint8_t *to, const uint8_t *not_to)
+{
+    g_autoptr(GError) err = NULL;
+    bool ok;
+
+    /* The error first: it says which frame and byte. */
+    ok = gw_qvirtio_net_loopback(n, to, NET_FRAMES, &err);
+    g_assert_no_error(err);
+    g_assert_true(ok);
+    ok = gw_qvirtio_net_not_looped(n, not_to, NET_QUIET_MS, &err);
+    g_assert_no_error(err);
+    g_assert_true(ok);
+    ok = gw_qvirtio_net_loopback(n, to, 2, &err);
+    g_assert_no_error(err);
+    g_assert_true(ok);
+}
+
+/* What x-query-virtio-status says of nic0 with the control queue. */
+static void
+must_query_net(GwTestVm *vm)
+{
+    g_autoptr(json_object) st = gw_test_vm_qmp_ok(
+        vm, "x-query-virtio-status", "{\"path\":\"" NET_BACKEND "\"}");
+    json_object *gf = json_object_object_get(st, "guest-features");
+
+    g_assert_cmpint(
+        json_object_get_int(json_object_object_get(st, "device-id")), ==, 1);
+    g_assert_cmpint(json_object_get_int(json_object_object_get(st, "num-vqs")),
+                    ==, 3);
+    g_assert_true(has_string(json_object_object_get(gf, "dev-features"),
+                             "VIRTIO_NET_F_CTRL_VQ"));
+    g_assert_true(has_string(json_object_object_get(gf, "dev-features"),
+                             "VIRTIO_NET_F_CTRL_MAC_ADDR"));
+    g_assert_true(
+        has_string(json_object_object_get(json_object_object_get(st, "status"),
+                                          "statuses"),
+                   "VIRTIO_CONFIG_S_DRIVER_OK"));
+}
+
+static void
+test_net_loopback_and_mac(void)
+{
+    GwTestVm vm = {0};
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GwQNet) n = NULL;
+    bool ok;
+
+    net_start(&vm, 3);
+    n = gw_qvirtio_net_init(vm.qt, SLOT, &err);
+    g_assert_no_error(err);
+    g_assert_cmphex(gw_qvirtio_features(gw_qvirtio_net_dev(n)), ==, NET_TAKEN);
+    must_mac(n, sim_mac);
+    must_query_net(&vm);
+    must_loop_only(n, sim_mac, other_mac);
+
+    ok = gw_qvirtio_net_set_mac(n, new_mac, &err);
+    g_assert_no_error(err);
+    g_assert_true(ok);
+    must_mac(n, new_mac);
+    must_loop_only(n, new_mac, sim_mac);
+    gw_qvirtio_reset(gw_qvirtio_net_dev(n));
+    gw_test_vm_stop(&vm);
+}
+
+/* Exposed without its third queue, the device hides what needs it. */
+static void
+test_net_without_cvq(void)
+{
+    GwTestVm vm = {0};
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GwQNet) n = NULL;
+    g_autoptr(json_object) st = NULL;
+    GwQVirtio *vd;
+
+    net_start(&vm, 2);
+    n = gw_qvirtio_net_init(vm.qt, SLOT, &err);
+    g_assert_no_error(err);
+    vd = gw_qvirtio_net_dev(n);
+    g_assert_cmphex(gw_qvirtio_offered(vd) & NET_CTRL, ==, 0);
+    g_assert_true(gw_qvirtio_offered(vd) & F(VIRTIO_NET_F_MAC));
+    g_assert_cmphex(gw_qvirtio_features(vd), ==, NET_TAKEN & ~NET_CTRL);
+    g_assert_cmpuint(gw_qvirtio_num_queues(vd), ==, 2);
+    g_assert_false(gw_qvirtio_net_set_mac(n, new_mac, &err));
+    g_clear_error(&err);
+    must_mac(n, sim_mac);
+    must_loop_only(n, sim_mac, other_mac);
+    st = gw_test_vm_qmp_ok(&vm, "x-query-virtio-status",
+                           "{\"path\":\"" NET_BACKEND "\"}");
+    g_assert_cmpint(json_object_get_int(json_object_object_get(st, "num-vqs")),
+                    ==, 2);
+    gw_qvirtio_reset(vd);
+    gw_test_vm_stop(&vm);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -222,5 +356,9 @@ main(int argc, char **argv)
                     test_backing_file);
     g_test_add_func("/vdpa-qtest/backend-failure-reaches-guest-and-qmp",
                     test_backend_failure);
+    g_test_add_func("/vdpa-qtest/net-loopback-and-mac",
+                    test_net_loopback_and_mac);
+    g_test_add_func("/vdpa-qtest/net-without-control-queue",
+                    test_net_without_cvq);
     return g_test_run();
 }

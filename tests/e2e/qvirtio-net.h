@@ -1,0 +1,71 @@
+/*
+ * A virtio-net driver for tests, over qtest, on the multi-queue
+ * functions of qvirtio.h: rx 0, tx 1, and the control queue 2 when
+ * CTRL_VQ is negotiated (no MQ, one pair), as tests/guest/net.c drives
+ * it from inside a guest.  Every RX buffer is posted from the start and
+ * reposted as soon as it has been read; every wait is bounded.
+ *
+ * The frames: Ethernet, ethertype 0x88B5 (local experimental), the
+ * source is the device's MAC as last read from config, a frame number
+ * after the header and a payload that depends on the number and a
+ * per-driver seed, so no two frames are alike.  Sent with a zeroed
+ * 12-byte virtio_net_hdr_v1.
+ *
+ * Failures a test checks return false with *errp saying which frame and
+ * byte; driver misuse asserts.  Not thread-safe.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+#include "qvirtio.h"
+
+#define GW_QNET_HDR_LEN 12
+#define GW_QNET_BUF_LEN 2048
+#define GW_QNET_ETH_LEN 6
+
+typedef struct GwQNet GwQNet;
+
+/*
+ * Starts the virtio-net function in `slot`: negotiates VERSION_1,
+ * ACCESS_PLATFORM, MAC, CTRL_VQ and CTRL_MAC_ADDR, as far as they are
+ * offered (MAC must be), sets up rx, tx and the control queue if CTRL_VQ
+ * was taken, DRIVER_OK, and posts the RX buffers.  NULL with *errp.
+ */
+GwQNet *gw_qvirtio_net_init(GwQt *qt, unsigned slot, GError **errp);
+/* Frees the driver (the device is not reset: gw_qvirtio_reset()). */
+void gw_qvirtio_net_free(GwQNet *n);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwQNet, gw_qvirtio_net_free)
+
+/* The underlying driver, for features, config and reset. */
+GwQVirtio *gw_qvirtio_net_dev(GwQNet *n);
+
+/* The MAC in the device's config space (and the new frames' source). */
+void gw_qvirtio_net_read_mac(GwQNet *n, uint8_t mac[GW_QNET_ETH_LEN]);
+
+/*
+ * VIRTIO_NET_CTRL_MAC_ADDR_SET over the control queue: false with *errp
+ * if there is no control queue, it times out or the ack is not
+ * VIRTIO_NET_OK.
+ */
+bool gw_qvirtio_net_set_mac(GwQNet *n, const uint8_t mac[GW_QNET_ETH_LEN],
+                            GError **errp);
+
+/*
+ * Sends `frames` frames to `dst` of lengths from 60 to 1514 (the first
+ * two are 60 and 1514) and expects each back, in order, on the receive
+ * queue before the next is sent: used length 12 + frame, a header with
+ * nothing set, every byte of the frame.
+ */
+bool gw_qvirtio_net_loopback(GwQNet *n, const uint8_t dst[GW_QNET_ETH_LEN],
+                             unsigned frames, GError **errp);
+
+/*
+ * Sends one frame to `dst`, which the device must complete on the
+ * transmit queue and not deliver on the receive queue within `wait_ms`.
+ * (A later gw_qvirtio_net_loopback() proves it did not arrive late
+ * either: its first frame must be the next one received.)
+ */
+bool gw_qvirtio_net_not_looped(GwQNet *n, const uint8_t dst[GW_QNET_ETH_LEN],
+                               int wait_ms, GError **errp);
