@@ -16,6 +16,7 @@
 #define SECTOR            512
 #define RUN_SECTORS       8
 #define POLL_US           200
+#define BAR_STEP          (1ull << 20) /* BAR n of a slot at window + n MiB */
 #define MAX_QSIZE         256    /* what fits the ring area's 4 KiB pages */
 #define BATCH_STATUS      0x1000 /* in buf: status bytes of a batch */
 
@@ -90,12 +91,23 @@ find_caps(GwQVirtio *vd, GError **errp)
     return true;
 }
 
-/* BAR 0 at the slot window when nobody placed it; decoding on. */
+/* Every BAR a virtio capability points into that nobody placed goes to
+ * the slot window + n MiB (godwit: BAR 0 where it already is); memory
+ * decoding and bus mastering on. */
 static void
-enable_function(GwQVirtio *vd, unsigned slot)
+place_cap_bars(GwQVirtio *vd, unsigned slot)
 {
-    if ((cfg_read(vd, 0x10, 4) & ~0xfu) == 0) {
-        gw_qt_pci_write(vd->qt, vd->bdf, 0x10, 4, (uint32_t)SLOT_WINDOW(slot));
+    unsigned cap = cfg_read(vd, 0x34, 1) & ~3u;
+
+    for (int guard = 0; cap && guard < 48; guard++) {
+        if (cfg_read(vd, cap, 1) == 0x09) {
+            unsigned bar = cfg_read(vd, cap + 4, 1);
+            if (bar < 6 && (cfg_read(vd, 0x10 + 4 * bar, 4) & ~0xfu) == 0) {
+                gw_qt_pci_write(vd->qt, vd->bdf, 0x10 + 4 * bar, 4,
+                                (uint32_t)(SLOT_WINDOW(slot) + bar * BAR_STEP));
+            }
+        }
+        cap = cfg_read(vd, cap + 1, 1) & ~3u;
     }
     gw_qt_pci_write(vd->qt, vd->bdf, 0x04, 2, 0x6); /* memory, bus master */
 }
@@ -112,29 +124,29 @@ device_features(GwQVirtio *vd)
 }
 
 static bool
-negotiate(GwQVirtio *vd, GError **errp)
+accept_features(GwQVirtio *vd, uint64_t want, GError **errp)
 {
-    uint64_t offered = device_features(vd);
-    uint64_t want = offered & ((1ull << VIRTIO_F_VERSION_1) |
-                               (1ull << VIRTIO_F_ACCESS_PLATFORM));
-
-    if (!(want & (1ull << VIRTIO_F_VERSION_1))) {
+    vd->offered = device_features(vd);
+    vd->features = want & vd->offered;
+    if (!(vd->features & (1ull << VIRTIO_F_VERSION_1))) {
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
                     "virtio: VERSION_1 not offered (0x%" G_GINT64_MODIFIER "x)",
-                    offered);
+                    vd->offered);
         return false;
     }
     gw_qt_writel(vd->qt, COMMON(guest_feature_select), 0);
-    gw_qt_writel(vd->qt, COMMON(guest_feature), (uint32_t)want);
+    gw_qt_writel(vd->qt, COMMON(guest_feature), (uint32_t)vd->features);
     gw_qt_writel(vd->qt, COMMON(guest_feature_select), 1);
-    gw_qt_writel(vd->qt, COMMON(guest_feature), (uint32_t)(want >> 32));
+    gw_qt_writel(vd->qt, COMMON(guest_feature), (uint32_t)(vd->features >> 32));
     gw_qt_writeb(vd->qt, COMMON(device_status),
                  VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
                      VIRTIO_CONFIG_S_FEATURES_OK);
     if (!(gw_qt_readb(vd->qt, COMMON(device_status)) &
           VIRTIO_CONFIG_S_FEATURES_OK)) {
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
-                    "virtio: FEATURES_OK not accepted");
+                    "virtio: FEATURES_OK not accepted for 0x%" G_GINT64_MODIFIER
+                    "x",
+                    vd->features);
         return false;
     }
     return true;
@@ -204,7 +216,7 @@ init(GwQt *qt, unsigned slot, uint64_t msi_at, uint32_t msi_data,
     vd->qt = qt;
     vd->bdf = GW_QT_BDF(0, slot, 0);
     vd->vector = msi_at ? 0 : VIRTIO_MSI_NO_VECTOR;
-    enable_function(vd, slot);
+    place_cap_bars(vd, slot);
     if (!find_caps(vd, errp) ||
         (msi_at && !enable_msix(vd, msi_at, msi_data, errp))) {
         return NULL;
@@ -213,7 +225,10 @@ init(GwQt *qt, unsigned slot, uint64_t msi_at, uint32_t msi_data,
     gw_qt_writeb(qt, COMMON(device_status), VIRTIO_CONFIG_S_ACKNOWLEDGE);
     gw_qt_writeb(qt, COMMON(device_status),
                  VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-    if (!negotiate(vd, errp)) {
+    if (!accept_features(vd,
+                         (1ull << VIRTIO_F_VERSION_1) |
+                             (1ull << VIRTIO_F_ACCESS_PLATFORM),
+                         errp)) {
         return NULL;
     }
     setup_queue(vd, slot, qsize);
@@ -513,56 +528,8 @@ gw_qvirtio_blk_submit(GwQVirtio *vd, GwQVirtioBlkReq *reqs, unsigned n,
 #define VQ_STRIDE 0x1000
 #define DATA_OFF  (GW_QVIRTIO_MAX_QUEUES * VQ_STRIDE)
 #define AREA_LEN  0x20000
-#define BAR_STEP  (1ull << 20)
 
 /* Every BAR a virtio capability uses, placed when nobody did. */
-static void
-place_cap_bars(GwQVirtio *vd, unsigned slot)
-{
-    unsigned cap = cfg_read(vd, 0x34, 1) & ~3u;
-
-    for (int guard = 0; cap && guard < 48; guard++) {
-        if (cfg_read(vd, cap, 1) == 0x09) {
-            unsigned bar = cfg_read(vd, cap + 4, 1);
-            if (bar < 6 && (cfg_read(vd, 0x10 + 4 * bar, 4) & ~0xfu) == 0) {
-                gw_qt_pci_write(vd->qt, vd->bdf, 0x10 + 4 * bar, 4,
-                                (uint32_t)(SLOT_WINDOW(slot) + bar * BAR_STEP));
-            }
-        }
-        cap = cfg_read(vd, cap + 1, 1) & ~3u;
-    }
-    gw_qt_pci_write(vd->qt, vd->bdf, 0x04, 2, 0x6); /* memory, bus master */
-}
-
-static bool
-accept_features(GwQVirtio *vd, uint64_t want, GError **errp)
-{
-    vd->offered = device_features(vd);
-    vd->features = want & vd->offered;
-    if (!(vd->features & (1ull << VIRTIO_F_VERSION_1))) {
-        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
-                    "virtio: VERSION_1 not offered (0x%" G_GINT64_MODIFIER "x)",
-                    vd->offered);
-        return false;
-    }
-    gw_qt_writel(vd->qt, COMMON(guest_feature_select), 0);
-    gw_qt_writel(vd->qt, COMMON(guest_feature), (uint32_t)vd->features);
-    gw_qt_writel(vd->qt, COMMON(guest_feature_select), 1);
-    gw_qt_writel(vd->qt, COMMON(guest_feature), (uint32_t)(vd->features >> 32));
-    gw_qt_writeb(vd->qt, COMMON(device_status),
-                 VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-                     VIRTIO_CONFIG_S_FEATURES_OK);
-    if (!(gw_qt_readb(vd->qt, COMMON(device_status)) &
-          VIRTIO_CONFIG_S_FEATURES_OK)) {
-        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
-                    "virtio: FEATURES_OK not accepted for 0x%" G_GINT64_MODIFIER
-                    "x",
-                    vd->features);
-        return false;
-    }
-    return true;
-}
-
 GwQVirtio *
 gw_qvirtio_start(GwQt *qt, unsigned slot, uint64_t want, GError **errp)
 {

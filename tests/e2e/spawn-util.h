@@ -1,10 +1,15 @@
 /* Helpers for tests that spawn godwit or QEMU. */
 #pragma once
 
+#include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <linux/kvm.h>
 #include <glib.h>
 
 /*
@@ -34,6 +39,23 @@ godwit_test_env(const char *dir)
         g_strdup_printf("%s:quarantine_size_mb=4", asan ? asan : "");
 
     return g_environ_setenv(env, "ASAN_OPTIONS", opts, TRUE);
+}
+
+/* Whether /dev/kvm opens and speaks our API; else the test is skipped,
+ * visibly (the build machines are PVM guests without it). */
+static inline bool
+kvm_usable(void)
+{
+    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    bool ok = fd >= 0 && ioctl(fd, KVM_GET_API_VERSION, 0) == KVM_API_VERSION;
+
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (!ok) {
+        g_test_skip("no usable /dev/kvm on this host");
+    }
+    return ok;
 }
 
 /* A process's resident set in KiB (VmRSS). */

@@ -22,21 +22,6 @@
 
 #define T 120000 /* 32-bit guest code may be emulated: be generous */
 
-static bool
-kvm_usable(void)
-{
-    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-    bool ok = fd >= 0 && ioctl(fd, KVM_GET_API_VERSION, 0) == KVM_API_VERSION;
-
-    if (fd >= 0) {
-        close(fd);
-    }
-    if (!ok) {
-        g_test_skip("no usable /dev/kvm on this host");
-    }
-    return ok;
-}
-
 /* godwit's runtime directory for the whole run (simulated vDPA nodes are
  * in its vdpa/): "@DIR@" in boot()'s `extra` stands for it. */
 static char *runtime_dir;

@@ -15,6 +15,7 @@
 #include <glib/gstdio.h>
 #include <godwit/qmp-client.h>
 #include "guest-report.h"
+#include "spawn-util.h"
 
 #define QEMU    "qemu-system-x86_64"
 #define T       30000  /* each QMP exchange and event */
@@ -242,21 +243,6 @@ need_qemu(void)
         return false;
     }
     return true;
-}
-
-static bool
-kvm_usable(void)
-{
-    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-    bool ok = fd >= 0 && ioctl(fd, KVM_GET_API_VERSION, 0) == KVM_API_VERSION;
-
-    if (fd >= 0) {
-        close(fd);
-    }
-    if (!ok) {
-        g_test_skip("no usable /dev/kvm on this host");
-    }
-    return ok;
 }
 
 static GuestReport *
