@@ -15,6 +15,7 @@
 #include <godwit/serial.h>
 #include <godwit/util.h>
 #include <godwit/vcpu.h>
+#include <godwit/virtio-pci.h>
 
 struct GwMachine {
     const GwConfig *cfg;
@@ -638,13 +639,12 @@ gw_machine_query_virtio(GwMachine *m, const char *id)
         ret = json_object_new_array();
         for (guint i = 0; i < m->vdpa->len; i++) {
             GwVdpaDevice *d = m->vdpa->pdata[i];
-            json_object *st = gw_vdpa_device_query(d), *name;
             json_object *o = json_object_new_object();
-            json_object_object_get_ex(st, "name", &name);
             json_object_object_add(
                 o, "id", json_object_new_string(gw_vdpa_device_config(d)->id));
-            json_object_object_add(o, "name", json_object_get(name));
-            json_object_put(st);
+            json_object_object_add(o, "name",
+                                   json_object_new_string(gw_virtio_device_name(
+                                       gw_vdpa_device_type(d))));
             json_object_array_add(ret, o);
         }
     }

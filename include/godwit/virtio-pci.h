@@ -112,3 +112,6 @@ json_object *gw_virtio_pci_query(const GwVirtioPci *vp);
  * `device_id`: transports, dev-features, and the bits neither names as
  * unknown-dev-features.  Caller owns. */
 json_object *gw_virtio_features_json(uint32_t device_id, uint64_t features);
+
+/* QEMU's name for a virtio device type: "virtio-net", "virtio-blk", … */
+const char *gw_virtio_device_name(uint32_t device_id);

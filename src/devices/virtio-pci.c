@@ -694,8 +694,8 @@ gw_virtio_features_json(uint32_t device_id, uint64_t features)
     return o;
 }
 
-static const char *
-device_name(uint32_t device_id)
+const char *
+gw_virtio_device_name(uint32_t device_id)
 {
     switch (device_id) {
     case 1:
@@ -726,7 +726,8 @@ gw_virtio_pci_query(const GwVirtioPci *vp)
     };
 
     json_object_object_add(
-        o, "name", json_object_new_string(device_name(vp->info.device_id)));
+        o, "name",
+        json_object_new_string(gw_virtio_device_name(vp->info.device_id)));
     json_object_object_add(o, "device-id",
                            json_object_new_int((int)vp->info.device_id));
     json_object_object_add(o, "device-endian",

@@ -281,9 +281,9 @@ probe(GwVdpaDevice *d, GwVirtioDeviceInfo *info, GError **errp)
                     d->cfg->id, gw_vdpa_backend_label(d->backend));
         return false;
     }
+    d->device_features = info->features;
     /* A net device whose control queue is not exposed cannot offer the
      * features that need it. */
-    d->device_features = info->features;
     if (info->device_id == VIRTIO_ID_NET && d->cfg->num_queues < d->vqs) {
         info->features &= ~NET_CTRL_FEATURES;
     }
