@@ -167,13 +167,9 @@ guest_report_run_full(const char *const *argv, guint timeout_ms, bool wait_exit,
     g_source_destroy(out_src);
     g_source_unref(out_src);
     if (!run.child_gone) {
-        int status;
         r->killed = true;
-        kill(pid, SIGKILL);
         g_source_destroy(child_src);
-        /* SIGKILL cannot be ignored: this wait is short. */
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-        }
+        stop_child(pid);
     }
     g_source_unref(child_src);
     g_spawn_close_pid(pid);

@@ -9,8 +9,10 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <linux/kvm.h>
 #include <glib.h>
+#include <glib/gstdio.h>
 
 /*
  * A GSpawnChildSetupFunc: the child gets SIGTERM when the test process
@@ -70,4 +72,49 @@ proc_rss_kib(GPid pid)
     p = strstr(text, "VmRSS:");
     g_assert_nonnull(p);
     return strtol(p + 6, NULL, 10);
+}
+
+/*
+ * Ends a child that is still running: SIGTERM first, so godwit removes
+ * its sockets and simulated vDPA nodes as it would for a user, then
+ * SIGKILL if it has not gone within 10 s.  Reaps it either way.
+ */
+static inline void
+stop_child(GPid pid)
+{
+    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    int status;
+
+    kill(pid, SIGTERM);
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        if (g_get_monotonic_time() > deadline) {
+            kill(pid, SIGKILL);
+            while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+            }
+            return;
+        }
+        g_usleep(10 * 1000); /* polling for the exit, bounded above */
+    }
+}
+
+/*
+ * Removes the directory tree a test made under `dir` (its files and
+ * subdirectories, then `dir`); true if nothing is left.
+ */
+static inline bool
+rm_tree(const char *dir)
+{
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *name;
+
+    while (d && (name = g_dir_read_name(d))) {
+        g_autofree char *path = g_build_filename(dir, name, NULL);
+        if (g_file_test(path, G_FILE_TEST_IS_DIR) &&
+            !g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
+            rm_tree(path);
+        } else {
+            g_unlink(path);
+        }
+    }
+    return g_rmdir(dir) == 0;
 }

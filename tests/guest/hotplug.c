@@ -15,7 +15,8 @@
  * line and STS do not stay asserted.  For each round: wait for an up bit,
  * run the blk checks on bb:slot.0, keep the device running, wait for its
  * down bit, reset the device, report, eject, wait for the slot to read
- * as empty. */
+ * as empty and report that too: the host plugs the next device only
+ * after "ejected", or a descheduled vCPU might never see the slot empty. */
 #include "virtio.h"
 
 #define PCIHP_UP   0x00
@@ -98,6 +99,7 @@ one_round(struct hp *h, u32 round, const struct blk_opts *o, bool *blk_ok)
                 slot);
         return false;
     }
+    gprintf("GUEST hotplug ejected slot=%u\n", slot);
     h->up &= ~(1u << slot); /* legacy PIIX mode keeps it until the eject */
     return true;
 }
