@@ -179,6 +179,13 @@ test_blk_out_of_range(void)
                      VIRTIO_BLK_S_IOERR);
     g_assert_cmpuint(fx_blk(&f, VIRTIO_BLK_T_OUT, UINT64_MAX / 512, 512, &used),
                      ==, VIRTIO_BLK_S_IOERR);
+    /* sector << 9 is 2^63: a pointer from it overflows (UBSan caught it). */
+    g_assert_cmpuint(
+        fx_blk(&f, VIRTIO_BLK_T_IN, 0x40000000000000ull, 512, &used), ==,
+        VIRTIO_BLK_S_IOERR);
+    g_assert_cmpuint(
+        fx_blk(&f, VIRTIO_BLK_T_OUT, 0x40000000000000ull, 512, &used), ==,
+        VIRTIO_BLK_S_IOERR);
     /* More than size_max * seg_max sectors in one request. */
     fx_close(&f);
 }

@@ -90,12 +90,14 @@ blk_rw(GwVdpaSimDev *d, SimVq *vq, BlkReq *q, bool in)
 {
     size_t len = in ? q->to_push : q->to_pull;
     uint64_t nsect = (len + 511) >> SECTOR_SHIFT;
-    uint8_t *at = d->storage + (q->sector << SECTOR_SHIFT);
+    uint8_t *at;
     ssize_t n;
 
+    /* The guest's sector is checked before any pointer is formed from it. */
     if (!check_range(d, q->sector, nsect, BLK_SIZE_MAX * BLK_SEG_MAX)) {
         return VIRTIO_BLK_S_IOERR;
     }
+    at = d->storage + (q->sector << SECTOR_SHIFT);
     n = in ? gw_sim_chain_push(d, vq, at, len)
            : gw_sim_chain_pull(d, vq, at, len);
     if (n < 0) {
