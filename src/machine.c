@@ -374,11 +374,9 @@ open_vdpa_backends(GwMachine *m, GwVdpaSimRegistry *sims, GError **errp)
 {
     for (guint i = 0; i < m->cfg->vdpa->len; i++) {
         const GwVdpaConfig *v = m->cfg->vdpa->pdata[i];
-        g_autoptr(GError) err = NULL;
-        GwVdpaBackend *b = gw_vdpa_open(sims, v->path, &err);
+        GwVdpaBackend *b = gw_vdpa_open(sims, v->path, errp);
         if (!b) {
-            g_set_error(errp, GW_ERROR, err->code, "--vdpa %s: %s", v->id,
-                        err->message);
+            g_prefix_error(errp, "--vdpa %s: ", v->id);
             return false;
         }
         g_ptr_array_add(m->vdpa_backends, b);

@@ -125,10 +125,8 @@ create_sims(GwVm *vm, GError **errp)
     for (guint i = 0; i < vm->cfg->vdpa_sim->len; i++) {
         const GwVdpaSimConfig *s = vm->cfg->vdpa_sim->pdata[i];
         g_autofree char *path = NULL;
-        g_autoptr(GError) err = NULL;
-        if (!gw_vdpa_sim_add(vm->sims, s, &path, &err)) {
-            g_set_error(errp, GW_ERROR, err->code, "--vdpa-sim %s: %s", s->name,
-                        err->message);
+        if (!gw_vdpa_sim_add(vm->sims, s, &path, errp)) {
+            g_prefix_error(errp, "--vdpa-sim %s: ", s->name);
             return false;
         }
         g_info("vdpa-sim %s (%s): %s", s->name, s->mgmtdev, path);

@@ -40,8 +40,19 @@ GwMachine *gw_machine_new(const GwConfig *cfg, GwVdpaSimRegistry *sims,
 void gw_machine_free(GwMachine *m);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwMachine, gw_machine_free)
 
+/*
+ * Starts the vCPU threads (none under --qtest), parked when `paused`.
+ * Main thread, once.  False with the reason if a thread cannot start.
+ */
 bool gw_machine_start(GwMachine *m, bool paused, GError **errp);
+
+/*
+ * Returns once no vCPU is inside KVM_RUN (at once without vCPUs).  Only
+ * the vCPUs stop: devices are not quiesced.  Main thread.
+ */
 void gw_machine_pause(GwMachine *m);
+
+/* Lets the vCPUs parked by gw_machine_pause run again.  Main thread. */
 void gw_machine_resume(GwMachine *m);
 
 /* Resets devices and vCPUs and reloads the kernel (vCPUs paused). */

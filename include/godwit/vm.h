@@ -9,8 +9,11 @@
  *
  * Threads: every function here is called on the main thread (the GLib
  * main loop), which owns the run state.  vCPU threads report guest-driven
- * changes (ACPI power-off, triple fault) by g_main_context_invoke to the
- * main thread, never by touching the run state themselves.
+ * changes (ACPI power-off, reset, triple fault, an eject) through an idle
+ * source attached to the main context (src/machine.c `post`; not
+ * g_main_context_invoke, which would run the handler on the vCPU thread
+ * whenever the main context is unowned), never by touching the run state
+ * themselves.
  */
 #pragma once
 
@@ -69,7 +72,9 @@ GwRunState gw_vm_run_state(const GwVm *vm);
 /*
  * Stops every vCPU (returns once none is inside KVM_RUN) and enters
  * `state` (GW_RUN_PAUSED for QMP `stop`), emitting STOP if the VM was
- * running.  Pausing a paused VM only changes the state.
+ * running.  Pausing a paused VM only changes the state.  Devices are not
+ * quiesced: a vDPA device goes on serving requests the guest queued
+ * before the pause (and writing guest RAM) until it has none left.
  */
 bool gw_vm_pause(GwVm *vm, GwRunState state, GError **errp);
 
