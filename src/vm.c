@@ -52,6 +52,28 @@ emit(GwVm *vm, const char *name, json_object *data)
     }
 }
 
+/*
+ * The one place the run state changes, so events and query-status never
+ * disagree: leaving `running` emits STOP, entering it RESUME, as QEMU's
+ * vm_stop and vm_start do.  Shutting down emits SHUTDOWN instead (the
+ * caller's), as QEMU does when it exits.
+ */
+static void
+set_run_state(GwVm *vm, GwRunState state)
+{
+    GwRunState old = vm->state;
+
+    vm->state = state;
+    if (old == state || state == GW_RUN_SHUTDOWN) {
+        return;
+    }
+    if (old == GW_RUN_RUNNING) {
+        emit(vm, "STOP", NULL);
+    } else if (state == GW_RUN_RUNNING) {
+        emit(vm, "RESUME", NULL);
+    }
+}
+
 static json_object *
 shutdown_data(bool guest, const char *reason)
 {
@@ -200,17 +222,19 @@ gw_vm_run_state(const GwVm *vm)
 bool
 gw_vm_start(GwVm *vm, GError **errp)
 {
+    bool run = !vm->cfg->incoming;
+
     g_assert(vm->state == GW_RUN_PRELAUNCH);
-    vm->state = vm->cfg->incoming ? GW_RUN_INMIGRATE : GW_RUN_RUNNING;
-    return !vm->machine ||
-           gw_machine_start(vm->machine, vm->state != GW_RUN_RUNNING, errp);
+    if (vm->machine && !gw_machine_start(vm->machine, !run, errp)) {
+        return false;
+    }
+    set_run_state(vm, run ? GW_RUN_RUNNING : GW_RUN_INMIGRATE);
+    return true;
 }
 
 bool
 gw_vm_pause(GwVm *vm, GwRunState state, GError **errp)
 {
-    bool was_running = vm->state == GW_RUN_RUNNING;
-
     if (vm->state == GW_RUN_SHUTDOWN) {
         g_set_error(errp, GW_ERROR, GW_ERROR_BUSY, "the VM has shut down");
         return false;
@@ -218,10 +242,7 @@ gw_vm_pause(GwVm *vm, GwRunState state, GError **errp)
     if (vm->machine) {
         gw_machine_pause(vm->machine);
     }
-    vm->state = state;
-    if (was_running) {
-        emit(vm, "STOP", NULL);
-    }
+    set_run_state(vm, state);
     return true;
 }
 
@@ -244,11 +265,10 @@ gw_vm_resume(GwVm *vm, GError **errp)
                     gw_run_state_name(vm->state));
         return false;
     }
-    vm->state = GW_RUN_RUNNING;
     if (vm->machine) {
         gw_machine_resume(vm->machine);
     }
-    emit(vm, "RESUME", NULL);
+    set_run_state(vm, GW_RUN_RUNNING);
     return true;
 }
 
@@ -295,7 +315,7 @@ gw_vm_shutdown(GwVm *vm, bool guest, const char *reason)
     if (vm->machine) {
         gw_machine_pause(vm->machine);
     }
-    vm->state = GW_RUN_SHUTDOWN;
+    set_run_state(vm, GW_RUN_SHUTDOWN);
     data = shutdown_data(guest, reason);
     emit(vm, "SHUTDOWN", data);
     g_main_loop_quit(vm->loop);
