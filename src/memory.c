@@ -81,6 +81,7 @@ gw_mem_new(uint64_t size, bool hugepages, bool shared, GError **errp)
     }
     madvise(mem->host, size, MADV_DONTDUMP);
     layout(mem);
+    mem->dirty = g_new0(unsigned long, gw_mem_dirty_words(mem));
     return g_steal_pointer(&mem);
 }
 
@@ -96,6 +97,7 @@ gw_mem_free(GwGuestMemory *mem)
     if (mem->fd >= 0) {
         close(mem->fd);
     }
+    g_free(mem->dirty);
     g_free(mem);
 }
 
@@ -118,6 +120,7 @@ gw_mem_write(GwGuestMemory *mem, uint64_t gpa, const void *src, uint64_t len)
     void *p = gw_mem_ptr(mem, gpa, len);
     if (p) {
         memcpy(p, src, len);
+        gw_mem_mark_dirty(mem, gpa, len);
     }
     return p != NULL;
 }
@@ -130,4 +133,67 @@ gw_mem_read(const GwGuestMemory *mem, uint64_t gpa, void *dst, uint64_t len)
         memcpy(dst, p, len);
     }
     return p != NULL;
+}
+
+/* ---- the VMM's dirty bitmap ---- */
+
+#define WORD_BITS (8 * sizeof(unsigned long))
+
+size_t
+gw_mem_dirty_words(const GwGuestMemory *mem)
+{
+    return (mem->size / GW_MEM_PAGE + WORD_BITS - 1) / WORD_BITS;
+}
+
+/* The memfd offset of `gpa`, which must be RAM. */
+static uint64_t
+ram_offset(const GwGuestMemory *mem, uint64_t gpa)
+{
+    return (uint64_t)((uint8_t *)gw_mem_ptr(mem, gpa, 0) - mem->host);
+}
+
+void
+gw_mem_mark_dirty(GwGuestMemory *mem, uint64_t gpa, uint64_t len)
+{
+    uint64_t first, last;
+
+    if (!len || !g_atomic_int_get(&mem->tracking) ||
+        !gw_mem_ptr(mem, gpa, len)) {
+        return;
+    }
+    first = ram_offset(mem, gpa) / GW_MEM_PAGE;
+    last = (ram_offset(mem, gpa) + len - 1) / GW_MEM_PAGE;
+    for (uint64_t p = first; p <= last; p++) {
+        __atomic_fetch_or(&mem->dirty[p / WORD_BITS], 1ul << (p % WORD_BITS),
+                          __ATOMIC_RELAXED);
+    }
+}
+
+void
+gw_mem_dirty_start(GwGuestMemory *mem)
+{
+    for (size_t i = 0; i < gw_mem_dirty_words(mem); i++) {
+        __atomic_store_n(&mem->dirty[i], 0, __ATOMIC_RELAXED);
+    }
+    g_atomic_int_set(&mem->tracking, 1);
+}
+
+void
+gw_mem_dirty_stop(GwGuestMemory *mem)
+{
+    g_atomic_int_set(&mem->tracking, 0);
+}
+
+uint64_t
+gw_mem_dirty_collect(GwGuestMemory *mem, unsigned long *out)
+{
+    uint64_t n = 0;
+
+    for (size_t i = 0; i < gw_mem_dirty_words(mem); i++) {
+        unsigned long w =
+            __atomic_exchange_n(&mem->dirty[i], 0, __ATOMIC_ACQ_REL);
+        n += (uint64_t)__builtin_popcountl(w & ~out[i]);
+        out[i] |= w;
+    }
+    return n;
 }

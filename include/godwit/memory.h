@@ -17,6 +17,7 @@
 /* RAM below the hole ends here; the hole holds PCI BARs, ECAM, APICs. */
 #define GW_MEM_LOW_END  0xC0000000ull
 #define GW_MEM_HIGH_GPA 0x100000000ull
+#define GW_MEM_PAGE     4096ull /* the unit of dirty tracking and migration */
 
 typedef struct {
     uint64_t gpa;
@@ -31,6 +32,10 @@ typedef struct {
     bool hugepages;
     guint n_regions;
     GwMemRegion regions[2];
+    /* The VMM's own writes while tracking, one bit per 4 KiB page of the
+     * memfd (gw_mem_dirty_*); atomics only. */
+    unsigned long *dirty;
+    int tracking;
 } GwGuestMemory;
 
 /*
@@ -50,8 +55,39 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwGuestMemory, gw_mem_free)
  */
 void *gw_mem_ptr(const GwGuestMemory *mem, uint64_t gpa, uint64_t len);
 
-/* Copies into / out of guest RAM; false if the range is not all RAM. */
+/*
+ * Copies into / out of guest RAM; false if the range is not all RAM.
+ * gw_mem_write marks what it wrote dirty (gw_mem_mark_dirty).
+ */
 bool gw_mem_write(GwGuestMemory *mem, uint64_t gpa, const void *src,
                   uint64_t len);
 bool gw_mem_read(const GwGuestMemory *mem, uint64_t gpa, void *dst,
                  uint64_t len);
+
+/*
+ * The VMM-side dirty bitmap: every write godwit itself makes into guest
+ * RAM (gw_mem_write, the kernel loader, soft MSIs, qtest) is marked while
+ * tracking is on, so migration can resend it; KVM's dirty log covers what
+ * vCPUs write.  Bit i stands for the 4 KiB page at memfd offset i * 4096
+ * (GwMemRegion.offset maps it to a guest-physical address).  A vDPA
+ * device's own writes are not here: hardware cannot mark it.
+ *
+ * Threads: mark from any thread; start, stop and collect from one
+ * (the migration's) at a time.
+ */
+size_t gw_mem_dirty_words(const GwGuestMemory *mem);
+
+/* Marks the pages of [gpa, gpa + len) when tracking; ignores non-RAM. */
+void gw_mem_mark_dirty(GwGuestMemory *mem, uint64_t gpa, uint64_t len);
+
+/* Clears the bitmap and starts marking. */
+void gw_mem_dirty_start(GwGuestMemory *mem);
+
+/* Stops marking (what is marked stays until collected). */
+void gw_mem_dirty_stop(GwGuestMemory *mem);
+
+/*
+ * ORs the marked pages into `out` (gw_mem_dirty_words long) and clears
+ * them, atomically per word; returns how many pages were newly set.
+ */
+uint64_t gw_mem_dirty_collect(GwGuestMemory *mem, unsigned long *out);

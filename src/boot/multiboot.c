@@ -107,6 +107,7 @@ load_segment(GwGuestMemory *mem, const Elf32_Phdr *ph, const uint8_t *buf,
     }
     memcpy(dst, buf + ph->p_offset, ph->p_filesz);
     memset(dst + ph->p_filesz, 0, ph->p_memsz - ph->p_filesz);
+    gw_mem_mark_dirty(mem, ph->p_paddr, ph->p_memsz);
     return true;
 }
 
