@@ -102,7 +102,7 @@ open_backend(GwChardev *ch, GError **errp)
         return true;
     case GW_SERIAL_FILE:
         ch->out_fd =
-            open(ch->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+            open(ch->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (ch->out_fd < 0) {
             return gw_error_errno(errp, errno, "--serial: %s", ch->path);
         }

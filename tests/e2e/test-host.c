@@ -233,6 +233,49 @@ test_out_of_fds(void)
     proc_cleanup(&p);
 }
 
+static mode_t
+mode_of(const char *path)
+{
+    struct stat st;
+
+    g_assert_cmpint(lstat(path, &st), ==, 0);
+    return st.st_mode & 07777;
+}
+
+typedef struct {
+    const char *name;
+    const char *serial; /* the --serial value */
+    const char *file;   /* what it creates, in the runtime dir */
+} ModeCase;
+
+static const ModeCase mode_cases[] = {
+    {"serial-socket", "socket=@DIR@/serial.sock", "serial.sock"},
+    {"serial-file", "file=@DIR@/serial.log", "serial.log"},
+};
+
+/* Under umask 000, what godwit creates is still its user's alone. */
+static void
+test_modes_under_umask_0(gconstpointer data)
+{
+    const ModeCase *c = data;
+    const Setup setup = {true, 0};
+    const char *args[] = {"--serial", c->serial, NULL};
+    g_autofree char *path = NULL, *text = NULL;
+    Proc p;
+    int fd;
+
+    proc_start(&p, &setup, NULL, args);
+    fd = connect_to(p.qmp); /* the machine and its serial exist by now */
+    g_assert_true(greeted(fd, T));
+    path = g_build_filename(p.dir, c->file, NULL);
+    g_assert_cmpint(mode_of(path) & 0777, ==, 0600);
+    g_assert_cmpint(mode_of(p.qmp) & 0777, ==, 0600);
+    g_assert_cmpint(mode_of(p.qt) & 0777, ==, 0600);
+    close(fd);
+    text = proc_stop(&p);
+    proc_cleanup(&p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -240,5 +283,10 @@ main(int argc, char **argv)
     g_assert_nonnull(g_getenv("GODWIT_BIN"));
     g_test_add_func("/host/listener/out-of-fds-waits-without-spinning",
                     test_out_of_fds);
+    for (size_t i = 0; i < G_N_ELEMENTS(mode_cases); i++) {
+        g_autofree char *path =
+            g_strdup_printf("/host/umask-0/%s-is-0600", mode_cases[i].name);
+        g_test_add_data_func(path, &mode_cases[i], test_modes_under_umask_0);
+    }
     return g_test_run();
 }
