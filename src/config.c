@@ -351,30 +351,30 @@ parse_serial(GwConfig *cfg, const char *str, GError **errp)
     return false;
 }
 
-/* A plain path, or QEMU's "unix:PATH,server=on,wait=off". */
 /*
- * A listening unix socket: "PATH", or QEMU's "unix:PATH[,server=on]
- * [,wait=off]" spelling (the only options that make sense for a server).
+ * A listening unix socket: "PATH" (taken as it is), or QEMU's
+ * "unix:PATH[,server=on][,wait=off]" spelling (the only options that
+ * make sense for a server), where ",," in PATH is a literal comma.
  */
 static bool
 parse_socket(const char *opt, const char *str, char **path, GError **errp)
 {
     g_auto(GStrv) kv = NULL;
-    const char *comma = NULL;
+    const char *rest = NULL;
 
     if (g_str_has_prefix(str, "unix:")) {
-        str += 5;
-        comma = strchr(str, ',');
+        *path = gw_optstr_head(str + 5, &rest);
+    } else {
+        *path = g_strdup(str);
     }
-    *path = comma ? g_strndup(str, comma - str) : g_strdup(str);
     if (!**path) {
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID, "%s: empty path", opt);
         return false;
     }
-    if (!comma) {
+    if (!rest) {
         return true;
     }
-    kv = gw_optstr_split(opt, comma + 1, errp);
+    kv = gw_optstr_split(opt, rest, errp);
     if (!kv) {
         return false;
     }
