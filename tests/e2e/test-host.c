@@ -43,14 +43,27 @@ child_setup(gpointer data)
     }
 }
 
+/* `env` with the locale from LANG=`lang` alone. */
+static char **
+locale_env(char **env, const char *lang)
+{
+    static const char *const lc[] = {"LC_ALL", "LC_CTYPE", "LC_MESSAGES"};
+
+    for (size_t i = 0; i < G_N_ELEMENTS(lc); i++) {
+        env = g_environ_unsetenv(env, lc[i]);
+    }
+    return g_environ_setenv(env, "LANG", lang, TRUE);
+}
+
 /* godwit --qtest --qmp --memory size=64M plus `args` ("@DIR@" expanded). */
 static void
-proc_start(Proc *p, const Setup *setup, char **env, const char *const *args)
+proc_start(Proc *p, const Setup *setup, const char *lang,
+           const char *const *args)
 {
     g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GError) err = NULL;
     const char *base[] = {"--memory", "size=64M"};
-    g_auto(GStrv) own_env = NULL;
+    g_auto(GStrv) env = NULL;
 
     p->dir = g_dir_make_tmp("godwit-host-XXXXXX", NULL);
     p->qmp = g_build_filename(p->dir, "qmp.sock", NULL);
@@ -69,8 +82,9 @@ proc_start(Proc *p, const Setup *setup, char **env, const char *const *args)
         g_ptr_array_add(argv, g_strjoinv(p->dir, parts));
     }
     g_ptr_array_add(argv, NULL);
-    if (!env) {
-        env = own_env = godwit_test_env(p->dir);
+    env = godwit_test_env(p->dir);
+    if (lang) {
+        env = locale_env(env, lang);
     }
     g_assert_true(g_spawn_async_with_pipes(
         NULL, (char **)argv->pdata, env, G_SPAWN_DO_NOT_REAP_CHILD, child_setup,
@@ -276,6 +290,80 @@ test_modes_under_umask_0(gconstpointer data)
     proc_cleanup(&p);
 }
 
+/* Under a UTF-8 locale, UTF-8 paths and names work and are logged as
+ * they are. */
+static void
+test_utf8_path_and_name(void)
+{
+    const Setup setup = {false, 0};
+    const char *args[] = {
+        "--serial",    "file=@DIR@/journal-\u00e9.log",
+        "--vdpa-sim",  "name=disque-\u00e9,mgmtdev=vdpasim_blk,capacity=1M",
+        "--log-level", "info",
+        NULL};
+    g_autofree char *log = NULL, *node = NULL, *text = NULL;
+    Proc p;
+    int fd;
+
+    proc_start(&p, &setup, "C.UTF-8", args);
+    fd = connect_to(p.qmp);
+    g_assert_true(greeted(fd, T));
+    log = g_build_filename(p.dir, "journal-\u00e9.log", NULL);
+    node = g_build_filename(p.dir, "vdpa", "disque-\u00e9", NULL);
+    g_assert_true(g_file_test(log, G_FILE_TEST_IS_REGULAR));
+    g_assert_true(g_file_test(node, G_FILE_TEST_IS_REGULAR));
+    close(fd);
+    text = proc_stop(&p);
+    g_assert_nonnull(strstr(text, "vdpa-sim disque-\u00e9 (vdpasim_blk)"));
+    proc_cleanup(&p);
+}
+
+typedef struct {
+    const char *name;
+    const char *lang;
+    const char *opt, *val;
+    bool ok;
+    const char *want; /* on stdout if ok, else on stderr */
+} TextCase;
+
+static const TextCase text_cases[] = {
+    {"serial-file-invalid-byte", "C.UTF-8", "--serial",
+     "file=/tmp/a\xff"
+     "b",
+     false, "--serial: byte 0xff after 'file=/tmp/a' is not valid UTF-8"},
+    {"sim-name-latin1", "C.UTF-8", "--vdpa-sim",
+     "name=caf\xe9,mgmtdev=vdpasim_blk", false, "--vdpa-sim: byte 0xe9 after"},
+    {"qmp-truncated-sequence", "C.UTF-8", "--qmp", "/tmp/q\xc3", false,
+     "--qmp: byte 0xc3 after '/tmp/q'"},
+    {"vdpa-id-invalid-byte", "C.UTF-8", "--vdpa", "path=/x,id=\x80", false,
+     "--vdpa: byte 0x80"},
+    {"utf8-under-c-locale-accepted", "C", "--serial", "file=/tmp/\u00e9", true,
+     "\"path\":\"/tmp/\u00e9\""},
+    {"utf8-under-utf8-locale-accepted", "C.UTF-8", "--vdpa-sim",
+     "name=\u00e9,mgmtdev=vdpasim_net", true, "\"name\":\"\u00e9\""},
+};
+
+/* Bytes that are not text are refused, naming the option. */
+static void
+test_option_text(gconstpointer data)
+{
+    const TextCase *c = data;
+    const char *argv[] = {g_getenv("GODWIT_BIN"), "--print-config", c->opt,
+                          c->val, NULL};
+    g_auto(GStrv) env = locale_env(g_get_environ(), c->lang);
+    g_autofree char *out = NULL, *err_text = NULL;
+    g_autoptr(GError) err = NULL;
+    int status;
+
+    g_assert_true(g_spawn_sync(NULL, (char **)argv, env, G_SPAWN_DEFAULT, NULL,
+                               NULL, &out, &err_text, &status, &err));
+    g_assert_no_error(err);
+    g_test_message("stderr: %s", err_text);
+    g_assert_true(WIFEXITED(status));
+    g_assert_cmpint(WEXITSTATUS(status), ==, c->ok ? 0 : 1);
+    g_assert_nonnull(strstr(c->ok ? out : err_text, c->want));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -287,6 +375,13 @@ main(int argc, char **argv)
         g_autofree char *path =
             g_strdup_printf("/host/umask-0/%s-is-0600", mode_cases[i].name);
         g_test_add_data_func(path, &mode_cases[i], test_modes_under_umask_0);
+    }
+    g_test_add_func("/host/locale/utf8-path-and-name-work",
+                    test_utf8_path_and_name);
+    for (size_t i = 0; i < G_N_ELEMENTS(text_cases); i++) {
+        g_autofree char *path =
+            g_strdup_printf("/host/option-text/%s", text_cases[i].name);
+        g_test_add_data_func(path, &text_cases[i], test_option_text);
     }
     return g_test_run();
 }
