@@ -1,6 +1,7 @@
 /*
  * godwit on a hostile or unusual host: out of file descriptors, a umask
- * of 000, a UTF-8 locale, bytes that are no text at all.  Real godwit
+ * of 000, a UTF-8 locale, bytes that are no text at all; and under a
+ * guest that makes it complain as fast as it can.  Real godwit
  * processes under the qtest accelerator, so no /dev/kvm is needed.
  */
 #include <locale.h>
@@ -11,7 +12,9 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <glib/gstdio.h>
+#include <godwit/log.h>
 #include <godwit/util.h>
+#include "qtest-client.h"
 #include "spawn-util.h"
 
 #define T        10000 /* ms: every wait is bounded by this */
@@ -364,6 +367,49 @@ test_option_text(gconstpointer data)
     g_assert_nonnull(strstr(c->ok ? out : err_text, c->want));
 }
 
+#define TOGGLES 200
+
+/*
+ * A guest that places BAR 1 on top of BAR 0 and flips memory decoding
+ * on and off: every flip is a rejected BAR, but the log gets a burst.
+ */
+static void
+test_bar_rejections_rate_limited(void)
+{
+    const Setup setup = {false, 0};
+    const char *args[] = {
+        "--serial",   "off",
+        "--vdpa-sim", "name=blk0,mgmtdev=vdpasim_blk,capacity=1M",
+        "--vdpa",     "path=@DIR@/vdpa/blk0,id=disk0",
+        NULL};
+    const unsigned bdf = GW_QT_BDF(0, 1, 0);
+    const uint32_t window = 0xC1000000u; /* slot 1's */
+    g_autoptr(GError) err = NULL;
+    g_autofree char *text = NULL;
+    GwQt *qt;
+    Proc p;
+    int fd;
+
+    proc_start(&p, &setup, NULL, args);
+    fd = connect_to(p.qmp);
+    g_assert_true(greeted(fd, T));
+    qt = gw_qt_connect(p.qt, T, &err);
+    g_assert_no_error(err);
+    g_assert_cmphex(gw_qt_pci_read(qt, bdf, 0x00, 2), ==, 0x1af4);
+    gw_qt_pci_write(qt, bdf, 0x10, 4, window);
+    gw_qt_pci_write(qt, bdf, 0x14, 4, window);
+    for (unsigned i = 0; i < TOGGLES; i++) {
+        gw_qt_pci_write(qt, bdf, 0x04, 2, 0x2);
+        gw_qt_pci_write(qt, bdf, 0x04, 2, 0x0);
+    }
+    gw_qt_free(qt);
+    close(fd);
+    text = proc_stop(&p);
+    g_assert_cmpuint(count(text, "BAR 1 not mapped"), >=, 1);
+    g_assert_cmpuint(count(text, "BAR 1 not mapped"), <=, GW_LOG_BURST);
+    proc_cleanup(&p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -376,6 +422,8 @@ main(int argc, char **argv)
             g_strdup_printf("/host/umask-0/%s-is-0600", mode_cases[i].name);
         g_test_add_data_func(path, &mode_cases[i], test_modes_under_umask_0);
     }
+    g_test_add_func("/host/guest/bar-rejections-are-rate-limited",
+                    test_bar_rejections_rate_limited);
     g_test_add_func("/host/locale/utf8-path-and-name-work",
                     test_utf8_path_and_name);
     for (size_t i = 0; i < G_N_ELEMENTS(text_cases); i++) {
