@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <glib-unix.h>
+#include <godwit/listener.h>
 #include <godwit/util.h>
 #include "qmp-priv.h"
 
@@ -19,9 +20,7 @@ typedef struct {
 } Handler;
 
 struct GwQmpServer {
-    char *path;
-    int listen_fd;
-    guint listen_watch;
+    GwListener *listener; /* NULL without a socket */
     GwQmpSchema *schema;
     GHashTable *handlers; /* name → Handler * */
     GList *clients;       /* GwQmpClient *, live */
@@ -80,6 +79,7 @@ client_close(GwQmpClient *c)
     g_clear_handle_id(&c->in_watch, g_source_remove);
     g_clear_handle_id(&c->out_watch, g_source_remove);
     close(c->fd);
+    gw_listener_kick(s->listener); /* an fd is free again */
     s->clients = g_list_remove(s->clients, c);
     s->graveyard = g_list_prepend(s->graveyard, c);
     if (!s->reaper) {
@@ -554,28 +554,17 @@ query_qmp_schema(GwQmpSession *c, json_object *args, gpointer opaque,
 
 /* ---- the server ---- */
 
-static gboolean
-on_connect(int fd, GIOCondition cond, gpointer data)
+static void
+on_connect(gpointer data, int fd)
 {
-    GwQmpServer *s = data;
-    int client = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
-
-    if (client >= 0) {
-        gw_qmp_server_add_client(s, client);
-    }
-    return G_SOURCE_CONTINUE;
+    gw_qmp_server_add_client(data, fd);
 }
 
 static bool
 listen_on(GwQmpServer *s, const char *path, GError **errp)
 {
-    s->listen_fd = gw_unix_listen("--qmp", path, 16, errp);
-    if (s->listen_fd < 0) {
-        return false;
-    }
-    s->path = g_strdup(path); /* ours to remove from here on */
-    s->listen_watch = g_unix_fd_add(s->listen_fd, G_IO_IN, on_connect, s);
-    return true;
+    s->listener = gw_listener_new("--qmp", path, 16, on_connect, s, errp);
+    return s->listener != NULL;
 }
 
 GwQmpServer *
@@ -583,7 +572,6 @@ gw_qmp_server_new(const char *path, GError **errp)
 {
     g_autoptr(GwQmpServer) s = g_new0(GwQmpServer, 1);
 
-    s->listen_fd = -1;
     s->schema = gw_qmp_schema_load();
     s->handlers =
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
@@ -627,14 +615,7 @@ gw_qmp_server_free(GwQmpServer *s)
     }
     g_clear_handle_id(&s->reaper, g_source_remove);
     reap(s);
-    g_clear_handle_id(&s->listen_watch, g_source_remove);
-    if (s->listen_fd >= 0) {
-        close(s->listen_fd);
-    }
-    if (s->path) {
-        unlink(s->path);
-        g_free(s->path);
-    }
+    g_clear_pointer(&s->listener, gw_listener_free);
     gw_fdsets_free(s->fdsets);
     g_hash_table_unref(s->handlers);
     gw_qmp_schema_free(s->schema);

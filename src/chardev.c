@@ -4,21 +4,19 @@
  * connect/disconnect) only under `lock`.
  */
 #include <fcntl.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <glib-unix.h>
 #include <godwit/chardev.h>
+#include <godwit/listener.h>
 #include <godwit/util.h>
 
 struct GwChardev {
     GwSerialMode mode;
     char *path;
     GMutex lock;
-    int out_fd;    /* -1: output dropped */
-    int listen_fd; /* socket mode */
-    int client_fd; /* socket mode, -1 when none */
-    guint listen_watch, input_watch;
+    int out_fd;           /* -1: output dropped */
+    GwListener *listener; /* socket mode */
+    int client_fd;        /* socket mode, -1 when none */
+    guint input_watch;
     GwChardevInputFn input;
     gpointer opaque;
 };
@@ -41,6 +39,7 @@ drop_client(GwChardev *ch)
     if (ch->client_fd >= 0) {
         close(ch->client_fd);
         ch->client_fd = -1;
+        gw_listener_kick(ch->listener);
     }
 }
 
@@ -65,45 +64,27 @@ on_input(int fd, GIOCondition cond, gpointer data)
     return G_SOURCE_REMOVE;
 }
 
-static gboolean
-on_connect(int fd, GIOCondition cond, gpointer data)
+static void
+on_connect(gpointer data, int fd)
 {
     GwChardev *ch = data;
-    int client = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
-    if (client < 0) {
-        return G_SOURCE_CONTINUE;
-    }
     if (ch->client_fd >= 0) {
-        close(client); /* one client at a time, as Cloud Hypervisor */
-        return G_SOURCE_CONTINUE;
+        close(fd); /* one client at a time, as Cloud Hypervisor */
+        return;
     }
-    ch->client_fd = client;
-    set_out_fd(ch, client);
+    ch->client_fd = fd;
+    set_out_fd(ch, fd);
     ch->input_watch =
-        g_unix_fd_add(client, G_IO_IN | G_IO_HUP | G_IO_ERR, on_input, ch);
-    return G_SOURCE_CONTINUE;
+        g_unix_fd_add(fd, G_IO_IN | G_IO_HUP | G_IO_ERR, on_input, ch);
 }
 
 static bool
 open_socket(GwChardev *ch, GError **errp)
 {
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-
-    if (strlen(ch->path) >= sizeof(addr.sun_path)) {
-        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
-                    "--serial: socket path '%s' is too long", ch->path);
-        return false;
-    }
-    strcpy(addr.sun_path, ch->path);
-    ch->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (ch->listen_fd < 0 ||
-        bind(ch->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
-        listen(ch->listen_fd, 1) < 0) {
-        return gw_error_errno(errp, errno, "--serial: socket %s", ch->path);
-    }
-    ch->listen_watch = g_unix_fd_add(ch->listen_fd, G_IO_IN, on_connect, ch);
-    return true;
+    ch->listener =
+        gw_listener_new("--serial", ch->path, 1, on_connect, ch, errp);
+    return ch->listener != NULL;
 }
 
 static bool
@@ -121,7 +102,7 @@ open_backend(GwChardev *ch, GError **errp)
         return true;
     case GW_SERIAL_FILE:
         ch->out_fd =
-            open(ch->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+            open(ch->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (ch->out_fd < 0) {
             return gw_error_errno(errp, errno, "--serial: %s", ch->path);
         }
@@ -140,7 +121,7 @@ gw_chardev_new(GwSerialMode mode, const char *path, GwChardevInputFn input,
 
     ch->mode = mode;
     ch->path = g_strdup(path);
-    ch->out_fd = ch->listen_fd = ch->client_fd = -1;
+    ch->out_fd = ch->client_fd = -1;
     ch->input = input;
     ch->opaque = opaque;
     g_mutex_init(&ch->lock);
@@ -160,11 +141,7 @@ gw_chardev_free(GwChardev *ch)
         close(ch->out_fd);
     }
     drop_client(ch);
-    g_clear_handle_id(&ch->listen_watch, g_source_remove);
-    if (ch->listen_fd >= 0) {
-        close(ch->listen_fd);
-        unlink(ch->path);
-    }
+    gw_listener_free(ch->listener);
     g_mutex_clear(&ch->lock);
     g_free(ch->path);
     g_free(ch);

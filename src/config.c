@@ -5,7 +5,12 @@
 
 #define DEFAULT_MEM_SIZE (256ull << 20)
 
-/* What GOptionContext fills in, before the values are understood. */
+/*
+ * What GOptionContext fills in, before the values are understood: the
+ * bytes as given (G_OPTION_ARG_FILENAME), since GOption's own conversion
+ * from the locale fails without naming the option; check_text() checks
+ * them instead.
+ */
 typedef struct {
     char *memory, *cpus, *kernel, *cmdline, *serial, *qmp, *qtest, *incoming;
     char *platform, *seccomp, *log_level;
@@ -32,42 +37,65 @@ raw_args_clear(RawArgs *r)
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(RawArgs, raw_args_clear)
 
+/*
+ * Paths and names are taken in UTF-8, whatever the locale: the name of a
+ * file is its bytes (converting from a legacy charset would change
+ * them), and names and paths reach QMP and --print-config as JSON,
+ * which is UTF-8.  `what` names the option ("--serial").
+ */
+static bool
+check_text(const char *what, const char *val, GError **errp)
+{
+    const char *end;
+    g_autofree char *good = NULL;
+
+    if (g_utf8_validate(val, -1, &end)) {
+        return true;
+    }
+    good = g_strndup(val, end - val);
+    g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                "%s: byte 0x%02x after '%s' is not valid UTF-8 (paths and "
+                "names must be UTF-8)",
+                what, (guchar)*end, good);
+    return false;
+}
+
 static GOptionContext *
 new_context(RawArgs *r)
 {
     const GOptionEntry entries[] = {
-        {"memory", 0, 0, G_OPTION_ARG_STRING, &r->memory,
+        {"memory", 0, 0, G_OPTION_ARG_FILENAME, &r->memory,
          "Guest RAM (default size=256M)",
          "size=<n>[K|M|G][,hugepages=on|off][,shared=on|off]"},
-        {"cpus", 0, 0, G_OPTION_ARG_STRING, &r->cpus, "vCPUs (default boot=1)",
-         "boot=<n>"},
+        {"cpus", 0, 0, G_OPTION_ARG_FILENAME, &r->cpus,
+         "vCPUs (default boot=1)", "boot=<n>"},
         {"kernel", 0, 0, G_OPTION_ARG_FILENAME, &r->kernel,
          "32-bit Multiboot v1 ELF to boot", "<file>"},
-        {"cmdline", 0, 0, G_OPTION_ARG_STRING, &r->cmdline,
+        {"cmdline", 0, 0, G_OPTION_ARG_FILENAME, &r->cmdline,
          "Command line passed in the Multiboot info", "<string>"},
-        {"serial", 0, 0, G_OPTION_ARG_STRING, &r->serial,
+        {"serial", 0, 0, G_OPTION_ARG_FILENAME, &r->serial,
          "COM1 (default stdio)", "off|stdio|file=<path>|socket=<path>"},
-        {"qmp", 0, 0, G_OPTION_ARG_STRING, &r->qmp,
+        {"qmp", 0, 0, G_OPTION_ARG_FILENAME, &r->qmp,
          "QMP control socket (QEMU's unix:PATH,server=on,wait=off too)",
          "<path>"},
-        {"qtest", 0, 0, G_OPTION_ARG_STRING, &r->qtest,
+        {"qtest", 0, 0, G_OPTION_ARG_FILENAME, &r->qtest,
          "No vCPUs: a test plays the CPU over QEMU's qtest protocol on this "
          "socket (for testing without KVM)",
          "<path>"},
-        {"incoming", 0, 0, G_OPTION_ARG_STRING, &r->incoming,
+        {"incoming", 0, 0, G_OPTION_ARG_FILENAME, &r->incoming,
          "Wait for an incoming migration", "<uri>|defer"},
-        {"platform", 0, 0, G_OPTION_ARG_STRING, &r->platform,
+        {"platform", 0, 0, G_OPTION_ARG_FILENAME, &r->platform,
          "Platform (default num_pci_segments=1)", "num_pci_segments=<n>"},
-        {"seccomp", 0, 0, G_OPTION_ARG_STRING, &r->seccomp,
+        {"seccomp", 0, 0, G_OPTION_ARG_FILENAME, &r->seccomp,
          "System call filter (default true)", "true|false|log"},
-        {"log-level", 0, 0, G_OPTION_ARG_STRING, &r->log_level,
+        {"log-level", 0, 0, G_OPTION_ARG_FILENAME, &r->log_level,
          "Most verbose messages shown (default warning)",
          "error|warning|info|debug"},
-        {"vdpa", 0, 0, G_OPTION_ARG_STRING_ARRAY, &r->vdpa,
+        {"vdpa", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &r->vdpa,
          "vDPA device (repeatable)",
          "path=<device_path>,num_queues=<n>,iommu=on|off,id=<id>,"
          "pci_segment=<n>"},
-        {"vdpa-sim", 0, 0, G_OPTION_ARG_STRING_ARRAY, &r->vdpa_sim,
+        {"vdpa-sim", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &r->vdpa_sim,
          "Simulated vDPA device, like `vdpa dev add` (repeatable)",
          "name=<name>,mgmtdev=vdpasim_blk|vdpasim_net[,backing=<file>]"
          "[,capacity=<size>][,mac=<mac>]"},
@@ -185,6 +213,9 @@ gw_vdpa_config_check(const char *opt, GwVdpaConfig *v, GHashTable *taken_ids,
                     "%s: num_queues must be 1..%u", opt, GW_MAX_VDPA_QUEUES);
         return false;
     }
+    if (v->id && !check_text(opt, v->id, errp)) {
+        return false;
+    }
     if (v->id && v->id[0] == '_') {
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
                     "%s: id '%s': ids starting with '_' are reserved for "
@@ -242,6 +273,9 @@ gw_vdpa_sim_config_check(GwVdpaSimConfig *s, GError **errp)
                     "mac: '%s' is not a MAC address "
                     "(aa:bb:cc:dd:ee:ff)",
                     s->mac);
+        return false;
+    }
+    if (!check_text("name", s->name, errp)) {
         return false;
     }
     if (strchr(s->name, '/')) {
@@ -351,30 +385,30 @@ parse_serial(GwConfig *cfg, const char *str, GError **errp)
     return false;
 }
 
-/* A plain path, or QEMU's "unix:PATH,server=on,wait=off". */
 /*
- * A listening unix socket: "PATH", or QEMU's "unix:PATH[,server=on]
- * [,wait=off]" spelling (the only options that make sense for a server).
+ * A listening unix socket: "PATH" (taken as it is), or QEMU's
+ * "unix:PATH[,server=on][,wait=off]" spelling (the only options that
+ * make sense for a server), where ",," in PATH is a literal comma.
  */
 static bool
 parse_socket(const char *opt, const char *str, char **path, GError **errp)
 {
     g_auto(GStrv) kv = NULL;
-    const char *comma = NULL;
+    const char *rest = NULL;
 
     if (g_str_has_prefix(str, "unix:")) {
-        str += 5;
-        comma = strchr(str, ',');
+        *path = gw_optstr_head(str + 5, &rest);
+    } else {
+        *path = g_strdup(str);
     }
-    *path = comma ? g_strndup(str, comma - str) : g_strdup(str);
     if (!**path) {
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID, "%s: empty path", opt);
         return false;
     }
-    if (!comma) {
+    if (!rest) {
         return true;
     }
-    kv = gw_optstr_split(opt, comma + 1, errp);
+    kv = gw_optstr_split(opt, rest, errp);
     if (!kv) {
         return false;
     }
@@ -510,6 +544,38 @@ parse_scalars(GwConfig *cfg, const RawArgs *r, GError **errp)
 }
 
 static bool
+check_raw_args(const RawArgs *r, GError **errp)
+{
+    const struct {
+        const char *opt, *val;
+    } one[] = {
+        {"--memory", r->memory},       {"--cpus", r->cpus},
+        {"--kernel", r->kernel},       {"--cmdline", r->cmdline},
+        {"--serial", r->serial},       {"--qmp", r->qmp},
+        {"--qtest", r->qtest},         {"--incoming", r->incoming},
+        {"--platform", r->platform},   {"--seccomp", r->seccomp},
+        {"--log-level", r->log_level},
+    };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(one); i++) {
+        if (one[i].val && !check_text(one[i].opt, one[i].val, errp)) {
+            return false;
+        }
+    }
+    for (guint i = 0; r->vdpa && r->vdpa[i]; i++) {
+        if (!check_text("--vdpa", r->vdpa[i], errp)) {
+            return false;
+        }
+    }
+    for (guint i = 0; r->vdpa_sim && r->vdpa_sim[i]; i++) {
+        if (!check_text("--vdpa-sim", r->vdpa_sim[i], errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool
 parse_sims(GwConfig *cfg, char **vals, GError **errp)
 {
     g_autoptr(GHashTable) names = g_hash_table_new(g_str_hash, g_str_equal);
@@ -604,8 +670,8 @@ gw_config_parse_argv(int argc, char **argv, GError **errp)
     cfg->version = r.version;
     cfg->help = r.help;
     cfg->print_config = r.print_config;
-    if (!parse_scalars(cfg, &r, errp) || !parse_sims(cfg, r.vdpa_sim, errp) ||
-        !parse_vdpas(cfg, r.vdpa, errp)) {
+    if (!check_raw_args(&r, errp) || !parse_scalars(cfg, &r, errp) ||
+        !parse_sims(cfg, r.vdpa_sim, errp) || !parse_vdpas(cfg, r.vdpa, errp)) {
         return NULL;
     }
     return g_steal_pointer(&cfg);

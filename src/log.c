@@ -84,3 +84,44 @@ gw_log_setup(GLogLevelFlags max_level)
     g_log_set_default_handler(handler, NULL);
     g_log_set_writer_func(writer, NULL, NULL);
 }
+
+bool
+gw_ratelimit_check(GwRateLimit *rl, gint64 now_us, unsigned *suppressed)
+{
+    bool ok;
+
+    g_mutex_lock(&rl->lock);
+    *suppressed = 0;
+    if (!rl->started || now_us - rl->start >= rl->interval_us) {
+        *suppressed = rl->suppressed;
+        rl->started = true;
+        rl->start = now_us;
+        rl->shown = rl->suppressed = 0;
+    }
+    ok = rl->shown < rl->burst;
+    if (ok) {
+        rl->shown++;
+    } else {
+        rl->suppressed++;
+    }
+    g_mutex_unlock(&rl->lock);
+    return ok;
+}
+
+void
+gw_log_ratelimited(GwRateLimit *rl, const char *domain, GLogLevelFlags level,
+                   const char *fmt, ...)
+{
+    unsigned suppressed;
+    va_list ap;
+
+    if (!gw_ratelimit_check(rl, g_get_monotonic_time(), &suppressed)) {
+        return;
+    }
+    if (suppressed) {
+        g_log(domain, level, "%u similar messages suppressed", suppressed);
+    }
+    va_start(ap, fmt);
+    g_logv(domain, level, fmt, ap);
+    va_end(ap);
+}

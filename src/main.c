@@ -5,6 +5,7 @@
  *
  * Threads: this is the main thread; it owns the GLib main loop.
  */
+#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <glib-unix.h>
@@ -83,9 +84,15 @@ int
 main(int argc, char **argv)
 {
     g_autoptr(GError) err = NULL;
-    g_autoptr(GwConfig) cfg = gw_config_parse_argv(argc, argv, &err);
+    g_autoptr(GwConfig) cfg = NULL;
 
+    /* GLib writes UTF-8 names to the terminal only if it knows the
+     * terminal takes UTF-8.  Numbers stay "C": json-c and our own
+     * output must not turn 1.5 into 1,5. */
+    setlocale(LC_ALL, "");
+    setlocale(LC_NUMERIC, "C");
     signal(SIGPIPE, SIG_IGN);
+    cfg = gw_config_parse_argv(argc, argv, &err);
     if (!cfg) {
         fprintf(stderr, "godwit: %s\n", err->message);
         return 1;

@@ -26,6 +26,20 @@ split_items(const char *str)
     return items;
 }
 
+char *
+gw_optstr_head(const char *str, const char **rest)
+{
+    GString *head = g_string_new(NULL);
+    const char *p = str;
+
+    for (; *p && (*p != ',' || p[1] == ','); p++) {
+        p += *p == ','; /* ",," is one literal comma */
+        g_string_append_c(head, *p);
+    }
+    *rest = *p ? p + 1 : NULL;
+    return g_string_free(head, FALSE);
+}
+
 char **
 gw_optstr_split(const char *option, const char *str, GError **errp)
 {

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <glib-unix.h>
+#include <godwit/listener.h>
 #include <godwit/qtest.h>
 #include <godwit/util.h>
 
@@ -24,9 +25,7 @@
 struct GwQtest {
     const GwQtestOps *ops;
     void *opaque;
-    char *path; /* the socket file, ours to remove */
-    int listen_fd;
-    guint listen_watch;
+    GwListener *listener;
     int fd; /* the client, -1 if none */
     guint in_watch, out_watch;
     GString *in, *out;
@@ -667,8 +666,6 @@ on_readable(int fd, GIOCondition cond, gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
-static gboolean on_connect(int fd, GIOCondition cond, gpointer data);
-
 static void
 client_close(GwQtest *q)
 {
@@ -681,27 +678,23 @@ client_close(GwQtest *q)
     q->fd = -1;
     g_string_truncate(q->out, 0);
     g_clear_pointer(&q->intercept_path, g_free);
-    if (q->listen_fd >= 0 && !q->listen_watch) {
-        q->listen_watch = g_unix_fd_add(q->listen_fd, G_IO_IN, on_connect, q);
+    if (q->listener) {
+        gw_listener_set_paused(q->listener, false);
+        gw_listener_kick(q->listener);
     }
 }
 
 /* The next client waits in the backlog until this one leaves. */
-static gboolean
-on_connect(int fd, GIOCondition cond, gpointer data)
+static void
+on_connect(gpointer data, int fd)
 {
     GwQtest *q = data;
-    int client = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
-    if (client < 0) {
-        return G_SOURCE_CONTINUE;
-    }
-    q->fd = client;
+    q->fd = fd;
     g_string_truncate(q->in, 0);
     q->discarding = false;
     update_input(q);
-    q->listen_watch = 0;
-    return G_SOURCE_REMOVE;
+    gw_listener_set_paused(q->listener, true);
 }
 
 /* ---- the server ---- */
@@ -709,13 +702,8 @@ on_connect(int fd, GIOCondition cond, gpointer data)
 static bool
 listen_on(GwQtest *q, const char *path, GError **errp)
 {
-    q->listen_fd = gw_unix_listen("--qtest", path, 4, errp);
-    if (q->listen_fd < 0) {
-        return false;
-    }
-    q->path = g_strdup(path); /* ours to remove from here on */
-    q->listen_watch = g_unix_fd_add(q->listen_fd, G_IO_IN, on_connect, q);
-    return true;
+    q->listener = gw_listener_new("--qtest", path, 4, on_connect, q, errp);
+    return q->listener != NULL;
 }
 
 GwQtest *
@@ -726,7 +714,6 @@ gw_qtest_new(const char *path, const GwQtestOps *ops, void *opaque,
 
     q->ops = ops;
     q->opaque = opaque;
-    q->listen_fd = -1;
     q->fd = -1;
     q->in = g_string_new(NULL);
     q->out = g_string_new(NULL);
@@ -743,14 +730,7 @@ gw_qtest_free(GwQtest *q)
         return;
     }
     client_close(q);
-    g_clear_handle_id(&q->listen_watch, g_source_remove);
-    if (q->listen_fd >= 0) {
-        close(q->listen_fd);
-    }
-    if (q->path) {
-        unlink(q->path);
-        g_free(q->path);
-    }
+    gw_listener_free(q->listener);
     g_string_free(q->in, TRUE);
     g_string_free(q->out, TRUE);
     g_free(q);

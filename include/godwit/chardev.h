@@ -2,6 +2,8 @@
  * chardev: where a serial port's bytes go and come from, per --serial:
  * off, stdio, file=<path> (output only) or socket=<path> (a Unix socket
  * server; one client at a time, output dropped while none is connected).
+ * The file and the socket are created 0600 whatever the umask; the
+ * socket is a GwListener (include/godwit/listener.h).
  *
  * Threads: gw_chardev_write may be called from any thread (vCPU threads
  * hold the device lock when they call it).  A socket client's fd is

@@ -46,3 +46,10 @@ bool gw_optstr_parse(const char *option, const char *str, const GwOptKey *keys,
  * g_strfreev: even entries are keys, odd entries values.
  */
 char **gw_optstr_split(const char *option, const char *str, GError **errp);
+
+/*
+ * The first item of `str`, up to the first single comma, with ",,"
+ * unescaped (newly allocated; "" when `str` starts with a comma).
+ * *rest points after that comma, or is NULL when there is none.
+ */
+char *gw_optstr_head(const char *str, const char **rest);

@@ -33,7 +33,9 @@ typedef struct GwVdpaSimRegistry GwVdpaSimRegistry;
 /*
  * Creates a registry publishing under `base` (NULL: the default runtime
  * directory above), creating <base>/vdpa.  NULL with *errp set if the
- * directory cannot be created.
+ * directory cannot be created, or if <base> or <base>/vdpa is not this
+ * user's alone (owned by another uid, or writable by group or others):
+ * GW_ERROR_INVALID, naming the directory.
  */
 GwVdpaSimRegistry *gw_vdpa_sim_registry_new(const char *base, GError **errp);
 

@@ -1,4 +1,5 @@
 #include <string.h>
+#include <godwit/log.h>
 #include <godwit/msix.h>
 
 #define CTRL_ENABLE  0x8000
@@ -67,7 +68,7 @@ sync_route(GwMsix *m, unsigned v)
         vec->gsi = -1;
     }
     if (err) {
-        g_warning("MSI-X vector %u: %s", v, err->message);
+        gw_warning_ratelimited("MSI-X vector %u: %s", v, err->message);
     }
 }
 

@@ -3,6 +3,7 @@
  * See include/godwit/pci.h.  Runs with the VM's device lock held.
  */
 #include <string.h>
+#include <godwit/log.h>
 #include <godwit/pci.h>
 #include <godwit/util.h>
 
@@ -110,8 +111,8 @@ update_bars(GwPciDevice *dev)
                            bar->opaque, &err)) {
                 bar->mapped_at = addr;
             } else {
-                g_warning("pci %02x.0: BAR %u not mapped: %s", dev->slot, n,
-                          err->message);
+                gw_warning_ratelimited("pci %02x.0: BAR %u not mapped: %s",
+                                       dev->slot, n, err->message);
             }
         }
     }

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <godwit/log.h>
 #include <godwit/util.h>
 #include <godwit/virtio-pci.h>
 
@@ -89,8 +90,8 @@ sync_irqfd(GwVirtioPci *vp, unsigned i)
         vp->irq->ops->irqfd(vp->irq->ctx, q->call_fd, gsi, true, &err)) {
         q->bound_gsi = gsi;
     } else if (err) {
-        g_warning("virtio-pci %02x.0 queue %u: %s", vp->pci.slot, i,
-                  err->message);
+        gw_warning_ratelimited("virtio-pci %02x.0 queue %u: %s", vp->pci.slot,
+                               i, err->message);
     }
 }
 
@@ -114,8 +115,8 @@ sync_ioeventfd(GwVirtioPci *vp, unsigned i)
                                         &err)) {
         q->ioeventfd_at = want;
     } else if (err) {
-        g_warning("virtio-pci %02x.0 queue %u: %s", vp->pci.slot, i,
-                  err->message);
+        gw_warning_ratelimited("virtio-pci %02x.0 queue %u: %s", vp->pci.slot,
+                               i, err->message);
     }
 }
 
@@ -196,8 +197,9 @@ activate(GwVirtioPci *vp)
     vp->activated = true;
     sync_queues(vp);
     if (!vp->ops->activate(vp->opaque, &a, &err)) {
-        g_warning("virtio-pci %02x.0 (%s): device failed to start: %s",
-                  vp->pci.slot, vp->pci.id ? vp->pci.id : "-", err->message);
+        gw_warning_ratelimited(
+            "virtio-pci %02x.0 (%s): device failed to start: %s", vp->pci.slot,
+            vp->pci.id ? vp->pci.id : "-", err->message);
         gw_virtio_pci_set_needs_reset(vp);
     }
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <glib-unix.h>
+#include <godwit/log.h>
 #include <godwit/util.h>
 #include <godwit/vdpa-device.h>
 #include <godwit/virtio-pci.h>
@@ -142,14 +143,14 @@ vdpa_reset(void *opaque)
     g_autoptr(GError) err = NULL;
 
     if (!gw_vdpa_set_status(d->backend, 0, &err)) {
-        g_warning("%s", err->message);
+        gw_warning_ratelimited("%s", err->message);
         return;
     }
     /* Without IOTLB_PERSIST a reset drops the maps: put them back. */
     if (!has_backend(d, VHOST_BACKEND_F_IOTLB_PERSIST) &&
         !map_memory(d, &err)) {
-        g_warning("vdpa %s: remapping guest RAM after reset: %s", d->cfg->id,
-                  err->message);
+        gw_warning_ratelimited("vdpa %s: remapping guest RAM after reset: %s",
+                               d->cfg->id, err->message);
     }
 }
 
@@ -197,7 +198,7 @@ on_config_call(int fd, GIOCondition cond, gpointer opaque)
     g_mutex_lock(d->dev_lock);
     if (gw_vdpa_get_status(d->backend, &status, NULL) &&
         (status & GW_VIRTIO_STATUS_NEEDS_RESET)) {
-        g_warning("vdpa %s: the device needs a reset", d->cfg->id);
+        gw_warning_ratelimited("vdpa %s: the device needs a reset", d->cfg->id);
         gw_virtio_pci_set_needs_reset(d->vp);
     } else {
         gw_virtio_pci_config_changed(d->vp);

@@ -197,6 +197,55 @@ test_add_list_and_cleanup(void)
     g_assert_true(gw_vdpa_get_device_id(b, &id, NULL));
 }
 
+typedef struct {
+    const char *name;
+    const char *dir;     /* "" the base, or "vdpa" inside it */
+    mode_t mode;         /* chmod'ed to this, */
+    uid_t uid;           /* and chown'ed to this unless 0 */
+    const char *problem; /* in the message */
+} UnsafeDir;
+
+static const UnsafeDir unsafe_dirs[] = {
+    {"others-can-write", "", 0777, 0, "can be written by other users"},
+    {"group-can-write", "", 0770, 0, "can be written by other users"},
+    {"sticky-world-writable", "", 01777, 0, "can be written by other users"},
+    {"owned-by-another-user", "", 0700, 65534, "belongs to uid 65534"},
+    {"vdpa-subdir-others-can-write", "vdpa", 0777, 0,
+     "can be written by other users"},
+};
+
+/* A runtime directory someone else could write is refused, by name,
+ * before anything is made in it. */
+static void
+test_unsafe_runtime_dir(gconstpointer data)
+{
+    const UnsafeDir *c = data;
+    g_autofree char *base = g_dir_make_tmp("godwit-rt-XXXXXX", NULL);
+    g_autofree char *vdpa = g_build_filename(base, "vdpa", NULL);
+    g_autofree char *dir = g_build_filename(base, c->dir, NULL);
+    g_autoptr(GError) err = NULL;
+    g_autofree char *want = NULL;
+
+    if (c->uid && geteuid() != 0) {
+        g_test_skip("chown to another user needs root");
+        g_rmdir(base);
+        return;
+    }
+    if (*c->dir) {
+        g_assert_cmpint(g_mkdir(dir, 0700), ==, 0);
+    }
+    g_assert_cmpint(chmod(dir, c->mode), ==, 0);
+    g_assert_cmpint(c->uid ? chown(dir, c->uid, (gid_t)-1) : 0, ==, 0);
+    g_assert_null(gw_vdpa_sim_registry_new(base, &err));
+    g_assert_error(err, GW_ERROR, GW_ERROR_INVALID);
+    want = g_strdup_printf("runtime directory %s ", dir);
+    g_assert_nonnull(strstr(err->message, want));
+    g_assert_nonnull(strstr(err->message, c->problem));
+    g_assert_cmpint(g_file_test(vdpa, G_FILE_TEST_EXISTS), ==, *c->dir != 0);
+    g_rmdir(vdpa);
+    g_assert_cmpint(g_rmdir(base), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -214,5 +263,10 @@ main(int argc, char **argv)
                     test_stale_node_is_reclaimed);
     g_test_add_func("/vdpa/sim/registry/add-list-free-removes-nodes",
                     test_add_list_and_cleanup);
+    for (size_t i = 0; i < G_N_ELEMENTS(unsafe_dirs); i++) {
+        g_autofree char *path = g_strdup_printf(
+            "/vdpa/sim/registry/runtime-dir-refused/%s", unsafe_dirs[i].name);
+        g_test_add_data_func(path, &unsafe_dirs[i], test_unsafe_runtime_dir);
+    }
     return g_test_run();
 }

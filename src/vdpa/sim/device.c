@@ -26,6 +26,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <godwit/log.h>
 #include <godwit/util.h>
 #include <godwit/vdpa-sim.h>
 #include "sim-priv.h"
@@ -62,7 +63,8 @@ void
 gw_sim_dev_fail(GwVdpaSimDev *d, const char *why)
 {
     if (!(d->status & VIRTIO_CONFIG_S_NEEDS_RESET)) {
-        g_message("vdpa-sim %s: %s: device needs reset", d->name, why);
+        gw_message_ratelimited("vdpa-sim %s: %s: device needs reset", d->name,
+                               why);
     }
     d->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
     gw_sim_signal(d->config_call_fd);

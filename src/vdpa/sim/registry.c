@@ -104,15 +104,62 @@ runtime_base(void)
     return g_strdup_printf("%s/godwit-%u", g_get_tmp_dir(), (unsigned)getuid());
 }
 
+/*
+ * Other processes open the nodes in the runtime directory: whoever else
+ * can write it (or the link to it) could plant or swap them, as anyone
+ * can pre-create /tmp/godwit-<uid>.  It must be this user's alone.
+ */
+static bool
+check_private(const char *dir, GError **errp)
+{
+    struct stat st, link;
+
+    if (lstat(dir, &link) < 0 || stat(dir, &st) < 0) {
+        return gw_error_errno(errp, errno, "vdpa-sim: runtime directory %s",
+                              dir);
+    }
+    if (st.st_uid != geteuid() || link.st_uid != geteuid()) {
+        g_set_error(
+            errp, GW_ERROR, GW_ERROR_INVALID,
+            "vdpa-sim: runtime directory %s belongs to uid %u, not "
+            "to this user (uid %u): refusing to use it (set "
+            "GODWIT_RUNTIME_DIR to a directory of your own)",
+            dir, (unsigned)(st.st_uid != geteuid() ? st.st_uid : link.st_uid),
+            (unsigned)geteuid());
+        return false;
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "vdpa-sim: runtime directory %s can be written by other "
+                    "users (mode %04o): refusing to use it (chmod go-w it, "
+                    "or set GODWIT_RUNTIME_DIR to a directory of your own)",
+                    dir, (unsigned)(st.st_mode & 07777));
+        return false;
+    }
+    return true;
+}
+
 GwVdpaSimRegistry *
 gw_vdpa_sim_registry_new(const char *base, GError **errp)
 {
     g_autofree char *dflt = base ? NULL : runtime_base();
-    g_autofree char *dir = g_build_filename(base ? base : dflt, "vdpa", NULL);
+    const char *top = base ? base : dflt;
+    g_autofree char *dir = g_build_filename(top, "vdpa", NULL);
     GwVdpaSimRegistry *reg;
 
-    if (g_mkdir_with_parents(dir, 0700) < 0) {
+    /* Checked before anything is made inside. */
+    if (g_mkdir_with_parents(top, 0700) < 0) {
+        gw_error_errno(errp, errno, "vdpa-sim: runtime directory %s", top);
+        return NULL;
+    }
+    if (!check_private(top, errp)) {
+        return NULL;
+    }
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
         gw_error_errno(errp, errno, "vdpa-sim: runtime directory %s", dir);
+        return NULL;
+    }
+    if (!check_private(dir, errp)) {
         return NULL;
     }
     reg = g_new0(GwVdpaSimRegistry, 1);
