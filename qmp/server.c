@@ -262,15 +262,35 @@ reply_return(GwQmpClient *c, ReqId id, json_object *ret)
     send_json(c, msg);
 }
 
-/* The envelope, as QEMU checks it; NULL command with *desc on error. */
 static const char *
-parse_envelope(json_object *req, json_object **args, const char **desc)
+envelope_error(json_object *exec, json_object *args)
 {
-    static char buf[128];
-    json_object *exec = NULL;
+    if (!exec) {
+        return "QMP input lacks member 'execute'";
+    }
+    if (!json_object_is_type(exec, json_type_string)) {
+        return "QMP input member 'execute' must be a string";
+    }
+    if (args && !json_object_is_type(args, json_type_object)) {
+        return "QMP input member 'arguments' must be an object";
+    }
+    return NULL;
+}
 
+/*
+ * The envelope, as QEMU checks it: the command name (borrowed from
+ * `req`) and *args (NULL when absent), or NULL with *errp set.
+ */
+static const char *
+parse_envelope(json_object *req, json_object **args, GError **errp)
+{
+    json_object *exec = NULL;
+    const char *desc;
+
+    *args = NULL;
     if (!json_object_is_type(req, json_type_object)) {
-        *desc = "QMP input must be a JSON object";
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "QMP input must be a JSON object");
         return NULL;
     }
     json_object_object_foreach(req, key, val)
@@ -278,23 +298,15 @@ parse_envelope(json_object *req, json_object **args, const char **desc)
         (void)val;
         if (strcmp(key, "execute") && strcmp(key, "arguments") &&
             strcmp(key, "id")) {
-            g_snprintf(buf, sizeof(buf), "QMP input member '%s' is unexpected",
-                       key);
-            *desc = buf;
+            g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                        "QMP input member '%s' is unexpected", key);
             return NULL;
         }
     }
-    if (!json_object_object_get_ex(req, "execute", &exec)) {
-        *desc = "QMP input lacks member 'execute'";
-        return NULL;
-    }
-    if (!json_object_is_type(exec, json_type_string)) {
-        *desc = "QMP input member 'execute' must be a string";
-        return NULL;
-    }
-    if (json_object_object_get_ex(req, "arguments", args) &&
-        !json_object_is_type(*args, json_type_object)) {
-        *desc = "QMP input member 'arguments' must be an object";
+    json_object_object_get_ex(req, "execute", &exec);
+    json_object_object_get_ex(req, "arguments", args);
+    if ((desc = envelope_error(exec, *args))) {
+        g_set_error_literal(errp, GW_ERROR, GW_ERROR_INVALID, desc);
         return NULL;
     }
     return json_object_get_string(exec);
@@ -326,9 +338,9 @@ dispatch(GwQmpClient *c, json_object *req)
     ReqId id = NO_ID;
     json_object *args = NULL;
     const char *desc = NULL;
-    const char *cmd = parse_envelope(req, &args, &desc);
-    g_autoptr(json_object) empty = NULL;
     g_autoptr(GError) err = NULL;
+    const char *cmd = parse_envelope(req, &args, &err);
+    g_autoptr(json_object) empty = NULL;
     g_autofree char *missing = NULL;
     Handler *h;
     json_object *ret;
@@ -337,7 +349,7 @@ dispatch(GwQmpClient *c, json_object *req)
         id.present = json_object_object_get_ex(req, "id", &id.value);
     }
     if (!cmd) {
-        reply_error(c, id, "GenericError", desc);
+        reply_error(c, id, "GenericError", err->message);
         return;
     }
     if ((desc = negotiation_error(c, cmd, false))) {
