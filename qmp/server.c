@@ -48,7 +48,7 @@ close_fds(GArray *fds)
 static void
 client_free(GwQmpClient *c)
 {
-    json_tokener_free(c->tok);
+    gw_json_stream_free(c->in);
     g_string_free(c->out, TRUE);
     close_fds(c->fds);
     g_array_unref(c->fds);
@@ -102,7 +102,7 @@ gw_qmp_server_add_client(GwQmpServer *s, int fd)
 
     c->server = s;
     c->fd = fd;
-    c->tok = json_tokener_new();
+    c->in = gw_json_stream_new();
     c->out = g_string_new(NULL);
     c->fds = g_array_new(FALSE, FALSE, sizeof(int));
     c->named =
@@ -393,50 +393,33 @@ handle(GwQmpClient *c, json_object *req)
     }
 }
 
+/* A text that is not JSON; past GW_QMP_MAX_REQUEST, the connection ends. */
 static void
-parse_error(GwQmpClient *c, enum json_tokener_error e)
+parse_error(GwQmpClient *c, const GError *err)
 {
-    g_autofree char *desc =
-        g_strdup_printf("JSON parse error, %s", json_tokener_error_desc(e));
-
-    reply_error(c, NO_ID, "GenericError", desc);
-    json_tokener_reset(c->tok);
-    c->req_bytes = 0;
+    reply_error(c, NO_ID, "GenericError", err->message);
+    if (g_error_matches(err, GW_ERROR, GW_ERROR_FAILED)) {
+        client_write(c);
+        client_close(c);
+    }
 }
 
-/* Feeds bytes to the tokener; dispatches every complete request. */
+/* Dispatches, in order, every complete request the bytes finish. */
 static void
 feed(GwQmpClient *c, const char *buf, size_t len)
 {
-    size_t off = 0;
+    gw_json_stream_feed(c->in, buf, len);
+    while (!c->dead) {
+        g_autoptr(json_object) req = NULL;
+        g_autoptr(GError) err = NULL;
 
-    while (off < len && !c->dead) {
-        json_object *obj =
-            json_tokener_parse_ex(c->tok, buf + off, (int)(len - off));
-        enum json_tokener_error e = json_tokener_get_error(c->tok);
-        size_t used = json_tokener_get_parse_end(c->tok);
-
-        if (e == json_tokener_continue) {
-            c->req_bytes += len - off;
-            if (c->req_bytes > GW_QMP_MAX_REQUEST) {
-                reply_error(c, NO_ID, "GenericError",
-                            "JSON parse error, request too large");
-                client_write(c);
-                client_close(c);
-            }
-            return;
+        if (gw_json_stream_next(c->in, &req, &err)) {
+            handle(c, req);
+        } else if (err) {
+            parse_error(c, err);
+        } else {
+            break;
         }
-        if (e != json_tokener_success) {
-            /* Drop the rest of the line, so one bad line is one error. */
-            const char *nl = memchr(buf + off + used, '\n', len - off - used);
-            parse_error(c, e);
-            off = nl ? (size_t)(nl - buf) + 1 : len;
-            continue;
-        }
-        off += used;
-        c->req_bytes = 0;
-        handle(c, obj);
-        json_object_put(obj);
     }
 }
 
