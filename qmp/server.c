@@ -164,15 +164,35 @@ client_write(GwQmpClient *c)
     update_input(c);
 }
 
+/*
+ * json-c copies string bytes as they are, so a handler's text that is not
+ * UTF-8 (a file name, a strerror in another locale) would make the
+ * message invalid JSON.  Outside strings json-c writes only ASCII, so
+ * replacing invalid sequences in the whole text touches strings only.
+ */
+static void
+append_utf8(GString *out, const char *text)
+{
+    g_autofree char *valid = NULL;
+
+    if (g_utf8_validate(text, -1, NULL)) {
+        g_string_append(out, text);
+        return;
+    }
+    g_debug("QMP: invalid UTF-8 in a reply replaced by U+FFFD");
+    valid = g_utf8_make_valid(text, -1);
+    g_string_append(out, valid);
+}
+
 static void
 send_json(GwQmpClient *c, json_object *msg)
 {
     if (c->dead) {
         return;
     }
-    g_string_append(c->out, json_object_to_json_string_ext(
-                                msg, JSON_C_TO_STRING_PLAIN |
-                                         JSON_C_TO_STRING_NOSLASHESCAPE));
+    append_utf8(c->out, json_object_to_json_string_ext(
+                            msg, JSON_C_TO_STRING_PLAIN |
+                                     JSON_C_TO_STRING_NOSLASHESCAPE));
     g_string_append(c->out, "\r\n");
     if (c->out->len > GW_QMP_OUT_HARD) {
         g_warning("QMP client does not read its replies: disconnected");

@@ -470,6 +470,37 @@ test_nesting_1025_refused(void)
     fx_free(&f);
 }
 
+static json_object *
+not_utf8(GwQmpSession *c, json_object *args, gpointer opaque, GError **errp)
+{
+    json_object *ret = json_object_new_object();
+
+    json_object_object_add(ret, "name", json_object_new_string("vm\xff\xfe"));
+    return ret;
+}
+
+/* A handler's or an event's bytes that are not UTF-8 never reach the wire. */
+static void
+test_output_always_utf8(void)
+{
+    Fx f;
+    g_autofree char *reply = NULL, *event = NULL;
+    json_object *data = json_object_new_object();
+
+    fx_init(&f, true);
+    gw_qmp_server_register(f.s, "query-name", not_utf8, NULL);
+    send_str(&f, "{\"execute\":\"query-name\"}");
+    reply = next_line(&f);
+    g_assert_true(g_utf8_validate(reply, -1, NULL));
+    g_assert_nonnull(strstr(reply, "\"vm\xef\xbf\xbd"));
+    json_object_object_add(data, "device", json_object_new_string("d\x80"));
+    gw_qmp_server_emit("DEVICE_DELETED", data, f.s);
+    event = next_line(&f);
+    g_assert_true(g_utf8_validate(event, -1, NULL));
+    g_assert_nonnull(strstr(event, "\"d\xef\xbf\xbd\""));
+    fx_free(&f);
+}
+
 /* ---- fd sets ---- */
 
 static void
@@ -721,6 +752,7 @@ main(int argc, char **argv)
                     test_nesting_1024_accepted);
     g_test_add_func("/qmp/framing/nesting-1025-refused",
                     test_nesting_1025_refused);
+    g_test_add_func("/qmp/framing/output-always-utf8", test_output_always_utf8);
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autofree char *p = g_strdup_printf("/qmp/requests/%s", cases[i].name);
         g_test_add_data_func(p, &cases[i], test_case);
