@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <godwit/qmp-client.h>
+#include <godwit/qmp.h>
 #include <godwit/util.h>
 
 struct GwQmpConn {
@@ -28,6 +29,17 @@ left_ms(gint64 deadline)
     return left > 0 ? (int)(left / 1000) + 1 : 0;
 }
 
+/* json_tokener_parse stops at 32 levels; an echoed id may nest deeper. */
+static json_object *
+parse_line(const char *line)
+{
+    json_tokener *tok = json_tokener_new_ex(GW_QMP_MAX_NESTING);
+    json_object *msg = json_tokener_parse_ex(tok, line, (int)strlen(line));
+
+    json_tokener_free(tok);
+    return msg;
+}
+
 /* One line (a JSON message) within the deadline, or NULL. */
 static json_object *
 read_message(GwQmpConn *c, gint64 deadline, GError **errp)
@@ -37,7 +49,7 @@ read_message(GwQmpConn *c, gint64 deadline, GError **errp)
         if (nl) {
             size_t len = (size_t)(nl - c->in->str) + 1;
             g_autofree char *line = g_strndup(c->in->str, len);
-            json_object *msg = json_tokener_parse(line);
+            json_object *msg = parse_line(line);
             g_string_erase(c->in, 0, len);
             if (msg) {
                 return msg;

@@ -127,6 +127,7 @@ run(Opts *o, GError **errp)
     int ms = (int)(o->timeout * 1000);
     g_autoptr(GwQmpConn) c = gw_qmp_conn_new(o->qmp, ms, errp);
     g_autoptr(json_object) reply = NULL;
+    g_autoptr(GError) err = NULL;
     json_object *args;
 
     if (!c || !gw_qmp_conn_negotiate(c, ms, errp)) {
@@ -141,8 +142,9 @@ run(Opts *o, GError **errp)
         reply = gw_qmp_conn_wait_event(c, o->rest[1], ms, errp);
         return reply ? show(o, reply) : 1;
     }
-    args = build_args(o, errp);
-    if (*errp) {
+    args = build_args(o, &err); /* NULL is also "no arguments" */
+    if (err) {
+        g_propagate_error(errp, g_steal_pointer(&err));
         return 1;
     }
     reply = gw_qmp_conn_execute(c, o->rest[0], args, -1, ms, errp);

@@ -47,7 +47,7 @@ close_fds(GArray *fds)
 static void
 client_free(GwQmpClient *c)
 {
-    json_tokener_free(c->tok);
+    gw_json_stream_free(c->in);
     g_string_free(c->out, TRUE);
     close_fds(c->fds);
     g_array_unref(c->fds);
@@ -102,7 +102,7 @@ gw_qmp_server_add_client(GwQmpServer *s, int fd)
 
     c->server = s;
     c->fd = fd;
-    c->tok = json_tokener_new();
+    c->in = gw_json_stream_new();
     c->out = g_string_new(NULL);
     c->fds = g_array_new(FALSE, FALSE, sizeof(int));
     c->named =
@@ -164,15 +164,35 @@ client_write(GwQmpClient *c)
     update_input(c);
 }
 
+/*
+ * json-c copies string bytes as they are, so a handler's text that is not
+ * UTF-8 (a file name, a strerror in another locale) would make the
+ * message invalid JSON.  Outside strings json-c writes only ASCII, so
+ * replacing invalid sequences in the whole text touches strings only.
+ */
+static void
+append_utf8(GString *out, const char *text)
+{
+    g_autofree char *valid = NULL;
+
+    if (g_utf8_validate(text, -1, NULL)) {
+        g_string_append(out, text);
+        return;
+    }
+    g_debug("QMP: invalid UTF-8 in a reply replaced by U+FFFD");
+    valid = g_utf8_make_valid(text, -1);
+    g_string_append(out, valid);
+}
+
 static void
 send_json(GwQmpClient *c, json_object *msg)
 {
     if (c->dead) {
         return;
     }
-    g_string_append(c->out, json_object_to_json_string_ext(
-                                msg, JSON_C_TO_STRING_PLAIN |
-                                         JSON_C_TO_STRING_NOSLASHESCAPE));
+    append_utf8(c->out, json_object_to_json_string_ext(
+                            msg, JSON_C_TO_STRING_PLAIN |
+                                     JSON_C_TO_STRING_NOSLASHESCAPE));
     g_string_append(c->out, "\r\n");
     if (c->out->len > GW_QMP_OUT_HARD) {
         g_warning("QMP client does not read its replies: disconnected");
@@ -262,15 +282,35 @@ reply_return(GwQmpClient *c, ReqId id, json_object *ret)
     send_json(c, msg);
 }
 
-/* The envelope, as QEMU checks it; NULL command with *desc on error. */
 static const char *
-parse_envelope(json_object *req, json_object **args, const char **desc)
+envelope_error(json_object *exec, json_object *args)
 {
-    static char buf[128];
-    json_object *exec = NULL;
+    if (!exec) {
+        return "QMP input lacks member 'execute'";
+    }
+    if (!json_object_is_type(exec, json_type_string)) {
+        return "QMP input member 'execute' must be a string";
+    }
+    if (args && !json_object_is_type(args, json_type_object)) {
+        return "QMP input member 'arguments' must be an object";
+    }
+    return NULL;
+}
 
+/*
+ * The envelope, as QEMU checks it: the command name (borrowed from
+ * `req`) and *args (NULL when absent), or NULL with *errp set.
+ */
+static const char *
+parse_envelope(json_object *req, json_object **args, GError **errp)
+{
+    json_object *exec = NULL;
+    const char *desc;
+
+    *args = NULL;
     if (!json_object_is_type(req, json_type_object)) {
-        *desc = "QMP input must be a JSON object";
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "QMP input must be a JSON object");
         return NULL;
     }
     json_object_object_foreach(req, key, val)
@@ -278,23 +318,15 @@ parse_envelope(json_object *req, json_object **args, const char **desc)
         (void)val;
         if (strcmp(key, "execute") && strcmp(key, "arguments") &&
             strcmp(key, "id")) {
-            g_snprintf(buf, sizeof(buf), "QMP input member '%s' is unexpected",
-                       key);
-            *desc = buf;
+            g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                        "QMP input member '%s' is unexpected", key);
             return NULL;
         }
     }
-    if (!json_object_object_get_ex(req, "execute", &exec)) {
-        *desc = "QMP input lacks member 'execute'";
-        return NULL;
-    }
-    if (!json_object_is_type(exec, json_type_string)) {
-        *desc = "QMP input member 'execute' must be a string";
-        return NULL;
-    }
-    if (json_object_object_get_ex(req, "arguments", args) &&
-        !json_object_is_type(*args, json_type_object)) {
-        *desc = "QMP input member 'arguments' must be an object";
+    json_object_object_get_ex(req, "execute", &exec);
+    json_object_object_get_ex(req, "arguments", args);
+    if ((desc = envelope_error(exec, *args))) {
+        g_set_error_literal(errp, GW_ERROR, GW_ERROR_INVALID, desc);
         return NULL;
     }
     return json_object_get_string(exec);
@@ -326,9 +358,9 @@ dispatch(GwQmpClient *c, json_object *req)
     ReqId id = NO_ID;
     json_object *args = NULL;
     const char *desc = NULL;
-    const char *cmd = parse_envelope(req, &args, &desc);
-    g_autoptr(json_object) empty = NULL;
     g_autoptr(GError) err = NULL;
+    const char *cmd = parse_envelope(req, &args, &err);
+    g_autoptr(json_object) empty = NULL;
     g_autofree char *missing = NULL;
     Handler *h;
     json_object *ret;
@@ -337,7 +369,7 @@ dispatch(GwQmpClient *c, json_object *req)
         id.present = json_object_object_get_ex(req, "id", &id.value);
     }
     if (!cmd) {
-        reply_error(c, id, "GenericError", desc);
+        reply_error(c, id, "GenericError", err->message);
         return;
     }
     if ((desc = negotiation_error(c, cmd, false))) {
@@ -381,50 +413,33 @@ handle(GwQmpClient *c, json_object *req)
     }
 }
 
+/* A text that is not JSON; past GW_QMP_MAX_REQUEST, the connection ends. */
 static void
-parse_error(GwQmpClient *c, enum json_tokener_error e)
+parse_error(GwQmpClient *c, const GError *err)
 {
-    g_autofree char *desc =
-        g_strdup_printf("JSON parse error, %s", json_tokener_error_desc(e));
-
-    reply_error(c, NO_ID, "GenericError", desc);
-    json_tokener_reset(c->tok);
-    c->req_bytes = 0;
+    reply_error(c, NO_ID, "GenericError", err->message);
+    if (g_error_matches(err, GW_ERROR, GW_ERROR_FAILED)) {
+        client_write(c);
+        client_close(c);
+    }
 }
 
-/* Feeds bytes to the tokener; dispatches every complete request. */
+/* Dispatches, in order, every complete request the bytes finish. */
 static void
 feed(GwQmpClient *c, const char *buf, size_t len)
 {
-    size_t off = 0;
+    gw_json_stream_feed(c->in, buf, len);
+    while (!c->dead) {
+        g_autoptr(json_object) req = NULL;
+        g_autoptr(GError) err = NULL;
 
-    while (off < len && !c->dead) {
-        json_object *obj =
-            json_tokener_parse_ex(c->tok, buf + off, (int)(len - off));
-        enum json_tokener_error e = json_tokener_get_error(c->tok);
-        size_t used = json_tokener_get_parse_end(c->tok);
-
-        if (e == json_tokener_continue) {
-            c->req_bytes += len - off;
-            if (c->req_bytes > GW_QMP_MAX_REQUEST) {
-                reply_error(c, NO_ID, "GenericError",
-                            "JSON parse error, request too large");
-                client_write(c);
-                client_close(c);
-            }
-            return;
+        if (gw_json_stream_next(c->in, &req, &err)) {
+            handle(c, req);
+        } else if (err) {
+            parse_error(c, err);
+        } else {
+            break;
         }
-        if (e != json_tokener_success) {
-            /* Drop the rest of the line, so one bad line is one error. */
-            const char *nl = memchr(buf + off + used, '\n', len - off - used);
-            parse_error(c, e);
-            off = nl ? (size_t)(nl - buf) + 1 : len;
-            continue;
-        }
-        off += used;
-        c->req_bytes = 0;
-        handle(c, obj);
-        json_object_put(obj);
     }
 }
 

@@ -8,7 +8,9 @@
  * only well-formed arguments and a bad request has no side effect.
  *
  * Limits (docs/qmp.md): a request may be at most GW_QMP_MAX_REQUEST
- * bytes (larger: an error, then the connection is closed); while more
+ * bytes (larger: an error, then the connection is closed) and nest {}
+ * and [] GW_QMP_MAX_NESTING deep, as in QEMU (deeper: an error, and
+ * parsing goes on after it); while more
  * than GW_QMP_OUT_SOFT bytes of replies and events wait for a client to
  * read them, godwit stops reading that client's requests; past
  * GW_QMP_OUT_HARD the client is disconnected.
@@ -22,6 +24,7 @@
 #include <json-c/json.h>
 
 #define GW_QMP_MAX_REQUEST (1u << 20)
+#define GW_QMP_MAX_NESTING 1024 /* QEMU's MAX_NESTING, json-streamer.c */
 #define GW_QMP_OUT_SOFT    (1u << 20)
 #define GW_QMP_OUT_HARD    (16u << 20)
 #define GW_QMP_VERSION_MAJOR                                                   \

@@ -17,10 +17,16 @@
 
 #define T 15000
 
-/* Each step: raw request bytes, and the event it must also produce. */
+#define STATUS_X "{\"execute\":\"query-status\",\"id\":\"x\"}"
+
+/*
+ * Each step: raw request bytes (after `depth` '['), the event it must
+ * also produce, and how many replies it gets (0: one).
+ */
 static const struct {
     const char *send;
     const char *event;
+    int replies, depth;
 } script[] = {
     {"{\"execute\":\"query-status\"}\n"},
     {"{\"execute\":\"qmp_capabilities\"}\n"},
@@ -48,6 +54,21 @@ static const struct {
     {"{\"execute\":\"remove-fd\",\"arguments\":{\"fdset-id\":7}}\n"},
     {"{\"execute\":\"remove-fd\",\"arguments\":{\"fdset-id\":7,\"fd\":3}}\n"},
     {"{\"execute\":\"system_reset\"}\n", "RESET"},
+    /* Framing: strict JSON, and where parsing resumes after an error. */
+    {"{]" STATUS_X "\n", NULL, 2},
+    {"{\"a\":1]}" STATUS_X, NULL, 3},
+    {"{\x01" STATUS_X, NULL, 2},
+    {"{\"execute\": \"query-status\", }\n"},
+    {"{\"execute\": \"query-st\natus\"}\n", NULL, 2},
+    {"{\"execute\":\"query-status\",\"id\":NaN}", NULL, 2},
+    {"{\"execute\":\"query-status\",\"id\":0e5}" STATUS_X, NULL, 2},
+    {"{'execute':'query-status','id':'a\"b\\'c'}"},
+    {"{\"execute\":\"query-status\",\"execute\":\"stop\"}\n"},
+    {"{\"execute\":\"query-status\",\"id\":\"\xc3\x28\"}\n"},
+    {"{\"execute\":\"query-status\",\"id\":\"\xff\xfe\"}" STATUS_X, NULL, 4},
+    {"{\"execute\":\"query-status\",\"id\":\"\\ud800\"}\n"},
+    {"{\xc3\xa9}" STATUS_X, NULL, 3},
+    {STATUS_X, NULL, 2, 1025},
 };
 
 /* Replaces what may differ between two correct implementations. */
@@ -92,13 +113,16 @@ run_script(const char *path)
     g_assert_no_error(err);
     g_ptr_array_add(out, canonical(gw_qmp_conn_greeting(c)));
     for (size_t i = 0; i < G_N_ELEMENTS(script); i++) {
+        g_autofree char *open = g_strnfill(script[i].depth, '[');
+        g_autofree char *send = g_strconcat(open, script[i].send, NULL);
         json_object *r;
-        g_assert_true(gw_qmp_conn_send_raw(c, script[i].send,
-                                           strlen(script[i].send), -1, &err));
-        r = gw_qmp_conn_read_reply(c, T, &err);
-        g_assert_no_error(err);
-        g_ptr_array_add(out, canonical(r));
-        json_object_put(r);
+        g_assert_true(gw_qmp_conn_send_raw(c, send, strlen(send), -1, &err));
+        for (int n = 0; n < MAX(script[i].replies, 1); n++) {
+            r = gw_qmp_conn_read_reply(c, T, &err);
+            g_assert_no_error(err);
+            g_ptr_array_add(out, canonical(r));
+            json_object_put(r);
+        }
         if (script[i].event) {
             r = gw_qmp_conn_wait_event(c, script[i].event, T, &err);
             g_assert_no_error(err);

@@ -269,6 +269,238 @@ test_parse_error_then_usable(void)
     fx_free(&f);
 }
 
+/* ---- framing: strict JSON, and resynchronising as QEMU does ---- */
+
+#define OK_X "{\"execute\":\"query-fdsets\",\"id\":\"x\"}"
+
+/*
+ * The next replies, in order: "=ID" is a return echoing id ID (as JSON),
+ * anything else the start of an error's desc.  Every reply must be UTF-8.
+ */
+static json_object *
+parse_deep(const char *line)
+{
+    json_tokener *tok = json_tokener_new_ex(2048); /* echoed deep ids */
+    json_object *v = json_tokener_parse_ex(tok, line, (int)strlen(line));
+
+    json_tokener_free(tok);
+    return v;
+}
+
+static void
+expect_replies(Fx *f, const char *const *want)
+{
+    for (; *want; want++) {
+        g_autofree char *line = next_line(f);
+        g_autoptr(json_object) r = parse_deep(line);
+        json_object *e = json_object_object_get(r, "error");
+        const char *desc =
+            json_object_get_string(json_object_object_get(e, "desc"));
+
+        g_test_message("want %s, got %s", *want, line);
+        g_assert_true(g_utf8_validate(line, -1, NULL));
+        if (**want == '=') {
+            g_assert_nonnull(json_object_object_get(r, "return"));
+            g_assert_cmpstr(
+                json_object_to_json_string_ext(json_object_object_get(r, "id"),
+                                               JSON_C_TO_STRING_PLAIN),
+                ==, *want + 1);
+        } else {
+            g_assert_nonnull(desc);
+            g_assert_true(g_str_has_prefix(desc, *want));
+        }
+    }
+}
+
+typedef struct {
+    const char *name;
+    const char *send;
+    const char *want[5];
+} StreamCase;
+
+#define PARSE "JSON parse error, "
+
+/*
+ * Each gets as many replies, in the same order, as from QEMU 7.2 (the
+ * words after "JSON parse error," are ours), except
+ * nul-cannot-cut-a-key-short: QEMU takes a NUL character.
+ */
+static const StreamCase stream_cases[] = {
+    {"resync-after-malformed-same-line", "{]" OK_X "\n", {PARSE, "=\"x\""}},
+    {"resync-after-stray-closer", "}" OK_X, {PARSE, "=\"x\""}},
+    {"object-closed-by-bracket", "{\"a\":1]}" OK_X, {PARSE, PARSE, "=\"x\""}},
+    {"lexical-error-recovers-at-brace",
+     "{\x01" OK_X,
+     {PARSE "stray '\x01'", "=\"x\""}},
+    {"whitespace-is-only-space-tab-cr-lf",
+     "\f" OK_X,
+     {PARSE "stray '\f'", "=\"x\""}},
+    {"trailing-comma-refused",
+     "{\"execute\": \"query-fdsets\", }\n" OK_X,
+     {PARSE, "=\"x\""}},
+    {"raw-newline-in-string-refused",
+     "{\"execute\": \"query-fd\nsets\"}" OK_X,
+     {PARSE "stray '\"query-fd\n'", PARSE, "=\"x\""}},
+    {"raw-tab-in-string-refused",
+     "{\"execute\": \"query-fd\tsets\"}" OK_X,
+     {PARSE "stray", PARSE, "=\"x\""}},
+    {"nan-refused",
+     "{\"execute\":\"query-fdsets\",\"id\":NaN}" OK_X,
+     {PARSE "stray 'N'", PARSE, "=\"x\""}},
+    {"zero-then-exponent-is-two-tokens",
+     "{\"execute\":\"query-fdsets\",\"id\":0e5}" OK_X,
+     {PARSE, "=\"x\""}},
+    {"number-needs-digits-after-point",
+     "{\"execute\":\"query-fdsets\",\"id\":1.}" OK_X,
+     {PARSE "stray '1.}'", "=\"x\""}},
+    {"single-quoted-strings-as-qemu",
+     "{'execute':'query-fdsets','id':'a\"b\\'c'}",
+     {"=\"a\\\"b'c\""}},
+    {"apostrophe-escape-in-double-quotes",
+     "{\"execute\":\"query-fdsets\",\"id\":\"\\'\"}",
+     {"=\"'\""}},
+    {"invalid-escape-refused",
+     "{\"execute\":\"query-fdsets\",\"id\":\"\\x\"}",
+     {PARSE "invalid escape sequence in string"}},
+    {"lone-surrogate-refused",
+     "{\"execute\":\"query-fdsets\",\"id\":\"\\ud800\"}",
+     {PARSE "\\ud800 is not a valid Unicode character"}},
+    {"surrogate-pair-accepted",
+     "{\"execute\":\"query-fdsets\",\"id\":\"\\ud83d\\ude00\"}",
+     {"=\"\xf0\x9f\x98\x80\""}},
+    {"nul-cannot-cut-a-key-short",
+     "{\"execute\\u0000x\":\"query-fdsets\"}" OK_X,
+     {PARSE "\\u0000 is not accepted", "=\"x\""}},
+    {"duplicate-key-refused",
+     "{\"execute\":\"query-fdsets\",\"execute\":\"frob\"}" OK_X,
+     {PARSE "duplicate key", "=\"x\""}},
+    {"utf8-refused-invalid-sequence",
+     "{\"execute\":\"query-fdsets\",\"id\":\"\xc3\x28\"}" OK_X,
+     {PARSE "invalid UTF-8 sequence in string", "=\"x\""}},
+    {"utf8-refused-ff-fe",
+     "{\"execute\":\"query-fdsets\",\"id\":\"\xff\xfe\"}" OK_X,
+     {PARSE "invalid UTF-8 byte 0xFF", PARSE "invalid UTF-8 byte 0xFE", PARSE,
+      "=\"x\""}},
+    {"utf8-refused-overlong",
+     "{\"execute\":\"query-fdsets\",\"id\":\"\xc0\xaf\"}" OK_X,
+     {PARSE "invalid UTF-8 sequence in string", "=\"x\""}},
+    {"utf8-refused-encoded-surrogate",
+     "{\"execute\":\"query-fdsets\",\"id\":\"\xed\xa0\x80\"}" OK_X,
+     {PARSE "invalid UTF-8 sequence in string", "=\"x\""}},
+    {"utf8-non-ascii-outside-string",
+     "{\xc3\xa9}" OK_X,
+     {PARSE "stray byte 0xC3", PARSE, "=\"x\""}},
+    {"utf8-accepted",
+     "{\"execute\":\"query-fdsets\",\"id\":\"\xc3\xa9\"}",
+     {"=\"\xc3\xa9\""}},
+};
+
+static void
+test_stream_case(gconstpointer data)
+{
+    const StreamCase *c = data;
+    Fx f;
+
+    fx_init(&f, true);
+    send_str(&f, c->send);
+    expect_replies(&f, c->want);
+    fx_free(&f);
+}
+
+/* The bad text and half the next request in one read, the rest later. */
+static void
+test_resync_split_read(void)
+{
+    static const char *const error[] = {PARSE, NULL};
+    static const char *const reply[] = {"=\"x\"", NULL};
+    Fx f;
+
+    fx_init(&f, true);
+    send_str(&f, "{]{\"execute\":\"query-");
+    expect_replies(&f, error);
+    send_str(&f, "fdsets\",\"id\":\"x\"}");
+    expect_replies(&f, reply);
+    fx_free(&f);
+}
+
+static char *
+nested(int depth, const char *inner)
+{
+    g_autofree char *open = g_strnfill(depth, '[');
+    g_autofree char *close = g_strnfill(depth, ']');
+
+    return g_strconcat(open, inner, close, NULL);
+}
+
+/* QEMU's MAX_NESTING: 1024 levels parse (and fail as an envelope). */
+static void
+test_nesting_1024_accepted(void)
+{
+    static const char *const want[] = {"QMP input must be a JSON object", NULL};
+    g_autofree char *deep = nested(1024, "");
+    g_autofree char *id = nested(1023, "");
+    g_autofree char *req =
+        g_strdup_printf("{\"execute\":\"query-fdsets\",\"id\":%s}", id);
+    const char *echoed[] = {NULL, NULL};
+    g_autofree char *eq = g_strconcat("=", id, NULL);
+    Fx f;
+
+    fx_init(&f, true);
+    send_str(&f, deep);
+    expect_replies(&f, want);
+    echoed[0] = eq;
+    send_str(&f, req);
+    expect_replies(&f, echoed);
+    fx_free(&f);
+}
+
+/* 1025: the error at the 1025th '[', then the next request is read. */
+static void
+test_nesting_1025_refused(void)
+{
+    static const char *const want[] = {"JSON nesting depth limit exceeded",
+                                       "=\"x\"", NULL};
+    g_autofree char *open = g_strnfill(1025, '[');
+    Fx f;
+
+    fx_init(&f, true);
+    send_str(&f, open);
+    send_str(&f, OK_X);
+    expect_replies(&f, want);
+    fx_free(&f);
+}
+
+static json_object *
+not_utf8(GwQmpSession *c, json_object *args, gpointer opaque, GError **errp)
+{
+    json_object *ret = json_object_new_object();
+
+    json_object_object_add(ret, "name", json_object_new_string("vm\xff\xfe"));
+    return ret;
+}
+
+/* A handler's or an event's bytes that are not UTF-8 never reach the wire. */
+static void
+test_output_always_utf8(void)
+{
+    Fx f;
+    g_autofree char *reply = NULL, *event = NULL;
+    json_object *data = json_object_new_object();
+
+    fx_init(&f, true);
+    gw_qmp_server_register(f.s, "query-name", not_utf8, NULL);
+    send_str(&f, "{\"execute\":\"query-name\"}");
+    reply = next_line(&f);
+    g_assert_true(g_utf8_validate(reply, -1, NULL));
+    g_assert_nonnull(strstr(reply, "\"vm\xef\xbf\xbd"));
+    json_object_object_add(data, "device", json_object_new_string("d\x80"));
+    gw_qmp_server_emit("DEVICE_DELETED", data, f.s);
+    event = next_line(&f);
+    g_assert_true(g_utf8_validate(event, -1, NULL));
+    g_assert_nonnull(strstr(event, "\"d\xef\xbf\xbd\""));
+    fx_free(&f);
+}
+
 /* ---- fd sets ---- */
 
 static void
@@ -509,6 +741,18 @@ main(int argc, char **argv)
                     test_parse_error_then_usable);
     g_test_add_func("/qmp/framing/oversized-request-closes",
                     test_oversized_request_closes);
+    for (size_t i = 0; i < G_N_ELEMENTS(stream_cases); i++) {
+        g_autofree char *p =
+            g_strdup_printf("/qmp/framing/%s", stream_cases[i].name);
+        g_test_add_data_func(p, &stream_cases[i], test_stream_case);
+    }
+    g_test_add_func("/qmp/framing/resync-after-malformed-split-read",
+                    test_resync_split_read);
+    g_test_add_func("/qmp/framing/nesting-1024-accepted",
+                    test_nesting_1024_accepted);
+    g_test_add_func("/qmp/framing/nesting-1025-refused",
+                    test_nesting_1025_refused);
+    g_test_add_func("/qmp/framing/output-always-utf8", test_output_always_utf8);
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autofree char *p = g_strdup_printf("/qmp/requests/%s", cases[i].name);
         g_test_add_data_func(p, &cases[i], test_case);
