@@ -326,6 +326,7 @@ run_post_loads(GArray *post, uint8_t *obj, GError **errp)
 static bool
 load_top(const GwVmsd *d, void *obj, GwMigCursor *in, bool whole, GError **errp)
 {
+    g_assert(d->size > 0);
     g_autofree uint8_t *scratch = g_memdup2(obj, d->size);
     g_autoptr(GArray) post = g_array_new(false, false, sizeof(PostLoad));
     Load l = {in, scratch, post};

@@ -58,6 +58,7 @@ typedef struct GwVmsd {
 
 #define GW_VMSD_MEMBER(Type, member) (((Type *)0)->member)
 
+/* A member of any type but a pointer, as its bytes (one element). */
 #define GW_VMSD_FIELD(Type, member, ver)                                       \
     {                                                                          \
         .name = #member, .offset = offsetof(Type, member),                     \
@@ -65,6 +66,7 @@ typedef struct GwVmsd {
         .version = (ver),                                                      \
     }
 
+/* An array member, as `count` elements of its element's size. */
 #define GW_VMSD_ARRAY(Type, member, ver)                                       \
     {                                                                          \
         .name = #member, .offset = offsetof(Type, member),                     \
@@ -116,9 +118,9 @@ bool gw_vmsd_save(const GwVmsd *d, void *obj, GwMigBuf *out, GError **errp);
  * Decodes one encoding of `d` from `in` into `obj`.  Refused, with a
  * FORMAT or VERSION error naming the device (and field): another name;
  * a stream version newer than d->version ("device X: state version N is
- * newer than M"); a field unknown here, out of order, or of another
- * element size or count; a field missing that is not newer than the
- * stream; a truncated or malformed encoding.
+ * newer than M"; inside a nested struct, X is the nested description); a field
+ * unknown here, out of order, or of another element size or count; a field
+ * missing that is not newer than the stream; a truncated or malformed encoding.
  *
  * A refused section never modifies `obj`: everything is decoded into a
  * scratch copy first, and only the described fields are copied into
