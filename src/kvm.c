@@ -23,9 +23,12 @@ struct GwKvm {
     int sys_fd;
     int vm_fd;
     int run_size;
-    unsigned n_slots;
+    GArray *slots;  /* struct kvm_userspace_memory_region, slot = index */
     GArray *routes; /* struct kvm_irq_routing_entry */
     GwIrqChip chip;
+    bool dirty_logging;
+    bool dirty_manual;     /* MANUAL_DIRTY_LOG_PROTECT2 with INITIALLY_SET */
+    bool dirty_report_all; /* the first sync after start */
 };
 
 static const struct {
@@ -265,6 +268,8 @@ gw_kvm_new(GError **errp)
     kvm->vm_fd = -1;
     kvm->routes =
         g_array_new(FALSE, TRUE, sizeof(struct kvm_irq_routing_entry));
+    kvm->slots =
+        g_array_new(FALSE, TRUE, sizeof(struct kvm_userspace_memory_region));
     kvm->chip = (GwIrqChip){&kvm_irq_ops, kvm};
     kvm->sys_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     if (kvm->sys_fd < 0) {
@@ -295,6 +300,7 @@ gw_kvm_free(GwKvm *kvm)
         close(kvm->sys_fd);
     }
     g_array_unref(kvm->routes);
+    g_array_unref(kvm->slots);
     g_free(kvm);
 }
 
@@ -322,7 +328,8 @@ gw_kvm_add_memory(GwKvm *kvm, const GwGuestMemory *mem, GError **errp)
     for (guint i = 0; i < mem->n_regions; i++) {
         const GwMemRegion *r = &mem->regions[i];
         struct kvm_userspace_memory_region slot = {
-            .slot = kvm->n_slots,
+            .slot = kvm->slots->len,
+            .flags = kvm->dirty_logging ? KVM_MEM_LOG_DIRTY_PAGES : 0,
             .guest_phys_addr = r->gpa,
             .memory_size = r->size,
             .userspace_addr = (uintptr_t)(mem->host + r->offset),
@@ -332,9 +339,135 @@ gw_kvm_add_memory(GwKvm *kvm, const GwGuestMemory *mem, GError **errp)
                 errp, errno, "KVM: memory slot at 0x%" G_GINT64_MODIFIER "x",
                 r->gpa);
         }
-        kvm->n_slots++;
+        g_array_append_val(kvm->slots, slot);
     }
     return true;
+}
+
+/* ---- dirty logging ---- */
+
+static bool
+set_slot_flags(GwKvm *kvm, uint32_t flags, GError **errp)
+{
+    for (guint i = 0; i < kvm->slots->len; i++) {
+        struct kvm_userspace_memory_region *s =
+            &g_array_index(kvm->slots, struct kvm_userspace_memory_region, i);
+        s->flags = flags;
+        if (ioctl(kvm->vm_fd, KVM_SET_USER_MEMORY_REGION, s) < 0) {
+            return gw_error_errno(errp, errno,
+                                  "KVM: %s dirty logging on the slot at "
+                                  "0x%" G_GINT64_MODIFIER "x",
+                                  flags ? "starting" : "stopping",
+                                  (uint64_t)s->guest_phys_addr);
+        }
+    }
+    return true;
+}
+
+/* Manual protection: KVM_GET_DIRTY_LOG no longer write-protects the
+ * whole slot, KVM_CLEAR_DIRTY_LOG re-protects only what was dirty, and
+ * with INITIALLY_SET starting costs nothing. */
+static bool
+enable_manual_dirty_log(GwKvm *kvm)
+{
+    const uint64_t want =
+        KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET;
+    struct kvm_enable_cap cap = {.cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+                                 .args = {want}};
+    int have = ioctl(kvm->vm_fd, KVM_CHECK_EXTENSION,
+                     KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
+
+    if (have < 0 || ((uint64_t)have & want) != want) {
+        return false;
+    }
+    return ioctl(kvm->vm_fd, KVM_ENABLE_CAP, &cap) == 0;
+}
+
+bool
+gw_kvm_dirty_log_start(GwKvm *kvm, GError **errp)
+{
+    if (kvm->dirty_logging) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_BUSY,
+                    "KVM: dirty logging is already on");
+        return false;
+    }
+    kvm->dirty_manual = enable_manual_dirty_log(kvm);
+    if (!set_slot_flags(kvm, KVM_MEM_LOG_DIRTY_PAGES, errp)) {
+        g_autoptr(GError) ignored = NULL;
+        set_slot_flags(kvm, 0, &ignored);
+        return false;
+    }
+    kvm->dirty_logging = true;
+    kvm->dirty_report_all = true;
+    return true;
+}
+
+bool
+gw_kvm_dirty_log_manual(const GwKvm *kvm)
+{
+    return kvm->dirty_manual;
+}
+
+static bool
+sync_slot(GwKvm *kvm, const struct kvm_userspace_memory_region *s, GwDirtyFn cb,
+          void *opaque, GError **errp)
+{
+    uint64_t npages = s->memory_size / GW_PAGE_SIZE;
+    size_t words = (npages + 63) / 64;
+    g_autofree unsigned long *bits = g_new0(unsigned long, words);
+    struct kvm_dirty_log log = {.slot = s->slot, .dirty_bitmap = bits};
+    struct kvm_clear_dirty_log clear = {
+        .slot = s->slot, .num_pages = (uint32_t)npages, .dirty_bitmap = bits};
+
+    if (ioctl(kvm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
+        return gw_error_errno(errp, errno, "KVM_GET_DIRTY_LOG (slot %u)",
+                              s->slot);
+    }
+    /* Cleared before the caller reads the pages: a write from now on is
+     * in the next sync. */
+    if (kvm->dirty_manual &&
+        ioctl(kvm->vm_fd, KVM_CLEAR_DIRTY_LOG, &clear) < 0) {
+        return gw_error_errno(errp, errno, "KVM_CLEAR_DIRTY_LOG (slot %u)",
+                              s->slot);
+    }
+    if (kvm->dirty_report_all) {
+        memset(bits, 0xff, words * sizeof(*bits));
+        if (npages % 64) {
+            bits[words - 1] = (1ul << (npages % 64)) - 1;
+        }
+    }
+    cb(opaque, s->guest_phys_addr, bits, npages);
+    return true;
+}
+
+bool
+gw_kvm_dirty_log_sync(GwKvm *kvm, GwDirtyFn cb, void *opaque, GError **errp)
+{
+    if (!kvm->dirty_logging) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_BUSY,
+                    "KVM: dirty logging is not on");
+        return false;
+    }
+    for (guint i = 0; i < kvm->slots->len; i++) {
+        if (!sync_slot(kvm,
+                       &g_array_index(kvm->slots,
+                                      struct kvm_userspace_memory_region, i),
+                       cb, opaque, errp)) {
+            return false;
+        }
+    }
+    kvm->dirty_report_all = false;
+    return true;
+}
+
+bool
+gw_kvm_dirty_log_stop(GwKvm *kvm, GError **errp)
+{
+    if (!kvm->dirty_logging) {
+        return true;
+    }
+    kvm->dirty_logging = false;
+    return set_slot_flags(kvm, 0, errp);
 }
 
 void

@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include <linux/kvm.h>
+#include <godwit/kvm-state.h>
 #include <godwit/util.h>
 #include <godwit/vcpu.h>
 
@@ -28,6 +29,9 @@ typedef struct {
     pthread_t pthread;
     pid_t tid; /* 0 until the thread runs */
     bool dead; /* stopped by a fatal exit until a reset; under `lock` */
+    /* The last exit was IO/MMIO: KVM finishes that instruction only on
+     * the next KVM_RUN.  Owned by the vCPU's thread. */
+    bool io_pending;
 } Vcpu;
 
 struct GwVcpus {
@@ -38,6 +42,8 @@ struct GwVcpus {
     gpointer opaque;
     unsigned n;
     Vcpu *cpus;
+    struct kvm_cpuid2 *cpuid; /* what vCPU 0 was given */
+    GwKvmVcpuLayout *layout;  /* probed on the first state access */
     GMutex lock;
     GCond cond;
     bool pause_req, quit;
@@ -153,7 +159,13 @@ handle_exit(Vcpu *c)
     }
 }
 
-/* Parks while paused (or dead); false once told to quit. */
+static void complete_pending_io(Vcpu *c);
+
+/*
+ * Parks while paused (or dead); false once told to quit.  A vCPU never
+ * parks with an IO/MMIO instruction half done, so that its state read
+ * while paused is the state after that instruction.
+ */
 static bool
 wait_while_paused(Vcpu *c)
 {
@@ -162,6 +174,12 @@ wait_while_paused(Vcpu *c)
 
     g_mutex_lock(&v->lock);
     while (!v->quit && (v->pause_req || c->dead)) {
+        if (c->io_pending && !c->dead) {
+            g_mutex_unlock(&v->lock);
+            complete_pending_io(c);
+            g_mutex_lock(&v->lock);
+            continue;
+        }
         v->parked++;
         g_cond_broadcast(&v->cond);
         g_cond_wait(&v->cond, &v->lock);
@@ -185,6 +203,42 @@ die(Vcpu *c, const char *why)
     c->owner->hooks->fatal(c->owner->opaque, c->index, what);
 }
 
+/* One KVM_RUN and the exit it returned with. */
+static void
+run_once(Vcpu *c)
+{
+    const char *why;
+
+    c->io_pending = false;
+    if (ioctl(c->fd, KVM_RUN, 0) < 0) {
+        if (errno != EINTR && errno != EAGAIN) {
+            die(c, g_strerror(errno));
+        }
+        return;
+    }
+    why = handle_exit(c);
+    if (why) {
+        die(c, why);
+        return;
+    }
+    c->io_pending = c->run->exit_reason == KVM_EXIT_IO ||
+                    c->run->exit_reason == KVM_EXIT_MMIO;
+}
+
+/*
+ * The KVM API: "KVM_RUN with immediate_exit set ... complete pending
+ * operations" and return EINTR without entering the guest.  Completing
+ * one may need userspace again (a string IO), hence the loop.
+ */
+static void
+complete_pending_io(Vcpu *c)
+{
+    while (c->io_pending) {
+        __atomic_store_n(&c->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+        run_once(c);
+    }
+}
+
 static gpointer
 vcpu_thread(gpointer data)
 {
@@ -205,16 +259,7 @@ vcpu_thread(gpointer data)
         if (!wait_while_paused(c)) {
             break;
         }
-        if (ioctl(c->fd, KVM_RUN, 0) < 0) {
-            if (errno != EINTR && errno != EAGAIN) {
-                die(c, g_strerror(errno));
-            }
-            continue;
-        }
-        const char *why = handle_exit(c);
-        if (why) {
-            die(c, why);
-        }
+        run_once(c);
     }
     return NULL;
 }
@@ -237,6 +282,9 @@ set_cpuid(GwVcpus *v, Vcpu *c, GError **errp)
     }
     if (ioctl(c->fd, KVM_SET_CPUID2, cpuid) < 0) {
         return gw_error_errno(errp, errno, "vCPU %u: KVM_SET_CPUID2", c->index);
+    }
+    if (c->index == 0) {
+        v->cpuid = g_steal_pointer(&cpuid);
     }
     return true;
 }
@@ -321,6 +369,8 @@ gw_vcpus_free(GwVcpus *v)
     g_mutex_clear(&v->lock);
     g_cond_clear(&v->cond);
     g_free(v->cpus);
+    g_free(v->cpuid);
+    g_free(v->layout);
     g_free(v);
 }
 
@@ -465,4 +515,69 @@ gw_vcpus_query(GwVcpus *v)
     }
     g_mutex_unlock(&v->lock);
     return list;
+}
+
+unsigned
+gw_vcpus_count(GwVcpus *v)
+{
+    return v->n;
+}
+
+struct kvm_cpuid2 *
+gw_vcpus_cpuid(GwVcpus *v)
+{
+    return g_memdup2(v->cpuid,
+                     sizeof(*v->cpuid) +
+                         v->cpuid->nent * sizeof(v->cpuid->entries[0]));
+}
+
+/* Paused (every thread parked) or not started, `cpu` valid, layout
+ * probed. */
+static bool
+state_access_ok(GwVcpus *v, unsigned cpu, GError **errp)
+{
+    bool stopped;
+
+    g_mutex_lock(&v->lock);
+    stopped = !v->cpus[0].thread || (v->pause_req && v->parked == v->n);
+    g_mutex_unlock(&v->lock);
+    if (cpu >= v->n) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "vCPU %u does not exist (the VM has %u)", cpu, v->n);
+        return false;
+    }
+    if (!stopped) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_BUSY,
+                    "vCPU state is only accessible while the VM is paused");
+        return false;
+    }
+    if (!v->layout) {
+        g_autofree GwKvmVcpuLayout *l = g_new0(GwKvmVcpuLayout, 1);
+        if (!gw_kvm_vcpu_layout_probe(v->kvm, v->cpus[0].fd, l, errp)) {
+            return false;
+        }
+        v->layout = g_steal_pointer(&l);
+    }
+    return true;
+}
+
+bool
+gw_vcpus_get_state(GwVcpus *v, unsigned cpu, GwVcpuState *st, GError **errp)
+{
+    return state_access_ok(v, cpu, errp) &&
+           gw_kvm_vcpu_get_state(v->cpus[cpu].fd, cpu, v->layout, st, errp);
+}
+
+bool
+gw_vcpus_set_state(GwVcpus *v, unsigned cpu, const GwVcpuState *st,
+                   GError **errp)
+{
+    if (!state_access_ok(v, cpu, errp) ||
+        !gw_kvm_vcpu_set_state(v->cpus[cpu].fd, cpu, v->layout, st, errp)) {
+        return false;
+    }
+    g_mutex_lock(&v->lock);
+    v->cpus[cpu].dead = false; /* a restored vCPU runs again */
+    g_mutex_unlock(&v->lock);
+    return true;
 }

@@ -9,7 +9,11 @@
  * SIGUSR1 to every vCPU thread; each thread, once out of KVM_RUN, parks
  * on `cond` and counts itself in `parked`; the main thread waits until
  * parked == n.  A vCPU clears immediate_exit before it checks pause_req,
- * so a request can never be lost between the check and KVM_RUN.
+ * so a request can never be lost between the check and KVM_RUN.  A vCPU
+ * whose last exit was IO or MMIO does not park at once: it first
+ * re-enters KVM_RUN with immediate_exit set, which makes KVM finish that
+ * instruction (advance RIP, store an IN's value) without running the
+ * guest, so the state read while paused never holds half an instruction.
  */
 #pragma once
 
@@ -19,6 +23,7 @@
 #include <godwit/boot.h>
 #include <godwit/bus.h>
 #include <godwit/kvm.h>
+#include <godwit/kvm-state.h>
 
 typedef struct {
     /* A vCPU stopped for good: triple fault, failed entry, unknown exit.
@@ -52,9 +57,34 @@ bool gw_vcpus_load_boot(GwVcpus *v, GwGuestMemory *mem, const GwBootImage *img,
 /* Starts the threads, paused when `paused`. */
 bool gw_vcpus_start(GwVcpus *v, bool paused, GError **errp);
 
-/* Returns once no vCPU is inside KVM_RUN. */
+/* Returns once no vCPU is inside KVM_RUN and none holds an unfinished
+ * IO/MMIO instruction. */
 void gw_vcpus_pause(GwVcpus *v);
 void gw_vcpus_resume(GwVcpus *v);
+
+/* How many vCPUs `v` has (fixed at creation). */
+unsigned gw_vcpus_count(GwVcpus *v);
+
+/*
+ * A copy of the CPUID table vCPU 0 was given (the others differ only in
+ * their APIC ids), for gw_kvm_cpuid_compatible on the destination.  The
+ * caller g_free()s it.
+ */
+struct kvm_cpuid2 *gw_vcpus_cpuid(GwVcpus *v);
+
+/*
+ * Reads / writes the KVM state of vCPU `cpu` (see kvm-state.h for what
+ * it holds and the ioctl orders).  Only while paused or before
+ * gw_vcpus_start, on the main thread: else false with GW_ERROR_BUSY.
+ * The first call probes what this host's KVM saves (XSAVE size, MSR
+ * list).  Set revives a vCPU that had died.  Errors name the vCPU and
+ * the ioctl or MSR; after a failed set the vCPU must be set again before
+ * it runs.
+ */
+bool gw_vcpus_get_state(GwVcpus *v, unsigned cpu, GwVcpuState *st,
+                        GError **errp);
+bool gw_vcpus_set_state(GwVcpus *v, unsigned cpu, const GwVcpuState *st,
+                        GError **errp);
 
 /* query-cpus-fast entries: cpu-index, thread-id, qom-path, props. */
 json_object *gw_vcpus_query(GwVcpus *v);
