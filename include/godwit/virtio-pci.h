@@ -113,5 +113,9 @@ json_object *gw_virtio_pci_query(const GwVirtioPci *vp);
  * unknown-dev-features.  Caller owns. */
 json_object *gw_virtio_features_json(uint32_t device_id, uint64_t features);
 
+/* QEMU's VirtioDeviceStatus for `status`: statuses by name, and
+ * unknown-statuses for the bits without one.  Caller owns. */
+json_object *gw_virtio_status_json(uint8_t status);
+
 /* QEMU's name for a virtio device type: "virtio-net", "virtio-blk", … */
 const char *gw_virtio_device_name(uint32_t device_id);
