@@ -38,11 +38,11 @@ typedef struct {
 
 struct GwVirtioPci {
     GwPciDevice pci; /* first: config_written gets this pointer */
+    GwMsix msix;     /* embedded, so gw_virtio_pci_vmsd nests its state */
     GwVirtioDeviceInfo info;
     const GwVirtioDeviceOps *ops;
     void *opaque;
     const GwIrqChip *irq;
-    GwMsix *msix;
     uint32_t dfselect, gfselect;
     uint64_t driver_features;
     uint16_t config_vector, queue_select;
@@ -73,7 +73,7 @@ sync_irqfd(GwVirtioPci *vp, unsigned i)
 {
     Queue *q = &vp->q[i];
     int gsi = vp->activated && q->enabled
-                  ? gw_msix_vector_gsi(vp->msix, q->vector)
+                  ? gw_msix_vector_gsi(&vp->msix, q->vector)
                   : -1;
     g_autoptr(GError) err = NULL;
 
@@ -170,7 +170,7 @@ gw_virtio_pci_config_changed(GwVirtioPci *vp)
     vp->isr |= 0x2;
     vp->generation++;
     if (vp->config_vector != GW_MSIX_NO_VECTOR) {
-        gw_msix_notify(vp->msix, vp->config_vector);
+        gw_msix_notify(&vp->msix, vp->config_vector);
     }
 }
 
@@ -280,7 +280,7 @@ common_read(GwVirtioPci *vp, unsigned off)
 static uint16_t
 valid_vector(GwVirtioPci *vp, uint64_t v)
 {
-    return v < gw_msix_vectors(vp->msix) ? (uint16_t)v : GW_MSIX_NO_VECTOR;
+    return v < gw_msix_vectors(&vp->msix) ? (uint16_t)v : GW_MSIX_NO_VECTOR;
 }
 
 /* 64-bit fields may be written as two 32-bit halves. */
@@ -439,7 +439,7 @@ config_written(GwPciDevice *dev, unsigned offset, unsigned size)
     GwVirtioPci *vp = (GwVirtioPci *)dev;
     uint32_t off, len, v;
 
-    gw_msix_config_written(vp->msix, offset, size);
+    gw_msix_config_written(&vp->msix, offset, size);
     sync_queues(vp); /* a BAR may have moved */
     if (touches_cfg_data(vp, offset, size) && cfg_window(vp, &off, &len)) {
         memcpy(&v, &dev->config[vp->cfg_cap + CFG_CAP_DATA], 4);
@@ -553,8 +553,8 @@ gw_virtio_pci_new(const GwVirtioDeviceInfo *info, const GwVirtioDeviceOps *ops,
                    GW_VIRTIO_NOTIFY_MULTIPLIER * info->n_queues);
     vp->cfg_cap = add_virtio_cap(vp, 5, 0, 0);
     /* One vector per queue plus one for config changes. */
-    vp->msix =
-        gw_msix_new(&vp->pci, info->n_queues + 1, 1, irq, msix_changed, vp);
+    gw_msix_init(&vp->msix, &vp->pci, info->n_queues + 1, 1, irq, msix_changed,
+                 vp);
     if (!make_eventfds(vp, errp)) {
         gw_virtio_pci_free(vp);
         return NULL;
@@ -572,7 +572,7 @@ gw_virtio_pci_free(GwVirtioPci *vp)
     /* Unbind our eventfds; the backend is its owner's to reset. */
     vp->activated = false;
     sync_queues(vp);
-    gw_msix_free(vp->msix);
+    gw_msix_cleanup(&vp->msix);
     for (unsigned i = 0; i < vp->info.n_queues; i++) {
         gw_fd_cleanup(&vp->q[i].kick_fd);
         gw_fd_cleanup(&vp->q[i].call_fd);
@@ -584,7 +584,7 @@ void
 gw_virtio_pci_reset(GwVirtioPci *vp)
 {
     reset_state(vp);
-    gw_msix_reset(vp->msix);
+    gw_msix_reset(&vp->msix);
 }
 
 GwPciDevice *
@@ -597,6 +597,155 @@ uint8_t
 gw_virtio_pci_status(const GwVirtioPci *vp)
 {
     return vp->status;
+}
+
+bool
+gw_virtio_pci_started(const GwVirtioPci *vp)
+{
+    return vp->activated;
+}
+
+/* ---- migration ---- */
+
+/*
+ * While a queue's vector is masked its irqfd is unbound, so what the
+ * device signals waits in the call eventfd (KVM delivers it when the
+ * irqfd is bound again at unmask), not in the PBA: move it to the PBA,
+ * where the guest can see it and the stream carries it.  Unmasking then
+ * delivers it from there.
+ */
+static bool
+drain_call_fd(GwVirtioPci *vp, unsigned i, GError **errp)
+{
+    Queue *q = &vp->q[i];
+    eventfd_t n;
+
+    if (!vp->activated || !q->enabled || q->bound_gsi >= 0 ||
+        q->vector == GW_MSIX_NO_VECTOR) {
+        return true;
+    }
+    if (eventfd_read(q->call_fd, &n) == 0) {
+        gw_msix_notify(&vp->msix, q->vector);
+    } else if (errno != EAGAIN) {
+        return gw_error_errno(errp, errno,
+                              "virtio-pci %02x.0 queue %u: reading its call "
+                              "eventfd",
+                              vp->pci.slot, i);
+    }
+    return true;
+}
+
+static bool
+virtio_pci_pre_save(void *obj, GError **errp)
+{
+    GwVirtioPci *vp = obj;
+
+    for (unsigned i = 0; i < vp->info.n_queues; i++) {
+        if (!drain_call_fd(vp, i, errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool
+check_queues(GwVirtioPci *vp, GError **errp)
+{
+    for (unsigned i = 0; i < vp->info.n_queues; i++) {
+        uint16_t size = vp->q[i].size;
+        if (!size || size > vp->info.queue_max || (size & (size - 1))) {
+            g_set_error(errp, GW_MIG_ERROR, GW_MIG_ERROR_FORMAT,
+                        "virtio-pci %02x.0: queue %u has %u entries, not a "
+                        "power of two up to %u",
+                        vp->pci.slot, i, size, vp->info.queue_max);
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * A running device would need its backend started on the rings where
+ * the source's stopped (for vDPA, the ring indices), which the transport
+ * cannot do: refused until that lands.  Otherwise the backend has seen
+ * nothing yet (it starts at DRIVER_OK), and only the eventfd bindings
+ * follow from the loaded state.
+ */
+static bool
+virtio_pci_post_load(void *obj, unsigned version, GError **errp)
+{
+    GwVirtioPci *vp = obj;
+    unsigned type = gw_pci_get16(&vp->pci, 0x02) - 0x1040u;
+
+    if (type != vp->info.device_id) {
+        g_set_error(errp, GW_MIG_ERROR, GW_MIG_ERROR_FORMAT,
+                    "virtio-pci %02x.0: the stream holds virtio device type "
+                    "%u, this is type %u",
+                    vp->pci.slot, type, vp->info.device_id);
+        return false;
+    }
+    if (vp->status & GW_VIRTIO_STATUS_DRIVER_OK) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_BUSY,
+                    "virtio-pci %02x.0: restoring a running device is not "
+                    "supported yet",
+                    vp->pci.slot);
+        return false;
+    }
+    if (!check_queues(vp, errp)) {
+        return false;
+    }
+    sync_queues(vp);
+    return true;
+}
+
+static const GwVmsdField queue_fields[] = {
+    GW_VMSD_FIELD(Queue, size, 1),  GW_VMSD_FIELD(Queue, vector, 1),
+    GW_VMSD_FIELD(Queue, enabled, 1), GW_VMSD_FIELD(Queue, desc, 1),
+    GW_VMSD_FIELD(Queue, avail, 1), GW_VMSD_FIELD(Queue, used, 1),
+    GW_VMSD_END,
+};
+
+static const GwVmsd queue_vmsd = {
+    .name = "virtio-queue",
+    .version = 1,
+    .fields = queue_fields,
+    .size = sizeof(Queue),
+};
+
+static const GwVmsdField virtio_pci_fields[] = {
+    GW_VMSD_STRUCT(GwVirtioPci, pci, 1, &gw_pci_device_vmsd),
+    GW_VMSD_STRUCT(GwVirtioPci, msix, 1, &gw_msix_vmsd),
+    GW_VMSD_FIELD(GwVirtioPci, dfselect, 1),
+    GW_VMSD_FIELD(GwVirtioPci, gfselect, 1),
+    GW_VMSD_FIELD(GwVirtioPci, driver_features, 1),
+    GW_VMSD_FIELD(GwVirtioPci, config_vector, 1),
+    GW_VMSD_FIELD(GwVirtioPci, queue_select, 1),
+    GW_VMSD_FIELD(GwVirtioPci, status, 1),
+    GW_VMSD_FIELD(GwVirtioPci, generation, 1),
+    GW_VMSD_FIELD(GwVirtioPci, isr, 1),
+    GW_VMSD_STRUCT_ARRAY(GwVirtioPci, q, 1, &queue_vmsd),
+    GW_VMSD_END,
+};
+
+const GwVmsd gw_virtio_pci_vmsd = {
+    .name = "virtio-pci",
+    .version = 1,
+    .fields = virtio_pci_fields,
+    .pre_save = virtio_pci_pre_save,
+    .post_load = virtio_pci_post_load,
+    .size = sizeof(GwVirtioPci),
+};
+
+bool
+gw_virtio_pci_save(GwVirtioPci *vp, GwMigBuf *out, GError **errp)
+{
+    return gw_vmsd_save(&gw_virtio_pci_vmsd, vp, out, errp);
+}
+
+bool
+gw_virtio_pci_load(GwVirtioPci *vp, GwMigCursor *in, GError **errp)
+{
+    return gw_vmsd_load(&gw_virtio_pci_vmsd, vp, in, errp);
 }
 
 /* ---- x-query-virtio-status ---- */
