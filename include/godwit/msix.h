@@ -48,9 +48,8 @@ typedef struct GwMsix {
  * `m` is the caller's memory, which must stay put (the BAR's handler
  * points at it) until gw_msix_cleanup.  Never fails.
  */
-void gw_msix_init(GwMsix *m, GwPciDevice *dev, unsigned n_vectors,
-                  unsigned bar, const GwIrqChip *irq, GwMsixChangedFn changed,
-                  void *opaque);
+void gw_msix_init(GwMsix *m, GwPciDevice *dev, unsigned n_vectors, unsigned bar,
+                  const GwIrqChip *irq, GwMsixChangedFn changed, void *opaque);
 /* Releases the routes gw_msix_init's vectors took; `m` stays the
  * caller's. */
 void gw_msix_cleanup(GwMsix *m);

@@ -171,8 +171,10 @@ gw_acpi_pcihp_reset(GwAcpiPcihp *p)
 }
 
 static const GwVmsdField pcihp_fields[] = {
-    GW_VMSD_FIELD(GwAcpiPcihp, up, 1),  GW_VMSD_FIELD(GwAcpiPcihp, down, 1),
-    GW_VMSD_FIELD(GwAcpiPcihp, rmv, 1), GW_VMSD_FIELD(GwAcpiPcihp, sel, 1),
+    GW_VMSD_FIELD(GwAcpiPcihp, up, 1),
+    GW_VMSD_FIELD(GwAcpiPcihp, down, 1),
+    GW_VMSD_FIELD(GwAcpiPcihp, rmv, 1),
+    GW_VMSD_FIELD(GwAcpiPcihp, sel, 1),
     GW_VMSD_END,
 };
 

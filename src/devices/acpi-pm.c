@@ -175,9 +175,12 @@ pm_post_load(void *obj, unsigned version, GError **errp)
 }
 
 static const GwVmsdField pm_fields[] = {
-    GW_VMSD_FIELD(GwAcpiPm, sts, 1),     GW_VMSD_FIELD(GwAcpiPm, en, 1),
-    GW_VMSD_FIELD(GwAcpiPm, cnt, 1),     GW_VMSD_FIELD(GwAcpiPm, gpe_sts, 1),
-    GW_VMSD_FIELD(GwAcpiPm, gpe_en, 1),  GW_VMSD_FIELD(GwAcpiPm, sci, 1),
+    GW_VMSD_FIELD(GwAcpiPm, sts, 1),
+    GW_VMSD_FIELD(GwAcpiPm, en, 1),
+    GW_VMSD_FIELD(GwAcpiPm, cnt, 1),
+    GW_VMSD_FIELD(GwAcpiPm, gpe_sts, 1),
+    GW_VMSD_FIELD(GwAcpiPm, gpe_en, 1),
+    GW_VMSD_FIELD(GwAcpiPm, sci, 1),
     GW_VMSD_END,
 };
 

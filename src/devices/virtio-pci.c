@@ -699,9 +699,12 @@ virtio_pci_post_load(void *obj, unsigned version, GError **errp)
 }
 
 static const GwVmsdField queue_fields[] = {
-    GW_VMSD_FIELD(Queue, size, 1),  GW_VMSD_FIELD(Queue, vector, 1),
-    GW_VMSD_FIELD(Queue, enabled, 1), GW_VMSD_FIELD(Queue, desc, 1),
-    GW_VMSD_FIELD(Queue, avail, 1), GW_VMSD_FIELD(Queue, used, 1),
+    GW_VMSD_FIELD(Queue, size, 1),
+    GW_VMSD_FIELD(Queue, vector, 1),
+    GW_VMSD_FIELD(Queue, enabled, 1),
+    GW_VMSD_FIELD(Queue, desc, 1),
+    GW_VMSD_FIELD(Queue, avail, 1),
+    GW_VMSD_FIELD(Queue, used, 1),
     GW_VMSD_END,
 };
 
