@@ -27,6 +27,7 @@
 
 #include <stdbool.h>
 #include <godwit/bus.h>
+#include <godwit/vmstate.h>
 
 #define GW_ACPI_PCIHP_BASE    0xae00
 #define GW_ACPI_PCIHP_LEN     0x18
@@ -54,6 +55,14 @@ typedef struct GwAcpiPcihp GwAcpiPcihp;
 
 /* GW_ACPI_PCIHP_LEN ports at GW_ACPI_PCIHP_BASE; opaque is GwAcpiPcihp. */
 extern const GwDeviceOps gw_acpi_pcihp_ops;
+
+/*
+ * The migratable state (object: GwAcpiPcihp): PCIU, PCID, PCIRMV and SEL.
+ * Loading raises no GPE: a notice the guest has not read yet is already
+ * in GPE0_STS, which acpi-pm migrates.  Saved and loaded on the main
+ * thread with the device lock held.
+ */
+extern const GwVmsd gw_acpi_pcihp_vmsd;
 
 /*
  * Creates the model in its power-on state: nothing pending, slots 1-31

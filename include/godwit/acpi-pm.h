@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <godwit/bus.h>
+#include <godwit/vmstate.h>
 
 typedef struct {
     void (*sleep)(gpointer opaque, unsigned slp_typ); /* SLP_EN written */
@@ -31,6 +32,14 @@ extern const GwDeviceOps gw_acpi_pm_ops;
  * clear), bytes 2-3 GPE0_EN; any access width, byte by byte.
  */
 extern const GwDeviceOps gw_acpi_gpe_ops;
+
+/*
+ * The migratable state (object: GwAcpiPm): PM1 status, enable and
+ * control, GPE0 status and enable, and the SCI level; its post_load
+ * drives the sci hook to the loaded level.  Saved and loaded on the main
+ * thread with the device lock held.
+ */
+extern const GwVmsd gw_acpi_pm_vmsd;
 
 GwAcpiPm *gw_acpi_pm_new(const GwAcpiPmHooks *hooks, gpointer opaque);
 void gw_acpi_pm_free(GwAcpiPm *pm);

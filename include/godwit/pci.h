@@ -17,6 +17,7 @@
 #include <glib.h>
 #include <json-c/json.h>
 #include <godwit/bus.h>
+#include <godwit/vmstate.h>
 
 #define GW_PCI_SLOTS       32
 #define GW_PCI_CONFIG_SIZE 4096
@@ -61,6 +62,25 @@ struct GwPciDevice {
 };
 
 typedef struct GwPciBus GwPciBus;
+
+/*
+ * Migratable state.  Saved and loaded on the main thread with the device
+ * lock held; neither covers the devices in the slots, each of which is
+ * its own section.
+ *
+ * gw_pci_device_vmsd (object: GwPciDevice, usually nested in the
+ * device's own description): the config space bytes.  Nothing else of a
+ * BAR needs saving: sizes and handlers are the device's construction,
+ * and the mapping follows from the BAR registers and the command
+ * register, so post_load maps or unmaps each BAR on the MMIO bus as a
+ * guest's config write would.  The function must be plugged (post_load
+ * fails otherwise), and into the same slot as on the source.
+ *
+ * gw_pci_bus_vmsd (object: GwPciBus): 0xCF8 and the host bridge's
+ * config space.
+ */
+extern const GwVmsd gw_pci_device_vmsd;
+extern const GwVmsd gw_pci_bus_vmsd;
 
 /* Creates bus 0 of `segment` with its host bridge at slot 0. */
 GwPciBus *gw_pci_bus_new(uint16_t segment, GwBus *mmio);

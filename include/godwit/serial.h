@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <godwit/bus.h>
+#include <godwit/vmstate.h>
 
 #define GW_SERIAL_COM1_BASE 0x3f8
 #define GW_SERIAL_COM1_IRQ  4
@@ -23,6 +24,15 @@ typedef void (*GwSerialIrqFn)(gpointer opaque, bool level);
 typedef struct GwSerial GwSerial;
 
 extern const GwDeviceOps gw_serial_ops;
+
+/*
+ * The UART's migratable state (object: GwSerial): the registers, the rx
+ * FIFO, the pending THRE interrupt and the interrupt line's level.  The
+ * callbacks are the destination's own.  Its post_load refuses FIFO
+ * indexes out of range and drives the irq callback to the loaded level.
+ * Saved and loaded on the main thread with the device lock held.
+ */
+extern const GwVmsd gw_serial_vmsd;
 
 GwSerial *gw_serial_new(GwSerialOutFn out, GwSerialIrqFn irq, gpointer opaque);
 void gw_serial_free(GwSerial *s);

@@ -21,6 +21,7 @@
 #include <godwit/config.h>
 #include <godwit/irq.h>
 #include <godwit/memory.h>
+#include <godwit/mig-stream.h>
 #include <godwit/pci.h>
 #include <godwit/vdpa.h>
 
@@ -72,3 +73,32 @@ uint32_t gw_vdpa_device_type(const GwVdpaDevice *d);
  * With the device lock held.  Caller owns.
  */
 json_object *gw_vdpa_device_query(GwVdpaDevice *d);
+
+/*
+ * Migration.  All three run on the main thread with the device lock
+ * held, the VM stopped.
+ *
+ * gw_vdpa_device_is_running: whether the guest's driver has set
+ * DRIVER_OK and not reset the device since: the backend was started on
+ * its rings then (gw_virtio_pci_started; or it failed to start, or a
+ * driver that skipped FEATURES_OK never got it started).  Such a device
+ * cannot migrate yet (its ring state lives in the backend): the source
+ * blocks the migration on it.  It is exactly what gw_vdpa_device_load
+ * refuses, so a source that checks it never sends a section the
+ * destination refuses for being running.
+ *
+ * gw_vdpa_device_save appends the device's state to `out`: the
+ * virtio-pci encoding (gw_virtio_pci_save).  Before DRIVER_OK the
+ * backend holds nothing the guest set: features, queues and vectors are
+ * all the transport's until activation.  On error `out` may hold a
+ * partial encoding: discard it.
+ *
+ * gw_vdpa_device_load loads that encoding into a device created from
+ * the same configuration and plugged into the same slot
+ * (gw_virtio_pci_load): a refused encoding leaves the device unchanged;
+ * a running one is refused with "virtio-pci XX.0: restoring a running
+ * device is not supported yet".  `in` is left after the encoding.
+ */
+bool gw_vdpa_device_is_running(const GwVdpaDevice *d);
+bool gw_vdpa_device_save(GwVdpaDevice *d, GwMigBuf *out, GError **errp);
+bool gw_vdpa_device_load(GwVdpaDevice *d, GwMigCursor *in, GError **errp);

@@ -22,6 +22,7 @@
 #include <godwit/irq.h>
 #include <godwit/msix.h>
 #include <godwit/pci.h>
+#include <godwit/vmstate.h>
 
 #define GW_VIRTIO_MAX_QUEUES 64
 
@@ -99,6 +100,43 @@ void gw_virtio_pci_set_needs_reset(GwVirtioPci *vp);
 
 uint8_t gw_virtio_pci_status(const GwVirtioPci *vp);
 
+/* Whether DRIVER_OK (with FEATURES_OK) started the backend and no reset
+ * has stopped it since; true too if the backend failed to start. */
+bool gw_virtio_pci_started(const GwVirtioPci *vp);
+
+/*
+ * The function's migratable state (object: GwVirtioPci), one encoding:
+ * its config space (gw_pci_device_vmsd, nested), its MSI-X table and
+ * pending bits (gw_msix_vmsd, nested), the common configuration
+ * (feature selectors, driver features, config vector, queue select,
+ * status, generation, ISR) and each queue's size, vector, enable and
+ * ring addresses.  Never the eventfds, their bindings, the backend or
+ * its ops: those are the destination's.
+ *
+ * pre_save moves interrupts that masked vectors' queues signalled into
+ * the pending bits (they wait in the call eventfds otherwise).
+ *
+ * post_load, after the nested ones (BARs mapped, MSI routes rebuilt):
+ * refuses a stream of another virtio device type or with an invalid
+ * queue size; refuses a device whose status has DRIVER_OK with
+ * "virtio-pci XX.0: restoring a running device is not supported yet"
+ * (GW_ERROR_BUSY), since starting the backend where the source's
+ * stopped is not done yet; otherwise re-syncs irqfds and ioeventfds.
+ * After a failed post_load the function holds the loaded fields and
+ * must not run (see gw_vmsd_load).
+ *
+ * Load only into a function built with the same GwVirtioDeviceInfo and
+ * plugged into the same slot as on the source.  Saved and loaded on the
+ * main thread with the device lock held.
+ */
+extern const GwVmsd gw_virtio_pci_vmsd;
+
+/* gw_vmsd_save / gw_vmsd_load of gw_virtio_pci_vmsd on `vp`, with their
+ * contracts: a refused encoding leaves `vp` unchanged; `in` is left after
+ * it (whether anything may follow is the caller's to check). */
+bool gw_virtio_pci_save(GwVirtioPci *vp, GwMigBuf *out, GError **errp);
+bool gw_virtio_pci_load(GwVirtioPci *vp, GwMigCursor *in, GError **errp);
+
 /*
  * The transport's part of QEMU's x-query-virtio-status (VirtioStatus):
  * name, device-id, num-vqs, the offered and negotiated features and
@@ -112,6 +150,10 @@ json_object *gw_virtio_pci_query(const GwVirtioPci *vp);
  * `device_id`: transports, dev-features, and the bits neither names as
  * unknown-dev-features.  Caller owns. */
 json_object *gw_virtio_features_json(uint32_t device_id, uint64_t features);
+
+/* QEMU's VirtioDeviceStatus for `status`: statuses by name, and
+ * unknown-statuses for the bits without one.  Caller owns. */
+json_object *gw_virtio_status_json(uint8_t status);
 
 /* QEMU's name for a virtio device type: "virtio-net", "virtio-blk", … */
 const char *gw_virtio_device_name(uint32_t device_id);

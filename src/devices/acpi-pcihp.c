@@ -3,6 +3,7 @@
  * with bridge support on: PCIU clears on read, SEL is stored).
  */
 #include <godwit/acpi-pcihp.h>
+#include <godwit/vmstate.h>
 
 #define MAX_BSEL       256 /* QEMU's ACPI_PCIHP_MAX_HOTPLUG_BUS */
 #define SLOT_BIT(slot) (1u << (slot))
@@ -168,3 +169,19 @@ gw_acpi_pcihp_reset(GwAcpiPcihp *p)
     }
     p->up = 0;
 }
+
+static const GwVmsdField pcihp_fields[] = {
+    GW_VMSD_FIELD(GwAcpiPcihp, up, 1),
+    GW_VMSD_FIELD(GwAcpiPcihp, down, 1),
+    GW_VMSD_FIELD(GwAcpiPcihp, rmv, 1),
+    GW_VMSD_FIELD(GwAcpiPcihp, sel, 1),
+    GW_VMSD_END,
+};
+
+/* Nothing is derived from these registers: no hooks. */
+const GwVmsd gw_acpi_pcihp_vmsd = {
+    .name = "acpi-pcihp",
+    .version = 1,
+    .fields = pcihp_fields,
+    .size = sizeof(GwAcpiPcihp),
+};

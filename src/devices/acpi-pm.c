@@ -1,5 +1,6 @@
 #include <godwit/acpi-pm.h>
 #include <godwit/boot.h>
+#include <godwit/vmstate.h>
 
 #define PWRBTN     (1u << 8)
 #define SCI_EN     (1u << 0)
@@ -162,3 +163,31 @@ gw_acpi_pm_power_button_pending(const GwAcpiPm *pm)
 {
     return pm->sts & PWRBTN;
 }
+
+/* The destination's SCI line starts low: put it where the source had it. */
+static bool
+pm_post_load(void *obj, unsigned version, GError **errp)
+{
+    GwAcpiPm *pm = obj;
+
+    pm->hooks->sci(pm->opaque, pm->sci);
+    return true;
+}
+
+static const GwVmsdField pm_fields[] = {
+    GW_VMSD_FIELD(GwAcpiPm, sts, 1),
+    GW_VMSD_FIELD(GwAcpiPm, en, 1),
+    GW_VMSD_FIELD(GwAcpiPm, cnt, 1),
+    GW_VMSD_FIELD(GwAcpiPm, gpe_sts, 1),
+    GW_VMSD_FIELD(GwAcpiPm, gpe_en, 1),
+    GW_VMSD_FIELD(GwAcpiPm, sci, 1),
+    GW_VMSD_END,
+};
+
+const GwVmsd gw_acpi_pm_vmsd = {
+    .name = "acpi-pm",
+    .version = 1,
+    .fields = pm_fields,
+    .post_load = pm_post_load,
+    .size = sizeof(GwAcpiPm),
+};

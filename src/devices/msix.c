@@ -1,29 +1,13 @@
 #include <string.h>
 #include <godwit/log.h>
 #include <godwit/msix.h>
+#include <godwit/vmstate.h>
 
 #define CTRL_ENABLE  0x8000
 #define CTRL_MASKALL 0x4000
 #define ENTRY_MASKED 0x1
 
-typedef struct {
-    uint32_t addr_lo, addr_hi, data, ctrl;
-} Entry;
-
-typedef struct {
-    int gsi; /* -1: no route */
-    bool pending;
-} Vector;
-
-struct GwMsix {
-    GwPciDevice *dev;
-    unsigned cap, n;
-    const GwIrqChip *irq;
-    GwMsixChangedFn changed;
-    void *opaque;
-    Entry table[GW_MSIX_MAX_VECTORS];
-    Vector vec[GW_MSIX_MAX_VECTORS];
-};
+typedef GwMsixEntry Entry;
 
 static uint16_t
 control(const GwMsix *m)
@@ -50,22 +34,22 @@ static void
 sync_route(GwMsix *m, unsigned v)
 {
     const Entry *e = &m->table[v];
-    Vector *vec = &m->vec[v];
+    int *gsi = &m->gsi[v];
     g_autoptr(GError) err = NULL;
 
     if (!entry_addr(e)) {
-        if (vec->gsi >= 0) {
-            m->irq->ops->msi_route_del(m->irq->ctx, vec->gsi);
-            vec->gsi = -1;
+        if (*gsi >= 0) {
+            m->irq->ops->msi_route_del(m->irq->ctx, *gsi);
+            *gsi = -1;
         }
         return;
     }
-    if (vec->gsi < 0) {
-        vec->gsi = m->irq->ops->msi_route_add(m->irq->ctx, entry_addr(e),
-                                              e->data, &err);
-    } else if (!m->irq->ops->msi_route_set(m->irq->ctx, vec->gsi, entry_addr(e),
+    if (*gsi < 0) {
+        *gsi = m->irq->ops->msi_route_add(m->irq->ctx, entry_addr(e), e->data,
+                                          &err);
+    } else if (!m->irq->ops->msi_route_set(m->irq->ctx, *gsi, entry_addr(e),
                                            e->data, &err)) {
-        vec->gsi = -1;
+        *gsi = -1;
     }
     if (err) {
         gw_warning_ratelimited("MSI-X vector %u: %s", v, err->message);
@@ -83,8 +67,8 @@ fire(GwMsix *m, unsigned v)
 static void
 vector_changed(GwMsix *m, unsigned v)
 {
-    if (active(m, v) && m->vec[v].pending) {
-        m->vec[v].pending = false;
+    if (active(m, v) && m->pending[v]) {
+        m->pending[v] = false;
         fire(m, v);
     }
     m->changed(m->opaque, v);
@@ -101,7 +85,7 @@ bar_read(void *opaque, uint64_t off, unsigned size)
     } else if (off >= GW_MSIX_PBA_OFFSET && size <= 8) {
         unsigned first = (unsigned)(off - GW_MSIX_PBA_OFFSET) * 8;
         for (unsigned b = 0; b < size * 8; b++) {
-            if (first + b < m->n && m->vec[first + b].pending) {
+            if (first + b < m->n && m->pending[first + b]) {
                 v |= 1ull << b;
             }
         }
@@ -125,11 +109,10 @@ bar_write(void *opaque, uint64_t off, uint64_t value, unsigned size)
 
 static const GwDeviceOps bar_ops = {"msix", bar_read, bar_write};
 
-GwMsix *
-gw_msix_new(GwPciDevice *dev, unsigned n_vectors, unsigned bar,
-            const GwIrqChip *irq, GwMsixChangedFn changed, void *opaque)
+void
+gw_msix_init(GwMsix *m, GwPciDevice *dev, unsigned n_vectors, unsigned bar,
+             const GwIrqChip *irq, GwMsixChangedFn changed, void *opaque)
 {
-    GwMsix *m = g_new0(GwMsix, 1);
     uint8_t cap[12] = {0}, wmask[12] = {0};
     uint32_t table = GW_MSIX_TABLE_OFFSET | bar, pba = GW_MSIX_PBA_OFFSET | bar;
     uint16_t ctrl = (uint16_t)(n_vectors - 1);
@@ -147,9 +130,18 @@ gw_msix_new(GwPciDevice *dev, unsigned n_vectors, unsigned bar,
     m->cap = gw_pci_device_add_cap(dev, 0x11, cap, sizeof(cap), wmask);
     gw_pci_device_set_bar(dev, bar, GW_MSIX_BAR_SIZE, &bar_ops, m);
     for (unsigned v = 0; v < GW_MSIX_MAX_VECTORS; v++) {
-        m->vec[v].gsi = -1;
+        m->gsi[v] = -1;
     }
     gw_msix_reset(m);
+}
+
+GwMsix *
+gw_msix_new(GwPciDevice *dev, unsigned n_vectors, unsigned bar,
+            const GwIrqChip *irq, GwMsixChangedFn changed, void *opaque)
+{
+    GwMsix *m = g_new0(GwMsix, 1);
+
+    gw_msix_init(m, dev, n_vectors, bar, irq, changed, opaque);
     return m;
 }
 
@@ -160,8 +152,17 @@ gw_msix_reset(GwMsix *m)
     memset(m->table, 0, sizeof(m->table));
     for (unsigned v = 0; v < m->n; v++) {
         m->table[v].ctrl = ENTRY_MASKED;
-        m->vec[v].pending = false;
+        m->pending[v] = false;
         sync_route(m, v);
+    }
+}
+
+void
+gw_msix_cleanup(GwMsix *m)
+{
+    memset(m->table, 0, sizeof(m->table));
+    for (unsigned v = 0; v < m->n; v++) {
+        sync_route(m, v); /* releases every route */
     }
 }
 
@@ -169,10 +170,7 @@ void
 gw_msix_free(GwMsix *m)
 {
     if (m) {
-        memset(m->table, 0, sizeof(m->table));
-        for (unsigned v = 0; v < m->n; v++) {
-            sync_route(m, v); /* releases every route */
-        }
+        gw_msix_cleanup(m);
         g_free(m);
     }
 }
@@ -190,7 +188,7 @@ gw_msix_config_written(GwMsix *m, unsigned offset, unsigned size)
 int
 gw_msix_vector_gsi(const GwMsix *m, unsigned v)
 {
-    return v < m->n && active(m, v) ? m->vec[v].gsi : -1;
+    return v < m->n && active(m, v) ? m->gsi[v] : -1;
 }
 
 void
@@ -202,7 +200,7 @@ gw_msix_notify(GwMsix *m, unsigned v)
     if (active(m, v)) {
         fire(m, v);
     } else {
-        m->vec[v].pending = true;
+        m->pending[v] = true;
     }
 }
 
@@ -211,3 +209,34 @@ gw_msix_vectors(const GwMsix *m)
 {
     return m->n;
 }
+
+/* ---- migration ---- */
+
+/* Each vector as if the guest had just written its entry: its route is
+ * made to match, a pending vector that is active is delivered, and the
+ * owner re-binds what it binds to the vector. */
+static bool
+msix_post_load(void *obj, unsigned version, GError **errp)
+{
+    GwMsix *m = obj;
+
+    for (unsigned v = 0; v < m->n; v++) {
+        sync_route(m, v);
+        vector_changed(m, v);
+    }
+    return true;
+}
+
+static const GwVmsdField msix_fields[] = {
+    GW_VMSD_ARRAY(GwMsix, table, 1),
+    GW_VMSD_ARRAY(GwMsix, pending, 1),
+    GW_VMSD_END,
+};
+
+const GwVmsd gw_msix_vmsd = {
+    .name = "msix",
+    .version = 1,
+    .fields = msix_fields,
+    .post_load = msix_post_load,
+    .size = sizeof(GwMsix),
+};

@@ -6,6 +6,7 @@
 #include <godwit/log.h>
 #include <godwit/pci.h>
 #include <godwit/util.h>
+#include <godwit/vmstate.h>
 
 #define HOLE_END 0xFEC00000ull /* IOAPIC and above are not for BARs */
 
@@ -345,6 +346,55 @@ ecam_write(void *opaque, uint64_t off, uint64_t value, unsigned size)
 const GwDeviceOps gw_pci_cf8_ops = {"pci-cf8", cf8_read, cf8_write};
 const GwDeviceOps gw_pci_cfc_ops = {"pci-cfc", cfc_read, cfc_write};
 const GwDeviceOps gw_pci_ecam_ops = {"pci-ecam", ecam_read, ecam_write};
+
+/* ---- migration ---- */
+
+/*
+ * Config space is all of a function's state: BAR sizes, handlers and
+ * write masks come from the device's construction, and where a BAR is
+ * mapped follows from its register and the command register, so
+ * post_load maps them as the guest's config write did on the source.
+ */
+static bool
+device_post_load(void *obj, unsigned version, GError **errp)
+{
+    GwPciDevice *dev = obj;
+
+    if (!dev->bus) {
+        g_set_error(errp, GW_MIG_ERROR, GW_MIG_ERROR_FORMAT,
+                    "device pci-device: loaded into a function that is not "
+                    "plugged");
+        return false;
+    }
+    update_bars(dev);
+    return true;
+}
+
+static const GwVmsdField device_fields[] = {
+    GW_VMSD_ARRAY(GwPciDevice, config, 1),
+    GW_VMSD_END,
+};
+
+const GwVmsd gw_pci_device_vmsd = {
+    .name = "pci-device",
+    .version = 1,
+    .fields = device_fields,
+    .post_load = device_post_load,
+    .size = sizeof(GwPciDevice),
+};
+
+static const GwVmsdField bus_fields[] = {
+    GW_VMSD_FIELD(GwPciBus, cf8, 1),
+    GW_VMSD_STRUCT(GwPciBus, host, 1, &gw_pci_device_vmsd),
+    GW_VMSD_END,
+};
+
+const GwVmsd gw_pci_bus_vmsd = {
+    .name = "pci-bus",
+    .version = 1,
+    .fields = bus_fields,
+    .size = sizeof(GwPciBus),
+};
 
 /* ---- query-pci ---- */
 

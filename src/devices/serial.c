@@ -5,6 +5,7 @@
  * 16-byte FIFO.
  */
 #include <godwit/serial.h>
+#include <godwit/vmstate.h>
 
 enum {
     REG_DATA = 0, /* RBR / THR, DLL with DLAB */
@@ -219,6 +220,47 @@ gw_serial_reset(GwSerial *s)
     s->rx_head = s->rx_count = 0;
     update_irq(s);
 }
+
+/* Checks what indexes the FIFO, then puts the line where the source had
+ * it: the destination's interrupt controller starts with it low. */
+static bool
+serial_post_load(void *obj, unsigned version, GError **errp)
+{
+    GwSerial *s = obj;
+
+    if (s->rx_head >= RX_FIFO || s->rx_count > RX_FIFO) {
+        g_set_error(errp, GW_MIG_ERROR, GW_MIG_ERROR_FORMAT,
+                    "device serial: rx FIFO head %u, count %u out of range",
+                    s->rx_head, s->rx_count);
+        return false;
+    }
+    s->irq(s->opaque, s->irq_level);
+    return true;
+}
+
+static const GwVmsdField serial_fields[] = {
+    GW_VMSD_FIELD(GwSerial, ier, 1),
+    GW_VMSD_FIELD(GwSerial, lcr, 1),
+    GW_VMSD_FIELD(GwSerial, mcr, 1),
+    GW_VMSD_FIELD(GwSerial, scr, 1),
+    GW_VMSD_FIELD(GwSerial, fcr, 1),
+    GW_VMSD_FIELD(GwSerial, dll, 1),
+    GW_VMSD_FIELD(GwSerial, dlm, 1),
+    GW_VMSD_FIELD(GwSerial, thr_pending, 1),
+    GW_VMSD_FIELD(GwSerial, irq_level, 1),
+    GW_VMSD_ARRAY(GwSerial, rx, 1),
+    GW_VMSD_FIELD(GwSerial, rx_head, 1),
+    GW_VMSD_FIELD(GwSerial, rx_count, 1),
+    GW_VMSD_END,
+};
+
+const GwVmsd gw_serial_vmsd = {
+    .name = "serial",
+    .version = 1,
+    .fields = serial_fields,
+    .post_load = serial_post_load,
+    .size = sizeof(GwSerial),
+};
 
 size_t
 gw_serial_receive(GwSerial *s, const uint8_t *buf, size_t len)

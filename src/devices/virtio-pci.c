@@ -39,11 +39,11 @@ typedef struct {
 
 struct GwVirtioPci {
     GwPciDevice pci; /* first: config_written gets this pointer */
+    GwMsix msix;     /* embedded, so gw_virtio_pci_vmsd nests its state */
     GwVirtioDeviceInfo info;
     const GwVirtioDeviceOps *ops;
     void *opaque;
     const GwIrqChip *irq;
-    GwMsix *msix;
     uint32_t dfselect, gfselect;
     uint64_t driver_features;
     uint16_t config_vector, queue_select;
@@ -74,7 +74,7 @@ sync_irqfd(GwVirtioPci *vp, unsigned i)
 {
     Queue *q = &vp->q[i];
     int gsi = vp->activated && q->enabled
-                  ? gw_msix_vector_gsi(vp->msix, q->vector)
+                  ? gw_msix_vector_gsi(&vp->msix, q->vector)
                   : -1;
     g_autoptr(GError) err = NULL;
 
@@ -171,7 +171,7 @@ gw_virtio_pci_config_changed(GwVirtioPci *vp)
     vp->isr |= 0x2;
     vp->generation++;
     if (vp->config_vector != GW_MSIX_NO_VECTOR) {
-        gw_msix_notify(vp->msix, vp->config_vector);
+        gw_msix_notify(&vp->msix, vp->config_vector);
     }
 }
 
@@ -282,7 +282,7 @@ common_read(GwVirtioPci *vp, unsigned off)
 static uint16_t
 valid_vector(GwVirtioPci *vp, uint64_t v)
 {
-    return v < gw_msix_vectors(vp->msix) ? (uint16_t)v : GW_MSIX_NO_VECTOR;
+    return v < gw_msix_vectors(&vp->msix) ? (uint16_t)v : GW_MSIX_NO_VECTOR;
 }
 
 /* 64-bit fields may be written as two 32-bit halves. */
@@ -441,7 +441,7 @@ config_written(GwPciDevice *dev, unsigned offset, unsigned size)
     GwVirtioPci *vp = (GwVirtioPci *)dev;
     uint32_t off, len, v;
 
-    gw_msix_config_written(vp->msix, offset, size);
+    gw_msix_config_written(&vp->msix, offset, size);
     sync_queues(vp); /* a BAR may have moved */
     if (touches_cfg_data(vp, offset, size) && cfg_window(vp, &off, &len)) {
         memcpy(&v, &dev->config[vp->cfg_cap + CFG_CAP_DATA], 4);
@@ -555,8 +555,8 @@ gw_virtio_pci_new(const GwVirtioDeviceInfo *info, const GwVirtioDeviceOps *ops,
                    GW_VIRTIO_NOTIFY_MULTIPLIER * info->n_queues);
     vp->cfg_cap = add_virtio_cap(vp, 5, 0, 0);
     /* One vector per queue plus one for config changes. */
-    vp->msix =
-        gw_msix_new(&vp->pci, info->n_queues + 1, 1, irq, msix_changed, vp);
+    gw_msix_init(&vp->msix, &vp->pci, info->n_queues + 1, 1, irq, msix_changed,
+                 vp);
     if (!make_eventfds(vp, errp)) {
         gw_virtio_pci_free(vp);
         return NULL;
@@ -574,7 +574,7 @@ gw_virtio_pci_free(GwVirtioPci *vp)
     /* Unbind our eventfds; the backend is its owner's to reset. */
     vp->activated = false;
     sync_queues(vp);
-    gw_msix_free(vp->msix);
+    gw_msix_cleanup(&vp->msix);
     for (unsigned i = 0; i < vp->info.n_queues; i++) {
         gw_fd_cleanup(&vp->q[i].kick_fd);
         gw_fd_cleanup(&vp->q[i].call_fd);
@@ -586,7 +586,7 @@ void
 gw_virtio_pci_reset(GwVirtioPci *vp)
 {
     reset_state(vp);
-    gw_msix_reset(vp->msix);
+    gw_msix_reset(&vp->msix);
 }
 
 GwPciDevice *
@@ -601,119 +601,164 @@ gw_virtio_pci_status(const GwVirtioPci *vp)
     return vp->status;
 }
 
-/* ---- x-query-virtio-status ---- */
-
-typedef struct {
-    unsigned bit;
-    const char *name;
-} Name;
-
-static const Name transport_names[] = {
-    {24, "VIRTIO_F_NOTIFY_ON_EMPTY"},    {27, "VIRTIO_F_ANY_LAYOUT"},
-    {28, "VIRTIO_RING_F_INDIRECT_DESC"}, {29, "VIRTIO_RING_F_EVENT_IDX"},
-    {32, "VIRTIO_F_VERSION_1"},          {33, "VIRTIO_F_IOMMU_PLATFORM"},
-    {34, "VIRTIO_F_RING_PACKED"},        {35, "VIRTIO_F_IN_ORDER"},
-    {36, "VIRTIO_F_ORDER_PLATFORM"},     {37, "VIRTIO_F_SR_IOV"},
-    {40, "VIRTIO_F_RING_RESET"},         {0, NULL},
-};
-
-static const Name net_names[] = {
-    {0, "VIRTIO_NET_F_CSUM"},
-    {1, "VIRTIO_NET_F_GUEST_CSUM"},
-    {2, "VIRTIO_NET_F_CTRL_GUEST_OFFLOADS"},
-    {3, "VIRTIO_NET_F_MTU"},
-    {5, "VIRTIO_NET_F_MAC"},
-    {7, "VIRTIO_NET_F_GUEST_TSO4"},
-    {8, "VIRTIO_NET_F_GUEST_TSO6"},
-    {9, "VIRTIO_NET_F_GUEST_ECN"},
-    {10, "VIRTIO_NET_F_GUEST_UFO"},
-    {11, "VIRTIO_NET_F_HOST_TSO4"},
-    {12, "VIRTIO_NET_F_HOST_TSO6"},
-    {13, "VIRTIO_NET_F_HOST_ECN"},
-    {14, "VIRTIO_NET_F_HOST_UFO"},
-    {15, "VIRTIO_NET_F_MRG_RXBUF"},
-    {16, "VIRTIO_NET_F_STATUS"},
-    {17, "VIRTIO_NET_F_CTRL_VQ"},
-    {18, "VIRTIO_NET_F_CTRL_RX"},
-    {19, "VIRTIO_NET_F_CTRL_VLAN"},
-    {20, "VIRTIO_NET_F_CTRL_RX_EXTRA"},
-    {21, "VIRTIO_NET_F_GUEST_ANNOUNCE"},
-    {22, "VIRTIO_NET_F_MQ"},
-    {23, "VIRTIO_NET_F_CTRL_MAC_ADDR"},
-    {0, NULL},
-};
-
-static const Name blk_names[] = {
-    {1, "VIRTIO_BLK_F_SIZE_MAX"},      {2, "VIRTIO_BLK_F_SEG_MAX"},
-    {4, "VIRTIO_BLK_F_GEOMETRY"},      {5, "VIRTIO_BLK_F_RO"},
-    {6, "VIRTIO_BLK_F_BLK_SIZE"},      {9, "VIRTIO_BLK_F_FLUSH"},
-    {10, "VIRTIO_BLK_F_TOPOLOGY"},     {11, "VIRTIO_BLK_F_CONFIG_WCE"},
-    {12, "VIRTIO_BLK_F_MQ"},           {13, "VIRTIO_BLK_F_DISCARD"},
-    {14, "VIRTIO_BLK_F_WRITE_ZEROES"}, {0, NULL},
-};
-
-static const Name status_names[] = {
-    {2, "VIRTIO_CONFIG_S_DRIVER_OK"},
-    {3, "VIRTIO_CONFIG_S_FEATURES_OK"},
-    {1, "VIRTIO_CONFIG_S_DRIVER"},
-    {6, "VIRTIO_CONFIG_S_NEEDS_RESET"},
-    {7, "VIRTIO_CONFIG_S_FAILED"},
-    {0, "VIRTIO_CONFIG_S_ACKNOWLEDGE"},
-    {0, NULL},
-};
-
-/* The names of `bits` set in `*left` into a new array; clears them. */
-static json_object *
-decode(const Name *names, uint64_t *left)
+bool
+gw_virtio_pci_started(const GwVirtioPci *vp)
 {
-    json_object *a = json_object_new_array();
+    return vp->activated;
+}
 
-    for (const Name *n = names; n->name; n++) {
-        if (*left & (1ull << n->bit)) {
-            json_object_array_add(a, json_object_new_string(n->name));
-            *left &= ~(1ull << n->bit);
+/* ---- migration ---- */
+
+/*
+ * While a queue's vector is masked its irqfd is unbound, so what the
+ * device signals waits in the call eventfd (KVM delivers it when the
+ * irqfd is bound again at unmask), not in the PBA: move it to the PBA,
+ * where the guest can see it and the stream carries it.  Unmasking then
+ * delivers it from there.
+ */
+static bool
+drain_call_fd(GwVirtioPci *vp, unsigned i, GError **errp)
+{
+    Queue *q = &vp->q[i];
+    eventfd_t n;
+
+    if (!vp->activated || !q->enabled || q->bound_gsi >= 0 ||
+        q->vector == GW_MSIX_NO_VECTOR) {
+        return true;
+    }
+    if (eventfd_read(q->call_fd, &n) == 0) {
+        gw_msix_notify(&vp->msix, q->vector);
+    } else if (errno != EAGAIN) {
+        return gw_error_errno(errp, errno,
+                              "virtio-pci %02x.0 queue %u: reading its call "
+                              "eventfd",
+                              vp->pci.slot, i);
+    }
+    return true;
+}
+
+static bool
+virtio_pci_pre_save(void *obj, GError **errp)
+{
+    GwVirtioPci *vp = obj;
+
+    for (unsigned i = 0; i < vp->info.n_queues; i++) {
+        if (!drain_call_fd(vp, i, errp)) {
+            return false;
         }
     }
-    return a;
+    return true;
 }
 
-json_object *
-gw_virtio_features_json(uint32_t device_id, uint64_t features)
+static bool
+check_queues(GwVirtioPci *vp, GError **errp)
 {
-    json_object *o = json_object_new_object();
-    const Name *dev = device_id == 1   ? net_names
-                      : device_id == 2 ? blk_names
-                                       : NULL;
-
-    json_object_object_add(o, "transports", decode(transport_names, &features));
-    json_object_object_add(o, "dev-features",
-                           dev ? decode(dev, &features)
-                               : json_object_new_array());
-    if (features) {
-        json_object_object_add(o, "unknown-dev-features",
-                               json_object_new_uint64(features));
+    for (unsigned i = 0; i < vp->info.n_queues; i++) {
+        uint16_t size = vp->q[i].size;
+        if (!size || size > vp->info.queue_max || (size & (size - 1))) {
+            g_set_error(errp, GW_MIG_ERROR, GW_MIG_ERROR_FORMAT,
+                        "virtio-pci %02x.0: queue %u has %u entries, not a "
+                        "power of two up to %u",
+                        vp->pci.slot, i, size, vp->info.queue_max);
+            return false;
+        }
     }
-    return o;
+    return true;
 }
 
-const char *
-gw_virtio_device_name(uint32_t device_id)
+/*
+ * A running device would need its backend started on the rings where
+ * the source's stopped (for vDPA, the ring indices), which the transport
+ * cannot do: refused until that lands.  Otherwise the backend has seen
+ * nothing yet (it starts at DRIVER_OK), and only the eventfd bindings
+ * follow from the loaded state.
+ */
+static bool
+virtio_pci_post_load(void *obj, unsigned version, GError **errp)
 {
-    switch (device_id) {
-    case 1:
-        return "virtio-net";
-    case 2:
-        return "virtio-blk";
-    default:
-        return "virtio";
+    GwVirtioPci *vp = obj;
+    unsigned type = gw_pci_get16(&vp->pci, 0x02) - 0x1040u;
+
+    if (type != vp->info.device_id) {
+        g_set_error(errp, GW_MIG_ERROR, GW_MIG_ERROR_FORMAT,
+                    "virtio-pci %02x.0: the stream holds virtio device type "
+                    "%u, this is type %u",
+                    vp->pci.slot, type, vp->info.device_id);
+        return false;
     }
+    if (vp->status & GW_VIRTIO_STATUS_DRIVER_OK) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_BUSY,
+                    "virtio-pci %02x.0: restoring a running device is not "
+                    "supported yet",
+                    vp->pci.slot);
+        return false;
+    }
+    if (!check_queues(vp, errp)) {
+        return false;
+    }
+    sync_queues(vp);
+    return true;
 }
+
+static const GwVmsdField queue_fields[] = {
+    GW_VMSD_FIELD(Queue, size, 1),
+    GW_VMSD_FIELD(Queue, vector, 1),
+    GW_VMSD_FIELD(Queue, enabled, 1),
+    GW_VMSD_FIELD(Queue, desc, 1),
+    GW_VMSD_FIELD(Queue, avail, 1),
+    GW_VMSD_FIELD(Queue, used, 1),
+    GW_VMSD_END,
+};
+
+static const GwVmsd queue_vmsd = {
+    .name = "virtio-queue",
+    .version = 1,
+    .fields = queue_fields,
+    .size = sizeof(Queue),
+};
+
+static const GwVmsdField virtio_pci_fields[] = {
+    GW_VMSD_STRUCT(GwVirtioPci, pci, 1, &gw_pci_device_vmsd),
+    GW_VMSD_STRUCT(GwVirtioPci, msix, 1, &gw_msix_vmsd),
+    GW_VMSD_FIELD(GwVirtioPci, dfselect, 1),
+    GW_VMSD_FIELD(GwVirtioPci, gfselect, 1),
+    GW_VMSD_FIELD(GwVirtioPci, driver_features, 1),
+    GW_VMSD_FIELD(GwVirtioPci, config_vector, 1),
+    GW_VMSD_FIELD(GwVirtioPci, queue_select, 1),
+    GW_VMSD_FIELD(GwVirtioPci, status, 1),
+    GW_VMSD_FIELD(GwVirtioPci, generation, 1),
+    GW_VMSD_FIELD(GwVirtioPci, isr, 1),
+    GW_VMSD_STRUCT_ARRAY(GwVirtioPci, q, 1, &queue_vmsd),
+    GW_VMSD_END,
+};
+
+const GwVmsd gw_virtio_pci_vmsd = {
+    .name = "virtio-pci",
+    .version = 1,
+    .fields = virtio_pci_fields,
+    .pre_save = virtio_pci_pre_save,
+    .post_load = virtio_pci_post_load,
+    .size = sizeof(GwVirtioPci),
+};
+
+bool
+gw_virtio_pci_save(GwVirtioPci *vp, GwMigBuf *out, GError **errp)
+{
+    return gw_vmsd_save(&gw_virtio_pci_vmsd, vp, out, errp);
+}
+
+bool
+gw_virtio_pci_load(GwVirtioPci *vp, GwMigCursor *in, GError **errp)
+{
+    return gw_vmsd_load(&gw_virtio_pci_vmsd, vp, in, errp);
+}
+
+/* ---- x-query-virtio-status ---- */
 
 json_object *
 gw_virtio_pci_query(const GwVirtioPci *vp)
 {
-    json_object *o = json_object_new_object(), *st = json_object_new_object();
-    uint64_t status = vp->status;
+    json_object *o = json_object_new_object();
     struct {
         const char *key;
         bool value;
@@ -743,12 +788,7 @@ gw_virtio_pci_query(const GwVirtioPci *vp)
     json_object_object_add(
         o, "guest-features",
         gw_virtio_features_json(vp->info.device_id, vp->driver_features));
-    json_object_object_add(st, "statuses", decode(status_names, &status));
-    if (status) {
-        json_object_object_add(st, "unknown-statuses",
-                               json_object_new_int((int)status));
-    }
-    json_object_object_add(o, "status", st);
+    json_object_object_add(o, "status", gw_virtio_status_json(vp->status));
     json_object_object_add(o, "isr", json_object_new_int(vp->isr));
     json_object_object_add(o, "queue-sel",
                            json_object_new_int(vp->queue_select));

@@ -430,3 +430,21 @@ gw_vdpa_device_query(GwVdpaDevice *d)
         gw_virtio_features_json(d->device_id, d->device_features));
     return o;
 }
+
+bool
+gw_vdpa_device_is_running(const GwVdpaDevice *d)
+{
+    return gw_virtio_pci_status(d->vp) & GW_VIRTIO_STATUS_DRIVER_OK;
+}
+
+bool
+gw_vdpa_device_save(GwVdpaDevice *d, GwMigBuf *out, GError **errp)
+{
+    return gw_virtio_pci_save(d->vp, out, errp);
+}
+
+bool
+gw_vdpa_device_load(GwVdpaDevice *d, GwMigCursor *in, GError **errp)
+{
+    return gw_virtio_pci_load(d->vp, in, errp);
+}

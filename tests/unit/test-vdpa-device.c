@@ -35,6 +35,7 @@ typedef struct {
     uint64_t bar0, bar1;
     GwTestVring *vr;
     unsigned kick_via_cfg; /* the PCI_CFG capability's offset, or 0 */
+    const char *sim_name;  /* NULL: d0 */
 } Fx;
 
 static void
@@ -103,7 +104,8 @@ static GwVdpaDevice *
 fx_device(Fx *f, const char *sim_opts, const char *vdpa_opts, GError **errp)
 {
     g_autoptr(GError) err = NULL;
-    g_autofree char *sim = g_strdup_printf("name=d0,mgmtdev=%s", sim_opts);
+    g_autofree char *sim = g_strdup_printf(
+        "name=%s,mgmtdev=%s", f->sim_name ? f->sim_name : "d0", sim_opts);
     g_autoptr(GwVdpaSimConfig) sc = gw_vdpa_sim_config_parse(sim, &err);
     g_autofree char *path = NULL, *vopts = NULL;
     g_autoptr(GwVdpaConfig) vc = NULL;
@@ -172,9 +174,9 @@ find_cap(Fx *f, uint8_t id)
     g_assert_not_reached();
 }
 
-/* What a guest driver does up to DRIVER_OK, with queue 0 on f->vr. */
+/* What a guest driver does before DRIVER_OK, with queue 0 on f->vr. */
 static void
-driver_start(Fx *f, uint16_t qsize)
+driver_setup(Fx *f, uint16_t qsize)
 {
     uint64_t c = f->bar0;
 
@@ -200,7 +202,14 @@ driver_start(Fx *f, uint16_t qsize)
     mmio_write(f, c + 0x28, 8, f->vr->avail_iova);
     mmio_write(f, c + 0x30, 8, f->vr->used_iova);
     mmio_write(f, c + 0x1c, 2, 1);
-    mmio_write(f, c + 0x14, 1, 1 | 2 | 8 | 4);
+}
+
+/* What a guest driver does up to DRIVER_OK, with queue 0 on f->vr. */
+static void
+driver_start(Fx *f, uint16_t qsize)
+{
+    driver_setup(f, qsize);
+    mmio_write(f, f->bar0 + 0x14, 1, 1 | 2 | 8 | 4);
 }
 
 /* One blk request through the ring, kicked by a notify write. */
@@ -478,6 +487,77 @@ test_rejects_iommu_on(void)
     fx_free(&f);
 }
 
+/*
+ * A device set up by its driver but not yet started migrates: the
+ * destination's device, loaded, starts on DRIVER_OK with the loaded
+ * queue and moves data.  Its vring is in the destination's memory at
+ * the address the source's driver gave.
+ */
+static void
+test_migrates_before_driver_ok(void)
+{
+    Fx src = {0}, dst = {.sim_name = "d1"};
+    uint8_t out[512] = {7, 8, 9}, in[512];
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GwMigBuf) buf = gw_mig_buf_new();
+    GwMigCursor c;
+
+    g_assert_nonnull(fx_device(&src, "vdpasim_blk,capacity=1M", "", &err));
+    g_assert_nonnull(fx_device(&dst, "vdpasim_blk,capacity=1M", "", &err));
+    dst.vr = gw_test_vring_new(dst.tm, 0, 32);
+    src.vr = gw_test_vring_new(src.tm, 0, 32);
+    g_assert_cmphex(src.vr->desc_iova, ==, dst.vr->desc_iova);
+    driver_setup(&src, 32);
+    g_assert_false(gw_vdpa_device_is_running(src.dev));
+    g_mutex_lock(&src.lock);
+    g_assert_true(gw_vdpa_device_save(src.dev, buf, &err));
+    g_mutex_unlock(&src.lock);
+    g_assert_no_error(err);
+    gw_mig_cursor_init(&c, gw_mig_buf_data(buf), gw_mig_buf_len(buf));
+    g_mutex_lock(&dst.lock);
+    g_assert_true(gw_vdpa_device_load(dst.dev, &c, &err));
+    g_mutex_unlock(&dst.lock);
+    g_assert_no_error(err);
+    g_assert_true(gw_mig_cursor_finish(&c, NULL));
+    g_assert_cmpuint(mmio_read(&dst, dst.bar0 + 0x14, 1), ==, 1 | 2 | 8);
+    mmio_write(&dst, dst.bar0 + 0x14, 1, 1 | 2 | 8 | 4);
+    g_assert_true(gw_vdpa_device_is_running(dst.dev));
+    g_assert_cmpuint(blk_request(&dst, VIRTIO_BLK_T_OUT, 0, out, 512), ==, 0);
+    g_assert_cmpuint(blk_request(&dst, VIRTIO_BLK_T_IN, 0, in, 512), ==, 0);
+    g_assert_cmpmem(in, 512, out, 512);
+    fx_free(&src);
+    fx_free(&dst);
+}
+
+/* A started device is the migration blocker, and refused if sent. */
+static void
+test_running_device_refused(void)
+{
+    Fx src = {0}, dst = {.sim_name = "d1"};
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GwMigBuf) buf = gw_mig_buf_new();
+    GwMigCursor c;
+
+    g_assert_nonnull(fx_device(&src, "vdpasim_blk,capacity=1M", "", &err));
+    g_assert_nonnull(fx_device(&dst, "vdpasim_blk,capacity=1M", "", &err));
+    driver_start(&src, 32);
+    g_assert_true(gw_vdpa_device_is_running(src.dev));
+    g_mutex_lock(&src.lock);
+    g_assert_true(gw_vdpa_device_save(src.dev, buf, &err));
+    g_mutex_unlock(&src.lock);
+    gw_mig_cursor_init(&c, gw_mig_buf_data(buf), gw_mig_buf_len(buf));
+    g_mutex_lock(&dst.lock);
+    g_assert_false(gw_vdpa_device_load(dst.dev, &c, &err));
+    g_mutex_unlock(&dst.lock);
+    g_assert_error(err, GW_ERROR, GW_ERROR_BUSY);
+    g_assert_cmpstr(err->message, ==,
+                    "virtio-pci 01.0: restoring a running device is not "
+                    "supported yet");
+    g_assert_cmpuint(gw_vdpa_device_status(dst.dev), ==, 0);
+    fx_free(&src);
+    fx_free(&dst);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -502,6 +582,10 @@ main(int argc, char **argv)
     g_test_add_func("/vdpa/device/net-without-cvq-hides-ctrl-features",
                     test_net_without_cvq_hides_ctrl_features);
     g_test_add_func("/vdpa/device/rejects-iommu-on", test_rejects_iommu_on);
+    g_test_add_func("/devstate/vdpa/migrates-before-driver-ok",
+                    test_migrates_before_driver_ok);
+    g_test_add_func("/devstate/vdpa/running-device-blocks-and-is-refused",
+                    test_running_device_refused);
     ret = g_test_run();
     g_rmdir(dir);
     return ret;
