@@ -4,6 +4,7 @@
  * time; see include/godwit/mig-stream.h.
  */
 #include <errno.h>
+#include <poll.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <string.h>
@@ -34,8 +35,9 @@ static const struct {
 } record_names[] = {
     {GW_MIG_REC_MANIFEST, "MANIFEST"}, {GW_MIG_REC_RAM, "RAM"},
     {GW_MIG_REC_DEVICE, "DEVICE"},     {GW_MIG_REC_ROUND_END, "ROUND_END"},
-    {GW_MIG_REC_END, "END"},           {GW_MIG_REC_RP_OK, "RP_OK"},
-    {GW_MIG_REC_RP_ERROR, "RP_ERROR"}, {GW_MIG_REC_RP_READY, "RP_READY"},
+    {GW_MIG_REC_END, "END"},           {GW_MIG_REC_COMMIT, "COMMIT"},
+    {GW_MIG_REC_RP_OK, "RP_OK"},       {GW_MIG_REC_RP_ERROR, "RP_ERROR"},
+    {GW_MIG_REC_RP_READY, "RP_READY"},
 };
 
 const char *
@@ -248,6 +250,18 @@ uint64_t
 gw_mig_reader_bytes(const GwMigReader *r)
 {
     return r->bytes;
+}
+
+bool
+gw_mig_reader_wait(GwMigReader *r, int timeout_ms)
+{
+    struct pollfd p = {.fd = r->fd, .events = POLLIN};
+    int n;
+
+    do {
+        n = poll(&p, 1, timeout_ms);
+    } while (n < 0 && errno == EINTR);
+    return n > 0;
 }
 
 /*

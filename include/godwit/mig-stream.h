@@ -52,7 +52,8 @@ typedef enum {
     GW_MIG_REC_RAM = 2,          /* a RAM batch (gw_mig_ram_batch_*) */
     GW_MIG_REC_DEVICE = 3,       /* a device section (vmstate.h) */
     GW_MIG_REC_ROUND_END = 4,    /* one pre-copy pass done; empty */
-    GW_MIG_REC_END = 5,          /* end of the stream; empty */
+    GW_MIG_REC_END = 5,          /* end of the stream; u8: source ran */
+    GW_MIG_REC_COMMIT = 6,       /* after RP_OK: the destination runs */
     GW_MIG_REC_RP_OK = 0x100,    /* return path: destination loaded all */
     GW_MIG_REC_RP_ERROR = 0x101, /* return path: UTF-8 reason */
     GW_MIG_REC_RP_READY = 0x102, /* return path: manifest accepted */
@@ -136,6 +137,10 @@ bool gw_mig_read(GwMigReader *r, uint32_t *type, GBytes **payload,
 
 /* Bytes consumed from the fd so far, headers included. */
 uint64_t gw_mig_reader_bytes(const GwMigReader *r);
+
+/* Whether the reader's fd becomes readable (or closed) within
+ * `timeout_ms`; for a peer's last word after a failed write. */
+bool gw_mig_reader_wait(GwMigReader *r, int timeout_ms);
 
 /* --- encoding: GwMigBuf ----------------------------------------------- */
 
