@@ -17,28 +17,7 @@
 #include <godwit/vcpu.h>
 #include <godwit/virtio-pci.h>
 
-struct GwMachine {
-    const GwConfig *cfg;
-    const GwMachineHooks *hooks;
-    gpointer opaque;
-    GMutex dev_lock;
-    GwKvm *kvm;          /* the KVM accelerator, or with --qtest: */
-    GwSoftIrq *soft_irq; /* interrupts in software */
-    GwQtest *qtest;      /* and a test playing the CPU */
-    const GwIrqChip *irqchip;
-    GwGuestMemory *mem;
-    GwBus *pio, *mmio;
-    GwChardev *chardev;
-    GwSerial *serial;
-    GwAcpiPm *pm;
-    GwAcpiPcihp *pcihp;
-    GwPciBus *pci;
-    GPtrArray *vdpa_backends; /* GwVdpaBackend *, one per --vdpa */
-    GPtrArray *vdpa;          /* GwVdpaDevice *, cold- and hot-plugged */
-    GPtrArray *ejected;       /* GwVdpaDevice *: off the bus, to release */
-    GwVcpus *vcpus;
-    GwBootImage boot;
-};
+#include "machine-priv.h"
 
 /* A guest-driven event on its way from a vCPU thread to the main thread. */
 typedef struct {
@@ -216,6 +195,76 @@ vcpu_fatal(gpointer opaque, unsigned cpu, const char *why)
 
 static const GwVcpuHooks vcpu_hooks = {vcpu_fatal};
 
+/* ---- the platform devices: one table, walked by create, reset, free
+ * and migration (machine-state.c) ---- */
+
+static bool
+create_serial(GwMachine *m, GError **errp)
+{
+    m->serial = gw_serial_new(serial_out, serial_irq, m);
+    return gw_bus_add(m->pio, GW_SERIAL_COM1_BASE, GW_SERIAL_PORTS,
+                      &gw_serial_ops, m->serial, errp);
+}
+
+static bool
+create_pm(GwMachine *m, GError **errp)
+{
+    m->pm = gw_acpi_pm_new(&pm_hooks, m);
+    return gw_bus_add(m->pio, GW_ACPI_PM_BASE, GW_ACPI_PM_LEN, &gw_acpi_pm_ops,
+                      m->pm, errp) &&
+           gw_bus_add(m->pio, GW_ACPI_GPE0_BASE, GW_ACPI_GPE0_LEN,
+                      &gw_acpi_gpe_ops, m->pm, errp);
+}
+
+static bool
+create_pcihp(GwMachine *m, GError **errp)
+{
+    m->pcihp = gw_acpi_pcihp_new(&pcihp_hooks, m);
+    return gw_bus_add(m->pio, GW_ACPI_PCIHP_BASE, GW_ACPI_PCIHP_LEN,
+                      &gw_acpi_pcihp_ops, m->pcihp, errp);
+}
+
+static bool
+create_pci(GwMachine *m, GError **errp)
+{
+    m->pci = gw_pci_bus_new(0, m->mmio);
+    return gw_bus_add(m->pio, GW_PCI_CONFIG_ADDR, 4, &gw_pci_cf8_ops, m->pci,
+                      errp) &&
+           gw_bus_add(m->pio, GW_PCI_CONFIG_DATA, 4, &gw_pci_cfc_ops, m->pci,
+                      errp) &&
+           gw_bus_add(m->mmio, GW_PCI_ECAM_BASE, GW_PCI_ECAM_SIZE,
+                      &gw_pci_ecam_ops, m->pci, errp);
+}
+
+#define DEV(field) offsetof(GwMachine, field)
+#define FN(f)      ((void (*)(void *))(f))
+
+/* In creation order; freed in reverse.  The vDPA functions are not here:
+ * they come and go with hotplug (m->vdpa). */
+static const GwMachineDevice platform[] = {
+    {"serial", DEV(serial), create_serial, FN(gw_serial_reset),
+     FN(gw_serial_free), &gw_serial_vmsd},
+    {"acpi-pm", DEV(pm), create_pm, FN(gw_acpi_pm_reset), FN(gw_acpi_pm_free),
+     &gw_acpi_pm_vmsd},
+    /* Its reset completes pending unplugs. */
+    {"acpi-pcihp", DEV(pcihp), create_pcihp, FN(gw_acpi_pcihp_reset),
+     FN(gw_acpi_pcihp_free), &gw_acpi_pcihp_vmsd},
+    {"pci", DEV(pci), create_pci, NULL, FN(gw_pci_bus_free), &gw_pci_bus_vmsd},
+};
+
+const GwMachineDevice *
+gw_machine_devices(size_t *n)
+{
+    *n = G_N_ELEMENTS(platform);
+    return platform;
+}
+
+void *
+gw_machine_device(GwMachine *m, const GwMachineDevice *d)
+{
+    return *(void **)((char *)m + d->offset);
+}
+
 static bool
 create_devices(GwMachine *m, GError **errp)
 {
@@ -228,24 +277,23 @@ create_devices(GwMachine *m, GError **errp)
     if (!m->chardev) {
         return false;
     }
-    m->serial = gw_serial_new(serial_out, serial_irq, m);
-    m->pm = gw_acpi_pm_new(&pm_hooks, m);
-    m->pcihp = gw_acpi_pcihp_new(&pcihp_hooks, m);
-    m->pci = gw_pci_bus_new(0, m->mmio);
-    return gw_bus_add(m->pio, GW_SERIAL_COM1_BASE, GW_SERIAL_PORTS,
-                      &gw_serial_ops, m->serial, errp) &&
-           gw_bus_add(m->pio, GW_ACPI_PM_BASE, GW_ACPI_PM_LEN, &gw_acpi_pm_ops,
-                      m->pm, errp) &&
-           gw_bus_add(m->pio, GW_ACPI_GPE0_BASE, GW_ACPI_GPE0_LEN,
-                      &gw_acpi_gpe_ops, m->pm, errp) &&
-           gw_bus_add(m->pio, GW_ACPI_PCIHP_BASE, GW_ACPI_PCIHP_LEN,
-                      &gw_acpi_pcihp_ops, m->pcihp, errp) &&
-           gw_bus_add(m->pio, GW_PCI_CONFIG_ADDR, 4, &gw_pci_cf8_ops, m->pci,
-                      errp) &&
-           gw_bus_add(m->pio, GW_PCI_CONFIG_DATA, 4, &gw_pci_cfc_ops, m->pci,
-                      errp) &&
-           gw_bus_add(m->mmio, GW_PCI_ECAM_BASE, GW_PCI_ECAM_SIZE,
-                      &gw_pci_ecam_ops, m->pci, errp);
+    for (size_t i = 0; i < G_N_ELEMENTS(platform); i++) {
+        if (!platform[i].create(m, errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void
+free_devices(GwMachine *m)
+{
+    for (size_t i = G_N_ELEMENTS(platform); i-- > 0;) {
+        void **dev = (void **)((char *)m + platform[i].offset);
+        if (*dev) {
+            platform[i].free(g_steal_pointer(dev));
+        }
+    }
 }
 
 /* What follows the kernel into guest RAM and vCPUs at boot and reset. */
@@ -483,10 +531,7 @@ gw_machine_free(GwMachine *m)
     g_clear_pointer(&m->vdpa, g_ptr_array_unref);
     g_clear_pointer(&m->ejected, g_ptr_array_unref);
     g_clear_pointer(&m->vdpa_backends, g_ptr_array_unref);
-    gw_pci_bus_free(m->pci);
-    gw_acpi_pcihp_free(m->pcihp);
-    gw_acpi_pm_free(m->pm);
-    gw_serial_free(m->serial);
+    free_devices(m);
     gw_chardev_free(m->chardev);
     gw_bus_free(m->pio);
     gw_bus_free(m->mmio);
@@ -523,9 +568,11 @@ bool
 gw_machine_reset(GwMachine *m, GError **errp)
 {
     g_mutex_lock(&m->dev_lock);
-    gw_serial_reset(m->serial);
-    gw_acpi_pm_reset(m->pm);
-    gw_acpi_pcihp_reset(m->pcihp); /* completes pending unplugs */
+    for (size_t i = 0; i < G_N_ELEMENTS(platform); i++) {
+        if (platform[i].reset) {
+            platform[i].reset(gw_machine_device(m, &platform[i]));
+        }
+    }
     /* Before the kernel is reloaded: no device may DMA into it. */
     for (guint i = 0; i < m->vdpa->len; i++) {
         gw_vdpa_device_reset(m->vdpa->pdata[i]);

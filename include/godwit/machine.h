@@ -106,3 +106,47 @@ json_object *gw_machine_query_virtio(GwMachine *m, const char *id);
 
 /* The ids of every device on the machine (a new set of new strings). */
 GHashTable *gw_machine_device_ids(GwMachine *m);
+
+/* ---- migration (src/machine-state.c) ---- */
+
+/*
+ * The board's configuration as the stream's manifest shows it: memory
+ * size, accelerator, vCPU count, each vDPA function (id, type, slot,
+ * queues) and, with KVM, the CPUID the guest was given.  Caller owns.
+ */
+json_object *gw_machine_manifest(GwMachine *m);
+
+/*
+ * Whether a source with manifest `src` can move into this board: false
+ * with "configuration mismatch: the source's X is A, this VM's is B", or
+ * the CPUID feature this host cannot give.
+ */
+bool gw_machine_manifest_check(GwMachine *m, json_object *src, GError **errp);
+
+/* Why the board cannot migrate now (caller frees), or NULL. */
+char *gw_machine_migration_blocker(GwMachine *m);
+
+/*
+ * Every device's state as DEVICE record payloads (GBytes *, caller owns
+ * the array): the platform devices, each vDPA function ("vdpa:ID"), each
+ * vCPU ("cpu:N") and KVM's irqchips, PIT and clock ("kvm").  Only while
+ * the vCPUs are paused.
+ */
+GPtrArray *gw_machine_save_state(GwMachine *m, GError **errp);
+
+/*
+ * Loads what gw_machine_save_state made on the source: every section
+ * must be there once and belong to a device of this board.  On error the
+ * board must not run (some devices may hold loaded state).
+ */
+bool gw_machine_load_state(GwMachine *m, GPtrArray *sections, GError **errp);
+
+/*
+ * Dirty tracking for pre-copy: the VMM's bitmap and, with KVM, KVM's
+ * dirty log.  sync ORs what was written since the last sync into `out`
+ * (gw_mem_dirty_words long, one bit per memfd page) and may be called
+ * from the migration thread; start and stop on the main thread.
+ */
+bool gw_machine_dirty_start(GwMachine *m, GError **errp);
+bool gw_machine_dirty_sync(GwMachine *m, unsigned long *out, GError **errp);
+void gw_machine_dirty_stop(GwMachine *m);

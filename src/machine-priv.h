@@ -1,0 +1,62 @@
+/*
+ * The board's state, shared by src/machine.c (building and running it)
+ * and src/machine-state.c (its device registry and migration).  Threads
+ * and locking: include/godwit/machine.h.
+ */
+#pragma once
+
+#include <godwit/acpi-pcihp.h>
+#include <godwit/acpi-pm.h>
+#include <godwit/boot.h>
+#include <godwit/bus.h>
+#include <godwit/chardev.h>
+#include <godwit/kvm.h>
+#include <godwit/machine.h>
+#include <godwit/pci.h>
+#include <godwit/qtest.h>
+#include <godwit/serial.h>
+#include <godwit/soft-irq.h>
+#include <godwit/vcpu.h>
+
+struct GwMachine {
+    const GwConfig *cfg;
+    const GwMachineHooks *hooks;
+    gpointer opaque;
+    GMutex dev_lock;
+    GwKvm *kvm;          /* the KVM accelerator, or with --qtest: */
+    GwSoftIrq *soft_irq; /* interrupts in software */
+    GwQtest *qtest;      /* and a test playing the CPU */
+    const GwIrqChip *irqchip;
+    GwGuestMemory *mem;
+    GwBus *pio, *mmio;
+    GwChardev *chardev;
+    GwSerial *serial;
+    GwAcpiPm *pm;
+    GwAcpiPcihp *pcihp;
+    GwPciBus *pci;
+    GPtrArray *vdpa_backends; /* GwVdpaBackend *, one per --vdpa */
+    GPtrArray *vdpa;          /* GwVdpaDevice *, cold- and hot-plugged */
+    GPtrArray *ejected;       /* GwVdpaDevice *: off the bus, to release */
+    GwVcpus *vcpus;
+    GwBootImage boot;
+};
+
+/*
+ * One platform device: created (and mapped on its buses) by `create`,
+ * which stores it at `offset`; reset and freed by the table's walkers;
+ * migrated as the section `id` described by `vmsd`.
+ */
+typedef struct {
+    const char *id;
+    size_t offset; /* of the device's pointer in GwMachine */
+    bool (*create)(GwMachine *m, GError **errp);
+    void (*reset)(void *dev); /* NULL: nothing to reset */
+    void (*free)(void *dev);
+    const struct GwVmsd *vmsd;
+} GwMachineDevice;
+
+/* The table, in creation order. */
+const GwMachineDevice *gw_machine_devices(size_t *n);
+
+/* The device `d` describes, in `m`. */
+void *gw_machine_device(GwMachine *m, const GwMachineDevice *d);
