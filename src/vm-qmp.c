@@ -271,5 +271,6 @@ gw_vm_qmp_register(GwVm *vm, GwQmpServer *s)
         gw_qmp_server_register(s, cmds[i].name, cmds[i].fn, vm);
     }
     gw_vm_hotplug_register(vm, s);
+    gw_vm_migrate_register(vm, s);
     gw_vm_set_event_handler(vm, gw_qmp_server_emit, s);
 }

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <godwit/machine.h>
+#include <godwit/migration.h>
 #include <godwit/util.h>
 #include <godwit/vdpa-sim.h>
 #include <godwit/vm.h>
@@ -18,6 +19,7 @@ struct GwVm {
     GwRunState state;
     GwVdpaSimRegistry *sims; /* simulated vDPA devices (--vdpa-sim) */
     GwMachine *machine;      /* NULL without --kernel or --qtest */
+    GwMig *mig;              /* migration in and out */
     GHashTable *netdevs;     /* id → GwNetdev * (netdev_add) */
     GHashTable *drivers;     /* device id → device_add driver */
     GwEventFn event_fn;
@@ -187,6 +189,7 @@ gw_vm_new(const GwConfig *cfg, GMainLoop *loop, GError **errp)
             return NULL;
         }
     }
+    vm->mig = gw_mig_new(vm);
     return g_steal_pointer(&vm);
 }
 
@@ -196,6 +199,7 @@ gw_vm_free(GwVm *vm)
     if (!vm) {
         return;
     }
+    gw_mig_free(vm->mig);         /* joins its thread: nothing runs now */
     gw_machine_free(vm->machine); /* closes the devices before the sims go */
     g_clear_pointer(&vm->netdevs, g_hash_table_unref);
     g_clear_pointer(&vm->drivers, g_hash_table_unref);
@@ -219,6 +223,30 @@ gw_vm_run_state(const GwVm *vm)
     return vm->state;
 }
 
+/* --incoming URI; fd:N names an fd this process inherited. */
+static bool
+start_incoming(GwVm *vm, GError **errp)
+{
+    const char *uri = vm->cfg->incoming;
+    char *end = NULL;
+    long fd = -1;
+
+    if (g_str_has_prefix(uri, "fd:")) {
+        fd = strtol(uri + 3, &end, 10);
+        if (!*(uri + 3) || *end || fd < 0 || fd > INT_MAX ||
+            fcntl((int)fd, F_GETFD) < 0) {
+            g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                        "--incoming %s: not an open file descriptor", uri);
+            return false;
+        }
+    }
+    if (!gw_mig_incoming(vm->mig, uri, (int)fd, errp)) {
+        g_prefix_error(errp, "--incoming: ");
+        return false;
+    }
+    return true;
+}
+
 bool
 gw_vm_start(GwVm *vm, GError **errp)
 {
@@ -229,7 +257,8 @@ gw_vm_start(GwVm *vm, GError **errp)
         return false;
     }
     set_run_state(vm, run ? GW_RUN_RUNNING : GW_RUN_INMIGRATE);
-    return true;
+    return run || g_str_equal(vm->cfg->incoming, "defer") ||
+           start_incoming(vm, errp);
 }
 
 bool
@@ -254,6 +283,7 @@ gw_vm_resume(GwVm *vm, GError **errp)
         return true;
     case GW_RUN_PAUSED:
     case GW_RUN_PRELAUNCH:
+    case GW_RUN_POSTMIGRATE: /* as QEMU: the user's call after a migration */
         break;
     case GW_RUN_INMIGRATE:
         g_set_error(errp, GW_ERROR, GW_ERROR_BUSY,
@@ -394,4 +424,100 @@ gw_vm_kvm_present(void)
 {
     gw_autofd fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     return fd >= 0;
+}
+
+/* ---- migration's side of the VM (include/godwit/migration.h) ---- */
+
+void
+gw_vm_emit(GwVm *vm, const char *name, json_object *data)
+{
+    emit(vm, name, data);
+}
+
+void
+gw_vm_exit(GwVm *vm, int status, const char *reason)
+{
+    vm->exit_status = status;
+    gw_vm_shutdown(vm, false, reason);
+}
+
+GwMig *
+gw_vm_migration(GwVm *vm)
+{
+    return vm->mig;
+}
+
+char *
+gw_vm_migration_blocker(GwVm *vm)
+{
+    if (!vm->machine) {
+        return g_strdup("there is no machine to migrate (no --kernel or "
+                        "--qtest)");
+    }
+    if (vm->state == GW_RUN_SHUTDOWN) {
+        return g_strdup("the VM has shut down");
+    }
+    return gw_machine_migration_blocker(vm->machine);
+}
+
+bool
+gw_vm_migration_begin(GwVm *vm, GError **errp)
+{
+    return gw_machine_dirty_start(vm->machine, errp);
+}
+
+void
+gw_vm_migration_end(GwVm *vm, bool completed, bool resume)
+{
+    gw_machine_dirty_stop(vm->machine);
+    if (completed) {
+        set_run_state(vm, GW_RUN_POSTMIGRATE);
+    } else if (resume) {
+        gw_machine_resume(vm->machine); /* from finish-migrate */
+        set_run_state(vm, GW_RUN_RUNNING);
+    } else if (vm->state == GW_RUN_FINISH_MIGRATE) {
+        set_run_state(vm, GW_RUN_PAUSED); /* it was paused before */
+    }
+}
+
+char *
+gw_vm_migration_manifest(GwVm *vm, GError **errp)
+{
+    g_autoptr(json_object) m = gw_machine_manifest(vm->machine);
+
+    return g_strdup(json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN));
+}
+
+bool
+gw_vm_migration_check_manifest(GwVm *vm, const char *text, GError **errp)
+{
+    g_autoptr(json_object) src = json_tokener_parse(text);
+
+    if (!src) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "the source's manifest is not JSON");
+        return false;
+    }
+    return gw_machine_manifest_check(vm->machine, src, errp);
+}
+
+GPtrArray *
+gw_vm_migration_save(GwVm *vm, GError **errp)
+{
+    return gw_machine_save_state(vm->machine, errp);
+}
+
+bool
+gw_vm_migration_load(GwVm *vm, GPtrArray *sections, GError **errp)
+{
+    return gw_machine_load_state(vm->machine, sections, errp);
+}
+
+void
+gw_vm_migration_incoming_done(GwVm *vm, bool run)
+{
+    if (run) {
+        gw_machine_resume(vm->machine);
+    }
+    set_run_state(vm, run ? GW_RUN_RUNNING : GW_RUN_PAUSED);
 }

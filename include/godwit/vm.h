@@ -151,3 +151,49 @@ GwMachine *gw_vm_machine(GwVm *vm);
 /* Whether KVM is used: QMP query-kvm {enabled, present}. */
 bool gw_vm_kvm_enabled(const GwVm *vm);
 bool gw_vm_kvm_present(void);
+
+/* ---- what migration needs of the VM (migration/; main thread) ---- */
+
+typedef struct GwMig GwMig;
+typedef struct GwMachine GwMachine;
+
+/* Registers the migrate* and query-migrate* QMP commands (vm-migrate.c). */
+void gw_vm_migrate_register(GwVm *vm, GwQmpServer *s);
+
+/* The VM's migration controller. */
+GwMig *gw_vm_migration(GwVm *vm);
+
+/* Emits a QMP event (ownership of `data` passes). */
+void gw_vm_emit(GwVm *vm, const char *name, json_object *data);
+
+/* Shuts down with SHUTDOWN {reason} and makes the process exit `status`. */
+void gw_vm_exit(GwVm *vm, int status, const char *reason);
+
+/* Why the VM cannot migrate now (caller frees), or NULL. */
+char *gw_vm_migration_blocker(GwVm *vm);
+
+/* Starts dirty tracking for a migration out. */
+bool gw_vm_migration_begin(GwVm *vm, GError **errp);
+
+/*
+ * A migration out ended: dirty tracking stops; `completed` enters
+ * postmigrate; otherwise the VM runs again if `resume` (it ran before
+ * the switch-over paused it), or stays paused.
+ */
+void gw_vm_migration_end(GwVm *vm, bool completed, bool resume);
+
+/* The manifest as JSON text (caller frees). */
+char *gw_vm_migration_manifest(GwVm *vm, GError **errp);
+
+/* Whether the source's manifest `text` fits this VM (reason if not). */
+bool gw_vm_migration_check_manifest(GwVm *vm, const char *text, GError **errp);
+
+/* Device sections at switch-over (paused VM); NULL with *errp. */
+GPtrArray *gw_vm_migration_save(GwVm *vm, GError **errp);
+
+/* Loads the source's device sections into this (inmigrate) VM. */
+bool gw_vm_migration_load(GwVm *vm, GPtrArray *sections, GError **errp);
+
+/* The incoming migration is complete: running (RESUME) if the source ran,
+ * else paused. */
+void gw_vm_migration_incoming_done(GwVm *vm, bool run);

@@ -1,0 +1,225 @@
+/*
+ * The receiver thread ("gw-mig-recv"): reads the source's stream into
+ * this VM, which waits in inmigrate with its vCPUs parked.  RAM pages go
+ * straight into guest RAM from here (nothing else touches it until the
+ * guest runs); device sections are kept until the end and loaded on the
+ * main thread, all or none.  The guest runs only after the source's
+ * COMMIT (or, from a file, after everything loaded); any failure before
+ * that ends this process with a non-zero status and the guest never ran.
+ */
+#include <string.h>
+#include <godwit/machine.h>
+#include <godwit/memory.h>
+#include <godwit/util.h>
+#include <godwit/vm.h>
+#include "mig-job.h"
+
+typedef struct {
+    GwMigJob *j;
+    GwGuestMemory *mem;
+    GwMigReader *r;
+    GwMigWriter *w;      /* the return path, or NULL */
+    GPtrArray *sections; /* GBytes * */
+    char *manifest;
+} Receiver;
+
+/* ---- main-thread halves ---- */
+
+static bool
+check_manifest_main(GwMigJob *j, GError **errp)
+{
+    gw_mig_set_status(j->mig, GW_MIG_ACTIVE);
+    return gw_vm_migration_check_manifest(gw_mig_vm(j->mig), j->manifest, errp);
+}
+
+static bool
+load_main(GwMigJob *j, GError **errp)
+{
+    gw_mig_set_status(j->mig, GW_MIG_DEVICE);
+    return gw_vm_migration_load(gw_mig_vm(j->mig), j->sections, errp);
+}
+
+static bool
+run_main(GwMigJob *j, GError **errp)
+{
+    gw_vm_migration_incoming_done(gw_mig_vm(j->mig), j->source_running);
+    return true;
+}
+
+/* ---- records ---- */
+
+static bool
+store_page(void *opaque, uint64_t gpa, const void *data, GError **errp)
+{
+    Receiver *rc = opaque;
+    uint8_t *dst = gw_mem_ptr(rc->mem, gpa, GW_MEM_PAGE);
+
+    if (!dst) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "migration: page at 0x%" G_GINT64_MODIFIER
+                    "x is outside this VM's RAM",
+                    gpa);
+        return false;
+    }
+    if (data) {
+        memcpy(dst, data, GW_MEM_PAGE);
+    } else if (!gw_mig_page_is_zero(dst)) {
+        memset(dst, 0, GW_MEM_PAGE); /* a zero page already zero is not
+                                        written: it stays a hole */
+    }
+    return true;
+}
+
+static void
+count_bytes(Receiver *rc)
+{
+    g_mutex_lock(&rc->j->lock);
+    rc->j->stats.transferred = gw_mig_reader_bytes(rc->r);
+    g_mutex_unlock(&rc->j->lock);
+}
+
+static bool
+read_manifest(Receiver *rc, GError **errp)
+{
+    g_autoptr(GBytes) payload = NULL;
+    uint32_t type;
+    gsize len;
+    const char *text;
+
+    if (!gw_mig_reader_header(rc->r, errp) ||
+        !gw_mig_read(rc->r, &type, &payload, errp)) {
+        return false;
+    }
+    if (type != GW_MIG_REC_MANIFEST) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "migration: the stream starts with %s, not MANIFEST",
+                    gw_mig_record_type_name(type));
+        return false;
+    }
+    text = g_bytes_get_data(payload, &len);
+    rc->j->manifest = g_strndup(text, len);
+    if (strlen(rc->j->manifest) != len) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "migration: the manifest holds a NUL byte");
+        return false;
+    }
+    return gw_mig_job_call_main(rc->j, check_manifest_main, errp) &&
+           (!rc->w || gw_mig_write(rc->w, GW_MIG_REC_RP_READY, NULL, 0, errp));
+}
+
+static bool
+end_record(Receiver *rc, GBytes *payload, GError **errp)
+{
+    gsize len;
+    const uint8_t *p = g_bytes_get_data(payload, &len);
+
+    if (len != 1 || p[0] > 1) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "migration: malformed END record");
+        return false;
+    }
+    rc->j->source_running = p[0];
+    rc->j->sections = g_steal_pointer(&rc->sections);
+    return gw_mig_job_call_main(rc->j, load_main, errp);
+}
+
+/* RAM, DEVICE and ROUND_END records until END; false on anything else. */
+static bool
+read_state(Receiver *rc, GError **errp)
+{
+    for (;;) {
+        g_autoptr(GBytes) payload = NULL;
+        uint32_t type;
+        gsize len;
+        const void *data;
+
+        if (!gw_mig_read(rc->r, &type, &payload, errp)) {
+            return false;
+        }
+        data = g_bytes_get_data(payload, &len);
+        count_bytes(rc);
+        switch (type) {
+        case GW_MIG_REC_RAM:
+            if (!gw_mig_ram_batch_parse(data, len, store_page, rc, errp)) {
+                return false;
+            }
+            break;
+        case GW_MIG_REC_DEVICE:
+            g_ptr_array_add(rc->sections, g_steal_pointer(&payload));
+            break;
+        case GW_MIG_REC_ROUND_END:
+            g_mutex_lock(&rc->j->lock);
+            rc->j->stats.passes++;
+            g_mutex_unlock(&rc->j->lock);
+            break;
+        case GW_MIG_REC_END:
+            return end_record(rc, payload, errp);
+        default:
+            g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                        "migration: unexpected %s record (type %u)",
+                        gw_mig_record_type_name(type), type);
+            return false;
+        }
+    }
+}
+
+/* With a return path: say so, then wait for the source's go-ahead. */
+static bool
+confirm(Receiver *rc, GError **errp)
+{
+    g_autoptr(GBytes) payload = NULL;
+    uint32_t type;
+
+    if (!rc->w) {
+        return true;
+    }
+    if (!gw_mig_write(rc->w, GW_MIG_REC_RP_OK, NULL, 0, errp)) {
+        return false;
+    }
+    if (!gw_mig_read(rc->r, &type, &payload, errp)) {
+        g_prefix_error(errp, "migration: no COMMIT from the source: ");
+        return false;
+    }
+    if (type != GW_MIG_REC_COMMIT) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "migration: expected COMMIT, got %s",
+                    gw_mig_record_type_name(type));
+        return false;
+    }
+    return true;
+}
+
+/* Best effort: the source shows the user this reason. */
+static void
+tell_source(Receiver *rc, const GError *err)
+{
+    if (rc->w && err) {
+        gw_mig_write(rc->w, GW_MIG_REC_RP_ERROR, err->message,
+                     strlen(err->message), NULL);
+    }
+}
+
+gpointer
+gw_mig_in_thread(gpointer data)
+{
+    GwMigJob *j = data;
+    GwMachine *m = gw_vm_machine(gw_mig_vm(j->mig));
+    Receiver rc = {.j = j, .mem = gw_machine_memory(m)};
+    g_autoptr(GError) err = NULL;
+    bool ok;
+
+    rc.r = gw_mig_reader_new(j->fd);
+    rc.w = j->return_path ? gw_mig_writer_new(j->fd) : NULL;
+    rc.sections = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+    ok = (!rc.w || gw_mig_writer_header(rc.w, &err)) &&
+         read_manifest(&rc, &err) && read_state(&rc, &err) &&
+         confirm(&rc, &err) && gw_mig_job_call_main(j, run_main, &err);
+    if (!ok) {
+        tell_source(&rc, err);
+    }
+    g_clear_pointer(&rc.sections, g_ptr_array_unref);
+    gw_mig_reader_free(rc.r);
+    gw_mig_writer_free(rc.w);
+    gw_mig_job_finish(j, ok, err);
+    return NULL;
+}

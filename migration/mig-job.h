@@ -1,0 +1,107 @@
+/*
+ * One migration in progress, in either direction: what its thread and
+ * the main thread share.  Private to migration/.
+ *
+ * Threads: the job's thread does all I/O on `fd`; the main thread owns
+ * GwMig and everything it points to.  `lock` guards `stats` and the
+ * main-thread calls (`call_*`); `cancel` and `abandoned` are atomics.
+ * The job is reference-counted: the main thread holds one reference,
+ * the thread another, and each main-thread call in flight a third.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+#include <godwit/mig-stream.h>
+#include <godwit/migration.h>
+
+typedef struct {
+    uint64_t transferred; /* bytes on the wire */
+    uint64_t total;       /* guest RAM bytes */
+    uint64_t remaining;   /* dirty bytes still to send */
+    uint64_t normal;      /* pages sent with data */
+    uint64_t duplicate;   /* zero pages sent as flags */
+    uint64_t passes;      /* dirty-sync-count */
+    uint64_t dirty_rate;  /* pages/s dirtied in the last pass */
+    double mbps;          /* throughput of the last pass */
+    int64_t setup_ms, downtime_ms, expected_downtime_ms;
+} GwMigStats;
+
+typedef struct GwMigJob GwMigJob;
+typedef bool (*GwMigMainFn)(GwMigJob *j, GError **errp);
+
+struct GwMigJob {
+    gint ref;
+    GwMig *mig; /* main thread only; NULL once the controller let go */
+    bool outgoing;
+    int fd;
+    bool return_path; /* the transport carries answers back */
+    GThread *thread;
+    int cancel;    /* atomic: migrate_cancel or teardown */
+    int abandoned; /* atomic: the main thread will answer no more calls */
+    GMutex lock;
+    GCond cond;
+    GwMigStats stats;
+    gint64 start_us;
+    /* parameters, copied at start and updated by migrate-set-parameters
+     * (atomics) */
+    int downtime_limit_ms;
+    gpointer max_bandwidth; /* bytes/s, as an integer */
+    bool pause_before_switchover;
+    int continued;  /* atomic: migrate-continue came */
+    char *manifest; /* outgoing: the source's, JSON text */
+    /* outgoing: set on the main thread by the switch-over call */
+    bool was_running, paused_vm;
+    GPtrArray *sections; /* GBytes *: device sections to send */
+    /* incoming */
+    bool source_running;
+    char *error; /* the thread's reason when it failed */
+};
+
+GwMigJob *gw_mig_job_new(GwMig *mig, int fd, bool outgoing);
+GwMigJob *gw_mig_job_ref(GwMigJob *j);
+void gw_mig_job_unref(GwMigJob *j);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwMigJob, gw_mig_job_unref)
+
+/* Called on the job's thread: whether the job should stop now. */
+bool gw_mig_job_cancelled(GwMigJob *j);
+
+/*
+ * Called on the job's thread: runs fn(j) on the main thread and waits
+ * for its result.  False with *errp if fn failed or the main thread let
+ * the job go first ("migration cancelled").
+ */
+bool gw_mig_job_call_main(GwMigJob *j, GwMigMainFn fn, GError **errp);
+
+/* Called on the job's thread as it ends: hands `ok`/`err` to the main
+ * thread, which joins the thread and settles the migration's state. */
+void gw_mig_job_finish(GwMigJob *j, bool ok, GError *err);
+
+#define GW_MIG_DOWNTIME_LIMIT_MS 300         /* QEMU's default */
+#define GW_MIG_MAX_BANDWIDTH     (128 << 20) /* QEMU 7.2's, bytes/s */
+
+/* The controller (main thread only). */
+struct GwMig {
+    GwVm *vm;
+    GwMigStatus status;
+    char *error;      /* why the last migration failed */
+    GwMigJob *job;    /* the one in progress, or the last one */
+    GwMigStats last;  /* the last job's numbers, once it ended */
+    int64_t total_ms; /* the last job's total time */
+    bool events, return_path, pause_before_switchover;
+    uint64_t downtime_limit_ms, max_bandwidth;
+    int listen_fd; /* incoming: waiting for the source */
+    guint listen_watch;
+    char *listen_path; /* incoming unix: socket file, ours */
+    bool incoming_started;
+};
+
+/* The threads' bodies (outgoing.c, incoming.c). */
+gpointer gw_mig_out_thread(gpointer job);
+gpointer gw_mig_in_thread(gpointer job);
+
+/* Main thread, from the controller (migration.c). */
+GwVm *gw_mig_vm(GwMig *mig);
+void gw_mig_set_status(GwMig *mig, GwMigStatus s);
+void gw_mig_job_done(GwMig *mig, GwMigJob *j, bool ok, const char *error);

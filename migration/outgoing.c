@@ -1,0 +1,405 @@
+/*
+ * The sender thread: manifest, RAM pre-copy, switch-over, the
+ * destination's confirmation.  Runs on "gw-mig-send"; what touches the
+ * VM runs on the main thread through gw_mig_job_call_main.  Guest RAM
+ * is read here while vCPUs write it: pages are copied into the batch
+ * (GW_MIG_RAM_BATCH_BOUNCE) and a page written after its copy is dirty
+ * again and sent in the next pass.
+ */
+#include <string.h>
+#include <godwit/machine.h>
+#include <godwit/memory.h>
+#include <godwit/util.h>
+#include <godwit/vm.h>
+#include "mig-job.h"
+
+#define WORD_BITS  (8 * sizeof(unsigned long))
+#define RP_WAIT_MS 2000 /* for the destination's reason after an error */
+
+typedef struct {
+    GwMigJob *j;
+    GwMachine *m;
+    GwGuestMemory *mem;
+    GwMigWriter *w;
+    GwMigReader *r;
+    bool rp_open; /* the return path's header was read */
+    GwMigRamBatchMode mode;
+    gint64 window_start; /* max-bandwidth's current 100 ms window */
+    uint64_t window_bytes;
+    unsigned long *dirty; /* pages still to send, by memfd page */
+    size_t words;
+    uint64_t pages;
+} Sender;
+
+/* ---- main-thread halves ---- */
+
+static bool
+manifest_main(GwMigJob *j, GError **errp)
+{
+    j->manifest = gw_vm_migration_manifest(gw_mig_vm(j->mig), errp);
+    return j->manifest != NULL;
+}
+
+/* The destination took the manifest: pre-copy begins. */
+static bool
+active_main(GwMigJob *j, GError **errp)
+{
+    gw_mig_set_status(j->mig, GW_MIG_ACTIVE);
+    return true;
+}
+
+static bool
+pre_switchover_main(GwMigJob *j, GError **errp)
+{
+    GwVm *vm = gw_mig_vm(j->mig);
+
+    j->was_running = gw_vm_run_state(vm) == GW_RUN_RUNNING;
+    if (!gw_vm_pause(vm, GW_RUN_FINISH_MIGRATE, errp)) {
+        return false;
+    }
+    j->paused_vm = true;
+    gw_mig_set_status(j->mig, j->pause_before_switchover ? GW_MIG_PRE_SWITCHOVER
+                                                         : GW_MIG_DEVICE);
+    return true;
+}
+
+static bool
+device_main(GwMigJob *j, GError **errp)
+{
+    gw_mig_set_status(j->mig, GW_MIG_DEVICE);
+    j->sections = gw_vm_migration_save(gw_mig_vm(j->mig), errp);
+    return j->sections != NULL;
+}
+
+/* ---- RAM ---- */
+
+static uint64_t
+page_gpa(const GwGuestMemory *mem, uint64_t page)
+{
+    uint64_t off = page * GW_MEM_PAGE;
+
+    for (guint i = 0; i < mem->n_regions; i++) {
+        const GwMemRegion *r = &mem->regions[i];
+        if (off >= r->offset && off - r->offset < r->size) {
+            return r->gpa + (off - r->offset);
+        }
+    }
+    g_assert_not_reached();
+}
+
+static void
+count_page(Sender *s, bool zero)
+{
+    g_mutex_lock(&s->j->lock);
+    if (zero) {
+        s->j->stats.duplicate++;
+    } else {
+        s->j->stats.normal++;
+    }
+    if (s->j->stats.remaining >= GW_MEM_PAGE) {
+        s->j->stats.remaining -= GW_MEM_PAGE;
+    }
+    s->j->stats.transferred = gw_mig_writer_bytes(s->w);
+    g_mutex_unlock(&s->j->lock);
+}
+
+/*
+ * max-bandwidth during pre-copy: after each batch, sleep until the bytes
+ * sent in this 100 ms window are within the limit (QEMU throttles the
+ * same way; the switch-over is never throttled).
+ */
+static void
+throttle(Sender *s, GwMigRamBatchMode mode)
+{
+    uint64_t limit = (uintptr_t)g_atomic_pointer_get(&s->j->max_bandwidth);
+    uint64_t sent = gw_mig_writer_bytes(s->w) - s->window_bytes;
+    gint64 now = g_get_monotonic_time();
+    gint64 due;
+
+    if (mode != GW_MIG_RAM_BATCH_BOUNCE || !limit) {
+        return;
+    }
+    due = s->window_start + (gint64)(sent * G_USEC_PER_SEC / limit);
+    if (now - s->window_start >= G_USEC_PER_SEC / 10) {
+        s->window_start = now;
+        s->window_bytes = gw_mig_writer_bytes(s->w);
+    }
+    if (due > now && !gw_mig_job_cancelled(s->j)) {
+        g_usleep((gulong)MIN(due - now, G_USEC_PER_SEC / 10));
+    }
+}
+
+static bool
+add_page(Sender *s, GwMigRamBatch *b, uint64_t page, GError **errp)
+{
+    const uint8_t *p = s->mem->host + page * GW_MEM_PAGE;
+    bool zero = gw_mig_page_is_zero(p);
+
+    if (zero) {
+        gw_mig_ram_batch_add_zero(b, page_gpa(s->mem, page));
+    } else {
+        gw_mig_ram_batch_add(b, page_gpa(s->mem, page), p);
+    }
+    count_page(s, zero);
+    if (!gw_mig_ram_batch_full(b)) {
+        return true;
+    }
+    if (!gw_mig_ram_batch_send(b, s->w, errp)) {
+        return false;
+    }
+    throttle(s, s->mode);
+    return true;
+}
+
+/* Sends (and clears) every page set in s->dirty. */
+static bool
+send_dirty(Sender *s, GwMigRamBatchMode mode, GError **errp)
+{
+    g_autoptr(GwMigRamBatch) b =
+        gw_mig_ram_batch_new(GW_MIG_RAM_BATCH_PAGES, mode);
+
+    s->mode = mode;
+
+    for (size_t i = 0; i < s->words; i++) {
+        while (s->dirty[i]) {
+            unsigned bit = (unsigned)__builtin_ctzl(s->dirty[i]);
+            s->dirty[i] &= s->dirty[i] - 1;
+            if (!add_page(s, b, i * WORD_BITS + bit, errp)) {
+                return false;
+            }
+        }
+        if (gw_mig_job_cancelled(s->j)) {
+            return g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
+                               "migration cancelled"),
+                   false;
+        }
+    }
+    return (!gw_mig_ram_batch_count(b) ||
+            gw_mig_ram_batch_send(b, s->w, errp)) &&
+           gw_mig_write(s->w, GW_MIG_REC_ROUND_END, NULL, 0, errp);
+}
+
+/* Collects what was dirtied since the last sync; returns its page count. */
+static bool
+sync_dirty(Sender *s, uint64_t *n, GError **errp)
+{
+    uint64_t count = 0;
+
+    if (!gw_machine_dirty_sync(s->m, s->dirty, errp)) {
+        return false;
+    }
+    for (size_t i = 0; i < s->words; i++) {
+        count += (uint64_t)__builtin_popcountl(s->dirty[i]);
+    }
+    *n = count;
+    return true;
+}
+
+static void
+record_pass(Sender *s, uint64_t bytes, gint64 us, uint64_t dirty)
+{
+    GwMigStats *st = &s->j->stats;
+    double secs = MAX(us, 1) / 1e6;
+    double rate = bytes / secs; /* bytes/s */
+
+    g_mutex_lock(&s->j->lock);
+    st->passes++;
+    st->remaining = dirty * GW_MEM_PAGE;
+    st->mbps = rate * 8 / 1e6;
+    st->dirty_rate = (uint64_t)(dirty / secs);
+    st->expected_downtime_ms =
+        rate > 0 ? (int64_t)(st->remaining / rate * 1000) : 0;
+    g_mutex_unlock(&s->j->lock);
+}
+
+/* Passes over the dirty pages until what is left fits downtime-limit. */
+static bool
+precopy(Sender *s, GError **errp)
+{
+    for (;;) {
+        uint64_t before = gw_mig_writer_bytes(s->w), dirty;
+        gint64 t0 = g_get_monotonic_time();
+        if (!send_dirty(s, GW_MIG_RAM_BATCH_BOUNCE, errp) ||
+            !sync_dirty(s, &dirty, errp)) {
+            return false;
+        }
+        record_pass(s, gw_mig_writer_bytes(s->w) - before,
+                    g_get_monotonic_time() - t0, dirty);
+        if (s->j->stats.expected_downtime_ms <=
+            g_atomic_int_get(&s->j->downtime_limit_ms)) {
+            return true;
+        }
+    }
+}
+
+/* ---- switch-over ---- */
+
+static bool
+wait_continue(GwMigJob *j, GError **errp)
+{
+    g_mutex_lock(&j->lock);
+    while (!g_atomic_int_get(&j->continued) && !gw_mig_job_cancelled(j)) {
+        g_cond_wait(&j->cond, &j->lock);
+    }
+    g_mutex_unlock(&j->lock);
+    if (gw_mig_job_cancelled(j)) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_FAILED, "migration cancelled");
+        return false;
+    }
+    return true;
+}
+
+static bool
+send_sections(Sender *s, GError **errp)
+{
+    for (guint i = 0; i < s->j->sections->len; i++) {
+        GBytes *b = s->j->sections->pdata[i];
+        gsize len;
+        const void *data = g_bytes_get_data(b, &len);
+        if (!gw_mig_write(s->w, GW_MIG_REC_DEVICE, data, len, errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The destination's answer: RP_OK, or its reason for refusing. */
+static bool
+expect_ok(Sender *s, GError **errp)
+{
+    g_autoptr(GBytes) payload = NULL;
+    uint32_t type;
+
+    if (!s->rp_open && !gw_mig_reader_header(s->r, errp)) {
+        g_prefix_error(errp, "migration: no answer from the destination: ");
+        return false;
+    }
+    s->rp_open = true;
+    if (!gw_mig_read(s->r, &type, &payload, errp)) {
+        g_prefix_error(errp, "migration: no answer from the destination: ");
+        return false;
+    }
+    if (type == GW_MIG_REC_RP_OK || type == GW_MIG_REC_RP_READY) {
+        return true;
+    }
+    if (type == GW_MIG_REC_RP_ERROR) {
+        gsize len;
+        const char *why = g_bytes_get_data(payload, &len);
+        g_set_error(errp, GW_ERROR, GW_ERROR_FAILED, "destination: %.*s",
+                    (int)len, why);
+        return false;
+    }
+    g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
+                "migration: unexpected %s record from the destination",
+                gw_mig_record_type_name(type));
+    return false;
+}
+
+static bool
+switchover(Sender *s, GError **errp)
+{
+    uint64_t dirty;
+    uint8_t running;
+    gint64 t0;
+
+    if (!gw_mig_job_call_main(s->j, pre_switchover_main, errp) ||
+        (s->j->pause_before_switchover && !wait_continue(s->j, errp)) ||
+        !gw_mig_job_call_main(s->j, device_main, errp)) {
+        return false;
+    }
+    t0 = g_get_monotonic_time();
+    running = s->j->was_running;
+    if (!sync_dirty(s, &dirty, errp) ||
+        !send_dirty(s, GW_MIG_RAM_BATCH_ZERO_COPY, errp) ||
+        !send_sections(s, errp) ||
+        !gw_mig_write(s->w, GW_MIG_REC_END, &running, 1, errp) ||
+        (s->j->return_path && !expect_ok(s, errp))) {
+        return false;
+    }
+    /* Past this point the destination owns the guest. */
+    if (s->j->return_path &&
+        !gw_mig_write(s->w, GW_MIG_REC_COMMIT, NULL, 0, errp)) {
+        return false;
+    }
+    g_mutex_lock(&s->j->lock);
+    s->j->stats.downtime_ms = (g_get_monotonic_time() - t0) / 1000;
+    s->j->stats.transferred = gw_mig_writer_bytes(s->w);
+    s->j->stats.remaining = 0;
+    g_mutex_unlock(&s->j->lock);
+    return true;
+}
+
+/* ---- the thread ---- */
+
+static bool
+setup(Sender *s, GError **errp)
+{
+    gint64 t0 = g_get_monotonic_time();
+
+    if (!gw_mig_job_call_main(s->j, manifest_main, errp) ||
+        !gw_mig_writer_header(s->w, errp) ||
+        !gw_mig_write(s->w, GW_MIG_REC_MANIFEST, s->j->manifest,
+                      strlen(s->j->manifest), errp) ||
+        (s->j->return_path && !expect_ok(s, errp)) ||
+        !gw_mig_job_call_main(s->j, active_main, errp)) {
+        return false;
+    }
+    /* The first pass sends every page: what was dirtied so far (all of
+     * it, for KVM's initially-set log) is in it already. */
+    if (!gw_machine_dirty_sync(s->m, s->dirty, errp)) {
+        return false;
+    }
+    memset(s->dirty, 0xff, s->words * sizeof(long));
+    if (s->pages % WORD_BITS) {
+        s->dirty[s->words - 1] = (1ul << (s->pages % WORD_BITS)) - 1;
+    }
+    g_mutex_lock(&s->j->lock);
+    s->j->stats.total = s->pages * GW_MEM_PAGE;
+    s->j->stats.remaining = s->j->stats.total;
+    s->j->stats.setup_ms = (g_get_monotonic_time() - t0) / 1000;
+    g_mutex_unlock(&s->j->lock);
+    return true;
+}
+
+/*
+ * After a failed write the destination may have said why (a refused
+ * manifest, a bad record) before it closed: prefer its reason.
+ */
+static void
+destination_reason(Sender *s, GError **errp)
+{
+    g_autoptr(GError) why = NULL;
+
+    if (!s->j->return_path || gw_mig_job_cancelled(s->j) ||
+        !gw_mig_reader_wait(s->r, RP_WAIT_MS) || expect_ok(s, &why) || !why ||
+        !g_str_has_prefix(why->message, "destination: ")) {
+        return;
+    }
+    g_clear_error(errp);
+    g_propagate_error(errp, g_steal_pointer(&why));
+}
+
+gpointer
+gw_mig_out_thread(gpointer data)
+{
+    GwMigJob *j = data;
+    GwMachine *m = gw_vm_machine(gw_mig_vm(j->mig));
+    Sender s = {.j = j, .m = m, .mem = gw_machine_memory(m)};
+    g_autoptr(GError) err = NULL;
+    bool ok;
+
+    s.pages = s.mem->size / GW_MEM_PAGE;
+    s.words = gw_mem_dirty_words(s.mem);
+    s.dirty = g_new0(unsigned long, s.words);
+    s.w = gw_mig_writer_new(j->fd);
+    s.r = gw_mig_reader_new(j->fd);
+    ok = setup(&s, &err) && precopy(&s, &err) && switchover(&s, &err);
+    if (!ok) {
+        destination_reason(&s, &err);
+    }
+    gw_mig_writer_free(s.w);
+    gw_mig_reader_free(s.r);
+    g_free(s.dirty);
+    gw_mig_job_finish(j, ok, err);
+    return NULL;
+}

@@ -1,0 +1,729 @@
+/*
+ * Live migration between two real godwit processes under --qtest, where
+ * the test plays the guest on both sides and the VMM's dirty bitmap is
+ * the only tracker: RAM written before and *during* the migration, and
+ * device state programmed through the devices' registers, must read back
+ * the same on the destination, over every transport.  Failures (a
+ * refused manifest, a killed destination, a cut or corrupted stream,
+ * migrate_cancel) must leave the source running and unchanged, the
+ * destination must never run, and a second migration must succeed.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <glib/gstdio.h>
+#include <godwit/boot.h>
+#include <godwit/util.h>
+#include <godwit/serial.h>
+#include <godwit/virtio-pci.h>
+#include "qtest-vm.h"
+#include "qvirtio.h"
+#include "spawn-util.h"
+
+#define T        GW_TEST_VM_WAIT_MS
+#define NPAGES   48
+#define PAGE     4096
+#define HOT_PAGE 0x3000000ull /* rewritten during the migration */
+#define SIM      "--vdpa-sim=name=d0,mgmtdev=vdpasim_blk,capacity=1M"
+#define VDPA     "--vdpa=path=@DIR@/vdpa/d0,id=disk0"
+#define SLOT     1
+
+static uint64_t
+page_addr(unsigned i)
+{
+    return 0x1000000ull + (uint64_t)i * 0x31000; /* 16 MiB .. 25.2 MiB */
+}
+
+static void
+fill(uint8_t *buf, unsigned seed)
+{
+    for (unsigned k = 0; k < PAGE; k++) {
+        buf[k] = (uint8_t)(seed * 131 + k * 7 + (k >> 8));
+    }
+}
+
+/* Known patterns in NPAGES pages, plus the pages the tests compare. */
+static void
+write_patterns(GwQt *qt, unsigned seed)
+{
+    uint8_t buf[PAGE];
+
+    for (unsigned i = 0; i < NPAGES; i++) {
+        fill(buf, seed + i);
+        gw_qt_memwrite(qt, page_addr(i), buf, PAGE);
+    }
+}
+
+/* Serial line settings and scratch, ACPI enables: a guest's writes. */
+static void
+program_platform(GwQt *qt)
+{
+    gw_qt_outb(qt, GW_SERIAL_COM1_BASE + 3, 0x80); /* DLAB */
+    gw_qt_outb(qt, GW_SERIAL_COM1_BASE + 0, 0x0c); /* 9600 baud */
+    gw_qt_outb(qt, GW_SERIAL_COM1_BASE + 1, 0x00);
+    gw_qt_outb(qt, GW_SERIAL_COM1_BASE + 3, 0x1b); /* 8E1, DLAB off */
+    gw_qt_outb(qt, GW_SERIAL_COM1_BASE + 7, 0x5a); /* scratch */
+    gw_qt_outb(qt, GW_SERIAL_COM1_BASE + 4, 0x0b); /* MCR */
+    gw_qt_outw(qt, GW_ACPI_PM_BASE + 2, 0x0100);   /* PM1 EN: PWRBTN */
+    gw_qt_outb(qt, GW_ACPI_GPE0_BASE + 2, 0x02);   /* GPE0 EN: hotplug */
+}
+
+/* Everything the guest can read back of the platform devices. */
+static GString *
+read_platform(GwQt *qt)
+{
+    GString *s = g_string_new(NULL);
+
+    for (unsigned r = 1; r < 8; r++) {
+        if (r != 2) { /* IIR reads have side effects on THRE */
+            g_string_append_printf(s, "com1+%u=%02x ", r,
+                                   gw_qt_inb(qt, GW_SERIAL_COM1_BASE + r));
+        }
+    }
+    gw_qt_outb(qt, GW_SERIAL_COM1_BASE + 3, 0x9b);
+    g_string_append_printf(s, "dll=%02x dlm=%02x ",
+                           gw_qt_inb(qt, GW_SERIAL_COM1_BASE + 0),
+                           gw_qt_inb(qt, GW_SERIAL_COM1_BASE + 1));
+    gw_qt_outb(qt, GW_SERIAL_COM1_BASE + 3, 0x1b);
+    g_string_append_printf(s, "pm1en=%04x pm1cnt=%04x gpe0en=%02x ",
+                           gw_qt_inw(qt, GW_ACPI_PM_BASE + 2),
+                           gw_qt_inw(qt, GW_ACPI_PM_BASE + 4),
+                           gw_qt_inb(qt, GW_ACPI_GPE0_BASE + 2));
+    return s;
+}
+
+/* A vDPA disk's function set up as far as a driver goes before
+ * DRIVER_OK: features, two... one queue's size and rings. */
+static void
+program_vdpa(GwQt *qt)
+{
+    g_autoptr(GError) err = NULL;
+    GwQVirtio *vd = gw_qvirtio_start(qt, SLOT, 1ull << 32 | 1ull << 9, &err);
+
+    g_assert_no_error(err);
+    g_assert_true(gw_qvirtio_setup_vq(vd, 0, &err));
+    g_assert_no_error(err);
+    gw_qvirtio_free(vd); /* the test's handle only: the device stays */
+}
+
+/* The function's config space and its virtio common configuration, as
+ * a driver reads them (the same writes of queue_select on both sides). */
+static GString *
+read_vdpa(GwQt *qt)
+{
+    unsigned bdf = SLOT << 3;
+    GString *s = g_string_new(NULL);
+    uint64_t bar, common;
+
+    for (unsigned off = 0; off < 256; off += 4) {
+        g_string_append_printf(s, "%08x", gw_qt_pci_read(qt, bdf, off, 4));
+    }
+    bar = (gw_qt_pci_read(qt, bdf, 0x10, 4) & ~0xfull) |
+          (uint64_t)gw_qt_pci_read(qt, bdf, 0x14, 4) << 32;
+    common = bar + GW_VIRTIO_PCI_COMMON;
+    g_assert_cmpuint(bar, !=, 0);
+    for (unsigned sel = 0; sel < 2; sel++) {
+        gw_qt_writel(qt, common + 0x08, sel); /* driver_feature_select */
+        g_string_append_printf(s, " gf%u=%08x", sel,
+                               gw_qt_readl(qt, common + 0x0c));
+    }
+    g_string_append_printf(s, " status=%02x", gw_qt_readb(qt, common + 0x14));
+    gw_qt_writew(qt, common + 0x16, 0); /* queue_select */
+    for (unsigned off = 0x18; off < 0x38; off += 2) {
+        g_string_append_printf(s, " q0+%x=%04x", off,
+                               gw_qt_readw(qt, common + off));
+    }
+    return s;
+}
+
+static void
+assert_ram_equal(GwQt *a, GwQt *b)
+{
+    uint8_t x[PAGE], y[PAGE];
+
+    for (unsigned i = 0; i < NPAGES; i++) {
+        gw_qt_memread(a, page_addr(i), x, PAGE);
+        gw_qt_memread(b, page_addr(i), y, PAGE);
+        g_assert_cmpmem(x, PAGE, y, PAGE);
+    }
+    gw_qt_memread(a, HOT_PAGE, x, PAGE);
+    gw_qt_memread(b, HOT_PAGE, y, PAGE);
+    g_assert_cmpmem(x, PAGE, y, PAGE);
+    /* A page nobody wrote is zero on both. */
+    gw_qt_memread(b, 0x2800000, y, PAGE);
+    memset(x, 0, PAGE);
+    g_assert_cmpmem(x, PAGE, y, PAGE);
+}
+
+/* A QMP reply or return value that must be there and not an error. */
+static void
+json_put_ok(json_object *o)
+{
+    g_assert_nonnull(o);
+    g_assert_false(json_object_object_get_ex(o, "error", NULL));
+    json_object_put(o);
+}
+
+/* ---- processes ---- */
+
+static const char *src_args[] = {SIM, VDPA, NULL};
+
+static void
+start_src(GwTestVm *vm)
+{
+    gw_test_vm_start(vm, src_args);
+}
+
+/* A destination with the source's command line plus `incoming`. */
+static void
+start_dst(GwTestVm *vm, const char *incoming, const char *memory)
+{
+    const char *args[] = {
+        SIM,    VDPA, "--incoming", incoming, memory ? "--memory" : NULL,
+        memory, NULL};
+
+    gw_test_vm_start(vm, args);
+}
+
+/* The destination must end by itself with `code` (bounded wait). */
+static void
+reap(GwTestVm *vm, int code)
+{
+    gint64 deadline = g_get_monotonic_time() + T * 1000ll;
+    int status = 0;
+
+    while (waitpid(vm->pid, &status, WNOHANG) == 0) {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(10 * 1000); /* polling for the exit, bounded */
+    }
+    g_assert_true(WIFEXITED(status));
+    g_assert_cmpint(WEXITSTATUS(status), ==, code);
+    gw_qt_free(vm->qt);
+    gw_qmp_conn_free(vm->c);
+    g_spawn_close_pid(vm->pid);
+    g_assert_true(rm_tree(vm->dir));
+    g_free(vm->qmp_sock);
+    g_free(vm->qt_sock);
+    g_free(vm->dir);
+    *vm = (GwTestVm){0};
+}
+
+/* A destination we killed. */
+static void
+reap_killed(GwTestVm *vm)
+{
+    int status = 0;
+
+    g_assert_cmpint(waitpid(vm->pid, &status, 0), ==, vm->pid);
+    g_assert_true(WIFSIGNALED(status));
+    gw_qt_free(vm->qt);
+    gw_qmp_conn_free(vm->c);
+    g_spawn_close_pid(vm->pid);
+    g_assert_true(rm_tree(vm->dir));
+    g_free(vm->qmp_sock);
+    g_free(vm->qt_sock);
+    g_free(vm->dir);
+    *vm = (GwTestVm){0};
+}
+
+static void
+qmp_void(GwTestVm *vm, const char *cmd, const char *args)
+{
+    json_put_ok(gw_test_vm_qmp_ok(vm, cmd, args));
+}
+
+static const char *
+status_of(json_object *o, const char *key)
+{
+    return json_object_get_string(json_object_object_get(o, key));
+}
+
+static char *
+run_state(GwTestVm *vm)
+{
+    g_autoptr(json_object) r = gw_test_vm_qmp_ok(vm, "query-status", NULL);
+
+    return g_strdup(status_of(r, "status"));
+}
+
+static void
+set_caps(GwTestVm *vm, bool pause)
+{
+    g_autofree char *args = g_strdup_printf(
+        "{\"capabilities\": [{\"capability\": \"events\", \"state\": true},"
+        "{\"capability\": \"pause-before-switchover\", \"state\": %s}]}",
+        pause ? "true" : "false");
+
+    qmp_void(vm, "migrate-set-capabilities", args);
+}
+
+static json_object *
+query_migrate(GwTestVm *vm)
+{
+    return gw_test_vm_qmp_ok(vm, "query-migrate", NULL);
+}
+
+/* Forgets the MIGRATION events of earlier migrations. */
+static void
+drain_events(GwTestVm *vm)
+{
+    for (;;) {
+        g_autoptr(GError) err = NULL;
+        g_autoptr(json_object) ev =
+            gw_qmp_conn_wait_event(vm->c, "MIGRATION", 0, &err);
+        if (!ev) {
+            return;
+        }
+    }
+}
+
+/* Waits for MIGRATION {status} on `vm`, skipping other statuses. */
+static void
+wait_status(GwTestVm *vm, const char *want)
+{
+    for (;;) {
+        g_autoptr(GError) err = NULL;
+        g_autoptr(json_object) ev =
+            gw_qmp_conn_wait_event(vm->c, "MIGRATION", T, &err);
+        g_assert_no_error(err);
+        const char *s = status_of(json_object_object_get(ev, "data"), "status");
+        if (g_str_equal(s, want)) {
+            return;
+        }
+        if (g_str_equal(s, "failed")) {
+            g_autoptr(json_object) r = query_migrate(vm);
+            g_test_message("failed: %s", status_of(r, "error-desc"));
+        }
+        g_assert_cmpstr(s, !=, "failed");
+        g_assert_cmpstr(s, !=, "completed");
+    }
+}
+
+/* Waits (bounded) until query-migrate shows `want`; its reply. */
+static json_object *
+poll_status(GwTestVm *vm, const char *want)
+{
+    gint64 deadline = g_get_monotonic_time() + T * 1000ll;
+
+    for (;;) {
+        json_object *r = query_migrate(vm);
+        const char *s = status_of(r, "status");
+        if (s && g_str_equal(s, want)) {
+            return r;
+        }
+        json_object_put(r);
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(5 * 1000); /* polling query-migrate, bounded */
+    }
+}
+
+/* ---- the migration itself ---- */
+
+/*
+ * Source programmed, migrated to `uri` with pause-before-switchover; the
+ * test keeps rewriting HOT_PAGE (and one pattern page) until the source
+ * stops in pre-switchover, then lets it finish.
+ */
+static void
+migrate_live(GwTestVm *src, GwTestVm *dst, const char *uri)
+{
+    g_autofree char *args = g_strdup_printf("{\"uri\": \"%s\"}", uri);
+    uint8_t buf[PAGE];
+    unsigned writes = 0;
+
+    drain_events(src);
+    set_caps(src, true);
+    /* Slow enough that the test's writes land during pre-copy. */
+    qmp_void(src, "migrate-set-parameters", "{\"max-bandwidth\": 4000000}");
+    qmp_void(src, "migrate", args);
+    for (;;) {
+        g_autoptr(json_object) r = query_migrate(src);
+        const char *s = status_of(r, "status");
+        if (g_str_equal(s, "pre-switchover")) {
+            break;
+        }
+        g_assert_cmpstr(s, !=, "failed");
+        fill(buf, 1000 + writes++);
+        gw_qt_memwrite(src->qt, HOT_PAGE, buf, PAGE);
+        gw_qt_memwrite(src->qt, page_addr(writes % NPAGES), buf, PAGE);
+    }
+    g_test_message("%u page writes during the migration", writes);
+    g_assert_cmpuint(writes, >, 1);
+    qmp_void(src, "migrate-continue", "{\"state\": \"pre-switchover\"}");
+    wait_status(src, "completed");
+}
+
+static void
+assert_same_guest(GwTestVm *src, GwTestVm *dst)
+{
+    g_autoptr(GString) a = read_platform(src->qt);
+    g_autoptr(GString) b = read_platform(dst->qt);
+    g_autoptr(GString) va = read_vdpa(src->qt);
+    g_autoptr(GString) vb = read_vdpa(dst->qt);
+
+    assert_ram_equal(src->qt, dst->qt);
+    g_assert_cmpstr(a->str, ==, b->str);
+    g_assert_cmpstr(va->str, ==, vb->str);
+}
+
+static void
+prepare_source(GwTestVm *src)
+{
+    write_patterns(src->qt, 7);
+    program_platform(src->qt);
+    program_vdpa(src->qt);
+}
+
+static void
+check_completed(GwTestVm *src, GwTestVm *dst)
+{
+    g_autofree char *s = NULL, *d = NULL;
+    g_autoptr(json_object) r = poll_status(src, "completed");
+    json_object *ram = json_object_object_get(r, "ram");
+
+    g_assert_nonnull(ram);
+    g_assert_cmpint(json_object_get_int64(json_object_object_get(ram, "total")),
+                    ==, 64 << 20);
+    g_assert_cmpint(
+        json_object_get_int64(json_object_object_get(ram, "normal")), >=,
+        NPAGES);
+    s = run_state(src);
+    g_assert_cmpstr(s, ==, "postmigrate");
+    json_put_ok(poll_status(dst, "completed"));
+    d = run_state(dst);
+    g_assert_cmpstr(d, ==, "running");
+}
+
+static void
+test_unix(void)
+{
+    GwTestVm src, dst;
+    g_autofree char *uri = NULL;
+
+    start_src(&src);
+    start_dst(&dst, "unix:@DIR@/mig.sock", NULL);
+    set_caps(&dst, false);
+    uri = g_strdup_printf("unix:%s/mig.sock", dst.dir);
+    prepare_source(&src);
+    migrate_live(&src, &dst, uri);
+    check_completed(&src, &dst);
+    assert_same_guest(&src, &dst);
+    gw_test_vm_stop(&src);
+    gw_test_vm_stop(&dst);
+}
+
+static int
+free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    g_assert_cmpint(bind(fd, (struct sockaddr *)&a, sizeof(a)), ==, 0);
+    g_assert_cmpint(getsockname(fd, (struct sockaddr *)&a, &len), ==, 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static void
+test_tcp(void)
+{
+    GwTestVm src, dst;
+    int port = free_port();
+    g_autofree char *in = g_strdup_printf("tcp:127.0.0.1:%d", port);
+
+    start_src(&src);
+    start_dst(&dst, in, NULL);
+    set_caps(&dst, false);
+    prepare_source(&src);
+    migrate_live(&src, &dst, in);
+    check_completed(&src, &dst);
+    assert_same_guest(&src, &dst);
+    gw_test_vm_stop(&src);
+    gw_test_vm_stop(&dst);
+}
+
+/* libvirt's way: both ends of a socket pair handed over with getfd. */
+static void
+test_fd(void)
+{
+    GwTestVm src, dst;
+    int sv[2];
+
+    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==,
+                    0);
+    start_src(&src);
+    start_dst(&dst, "defer", NULL);
+    json_put_ok(gw_test_vm_qmp(&src, "getfd", "{\"fdname\": \"mig\"}", sv[0]));
+    json_put_ok(gw_test_vm_qmp(&dst, "getfd", "{\"fdname\": \"mig\"}", sv[1]));
+    close(sv[0]);
+    close(sv[1]);
+    set_caps(&dst, false);
+    qmp_void(&dst, "migrate-incoming", "{\"uri\": \"fd:mig\"}");
+    prepare_source(&src);
+    migrate_live(&src, &dst, "fd:mig");
+    check_completed(&src, &dst);
+    assert_same_guest(&src, &dst);
+    gw_test_vm_stop(&src);
+    gw_test_vm_stop(&dst);
+}
+
+/* Saved from a paused VM into a file, restored by a new process: it
+ * ends paused, as the source was. */
+static void
+test_file(void)
+{
+    GwTestVm src, dst;
+    g_autofree char *path = NULL, *uri = NULL, *in = NULL, *st = NULL;
+
+    start_src(&src);
+    prepare_source(&src);
+    qmp_void(&src, "stop", NULL);
+    path = g_build_filename(src.dir, "vm.state", NULL);
+    uri = g_strdup_printf("{\"uri\": \"file:%s\"}", path);
+    qmp_void(&src, "migrate", uri);
+    json_put_ok(poll_status(&src, "completed"));
+    in = g_strdup_printf("file:%s", path);
+    start_dst(&dst, in, NULL);
+    json_put_ok(poll_status(&dst, "completed"));
+    st = run_state(&dst);
+    g_assert_cmpstr(st, ==, "paused");
+    assert_same_guest(&src, &dst);
+    g_unlink(path);
+    gw_test_vm_stop(&src);
+    gw_test_vm_stop(&dst);
+}
+
+/* ---- failures: the source runs on, unchanged; a retry succeeds ---- */
+
+typedef struct {
+    GString *platform, *vdpa;
+    uint8_t *ram; /* the pattern pages and HOT_PAGE */
+} Snapshot;
+
+static void
+snapshot(GwQt *qt, Snapshot *s)
+{
+    s->platform = read_platform(qt);
+    s->vdpa = read_vdpa(qt);
+    s->ram = g_malloc((NPAGES + 1) * PAGE);
+    for (unsigned i = 0; i < NPAGES; i++) {
+        gw_qt_memread(qt, page_addr(i), s->ram + i * PAGE, PAGE);
+    }
+    gw_qt_memread(qt, HOT_PAGE, s->ram + NPAGES * PAGE, PAGE);
+}
+
+static void
+assert_unchanged(GwQt *qt, Snapshot *before)
+{
+    Snapshot now;
+
+    snapshot(qt, &now);
+    g_assert_cmpstr(now.platform->str, ==, before->platform->str);
+    g_assert_cmpstr(now.vdpa->str, ==, before->vdpa->str);
+    g_assert_cmpmem(now.ram, (NPAGES + 1) * PAGE, before->ram,
+                    (NPAGES + 1) * PAGE);
+    for (Snapshot *s = &now;; s = before) {
+        g_string_free(s->platform, TRUE);
+        g_string_free(s->vdpa, TRUE);
+        g_free(s->ram);
+        if (s == before) {
+            break;
+        }
+    }
+}
+
+/* After a failure: failed/cancelled with a reason, running. */
+static void
+assert_source_ok(GwTestVm *src, const char *status, const char *reason)
+{
+    g_autoptr(json_object) r = poll_status(src, status);
+    g_autofree char *st = run_state(src);
+    const char *desc = status_of(r, "error-desc");
+
+    g_assert_cmpstr(st, ==, "running");
+    g_assert_nonnull(desc);
+    g_test_message("source: %s: %s", status, desc);
+    if (reason) {
+        g_assert_nonnull(strstr(desc, reason));
+    }
+}
+
+/* A second migration, to a fresh destination, succeeds. */
+static void
+retry(GwTestVm *src)
+{
+    GwTestVm dst;
+    g_autofree char *uri = NULL;
+
+    start_dst(&dst, "unix:@DIR@/mig.sock", NULL);
+    set_caps(&dst, false);
+    uri = g_strdup_printf("unix:%s/mig.sock", dst.dir);
+    migrate_live(src, &dst, uri);
+    check_completed(src, &dst);
+    assert_same_guest(src, &dst);
+    gw_test_vm_stop(&dst);
+}
+
+static void
+test_manifest_mismatch(void)
+{
+    GwTestVm src, dst;
+    g_autofree char *uri = NULL;
+    Snapshot before;
+
+    start_src(&src);
+    start_dst(&dst, "unix:@DIR@/mig.sock", "size=128M");
+    prepare_source(&src);
+    snapshot(src.qt, &before);
+    set_caps(&src, false);
+    uri = g_strdup_printf("{\"uri\": \"unix:%s/mig.sock\"}", dst.dir);
+    qmp_void(&src, "migrate", uri);
+    assert_source_ok(&src, "failed", "memory size");
+    reap(&dst, 1);
+    assert_unchanged(src.qt, &before);
+    retry(&src);
+    gw_test_vm_stop(&src);
+}
+
+/* Starts a slow migration to a fresh destination; returns at `phase`
+ * ("active" or "pre-switchover"), the test having written RAM. */
+static void
+start_slow(GwTestVm *src, GwTestVm *dst, const char *phase)
+{
+    g_autofree char *uri = NULL;
+
+    start_dst(dst, "unix:@DIR@/mig.sock", NULL);
+    set_caps(dst, false);
+    drain_events(src);
+    set_caps(src, g_str_equal(phase, "pre-switchover"));
+    /* 64 MiB of zero pages are 128 KiB of entries: about 1 s at this. */
+    qmp_void(src, "migrate-set-parameters", "{\"max-bandwidth\": 150000}");
+    uri = g_strdup_printf("{\"uri\": \"unix:%s/mig.sock\"}", dst->dir);
+    qmp_void(src, "migrate", uri);
+    wait_status(src, phase);
+}
+
+typedef enum { KILL_DST, CANCEL } Failure;
+
+static void
+fail_in(const char *phase, Failure how)
+{
+    GwTestVm src, dst;
+    Snapshot before;
+
+    start_src(&src);
+    prepare_source(&src);
+    snapshot(src.qt, &before);
+    start_slow(&src, &dst, phase);
+    if (how == KILL_DST) {
+        kill(dst.pid, SIGKILL);
+        if (g_str_equal(phase, "pre-switchover")) {
+            qmp_void(&src, "migrate-continue",
+                     "{\"state\": \"pre-switchover\"}");
+        }
+        assert_source_ok(&src, "failed", NULL);
+        reap_killed(&dst);
+    } else {
+        qmp_void(&src, "migrate_cancel", NULL);
+        assert_source_ok(&src, "cancelled", "cancelled");
+        reap(&dst, 1); /* the stream ended early: it never runs */
+    }
+    assert_unchanged(src.qt, &before);
+    qmp_void(&src, "migrate-set-parameters", "{\"max-bandwidth\": 0}");
+    retry(&src);
+    gw_test_vm_stop(&src);
+}
+
+static void
+test_kill_dst_active(void)
+{
+    fail_in("active", KILL_DST);
+}
+
+static void
+test_kill_dst_switchover(void)
+{
+    fail_in("pre-switchover", KILL_DST);
+}
+
+static void
+test_cancel_active(void)
+{
+    fail_in("active", CANCEL);
+}
+
+static void
+test_cancel_switchover(void)
+{
+    fail_in("pre-switchover", CANCEL);
+}
+
+/* A saved stream, damaged: the destination refuses it and exits 1. */
+static void
+restore_damaged(bool truncate)
+{
+    GwTestVm src, dst;
+    g_autofree char *path = NULL, *uri = NULL, *in = NULL;
+    g_autofree char *data = NULL;
+    gsize len;
+
+    start_src(&src);
+    prepare_source(&src);
+    qmp_void(&src, "stop", NULL);
+    path = g_build_filename(src.dir, "vm.state", NULL);
+    uri = g_strdup_printf("{\"uri\": \"file:%s\"}", path);
+    qmp_void(&src, "migrate", uri);
+    json_put_ok(poll_status(&src, "completed"));
+    g_assert_true(g_file_get_contents(path, &data, &len, NULL));
+    if (truncate) {
+        len = len * 2 / 3;
+    } else {
+        data[len / 2] ^= 0x40;
+    }
+    g_assert_true(g_file_set_contents(path, data, (gssize)len, NULL));
+    in = g_strdup_printf("file:%s", path);
+    start_dst(&dst, in, NULL);
+    reap(&dst, 1);
+    g_unlink(path);
+    gw_test_vm_stop(&src);
+}
+
+static void
+test_corrupt_byte(void)
+{
+    restore_damaged(false);
+}
+
+static void
+test_truncated(void)
+{
+    restore_damaged(true);
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/migration/qtest/unix/ram-and-devices-equal", test_unix);
+    g_test_add_func("/migration/qtest/tcp/ram-and-devices-equal", test_tcp);
+    g_test_add_func("/migration/qtest/fd/getfd-socket-pair", test_fd);
+    g_test_add_func("/migration/qtest/file/paused-vm-saved-and-restored",
+                    test_file);
+    g_test_add_func("/migration/qtest/fail/manifest-mismatch",
+                    test_manifest_mismatch);
+    g_test_add_func("/migration/qtest/fail/kill-destination/active",
+                    test_kill_dst_active);
+    g_test_add_func("/migration/qtest/fail/kill-destination/switch-over",
+                    test_kill_dst_switchover);
+    g_test_add_func("/migration/qtest/fail/cancel/active", test_cancel_active);
+    g_test_add_func("/migration/qtest/fail/cancel/switch-over",
+                    test_cancel_switchover);
+    g_test_add_func("/migration/qtest/fail/corrupt-byte", test_corrupt_byte);
+    g_test_add_func("/migration/qtest/fail/truncated", test_truncated);
+    return g_test_run();
+}
