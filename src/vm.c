@@ -222,13 +222,17 @@ gw_vm_run_state(const GwVm *vm)
 bool
 gw_vm_start(GwVm *vm, GError **errp)
 {
-    bool run = !vm->cfg->incoming;
+    bool run = !vm->cfg->incoming && !vm->cfg->start_paused;
 
     g_assert(vm->state == GW_RUN_PRELAUNCH);
     if (vm->machine && !gw_machine_start(vm->machine, !run, errp)) {
         return false;
     }
-    set_run_state(vm, run ? GW_RUN_RUNNING : GW_RUN_INMIGRATE);
+    if (vm->cfg->incoming) {
+        set_run_state(vm, GW_RUN_INMIGRATE);
+    } else if (run) {
+        set_run_state(vm, GW_RUN_RUNNING);
+    } /* else -S: prelaunch until `cont` */
     return true;
 }
 
