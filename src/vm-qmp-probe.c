@@ -112,9 +112,17 @@ list_properties(json_object *args, bool device, GError **errp)
             return parse(types[i].props);
         }
     }
-    /* QEMU's texts; DeviceNotFound is how libvirt learns "absent". */
-    g_set_error(errp, GW_ERROR, GW_ERROR_NOT_FOUND,
-                device ? "Device '%s' not found" : "Class '%s' not found",
+    if (!device) {
+        /*
+         * QEMU says DeviceNotFound "Class 'x' not found", but libvirt
+         * 9.0's probe dies on it (libvirtd itself exits: QEMU has every
+         * memory-backend-* class it asks about).  An empty list reads as
+         * "no properties"; that the type is absent, qom-list-types says.
+         */
+        return json_object_new_array();
+    }
+    /* QEMU's text; DeviceNotFound is how libvirt learns "absent". */
+    g_set_error(errp, GW_ERROR, GW_ERROR_NOT_FOUND, "Device '%s' not found",
                 name);
     return NULL;
 }
