@@ -163,9 +163,6 @@ run(GwQemuCli *q, int ready)
     }
     g_source_remove(sigs[0]);
     g_source_remove(sigs[1]);
-    if (q->pidfile) {
-        unlink(q->pidfile);
-    }
     return status;
 }
 
@@ -174,7 +171,7 @@ gw_qemu_main(int argc, char **argv)
 {
     g_autoptr(GError) err = NULL;
     g_autoptr(GwQemuCli) q = gw_qemu_cli_parse(argc, argv, &err);
-    int ready = -1;
+    int ready = -1, status;
 
     if (!q) {
         fprintf(stderr, "godwit: %s\n", err->message);
@@ -185,5 +182,9 @@ gw_qemu_main(int argc, char **argv)
         fprintf(stderr, "godwit: %s\n", err->message);
         return 1;
     }
-    return run(q, ready);
+    status = run(q, ready);
+    if (q->pidfile) {
+        unlink(q->pidfile); /* last: the socket and devices are gone */
+    }
+    return status;
 }
