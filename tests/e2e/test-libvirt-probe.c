@@ -77,7 +77,7 @@ stop(Probe *p)
     g_assert_true(gw_qmp_conn_wait_closed(p->conn, TIMEOUT_MS));
     gw_qmp_conn_free(p->conn);
     /* The daemon removes its pidfile (and the socket) as it exits. */
-    for (int i = 0; i < 200 && g_file_test(p->pidfile, G_FILE_TEST_EXISTS);
+    for (int i = 0; i < 1000 && g_file_test(p->pidfile, G_FILE_TEST_EXISTS);
          i++) {
         g_usleep(10 * 1000);
     }
