@@ -158,6 +158,15 @@ closefd(GwQmpSession *c, json_object *args, gpointer opaque, GError **errp)
     return json_object_new_object();
 }
 
+void
+gw_qmp_server_add_fdset_fd(GwQmpServer *s, unsigned id, int fd,
+                           const char *opaque)
+{
+    SetFd entry = {fd, g_strdup(opaque)};
+
+    g_array_append_val(get_set(gw_qmp_server_fdsets(s), id)->fds, entry);
+}
+
 static json_object *
 add_fd(GwQmpSession *c, json_object *args, gpointer opaque, GError **errp)
 {

@@ -575,6 +575,14 @@ on_connect(gpointer data, int fd)
     gw_qmp_server_add_client(data, fd);
 }
 
+bool
+gw_qmp_server_listen_fd(GwQmpServer *s, int fd, GError **errp)
+{
+    g_assert(!s->listener);
+    s->listener = gw_listener_new_fd("-chardev", fd, on_connect, s, errp);
+    return s->listener != NULL;
+}
+
 static bool
 listen_on(GwQmpServer *s, const char *path, GError **errp)
 {

@@ -4,9 +4,11 @@ GW_BUILD_DEPS="meson ninja-build gcc gcc-multilib pkg-config libglib2.0-dev
 libjson-c-dev libseccomp-dev libxxhash-dev"
 # Only tests use these: a reference VMM, a QMP peer, a formatter, Go
 # with go-qemu (a QMP client written for QEMU), and iasl, which
-# disassembles and recompiles the DSDT (tests/unit/test-aml.c).
+# disassembles and recompiles the DSDT (tests/unit/test-aml.c), and
+# libvirtd with its QEMU driver and virsh (tests/e2e/test-libvirt.c).
 GW_TEST_DEPS="qemu-system-x86 socat clang-format golang-go
-golang-github-digitalocean-go-qemu-dev acpica-tools"
+golang-github-digitalocean-go-qemu-dev acpica-tools libvirt-daemon
+libvirt-daemon-driver-qemu libvirt-clients"
 
 gw_install_deps() {
     missing=""

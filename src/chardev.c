@@ -87,6 +87,22 @@ open_socket(GwChardev *ch, GError **errp)
     return ch->listener != NULL;
 }
 
+/* An fd someone else opened (libvirt's log file, passed with -add-fd):
+ * ours is a dup, so whoever made the config keeps theirs. */
+static bool
+dup_fd(GwChardev *ch, GError **errp)
+{
+    char *end;
+    long fd = strtol(ch->path, &end, 10);
+
+    g_assert(*ch->path && !*end && fd >= 0);
+    ch->out_fd = fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
+    if (ch->out_fd < 0) {
+        return gw_error_errno(errp, errno, "serial: fd %ld", fd);
+    }
+    return true;
+}
+
 static bool
 open_backend(GwChardev *ch, GError **errp)
 {
@@ -109,6 +125,8 @@ open_backend(GwChardev *ch, GError **errp)
         return true;
     case GW_SERIAL_SOCKET:
         return open_socket(ch, errp);
+    case GW_SERIAL_FD:
+        return dup_fd(ch, errp);
     }
     g_assert_not_reached();
 }
@@ -137,7 +155,7 @@ gw_chardev_free(GwChardev *ch)
     if (!ch) {
         return;
     }
-    if (ch->mode == GW_SERIAL_FILE) {
+    if (ch->mode == GW_SERIAL_FILE || ch->mode == GW_SERIAL_FD) {
         close(ch->out_fd);
     }
     drop_client(ch);

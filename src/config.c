@@ -630,10 +630,11 @@ parse_vdpas(GwConfig *cfg, char **vals, GError **errp)
     return true;
 }
 
-static GwConfig *
-config_new(void)
+GwConfig *
+gw_config_new(void)
 {
     GwConfig *cfg = g_new0(GwConfig, 1);
+    cfg->qmp_fd = -1;
     cfg->mem_size = DEFAULT_MEM_SIZE;
     cfg->mem_shared = true;
     cfg->boot_vcpus = 1;
@@ -652,7 +653,7 @@ GwConfig *
 gw_config_parse_argv(int argc, char **argv, GError **errp)
 {
     g_auto(RawArgs) r = {0};
-    g_autoptr(GwConfig) cfg = config_new();
+    g_autoptr(GwConfig) cfg = gw_config_new();
     g_autoptr(GOptionContext) ctx = new_context(&r);
     /* GOption rearranges its argv: give it a copy. */
     g_autofree char **args = g_new0(char *, argc + 1);
@@ -721,7 +722,8 @@ str_or_null(const char *s)
 json_object *
 gw_config_to_json(const GwConfig *cfg)
 {
-    static const char *const serial[] = {"off", "stdio", "file", "socket"};
+    static const char *const serial[] = {"off", "stdio", "file", "socket",
+                                         "fd"};
     static const char *const seccomp[] = {"true", "false", "log"};
     json_object *o = json_object_new_object();
     json_object *mem = json_object_new_object();

@@ -3,6 +3,7 @@
  * include/godwit/listener.h.  Main thread only.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <glib-unix.h>
@@ -13,9 +14,10 @@ struct GwListener {
     char *opt, *path;
     int fd;
     guint watch, retry;
-    bool paused;  /* by the owner */
-    bool starved; /* accept failed: waiting for `retry` or a kick */
-    bool logged;  /* this spell of failures was logged */
+    bool paused;    /* by the owner */
+    bool starved;   /* accept failed: waiting for `retry` or a kick */
+    bool logged;    /* this spell of failures was logged */
+    bool inherited; /* made by someone else: `path` is "fd N", no file */
     GwListenerFn fn;
     gpointer opaque;
 };
@@ -85,23 +87,54 @@ on_ready(int fd, GIOCondition cond, gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
-GwListener *
-gw_listener_new(const char *opt, const char *path, int backlog, GwListenerFn fn,
-                gpointer opaque, GError **errp)
+static GwListener *
+listener_new(const char *opt, const char *path, int fd, GwListenerFn fn,
+             gpointer opaque)
 {
-    int fd = gw_unix_listen(opt, path, backlog, errp);
-    GwListener *l;
+    GwListener *l = g_new0(GwListener, 1);
 
-    if (fd < 0) {
-        return NULL;
-    }
-    l = g_new0(GwListener, 1);
     l->opt = g_strdup(opt);
     l->path = g_strdup(path);
     l->fd = fd;
     l->fn = fn;
     l->opaque = opaque;
     update_watch(l);
+    return l;
+}
+
+GwListener *
+gw_listener_new(const char *opt, const char *path, int backlog, GwListenerFn fn,
+                gpointer opaque, GError **errp)
+{
+    int fd = gw_unix_listen(opt, path, backlog, errp);
+
+    return fd < 0 ? NULL : listener_new(opt, path, fd, fn, opaque);
+}
+
+GwListener *
+gw_listener_new_fd(const char *opt, int fd, GwListenerFn fn, gpointer opaque,
+                   GError **errp)
+{
+    gw_autofd owned = fd;
+    int on = 0, type = 0;
+    socklen_t len = sizeof(on), tlen = sizeof(type);
+    g_autofree char *name = g_strdup_printf("fd %d", fd);
+
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0) {
+        return gw_error_errno(errp, errno, "%s: %s", opt, name), NULL;
+    }
+    if (!on || type != SOCK_STREAM) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "%s: %s is not a listening stream socket", opt, name);
+        return NULL;
+    }
+    if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 ||
+        !g_unix_set_fd_nonblocking(fd, TRUE, NULL)) {
+        return gw_error_errno(errp, errno, "%s: %s", opt, name), NULL;
+    }
+    GwListener *l = listener_new(opt, name, gw_steal_fd(&owned), fn, opaque);
+    l->inherited = true;
     return l;
 }
 
@@ -114,7 +147,9 @@ gw_listener_free(GwListener *l)
     g_clear_handle_id(&l->watch, g_source_remove);
     g_clear_handle_id(&l->retry, g_source_remove);
     close(l->fd);
-    unlink(l->path);
+    if (!l->inherited) {
+        unlink(l->path);
+    }
     g_free(l->opt);
     g_free(l->path);
     g_free(l);

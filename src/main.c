@@ -11,6 +11,8 @@
 #include <glib-unix.h>
 #include <godwit/config.h>
 #include <godwit/log.h>
+#include <godwit/qemu-cli.h>
+#include <godwit/qmp-probe.h>
 #include <godwit/qmp.h>
 #include <godwit/util.h>
 #include <godwit/vm.h>
@@ -50,6 +52,7 @@ run(const GwConfig *cfg)
 {
     g_autoptr(GError) err = NULL;
     g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
+    g_autoptr(GwQmpProbe) probe = NULL; /* freed after the server */
     g_autoptr(GwVm) vm = NULL;
     g_autoptr(GwQmpServer) qmp = NULL;
     App app = {NULL};
@@ -71,6 +74,8 @@ run(const GwConfig *cfg)
         app.vm = vm;
         if (qmp) {
             gw_vm_qmp_register(vm, qmp);
+            probe = gw_qmp_probe_new(vm, NULL);
+            gw_qmp_probe_register(probe, qmp);
         }
         g_main_loop_run(loop);
         status = gw_vm_exit_status(vm);
@@ -92,6 +97,9 @@ main(int argc, char **argv)
     setlocale(LC_ALL, "");
     setlocale(LC_NUMERIC, "C");
     signal(SIGPIPE, SIG_IGN);
+    if (gw_qemu_cli_detect(argc, argv)) {
+        return gw_qemu_main(argc, argv);
+    }
     cfg = gw_config_parse_argv(argc, argv, &err);
     if (!cfg) {
         fprintf(stderr, "godwit: %s\n", err->message);

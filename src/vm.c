@@ -250,15 +250,21 @@ start_incoming(GwVm *vm, GError **errp)
 bool
 gw_vm_start(GwVm *vm, GError **errp)
 {
-    bool run = !vm->cfg->incoming;
+    bool run = !vm->cfg->incoming && !vm->cfg->start_paused;
 
     g_assert(vm->state == GW_RUN_PRELAUNCH);
     if (vm->machine && !gw_machine_start(vm->machine, !run, errp)) {
         return false;
     }
-    set_run_state(vm, run ? GW_RUN_RUNNING : GW_RUN_INMIGRATE);
-    return run || g_str_equal(vm->cfg->incoming, "defer") ||
-           start_incoming(vm, errp);
+    if (vm->cfg->incoming) {
+        set_run_state(vm, GW_RUN_INMIGRATE);
+        return g_str_equal(vm->cfg->incoming, "defer") ||
+               start_incoming(vm, errp);
+    }
+    if (run) {
+        set_run_state(vm, GW_RUN_RUNNING);
+    } /* else -S: prelaunch until `cont` */
+    return true;
 }
 
 bool

@@ -1,7 +1,9 @@
 /*
  * chardev: where a serial port's bytes go and come from, per --serial:
  * off, stdio, file=<path> (output only) or socket=<path> (a Unix socket
- * server; one client at a time, output dropped while none is connected).
+ * server; one client at a time, output dropped while none is connected),
+ * or an fd another process opened (GW_SERIAL_FD, output only; QEMU's
+ * -chardev file,path=/dev/fdset/N).
  * The file and the socket are created 0600 whatever the umask; the
  * socket is a GwListener (include/godwit/listener.h).
  *

@@ -47,6 +47,8 @@ typedef enum {
     GW_SERIAL_STDIO,
     GW_SERIAL_FILE,
     GW_SERIAL_SOCKET,
+    GW_SERIAL_FD, /* serial_path is the decimal number of an open fd, which
+                     the config's maker owns; the chardev writes to a dup */
 } GwSerialMode;
 
 typedef enum {
@@ -65,8 +67,11 @@ typedef struct {
     GwSerialMode serial;
     char *serial_path;
     char *qmp_path;
-    char *qtest_path; /* the qtest accelerator's socket, or NULL */
-    char *incoming;   /* NULL, "defer" or a migration URI */
+    char *qtest_path;  /* the qtest accelerator's socket, or NULL */
+    char *incoming;    /* NULL, "defer" or a migration URI */
+    bool start_paused; /* QEMU's -S: vCPUs made but parked, in prelaunch */
+    int qmp_fd; /* a listening socket QMP serves (QEMU's -chardev socket,fd=N),
+                   owned by the config's maker; -1: none */
     uint16_t num_pci_segments;
     GwSeccompMode seccomp;
     GLogLevelFlags log_level; /* most verbose level shown */
@@ -86,6 +91,9 @@ GwConfig *gw_config_parse_argv(int argc, char **argv, GError **errp);
 
 /* The --help text (caller frees). */
 char *gw_config_help(void);
+
+/* A config holding every default, as an empty command line gives. */
+GwConfig *gw_config_new(void);
 
 void gw_config_free(GwConfig *cfg);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwConfig, gw_config_free)

@@ -34,6 +34,14 @@ typedef void (*GwListenerFn)(gpointer opaque, int fd);
  */
 GwListener *gw_listener_new(const char *opt, const char *path, int backlog,
                             GwListenerFn fn, gpointer opaque, GError **errp);
+/*
+ * Accepts on `fd`, a listening socket someone else made (libvirt's
+ * monitor socket, inherited); takes ownership of it, even on error.
+ * Refused unless it is a listening stream socket.  Freeing closes it and
+ * removes no file.
+ */
+GwListener *gw_listener_new_fd(const char *opt, int fd, GwListenerFn fn,
+                               gpointer opaque, GError **errp);
 void gw_listener_free(GwListener *l);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwListener, gw_listener_free)
 

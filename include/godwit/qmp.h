@@ -58,6 +58,14 @@ GwQmpServer *gw_qmp_server_new(const char *path, GError **errp);
 void gw_qmp_server_free(GwQmpServer *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwQmpServer, gw_qmp_server_free)
 
+/*
+ * Serves clients that connect to `fd`, a listening socket another process
+ * made and passed down (libvirt's monitor: QEMU's -chardev
+ * socket,fd=N,server=on), for a server made with no path.  Takes `fd`,
+ * even on error; false with *errp if it is not a listening socket.
+ */
+bool gw_qmp_server_listen_fd(GwQmpServer *s, int fd, GError **errp);
+
 /* Serves a connected socket (tests: one end of a socketpair). */
 void gw_qmp_server_add_client(GwQmpServer *s, int fd);
 
@@ -87,6 +95,14 @@ int gw_qmp_session_named_fd(GwQmpSession *session, const char *name);
  */
 int gw_qmp_open_path(GwQmpServer *s, const char *path, int flags,
                      GError **errp);
+
+/*
+ * Puts `fd` (taken) into fd set `id`, as QEMU's -add-fd
+ * set=ID,fd=FD,opaque=OPAQUE does before any client connects; `opaque`
+ * may be NULL.  query-fdsets shows it, /dev/fdset/ID opens it.
+ */
+void gw_qmp_server_add_fdset_fd(GwQmpServer *s, unsigned id, int fd,
+                                const char *opaque);
 
 /* The server a session belongs to (for gw_qmp_open_path). */
 GwQmpServer *gw_qmp_session_server(GwQmpSession *session);

@@ -63,7 +63,9 @@ void gw_vm_set_event_handler(GwVm *vm, GwEventFn fn, gpointer opaque);
 
 /*
  * Starts the vCPUs: prelaunch → running, or inmigrate when the config
- * says --incoming (then the migration code resumes it).
+ * says --incoming (then the migration code resumes it), or stays in
+ * prelaunch with the vCPUs parked when it says start_paused (QEMU's -S;
+ * `cont` runs them).
  */
 bool gw_vm_start(GwVm *vm, GError **errp);
 

@@ -1,0 +1,426 @@
+/*
+ * libvirt manages godwit: a private libvirtd (tests/e2e/libvirt/ns.sh, in
+ * its own mount and pid namespace, with private copies of libvirt's
+ * directories) defines a domain whose <emulator> is godwit, with the
+ * test guest as its direct-boot kernel and a serial log, and drives it
+ * with virsh: domcapabilities, start (the guest's report appears in the
+ * log), suspend (the log stops) and resume (it goes on), destroy; and a
+ * vDPA NIC attached and detached.  The same steps run with QEMU as the
+ * emulator, so the test asks nothing of godwit that QEMU would not do.
+ *
+ * Skips, saying why, without root, libvirtd, /dev/kvm, or (for vDPA) the
+ * right to raise another process's locked-memory limit.
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <glib.h>
+
+#define READY_TIMEOUT_S 60
+#define CMD_TIMEOUT_S   90
+#define GUEST_TIMEOUT_S 120
+
+typedef struct {
+    GPid pid;
+    int in, out;
+    GString *buf;
+    char *dir;
+} Ns;
+
+/* Reads into ns->buf until it holds `marker`; false at the deadline. */
+static bool
+read_until(Ns *ns, const char *marker, gint64 deadline)
+{
+    while (!strstr(ns->buf->str, marker)) {
+        struct pollfd p = {ns->out, POLLIN, 0};
+        gint64 left = (deadline - g_get_monotonic_time()) / 1000;
+        char chunk[4096];
+        ssize_t n;
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
+            return false;
+        }
+        n = read(ns->out, chunk, sizeof(chunk));
+        if (n <= 0) {
+            return false;
+        }
+        g_string_append_len(ns->buf, chunk, n);
+    }
+    return true;
+}
+
+static bool
+ns_start(Ns *ns, const char *extra_env, char **why)
+{
+    g_autofree char *script = g_build_filename(g_getenv("G_TEST_SRCDIR"), "e2e",
+                                               "libvirt", "ns.sh", NULL);
+    g_autofree char *cmd = g_strdup_printf(
+        "exec %s unshare -m -p -f --kill-child --mount-proc sh %s %s 2>&1",
+        extra_env, script, ns->dir);
+    char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    g_autoptr(GError) err = NULL;
+
+    ns->buf = g_string_new(NULL);
+    if (!g_spawn_async_with_pipes(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
+                                  NULL, NULL, &ns->pid, &ns->in, &ns->out, NULL,
+                                  &err)) {
+        *why = g_strdup(err->message);
+        return false;
+    }
+    if (!read_until(ns, "@@READY\n",
+                    g_get_monotonic_time() +
+                        READY_TIMEOUT_S * G_USEC_PER_SEC)) {
+        *why = g_strdup_printf("libvirtd did not start: %s", ns->buf->str);
+        return false;
+    }
+    g_string_truncate(ns->buf, 0);
+    return true;
+}
+
+static void
+ns_stop(Ns *ns)
+{
+    int status;
+
+    if (ns->in >= 0) {
+        close(ns->in); /* the script ends; the namespace dies with it */
+    }
+    if (ns->pid) {
+        waitpid(ns->pid, &status, 0);
+        g_spawn_close_pid(ns->pid);
+    }
+    if (ns->out >= 0) {
+        close(ns->out);
+    }
+    if (ns->buf) {
+        g_string_free(ns->buf, TRUE);
+    }
+}
+
+/* Runs one shell line in the namespace; its output, *status its exit. */
+static char *ns_run(Ns *ns, int *status, const char *fmt, ...)
+    G_GNUC_PRINTF(3, 4);
+
+static char *
+ns_run(Ns *ns, int *status, const char *fmt, ...)
+{
+    va_list ap;
+    g_autofree char *line = NULL;
+    char *end;
+
+    va_start(ap, fmt);
+    line = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_test_message("ns$ %s", line);
+    g_assert_cmpint(write(ns->in, line, strlen(line)), ==, strlen(line));
+    g_assert_cmpint(write(ns->in, "\n", 1), ==, 1);
+    g_assert_true(read_until(
+        ns, "@@END ", g_get_monotonic_time() + CMD_TIMEOUT_S * G_USEC_PER_SEC));
+    g_assert_true(read_until(
+        ns, "\n", g_get_monotonic_time() + CMD_TIMEOUT_S * G_USEC_PER_SEC));
+    end = strstr(ns->buf->str, "@@END ");
+    *status = atoi(end + 6);
+    *end = '\0';
+    line = g_strdup(ns->buf->str);
+    g_string_truncate(ns->buf, 0);
+    g_test_message("%s(status %d)", line, *status);
+    return g_steal_pointer(&line);
+}
+
+/* Runs a line that must succeed; returns its output. */
+static char *
+must_run(Ns *ns, const char *line)
+{
+    int status;
+    char *out = ns_run(ns, &status, "%s", line);
+
+    g_assert_cmpint(status, ==, 0);
+    return out;
+}
+
+static bool
+have_tools(char **why)
+{
+    static const char *const tools[] = {"libvirtd", "virsh", "unshare"};
+
+    if (geteuid() != 0) {
+        *why = g_strdup("needs root: a private mount namespace for libvirtd");
+        return false;
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(tools); i++) {
+        g_autofree char *p = g_find_program_in_path(tools[i]);
+        if (!p) {
+            *why = g_strdup_printf("%s is not installed (scripts/deps.sh)",
+                                   tools[i]);
+            return false;
+        }
+    }
+    if (access("/dev/kvm", R_OK | W_OK) != 0) {
+        *why = g_strdup("no /dev/kvm");
+        return false;
+    }
+    return true;
+}
+
+/* Counts `needle` in the serial log (0 while the file does not exist). */
+static unsigned
+log_count(const char *log, const char *needle)
+{
+    g_autofree char *text = NULL;
+    unsigned n = 0;
+
+    if (!g_file_get_contents(log, &text, NULL, NULL)) {
+        return 0;
+    }
+    for (const char *p = text; (p = strstr(p, needle)); p++) {
+        n++;
+    }
+    return n;
+}
+
+static bool
+wait_log(const char *log, const char *needle, unsigned at_least)
+{
+    gint64 deadline = g_get_monotonic_time() + GUEST_TIMEOUT_S * G_USEC_PER_SEC;
+
+    while (log_count(log, needle) < at_least) {
+        if (g_get_monotonic_time() > deadline) {
+            return false;
+        }
+        g_usleep(50 * 1000);
+    }
+    return true;
+}
+
+static char *
+domain_xml(const char *dir, const char *emulator, const char *cpu,
+           const char *cmdline)
+{
+    return g_strdup_printf("<domain type='kvm'><name>gw1</name>"
+                           "<memory unit='MiB'>64</memory><vcpu>1</vcpu>"
+                           "<os><type arch='x86_64' machine='pc'>hvm</type>"
+                           "<kernel>%s</kernel><cmdline>%s</cmdline></os>"
+                           "<features><acpi/></features>%s<clock "
+                           "offset='utc'/><devices><emulator>%s</emulator>"
+                           "<controller type='usb' model='none'/>"
+                           "<memballoon model='none'/>"
+                           "<serial type='file'><source path='%s/serial.log'/>"
+                           "<target port='0'/></serial></devices></domain>",
+                           g_getenv("GODWIT_GUEST"), cmdline, cpu, emulator,
+                           dir);
+}
+
+typedef struct {
+    const char *emulator; /* NULL: godwit */
+    const char *cpu;      /* the domain's <cpu>, or "" */
+} Variant;
+
+static const char *
+emulator_of(const Variant *v)
+{
+    return v->emulator ? v->emulator : g_getenv("GODWIT_BIN");
+}
+
+/* Whether godwit answers the one probe command it may not have yet. */
+static bool
+has_migrate_caps(Ns *ns)
+{
+    int status;
+    g_autofree char *out = ns_run(
+        ns, &status,
+        "%s -machine none -qmp unix:%s/p.sock,server=on,wait=off -daemonize "
+        "&& printf '{\"execute\":\"qmp_capabilities\"}"
+        "{\"execute\":\"query-migrate-capabilities\"}"
+        "{\"execute\":\"quit\"}' | socat -t 5 - UNIX-CONNECT:%s/p.sock",
+        g_getenv("GODWIT_BIN"), ns->dir, ns->dir);
+
+    g_assert_cmpint(status, ==, 0);
+    return !strstr(out, "CommandNotFound");
+}
+
+/* Sets up the namespace and defines the domain; false: skipped. */
+static bool
+setup(Ns *ns, const Variant *v, const char *cmdline)
+{
+    g_autofree char *why = NULL, *xml = NULL, *path = NULL, *caps = NULL;
+    g_autofree char *out = NULL;
+    int status;
+
+    ns->in = ns->out = -1;
+    if (!have_tools(&why) ||
+        (v->emulator && !g_file_test(v->emulator, G_FILE_TEST_EXISTS))) {
+        g_test_skip(why ? why : "the emulator is not installed");
+        return false;
+    }
+    ns->dir = g_dir_make_tmp("gw-libvirt-XXXXXX", NULL);
+    g_assert_nonnull(ns->dir);
+    if (!ns_start(ns, "", &why)) {
+        g_test_skip(why);
+        return false;
+    }
+    if (!v->emulator && !has_migrate_caps(ns)) {
+        g_test_skip("libvirt's probe needs query-migrate-capabilities, "
+                    "which comes with live migration");
+        return false;
+    }
+    caps = ns_run(ns, &status,
+                  "virsh domcapabilities --emulatorbin %s --virttype kvm",
+                  emulator_of(v));
+    g_assert_cmpint(status, ==, 0);
+    g_assert_nonnull(strstr(caps, "<domain>kvm</domain>"));
+    if (!v->emulator) {
+        g_assert_nonnull(strstr(caps, "<mode name='host-passthrough' "
+                                      "supported='yes'>"));
+    }
+    xml = domain_xml(ns->dir, emulator_of(v), v->cpu, cmdline);
+    path = g_build_filename(ns->dir, "dom.xml", NULL);
+    g_assert_true(g_file_set_contents(path, xml, -1, NULL));
+    out = ns_run(ns, &status, "virsh define %s", path);
+    g_assert_cmpint(status, ==, 0);
+    return true;
+}
+
+static void
+teardown(Ns *ns)
+{
+    g_autofree char *cmd = NULL;
+
+    ns_stop(ns);
+    if (ns->dir) {
+        cmd = g_strdup_printf("rm -rf %s", ns->dir);
+        g_assert_cmpint(system(cmd), ==, 0);
+        g_free(ns->dir);
+    }
+}
+
+static void
+assert_state(Ns *ns, const char *want)
+{
+    g_autofree char *out = must_run(ns, "virsh domstate gw1");
+    g_assert_nonnull(strstr(out, want));
+}
+
+/* start, the report; suspend, the log stops; resume, it goes on; destroy */
+static void
+test_lifecycle(gconstpointer data)
+{
+    const Variant *v = data;
+    Ns ns = {0};
+    g_autofree char *log = NULL;
+    unsigned rounds;
+
+    if (!setup(&ns, v, "pci-list; dirty pages=16 rounds=0")) {
+        teardown(&ns);
+        return;
+    }
+    log = g_build_filename(ns.dir, "serial.log", NULL);
+    g_free(must_run(&ns, "virsh start gw1"));
+    g_assert_true(wait_log(log, "GUEST pci-count", 1));
+    g_assert_true(wait_log(log, "GUEST dirty round=", 2));
+    assert_state(&ns, "running");
+
+    g_free(must_run(&ns, "virsh suspend gw1"));
+    assert_state(&ns, "paused");
+    rounds = log_count(log, "GUEST dirty round=");
+    g_usleep(G_USEC_PER_SEC); /* a paused guest writes nothing: look */
+    g_assert_cmpuint(log_count(log, "GUEST dirty round="), ==, rounds);
+    g_free(must_run(&ns, "virsh resume gw1"));
+    assert_state(&ns, "running");
+    g_assert_true(wait_log(log, "GUEST dirty round=", rounds + 2));
+    g_assert_cmpuint(log_count(log, "GUEST fail"), ==, 0);
+
+    g_free(must_run(&ns, "virsh destroy gw1"));
+    assert_state(&ns, "shut off");
+    teardown(&ns);
+}
+
+/* libvirt raises the emulator's RLIMIT_MEMLOCK for vDPA: CAP_SYS_RESOURCE */
+static bool
+can_raise_memlock(void)
+{
+    g_autofree char *status = NULL;
+    const char *cap;
+    guint64 eff;
+
+    if (!g_file_get_contents("/proc/self/status", &status, NULL, NULL) ||
+        !(cap = strstr(status, "CapEff:"))) {
+        return false;
+    }
+    eff = g_ascii_strtoull(cap + strlen("CapEff:"), NULL, 16);
+    return eff & (1ull << 24); /* CAP_SYS_RESOURCE */
+}
+
+/*
+ * <interface type='vdpa'> on a simulated vdpa-net node: the guest sees a
+ * new function in a slot; detach: it ejects it, DEVICE_DELETED completes
+ * libvirt's detach, and the fd set is gone.
+ */
+static void
+test_vdpa(gconstpointer data)
+{
+    const Variant *v = data;
+    Ns ns = {0};
+    g_autofree char *log = NULL, *net = NULL, *out = NULL;
+
+    if (!can_raise_memlock()) {
+        g_test_skip("no CAP_SYS_RESOURCE: libvirt cannot raise the "
+                    "emulator's locked-memory limit, which it does for vDPA");
+        return;
+    }
+    if (!setup(&ns, v, "hotplug rounds=1 timeout-ms=600000")) {
+        teardown(&ns);
+        return;
+    }
+    log = g_build_filename(ns.dir, "serial.log", NULL);
+    net = g_build_filename(ns.dir, "net.xml", NULL);
+    g_assert_true(g_file_set_contents(
+        net,
+        "<interface type='vdpa'><source dev='/run/godwit/vdpa/n0'/>"
+        "<model type='virtio'/></interface>",
+        -1, NULL));
+    g_free(must_run(&ns, "virsh start gw1"));
+    g_assert_true(wait_log(log, "GUEST hotplug ready", 1));
+    g_free(must_run(&ns,
+                    "virsh qemu-monitor-command gw1 "
+                    "'{\"execute\":\"x-godwit-vdpa-sim-add\",\"arguments\":"
+                    "{\"name\":\"n0\",\"mgmtdev\":\"vdpasim_net\"}}'"));
+    out = g_strdup_printf("virsh attach-device gw1 %s --live", net);
+    g_free(must_run(&ns, out));
+    g_assert_true(wait_log(log, "GUEST hotplug add slot=", 1));
+    g_free(out);
+    out = must_run(&ns, "virsh domiflist gw1");
+    g_assert_nonnull(strstr(out, "vdpa"));
+    g_free(out);
+    out = g_strdup_printf("virsh detach-device gw1 %s --live", net);
+    g_free(must_run(&ns, out));
+    g_assert_true(wait_log(log, "GUEST hotplug ejected slot=", 1));
+    g_free(out);
+    out = must_run(&ns, "virsh qemu-monitor-command gw1 "
+                        "'{\"execute\":\"query-fdsets\"}'");
+    g_assert_null(strstr(out, "-vdpa"));
+    g_free(must_run(&ns, "virsh destroy gw1"));
+    teardown(&ns);
+}
+
+int
+main(int argc, char **argv)
+{
+    /* godwit's guest CPU is the host's (-cpu host); QEMU's -cpu host fails
+     * on PVM hosts (MSR 0x10a), so QEMU gets libvirt's default, qemu64. */
+    static const Variant godwit = {NULL, "<cpu mode='host-passthrough'/>"};
+    static const Variant qemu = {"/usr/bin/qemu-system-x86_64", ""};
+
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_data_func("/libvirt/godwit/start-suspend-resume-destroy",
+                         &godwit, test_lifecycle);
+    g_test_add_data_func("/libvirt/godwit/vdpa-attach-detach", &godwit,
+                         test_vdpa);
+    g_test_add_data_func("/libvirt/qemu/start-suspend-resume-destroy", &qemu,
+                         test_lifecycle);
+    return g_test_run();
+}
