@@ -5,10 +5,12 @@ libjson-c-dev libseccomp-dev libxxhash-dev"
 # Only tests use these: a reference VMM, a QMP peer, a formatter, Go
 # with go-qemu (a QMP client written for QEMU), and iasl, which
 # disassembles and recompiles the DSDT (tests/unit/test-aml.c), and
-# libvirtd with its QEMU driver and virsh (tests/e2e/test-libvirt.c).
+# libvirtd with its QEMU driver and virsh (tests/e2e/test-libvirt.c), and
+# iproute2 for the network namespaces a migration crosses as between two
+# hosts (tests/e2e/test-migration-kvm.c).
 GW_TEST_DEPS="qemu-system-x86 socat clang-format golang-go
 golang-github-digitalocean-go-qemu-dev acpica-tools libvirt-daemon
-libvirt-daemon-driver-qemu libvirt-clients"
+libvirt-daemon-driver-qemu libvirt-clients iproute2"
 
 gw_install_deps() {
     missing=""

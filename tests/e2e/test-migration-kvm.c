@@ -22,6 +22,7 @@
 
 typedef struct {
     char *dir, *serial, *qmp;
+    const char *netns; /* run inside this network namespace, or NULL */
     GPid pid;
     GwQmpConn *c;
 } Vm;
@@ -51,6 +52,12 @@ vm_start(Vm *vm, const char *cpus, const char *incoming)
                           ser,
                           "--qmp",
                           vm->qmp};
+    if (vm->netns) { /* `ip netns exec` execs godwit: the pid is godwit's */
+        g_ptr_array_add(argv, "ip");
+        g_ptr_array_add(argv, "netns");
+        g_ptr_array_add(argv, "exec");
+        g_ptr_array_add(argv, (char *)vm->netns);
+    }
     for (size_t i = 0; i < G_N_ELEMENTS(base); i++) {
         g_ptr_array_add(argv, (char *)base[i]);
     }
@@ -61,8 +68,8 @@ vm_start(Vm *vm, const char *cpus, const char *incoming)
     g_ptr_array_add(argv, NULL);
     env = godwit_test_env(vm->dir);
     g_assert_true(g_spawn_async(NULL, (char **)argv->pdata, env,
-                                G_SPAWN_DO_NOT_REAP_CHILD, die_with_parent,
-                                NULL, &vm->pid, &err));
+                                G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH,
+                                die_with_parent, NULL, &vm->pid, &err));
     g_assert_no_error(err);
     vm->c = gw_qmp_conn_new(vm->qmp, T, &err);
     g_assert_no_error(err);
@@ -287,6 +294,79 @@ test_file(void)
     vm_stop(&dst);
 }
 
+/* ---- two hosts: network namespaces joined by a veth pair ---- */
+
+static bool
+sh(const char *cmd)
+{
+    int status = -1;
+
+    return g_spawn_command_line_sync(cmd, NULL, NULL, &status, NULL) &&
+           g_spawn_check_wait_status(status, NULL);
+}
+
+/* Namespaces `a` and `b`, 10.199.0.1 and .2 on a veth pair. */
+static bool
+make_hosts(const char *a, const char *b, const char *va, const char *vb)
+{
+    char *cmds[] = {
+        g_strdup_printf("ip netns add %s", a),
+        g_strdup_printf("ip netns add %s", b),
+        g_strdup_printf("ip link add %s type veth peer name %s", va, vb),
+        g_strdup_printf("ip link set %s netns %s", va, a),
+        g_strdup_printf("ip link set %s netns %s", vb, b),
+        g_strdup_printf("ip -n %s addr add 10.199.0.1/24 dev %s", a, va),
+        g_strdup_printf("ip -n %s addr add 10.199.0.2/24 dev %s", b, vb),
+        g_strdup_printf("ip -n %s link set %s up", a, va),
+        g_strdup_printf("ip -n %s link set %s up", b, vb),
+        NULL};
+    bool ok = true;
+
+    for (size_t i = 0; cmds[i] && ok; i++) {
+        ok = sh(cmds[i]);
+    }
+    for (size_t i = 0; cmds[i]; i++) {
+        g_free(cmds[i]);
+    }
+    return ok;
+}
+
+static void
+test_netns(void)
+{
+    g_autofree char *a = g_strdup_printf("gwmig-%d-a", getpid());
+    g_autofree char *b = g_strdup_printf("gwmig-%d-b", getpid());
+    g_autofree char *va = g_strdup_printf("gw%da", getpid() % 100000);
+    g_autofree char *vb = g_strdup_printf("gw%db", getpid() % 100000);
+    g_autofree char *del_a = g_strdup_printf("ip netns del %s", a);
+    g_autofree char *del_b = g_strdup_printf("ip netns del %s", b);
+    g_autofree char *ip = g_find_program_in_path("ip");
+    Vm src = {.netns = a}, dst = {.netns = b};
+    const char *in = "tcp:10.199.0.2:4444";
+
+    if (!kvm_usable()) {
+        return;
+    }
+    if (geteuid() != 0 || !ip || !make_hosts(a, b, va, vb)) {
+        sh(del_a);
+        sh(del_b);
+        g_test_skip("cannot make network namespaces here (needs root and "
+                    "iproute2)");
+        return;
+    }
+    vm_start(&src, "boot=1", NULL);
+    wait_rounds(src.serial, 2);
+    vm_start(&dst, "boot=1", in);
+    events_on(&src);
+    qmp_void(&src, "migrate", "{\"uri\": \"tcp:10.199.0.2:4444\"}");
+    wait_completed(&src);
+    check_moved(&src, &dst);
+    vm_stop(&src);
+    vm_stop(&dst);
+    g_assert_true(sh(del_a));
+    g_assert_true(sh(del_b)); /* the veth pair goes with them */
+}
+
 int
 main(int argc, char **argv)
 {
@@ -299,5 +379,7 @@ main(int argc, char **argv)
                     test_tcp_2cpu);
     g_test_add_func("/migration/kvm/file/paused-saved-restored-cont",
                     test_file);
+    g_test_add_func("/migration/kvm/netns/between-two-hosts-over-veth",
+                    test_netns);
     return g_test_run();
 }
