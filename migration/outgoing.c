@@ -105,27 +105,31 @@ count_page(Sender *s, bool zero)
 
 /*
  * max-bandwidth during pre-copy: after each batch, sleep until the bytes
- * sent in this 100 ms window are within the limit (QEMU throttles the
- * same way; the switch-over is never throttled).
+ * sent since the window began are within the limit.  The window starts
+ * again after a second in which the sender kept up, so an idle spell
+ * earns no burst.  The switch-over is never throttled.
  */
 static void
 throttle(Sender *s, GwMigRamBatchMode mode)
 {
     uint64_t limit = (uintptr_t)g_atomic_pointer_get(&s->j->max_bandwidth);
-    uint64_t sent = gw_mig_writer_bytes(s->w) - s->window_bytes;
-    gint64 now = g_get_monotonic_time();
-    gint64 due;
+    uint64_t bytes = gw_mig_writer_bytes(s->w);
+    gint64 now = g_get_monotonic_time(), due;
 
     if (mode != GW_MIG_RAM_BATCH_BOUNCE || !limit) {
         return;
     }
-    due = s->window_start + (gint64)(sent * G_USEC_PER_SEC / limit);
-    if (now - s->window_start >= G_USEC_PER_SEC / 10) {
+    due = s->window_start +
+          (gint64)((bytes - s->window_bytes) * G_USEC_PER_SEC / limit);
+    if (!s->window_start ||
+        (now - s->window_start > G_USEC_PER_SEC && due <= now)) {
         s->window_start = now;
-        s->window_bytes = gw_mig_writer_bytes(s->w);
+        s->window_bytes = bytes;
+        return;
     }
-    if (due > now && !gw_mig_job_cancelled(s->j)) {
-        g_usleep((gulong)MIN(due - now, G_USEC_PER_SEC / 10));
+    while (due > now && !gw_mig_job_cancelled(s->j)) {
+        g_usleep((gulong)MIN(due - now, G_USEC_PER_SEC / 20));
+        now = g_get_monotonic_time();
     }
 }
 
@@ -174,9 +178,13 @@ send_dirty(Sender *s, GwMigRamBatchMode mode, GError **errp)
                    false;
         }
     }
-    return (!gw_mig_ram_batch_count(b) ||
-            gw_mig_ram_batch_send(b, s->w, errp)) &&
-           gw_mig_write(s->w, GW_MIG_REC_ROUND_END, NULL, 0, errp);
+    if (gw_mig_ram_batch_count(b)) {
+        if (!gw_mig_ram_batch_send(b, s->w, errp)) {
+            return false;
+        }
+        throttle(s, mode);
+    }
+    return gw_mig_write(s->w, GW_MIG_REC_ROUND_END, NULL, 0, errp);
 }
 
 /* Collects what was dirtied since the last sync; returns its page count. */

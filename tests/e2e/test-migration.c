@@ -11,7 +11,9 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <glib/gstdio.h>
@@ -518,6 +520,14 @@ snapshot(GwQt *qt, Snapshot *s)
 }
 
 static void
+snapshot_free(Snapshot *s)
+{
+    g_string_free(s->platform, TRUE);
+    g_string_free(s->vdpa, TRUE);
+    g_free(s->ram);
+}
+
+static void
 assert_unchanged(GwQt *qt, Snapshot *before)
 {
     Snapshot now;
@@ -527,14 +537,8 @@ assert_unchanged(GwQt *qt, Snapshot *before)
     g_assert_cmpstr(now.vdpa->str, ==, before->vdpa->str);
     g_assert_cmpmem(now.ram, (NPAGES + 1) * PAGE, before->ram,
                     (NPAGES + 1) * PAGE);
-    for (Snapshot *s = &now;; s = before) {
-        g_string_free(s->platform, TRUE);
-        g_string_free(s->vdpa, TRUE);
-        g_free(s->ram);
-        if (s == before) {
-            break;
-        }
-    }
+    snapshot_free(&now);
+    snapshot_free(before);
 }
 
 /* After a failure: failed/cancelled with a reason, running. */
@@ -663,6 +667,193 @@ test_cancel_switchover(void)
     fail_in("pre-switchover", CANCEL);
 }
 
+/* ---- a link that breaks: a proxy between source and destination ---- */
+
+typedef enum { LINK_OK, LINK_CUT, LINK_CORRUPT } LinkFault;
+
+typedef struct {
+    int listen_fd;
+    char *path, *to; /* where the source connects; the destination */
+    GThread *thread;
+    int fault;        /* atomic LinkFault, acted on at the next byte */
+    uint64_t auto_at; /* or at this source→destination offset (0: off) */
+    int auto_fault;
+} Proxy;
+
+static int
+unix_connect(const char *path)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    g_strlcpy(a.sun_path, path, sizeof(a.sun_path));
+    g_assert_cmpint(connect(fd, (struct sockaddr *)&a, sizeof(a)), ==, 0);
+    return fd;
+}
+
+/* Copies what `from` has to `to`; false once either end is gone. */
+static bool
+relay(Proxy *p, int from, int to, bool downstream, uint64_t *off)
+{
+    uint8_t buf[4096];
+    ssize_t n = read(from, buf, sizeof(buf));
+    int fault = g_atomic_int_get(&p->fault);
+
+    if (n <= 0) {
+        return false;
+    }
+    if (downstream && p->auto_at && *off + (uint64_t)n > p->auto_at) {
+        fault = p->auto_fault;
+        g_atomic_int_set(&p->fault, fault);
+    }
+    if (downstream && fault == LINK_CUT) {
+        return false;
+    }
+    if (downstream && fault == LINK_CORRUPT) {
+        buf[0] ^= 0x10; /* once */
+        g_atomic_int_set(&p->fault, LINK_OK);
+        p->auto_at = 0;
+    }
+    *off += (uint64_t)n;
+    return write(to, buf, (size_t)n) == n;
+}
+
+static gpointer
+proxy_thread(gpointer data)
+{
+    Proxy *p = data;
+    int src = accept4(p->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    int dst = unix_connect(p->to);
+    uint64_t off = 0, back = 0;
+
+    for (;;) {
+        struct pollfd f[2] = {{src, POLLIN, 0}, {dst, POLLIN, 0}};
+        if (poll(f, 2, 100) < 0) {
+            break;
+        }
+        if ((f[0].revents && !relay(p, src, dst, true, &off)) ||
+            (f[1].revents && !relay(p, dst, src, false, &back))) {
+            break;
+        }
+    }
+    close(src); /* both ends see the link go */
+    close(dst);
+    return NULL;
+}
+
+static void
+proxy_start(Proxy *p, const char *dir, const char *to)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+
+    p->path = g_build_filename(dir, "proxy.sock", NULL);
+    p->to = g_strdup(to);
+    p->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    g_strlcpy(a.sun_path, p->path, sizeof(a.sun_path));
+    g_assert_cmpint(bind(p->listen_fd, (struct sockaddr *)&a, sizeof(a)), ==,
+                    0);
+    g_assert_cmpint(listen(p->listen_fd, 1), ==, 0);
+    p->thread = g_thread_new("proxy", proxy_thread, p);
+}
+
+static void
+proxy_stop(Proxy *p)
+{
+    g_thread_join(p->thread);
+    close(p->listen_fd);
+    g_unlink(p->path);
+    g_free(p->path);
+    g_free(p->to);
+}
+
+/* Waits (bounded) until the source has passed over RAM `passes` times. */
+static void
+wait_passes(GwTestVm *src, int64_t passes)
+{
+    gint64 deadline = g_get_monotonic_time() + T * 1000ll;
+
+    for (;;) {
+        g_autoptr(json_object) r = query_migrate(src);
+        json_object *ram = json_object_object_get(r, "ram");
+        int64_t n = json_object_get_int64(
+            json_object_object_get(ram, "dirty-sync-count"));
+        if (n >= passes) {
+            return;
+        }
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(5 * 1000); /* polling query-migrate, bounded */
+    }
+}
+
+/*
+ * The link breaks (`fault`) in `phase`: "setup" (inside the manifest),
+ * "first-pass", "iteration" (a later pass) or "switch-over".  The source
+ * must fail with a reason and run on unchanged; the destination must
+ * exit 1 without running; a second migration must succeed.
+ */
+static void
+link_fails(const char *phase, LinkFault fault)
+{
+    GwTestVm src, dst;
+    Proxy p = {0};
+    Snapshot before;
+    g_autofree char *to = NULL, *uri = NULL;
+    bool pause = g_str_equal(phase, "switch-over");
+    uint8_t buf[PAGE];
+
+    start_src(&src);
+    prepare_source(&src);
+    snapshot(src.qt, &before);
+    start_dst(&dst, "unix:@DIR@/mig.sock", NULL);
+    to = g_strdup_printf("%s/mig.sock", dst.dir);
+    if (g_str_equal(phase, "setup")) {
+        p.auto_at = 40; /* inside the manifest record */
+        p.auto_fault = fault;
+    }
+    proxy_start(&p, src.dir, to);
+    drain_events(&src);
+    set_caps(&src, pause);
+    qmp_void(&src, "migrate-set-parameters", "{\"max-bandwidth\": 150000}");
+    uri = g_strdup_printf("{\"uri\": \"unix:%s\"}", p.path);
+    qmp_void(&src, "migrate", uri);
+    if (g_str_equal(phase, "first-pass")) {
+        wait_status(&src, "active");
+    } else if (g_str_equal(phase, "iteration")) {
+        wait_status(&src, "active");
+        for (unsigned i = 0; i < NPAGES; i++) { /* work for pass 2 */
+            fill(buf, 500 + i);
+            gw_qt_memwrite(src.qt, page_addr(i), buf, PAGE);
+        }
+        snapshot_free(&before);
+        snapshot(src.qt, &before);
+        wait_passes(&src, 1);
+    } else if (pause) {
+        wait_status(&src, "pre-switchover");
+    }
+    if (!g_str_equal(phase, "setup")) {
+        g_atomic_int_set(&p.fault, fault);
+    }
+    if (pause) {
+        qmp_void(&src, "migrate-continue", "{\"state\": \"pre-switchover\"}");
+    }
+    assert_source_ok(&src, "failed", NULL);
+    reap(&dst, 1);
+    proxy_stop(&p);
+    assert_unchanged(src.qt, &before);
+    qmp_void(&src, "migrate-set-parameters", "{\"max-bandwidth\": 0}");
+    retry(&src);
+    gw_test_vm_stop(&src);
+}
+
+static void
+test_link(gconstpointer data)
+{
+    const char *name = data; /* "cut/PHASE" or "corrupt/PHASE" */
+    bool cut = g_str_has_prefix(name, "cut/");
+
+    link_fails(strchr(name, '/') + 1, cut ? LINK_CUT : LINK_CORRUPT);
+}
+
 /* A saved stream, damaged: the destination refuses it and exits 1. */
 static void
 restore_damaged(bool truncate)
@@ -725,5 +916,15 @@ main(int argc, char **argv)
                     test_cancel_switchover);
     g_test_add_func("/migration/qtest/fail/corrupt-byte", test_corrupt_byte);
     g_test_add_func("/migration/qtest/fail/truncated", test_truncated);
+    static const char *const links[] = {
+        "cut/setup",         "cut/first-pass",      "cut/iteration",
+        "cut/switch-over",   "corrupt/setup",       "corrupt/first-pass",
+        "corrupt/iteration", "corrupt/switch-over",
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(links); i++) {
+        g_autofree char *path =
+            g_strdup_printf("/migration/qtest/fail/link/%s", links[i]);
+        g_test_add_data_func(path, links[i], test_link);
+    }
     return g_test_run();
 }
