@@ -111,7 +111,7 @@ ns_run(Ns *ns, int *status, const char *fmt, ...)
 {
     va_list ap;
     g_autofree char *line = NULL;
-    char *end;
+    char *end, *out;
 
     va_start(ap, fmt);
     line = g_strdup_vprintf(fmt, ap);
@@ -126,10 +126,10 @@ ns_run(Ns *ns, int *status, const char *fmt, ...)
     end = strstr(ns->buf->str, "@@END ");
     *status = atoi(end + 6);
     *end = '\0';
-    line = g_strdup(ns->buf->str);
+    out = g_strdup(ns->buf->str);
     g_string_truncate(ns->buf, 0);
-    g_test_message("%s(status %d)", line, *status);
-    return g_steal_pointer(&line);
+    g_test_message("%s(status %d)", out, *status);
+    return out;
 }
 
 /* Runs a line that must succeed; returns its output. */

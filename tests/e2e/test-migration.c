@@ -715,7 +715,7 @@ relay(Proxy *p, int from, int to, bool downstream, uint64_t *off)
         p->auto_at = 0;
     }
     *off += (uint64_t)n;
-    return write(to, buf, (size_t)n) == n;
+    return send(to, buf, (size_t)n, MSG_NOSIGNAL) == n; /* peer may be gone */
 }
 
 static gpointer
