@@ -294,6 +294,77 @@ test_file(void)
     vm_stop(&dst);
 }
 
+/* ---- failure: the source's guest runs on, and a retry succeeds ---- */
+
+static void
+wait_migration(Vm *vm, const char *want)
+{
+    gint64 deadline = g_get_monotonic_time() + T * 1000ll;
+
+    for (;;) {
+        g_autofree char *s = field(vm, "query-migrate", "status");
+        if (s && g_str_equal(s, want)) {
+            return;
+        }
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(10 * 1000); /* polling query-migrate, bounded */
+    }
+}
+
+/*
+ * The destination dies while the source waits in pre-switchover (vCPUs
+ * paused, everything sent but the last pages and the devices): the
+ * source must resume its guest, which goes on passing rounds.
+ */
+static void
+test_kill_dst_at_switchover(void)
+{
+    Vm src = {0}, dst = {0}, again = {0};
+    g_autofree char *dir = NULL, *in = NULL, *args = NULL, *st = NULL;
+    guint rounds;
+    int status;
+
+    if (!kvm_usable()) {
+        return;
+    }
+    dir = g_dir_make_tmp("godwit-migsock-XXXXXX", NULL);
+    in = g_strdup_printf("unix:%s/mig.sock", dir);
+    args = g_strdup_printf("{\"uri\": \"%s\"}", in);
+    vm_start(&src, "boot=2", NULL);
+    wait_rounds(src.serial, 2);
+    vm_start(&dst, "boot=2", in);
+    qmp_void(&src, "migrate-set-capabilities",
+             "{\"capabilities\": [{\"capability\": "
+             "\"pause-before-switchover\", \"state\": true}]}");
+    qmp_void(&src, "migrate", args);
+    wait_migration(&src, "pre-switchover");
+    kill(dst.pid, SIGKILL);
+    g_assert_cmpint(waitpid(dst.pid, &status, 0), ==, dst.pid);
+    dst.pid = 0;
+    qmp_void(&src, "migrate-continue", "{\"state\": \"pre-switchover\"}");
+    wait_migration(&src, "failed");
+    st = field(&src, "query-status", "status");
+    g_assert_cmpstr(st, ==, "running");
+    rounds = count(src.serial, "GUEST dirty round=");
+    wait_rounds(src.serial, rounds + 2); /* the guest goes on, unharmed */
+    gw_qmp_conn_free(dst.c);
+    g_assert_true(rm_tree(dst.dir));
+    g_free(dst.dir);
+    g_free(dst.serial);
+    g_free(dst.qmp);
+    /* And a second migration succeeds. */
+    qmp_void(&src, "migrate-set-capabilities",
+             "{\"capabilities\": [{\"capability\": "
+             "\"pause-before-switchover\", \"state\": false}]}");
+    vm_start(&again, "boot=2", in);
+    qmp_void(&src, "migrate", args);
+    wait_completed(&src);
+    check_moved(&src, &again);
+    vm_stop(&src);
+    vm_stop(&again);
+    g_assert_true(rm_tree(dir));
+}
+
 /* ---- two hosts: network namespaces joined by a veth pair ---- */
 
 static bool
@@ -379,6 +450,8 @@ main(int argc, char **argv)
                     test_tcp_2cpu);
     g_test_add_func("/migration/kvm/file/paused-saved-restored-cont",
                     test_file);
+    g_test_add_func("/migration/kvm/fail/destination-killed-at-switch-over",
+                    test_kill_dst_at_switchover);
     g_test_add_func("/migration/kvm/netns/between-two-hosts-over-veth",
                     test_netns);
     return g_test_run();
