@@ -139,6 +139,12 @@ running(const GwMig *mig)
     }
 }
 
+bool
+gw_mig_is_running(const GwMig *mig)
+{
+    return running(mig);
+}
+
 static bool
 busy(GError **errp)
 {

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <linux/virtio_ids.h>
 #include <godwit/machine.h>
+#include <godwit/migration.h>
 #include <godwit/pci.h>
 #include <godwit/qmp.h>
 #include <godwit/util.h>
@@ -178,11 +179,16 @@ static json_object *
 plug(GwVm *vm, const char *driver, GwVdpaConfig *cfg, GwVdpaBackend *b,
      const uint8_t *mac, unsigned slot, GError **errp)
 {
-    int got =
-        gw_machine_hotplug_vdpa(gw_vm_machine(vm), cfg, b, mac, slot, errp);
+    int got;
     json_object *ret;
     g_autofree char *bdf = NULL;
 
+    if (gw_mig_is_running(gw_vm_migration(vm))) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_BUSY,
+                    "device_add not allowed while migrating");
+        return NULL;
+    }
+    got = gw_machine_hotplug_vdpa(gw_vm_machine(vm), cfg, b, mac, slot, errp);
     if (got < 0) {
         return NULL;
     }
@@ -374,6 +380,11 @@ device_del(GwQmpSession *c, json_object *args, gpointer vm, GError **errp)
     if (!gw_vm_machine(vm)) {
         g_set_error(errp, GW_ERROR, GW_ERROR_NOT_FOUND, "Device '%s' not found",
                     id);
+        return NULL;
+    }
+    if (gw_mig_is_running(gw_vm_migration(vm))) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_BUSY,
+                    "device_del not allowed while migrating");
         return NULL;
     }
     return gw_machine_unplug_request(gw_vm_machine(vm), id, errp) ? empty()

@@ -49,6 +49,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwMig, gw_mig_free)
 
 GwMigStatus gw_mig_status(const GwMig *mig);
 
+/* Whether a migration (in or out) is between setup and its end: the
+ * device set must not change meanwhile. */
+bool gw_mig_is_running(const GwMig *mig);
+
 /*
  * Starts migrating out over `uri` (tcp:, unix:, file:), or over `fd`
  * when fd >= 0 (fd:NAME resolved by QMP; ownership passes here).

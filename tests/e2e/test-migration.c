@@ -667,6 +667,34 @@ test_cancel_switchover(void)
     fail_in("pre-switchover", CANCEL);
 }
 
+/* The device set must not change under a running migration. */
+static void
+test_hotplug_refused(void)
+{
+    GwTestVm src, dst;
+    g_autofree char *cls = NULL, *desc = NULL, *cls2 = NULL, *desc2 = NULL;
+    g_autofree char *add = NULL;
+
+    start_src(&src);
+    prepare_source(&src);
+    qmp_void(&src, "x-godwit-vdpa-sim-add",
+             "{\"name\": \"d1\", \"mgmtdev\": \"vdpasim_blk\"}");
+    start_slow(&src, &dst, "active");
+    add = g_strdup_printf("{\"path\": \"%s/vdpa/d1\", \"id\": \"disk1\"}",
+                          src.dir);
+    gw_test_vm_qmp_err(&src, "x-godwit-vdpa-add", add, &cls, &desc);
+    g_assert_cmpstr(desc, ==, "device_add not allowed while migrating");
+    gw_test_vm_qmp_err(&src, "device_del", "{\"id\": \"disk0\"}", &cls2,
+                       &desc2);
+    g_assert_cmpstr(desc2, ==, "device_del not allowed while migrating");
+    qmp_void(&src, "migrate_cancel", NULL);
+    assert_source_ok(&src, "cancelled", "cancelled");
+    reap(&dst, 1);
+    /* Once it is over, hotplug works again. */
+    json_put_ok(gw_test_vm_qmp_ok(&src, "x-godwit-vdpa-add", add));
+    gw_test_vm_stop(&src);
+}
+
 /* ---- a link that breaks: a proxy between source and destination ---- */
 
 typedef enum { LINK_OK, LINK_CUT, LINK_CORRUPT } LinkFault;
@@ -916,6 +944,8 @@ main(int argc, char **argv)
                     test_cancel_switchover);
     g_test_add_func("/migration/qtest/fail/corrupt-byte", test_corrupt_byte);
     g_test_add_func("/migration/qtest/fail/truncated", test_truncated);
+    g_test_add_func("/migration/qtest/hotplug-refused-while-migrating",
+                    test_hotplug_refused);
     static const char *const links[] = {
         "cut/setup",         "cut/first-pass",      "cut/iteration",
         "cut/switch-over",   "corrupt/setup",       "corrupt/first-pass",
