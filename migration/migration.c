@@ -5,6 +5,7 @@
  */
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <glib-unix.h>
 #include <glib/gstdio.h>
 #include <godwit/machine.h>
@@ -199,6 +200,15 @@ connect_uri(const char *uri, bool *return_path, GError **errp)
     return fd;
 }
 
+/* A return path needs a socket: fd: may be a pipe or a file too. */
+static bool
+is_socket(int fd)
+{
+    struct stat st;
+
+    return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
 bool
 gw_mig_start(GwMig *mig, const char *uri, int fd, GError **errp)
 {
@@ -218,7 +228,9 @@ gw_mig_start(GwMig *mig, const char *uri, int fd, GError **errp)
         g_set_error(errp, GW_ERROR, GW_ERROR_BUSY, "%s", blocker);
         return false;
     }
-    if (fd < 0 && (fd = connect_uri(uri, &rp, errp)) < 0) {
+    if (fd >= 0) {
+        rp = is_socket(fd);
+    } else if ((fd = connect_uri(uri, &rp, errp)) < 0) {
         return false;
     }
     j = new_job(mig, fd, true);
@@ -270,7 +282,7 @@ gw_mig_incoming(GwMig *mig, const char *uri, int fd, GError **errp)
         return false;
     }
     if (fd >= 0) {
-        begin_incoming(mig, fd, true);
+        begin_incoming(mig, fd, is_socket(fd));
         return true;
     }
     if (!gw_mig_uri_parse(uri, &u, errp)) {
@@ -332,6 +344,12 @@ gw_mig_job_done(GwMig *mig, GwMigJob *j, bool ok, const char *error)
 {
     if (mig->job != j) {
         return;
+    }
+    /* The thread is joined: the link goes now, so the peer learns the
+     * end at once, not when the next migration replaces this job. */
+    if (j->fd >= 0) {
+        close(j->fd);
+        j->fd = -1;
     }
     g_mutex_lock(&j->lock);
     mig->last = j->stats;

@@ -48,6 +48,39 @@ active_main(GwMigJob *j, GError **errp)
     return true;
 }
 
+/* Something that blocks migration may have come up since `migrate` (a
+ * vDPA device the guest started): then the migration cannot go on. */
+static bool
+check_blockers(GwMigJob *j, GError **errp)
+{
+    g_autofree char *why = gw_vm_migration_blocker(gw_mig_vm(j->mig));
+
+    if (why) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_BUSY, "migration blocked: %s",
+                    why);
+        return false;
+    }
+    return true;
+}
+
+/* After a pass: still migratable; MIGRATION_PASS when events are on. */
+static bool
+pass_main(GwMigJob *j, GError **errp)
+{
+    json_object *data;
+
+    if (!check_blockers(j, errp)) {
+        return false;
+    }
+    if (j->mig->events) {
+        data = json_object_new_object();
+        json_object_object_add(data, "pass",
+                               json_object_new_int64((int64_t)j->stats.passes));
+        gw_vm_emit(gw_mig_vm(j->mig), "MIGRATION_PASS", data);
+    }
+    return true;
+}
+
 static bool
 pre_switchover_main(GwMigJob *j, GError **errp)
 {
@@ -58,6 +91,9 @@ pre_switchover_main(GwMigJob *j, GError **errp)
         return false;
     }
     j->paused_vm = true;
+    if (!check_blockers(j, errp)) { /* nothing can start from here on */
+        return false;
+    }
     gw_mig_set_status(j->mig, j->pause_before_switchover ? GW_MIG_PRE_SWITCHOVER
                                                          : GW_MIG_DEVICE);
     return true;
@@ -233,6 +269,9 @@ precopy(Sender *s, GError **errp)
         }
         record_pass(s, gw_mig_writer_bytes(s->w) - before,
                     g_get_monotonic_time() - t0, dirty);
+        if (!gw_mig_job_call_main(s->j, pass_main, errp)) {
+            return false;
+        }
         if (s->j->stats.expected_downtime_ms <=
             g_atomic_int_get(&s->j->downtime_limit_ms)) {
             return true;
@@ -310,12 +349,22 @@ switchover(Sender *s, GError **errp)
     uint8_t running;
     gint64 t0;
 
-    if (!gw_mig_job_call_main(s->j, pre_switchover_main, errp) ||
-        (s->j->pause_before_switchover && !wait_continue(s->j, errp)) ||
-        !gw_mig_job_call_main(s->j, device_main, errp)) {
+    /* Downtime runs from the pause to the destination's confirmation,
+     * less the time pause-before-switchover waited for the user. */
+    t0 = g_get_monotonic_time();
+    if (!gw_mig_job_call_main(s->j, pre_switchover_main, errp)) {
         return false;
     }
-    t0 = g_get_monotonic_time();
+    if (s->j->pause_before_switchover) {
+        gint64 w = g_get_monotonic_time();
+        if (!wait_continue(s->j, errp)) {
+            return false;
+        }
+        t0 += g_get_monotonic_time() - w;
+    }
+    if (!gw_mig_job_call_main(s->j, device_main, errp)) {
+        return false;
+    }
     running = s->j->was_running;
     if (!sync_dirty(s, &dirty, errp) ||
         !send_dirty(s, GW_MIG_RAM_BATCH_ZERO_COPY, errp) ||

@@ -91,10 +91,16 @@ manifest_devices(GwMachine *m)
         const GwVdpaConfig *cfg = gw_vdpa_device_config(d);
         json_object *o = json_object_new_object();
         json_object_object_add(o, "id", jstr(cfg->id));
+        g_autofree char *addr = g_strdup_printf(
+            "%04x:00:%02x.0", cfg->pci_segment, gw_vdpa_device_pci(d)->slot);
+        g_autofree char *features = g_strdup_printf(
+            "0x%016" G_GINT64_MODIFIER "x", gw_vdpa_device_features(d));
         json_object_object_add(
             o, "type", jstr(gw_virtio_device_name(gw_vdpa_device_type(d))));
         json_object_object_add(
-            o, "slot", json_object_new_int((int)gw_vdpa_device_pci(d)->slot));
+            o, "virtio-id", json_object_new_int((int)gw_vdpa_device_type(d)));
+        json_object_object_add(o, "address", jstr(addr));
+        json_object_object_add(o, "features", jstr(features));
         json_object_object_add(o, "num-queues",
                                json_object_new_int((int)cfg->num_queues));
         json_object_array_add(list, o);
@@ -126,8 +132,19 @@ gw_machine_manifest(GwMachine *m)
 {
     json_object *o = json_object_new_object();
 
+    json_object *regions = json_object_new_array();
+
     json_object_object_add(o, "memory-size",
                            json_object_new_int64((int64_t)m->mem->size));
+    for (guint i = 0; i < m->mem->n_regions; i++) {
+        json_object *r = json_object_new_object();
+        json_object_object_add(
+            r, "gpa", json_object_new_int64((int64_t)m->mem->regions[i].gpa));
+        json_object_object_add(
+            r, "size", json_object_new_int64((int64_t)m->mem->regions[i].size));
+        json_object_array_add(regions, r);
+    }
+    json_object_object_add(o, "memory-regions", regions);
     json_object_object_add(o, "accel", jstr(m->kvm ? "kvm" : "qtest"));
     json_object_object_add(o, "vcpus",
                            json_object_new_int((int)m->cfg->boot_vcpus));
@@ -255,6 +272,7 @@ gw_machine_manifest_check(GwMachine *m, json_object *src, GError **errp)
         return false;
     }
     if (!same_member(src, mine, "memory-size", "memory size", errp) ||
+        !same_member(src, mine, "memory-regions", "memory layout", errp) ||
         !same_member(src, mine, "accel", "accelerator", errp) ||
         !same_member(src, mine, "vcpus", "vCPU count", errp) ||
         !same_devices(src, mine, errp) || !same_cpu(m, src, errp)) {

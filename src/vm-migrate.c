@@ -25,7 +25,7 @@ named_fd(GwQmpSession *c, const char *uri, GError **errp)
     }
     fd = gw_qmp_session_named_fd(c, uri + 3);
     if (fd < 0) {
-        g_set_error(errp, GW_ERROR, GW_ERROR_NOT_FOUND,
+        g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
                     "File descriptor named '%s' not found", uri + 3);
         return -2;
     }
@@ -43,11 +43,34 @@ uri_arg(json_object *args)
     return json_object_get_string(json_object_object_get(args, "uri"));
 }
 
+/* QEMU's block migration and postcopy recovery are not godwit's. */
+static bool
+unsupported_flag(json_object *args, GError **errp)
+{
+    static const char *const flags[] = {"blk", "inc", "resume"};
+
+    for (size_t i = 0; i < G_N_ELEMENTS(flags); i++) {
+        json_object *v;
+        if (json_object_object_get_ex(args, flags[i], &v) &&
+            json_object_get_boolean(v)) {
+            g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                        "migrate: '%s' is not supported by godwit", flags[i]);
+            return true;
+        }
+    }
+    return false;
+}
+
 static json_object *
 migrate(GwQmpSession *c, json_object *args, gpointer vm, GError **errp)
 {
     const char *uri = uri_arg(args);
-    int fd = named_fd(c, uri, errp);
+    int fd;
+
+    if (unsupported_flag(args, errp)) {
+        return NULL;
+    }
+    fd = named_fd(c, uri, errp);
 
     if (fd == -2) {
         return NULL;
@@ -89,7 +112,17 @@ migrate_cancel(GwQmpSession *c, json_object *args, gpointer vm, GError **errp)
 static json_object *
 migrate_continue(GwQmpSession *c, json_object *args, gpointer vm, GError **errp)
 {
-    return gw_mig_continue(gw_vm_migration(vm), errp) ? empty() : NULL;
+    const char *state =
+        json_object_get_string(json_object_object_get(args, "state"));
+    GwMig *mig = gw_vm_migration(vm);
+
+    if (!g_str_equal(state, gw_mig_status_name(gw_mig_status(mig)))) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "Migration not in expected state: %s",
+                    gw_mig_status_name(gw_mig_status(mig)));
+        return NULL;
+    }
+    return gw_mig_continue(mig, errp) ? empty() : NULL;
 }
 
 static json_object *

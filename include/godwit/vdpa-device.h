@@ -66,6 +66,9 @@ bool gw_vdpa_device_set_mac(GwVdpaDevice *d, const uint8_t mac[6],
 /* The virtio device type the backend reported (VIRTIO_ID_*). */
 uint32_t gw_vdpa_device_type(const GwVdpaDevice *d);
 
+/* Every feature the backend offers (before the machine hides any). */
+uint64_t gw_vdpa_device_features(const GwVdpaDevice *d);
+
 /*
  * QEMU's VirtioStatus for the device (x-query-virtio-status): the
  * transport's fields, vhost-started, and backend-features (everything

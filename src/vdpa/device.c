@@ -413,6 +413,12 @@ gw_vdpa_device_type(const GwVdpaDevice *d)
     return d->device_id;
 }
 
+uint64_t
+gw_vdpa_device_features(const GwVdpaDevice *d)
+{
+    return d->device_features;
+}
+
 json_object *
 gw_vdpa_device_query(GwVdpaDevice *d)
 {

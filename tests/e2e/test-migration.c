@@ -695,6 +695,74 @@ test_hotplug_refused(void)
     gw_test_vm_stop(&src);
 }
 
+/* The guest starts its vDPA disk during pre-copy: what the device writes
+ * could not be tracked, so the migration stops, and later ones are
+ * refused up front with the reason in blocked-reasons. */
+static void
+test_blocked_midway(void)
+{
+    GwTestVm src, dst;
+    g_autofree char *cls = NULL, *desc = NULL, *cls2 = NULL, *desc2 = NULL;
+    g_autoptr(json_object) info = NULL;
+    uint64_t bar, common;
+    json_object *reasons;
+
+    start_src(&src);
+    prepare_source(&src);
+    start_slow(&src, &dst, "active");
+    bar = gw_qt_pci_read(src.qt, SLOT << 3, 0x10, 4) & ~0xfull;
+    common = bar + GW_VIRTIO_PCI_COMMON;
+    gw_qt_writeb(src.qt, common + 0x14,
+                 gw_qt_readb(src.qt, common + 0x14) | 0x04); /* DRIVER_OK */
+    assert_source_ok(&src, "failed", "migration blocked: vDPA device disk0");
+    reap(&dst, 1);
+    info = query_migrate(&src);
+    reasons = json_object_object_get(info, "blocked-reasons");
+    g_assert_cmpuint(json_object_array_length(reasons), ==, 1);
+    gw_test_vm_qmp_err(&src, "migrate", "{\"uri\": \"unix:/nonexistent\"}",
+                       &cls, &desc);
+    g_assert_nonnull(strstr(desc, "vDPA device disk0 is running"));
+    /* Block migration and postcopy recovery are refused, not ignored. */
+    gw_test_vm_qmp_err(&src, "migrate",
+                       "{\"uri\": \"unix:/nonexistent\", \"blk\": true}", &cls2,
+                       &desc2);
+    g_assert_cmpstr(desc2, ==, "migrate: 'blk' is not supported by godwit");
+    gw_test_vm_stop(&src);
+}
+
+/* MIGRATION_PASS comes once per pass; migrate-continue names the state. */
+static void
+test_pass_events_and_continue(void)
+{
+    GwTestVm src, dst;
+    g_autofree char *uri = NULL, *cls = NULL, *desc = NULL;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(json_object) ev = NULL;
+
+    start_src(&src);
+    start_dst(&dst, "unix:@DIR@/mig.sock", NULL);
+    set_caps(&dst, false);
+    drain_events(&src);
+    set_caps(&src, true);
+    uri = g_strdup_printf("{\"uri\": \"unix:%s/mig.sock\"}", dst.dir);
+    qmp_void(&src, "migrate", uri);
+    ev = gw_qmp_conn_wait_event(src.c, "MIGRATION_PASS", T, &err);
+    g_assert_no_error(err);
+    g_assert_cmpint(json_object_get_int(json_object_object_get(
+                        json_object_object_get(ev, "data"), "pass")),
+                    ==, 1);
+    wait_status(&src, "pre-switchover");
+    gw_test_vm_qmp_err(&src, "migrate-continue", "{\"state\": \"active\"}",
+                       &cls, &desc);
+    g_assert_cmpstr(desc, ==,
+                    "Migration not in expected state: "
+                    "pre-switchover");
+    qmp_void(&src, "migrate-continue", "{\"state\": \"pre-switchover\"}");
+    wait_status(&src, "completed");
+    gw_test_vm_stop(&src);
+    gw_test_vm_stop(&dst);
+}
+
 /* ---- a link that breaks: a proxy between source and destination ---- */
 
 typedef enum { LINK_OK, LINK_CUT, LINK_CORRUPT } LinkFault;
@@ -944,6 +1012,10 @@ main(int argc, char **argv)
                     test_cancel_switchover);
     g_test_add_func("/migration/qtest/fail/corrupt-byte", test_corrupt_byte);
     g_test_add_func("/migration/qtest/fail/truncated", test_truncated);
+    g_test_add_func("/migration/qtest/fail/vdpa-started-during-pre-copy",
+                    test_blocked_midway);
+    g_test_add_func("/migration/qtest/pass-events-and-migrate-continue",
+                    test_pass_events_and_continue);
     g_test_add_func("/migration/qtest/hotplug-refused-while-migrating",
                     test_hotplug_refused);
     static const char *const links[] = {
