@@ -97,18 +97,49 @@ read_platform(GwQt *qt)
     return s;
 }
 
+/* The MSI-X table's guest-physical address, from its capability. */
+static uint64_t
+msix_table(GwQt *qt)
+{
+    unsigned bdf = SLOT << 3;
+    unsigned cap = gw_qt_pci_read(qt, bdf, 0x34, 1);
+
+    while (cap && gw_qt_pci_read(qt, bdf, cap, 1) != 0x11) {
+        cap = gw_qt_pci_read(qt, bdf, cap + 1, 1);
+    }
+    g_assert_cmpuint(cap, !=, 0);
+    uint32_t table = gw_qt_pci_read(qt, bdf, cap + 4, 4);
+    uint64_t bar = gw_qt_pci_read(qt, bdf, 0x10 + 4 * (table & 7), 4);
+
+    if ((bar & 6) == 4) { /* 64-bit */
+        bar |= (uint64_t)gw_qt_pci_read(qt, bdf, 0x14 + 4 * (table & 7), 4)
+               << 32;
+    }
+    g_assert_cmpuint(bar & ~0xfull, !=, 0);
+    return (bar & ~0xfull) + (table & ~7u);
+}
+
 /* A vDPA disk's function set up as far as a driver goes before
- * DRIVER_OK: features, two... one queue's size and rings. */
+ * DRIVER_OK: features, a queue's size and rings, two MSI-X entries. */
 static void
 program_vdpa(GwQt *qt)
 {
     g_autoptr(GError) err = NULL;
     GwQVirtio *vd = gw_qvirtio_start(qt, SLOT, 1ull << 32 | 1ull << 9, &err);
+    uint64_t t;
 
     g_assert_no_error(err);
     g_assert_true(gw_qvirtio_setup_vq(vd, 0, &err));
     g_assert_no_error(err);
     gw_qvirtio_free(vd); /* the test's handle only: the device stays */
+    t = msix_table(qt);
+    for (unsigned v = 0; v < 2; v++) {
+        gw_qt_writel(qt, t + 16 * v + 0, 0xfee00000 | v << 12);
+        gw_qt_writel(qt, t + 16 * v + 4, 0);
+        gw_qt_writel(qt, t + 16 * v + 8, 0x4030 + v);
+        gw_qt_writel(qt, t + 16 * v + 12, v); /* vector 1 stays masked */
+    }
+    g_assert_cmphex(gw_qt_readl(qt, t + 16 + 8), ==, 0x4031); /* it took */
 }
 
 /* The function's config space and its virtio common configuration, as
@@ -137,6 +168,10 @@ read_vdpa(GwQt *qt)
     for (unsigned off = 0x18; off < 0x38; off += 2) {
         g_string_append_printf(s, " q0+%x=%04x", off,
                                gw_qt_readw(qt, common + off));
+    }
+    for (unsigned off = 0; off < 32; off += 4) {
+        g_string_append_printf(s, " msix+%u=%08x", off,
+                               gw_qt_readl(qt, msix_table(qt) + off));
     }
     return s;
 }
