@@ -419,6 +419,9 @@ gw_sim_dev_inject(GwVdpaSimDev *d, int what)
     case GW_VDPA_SIM_FAIL_RESUME:
         d->fail_resume = true;
         break;
+    case GW_VDPA_SIM_FAIL_NO_SUSPEND:
+        d->no_suspend = true;
+        break;
     }
     pthread_mutex_unlock(&d->lock);
 }

@@ -111,6 +111,7 @@ struct GwVdpaSimDev {
     uint32_t batch_asid;
     int config_call_fd;
     bool fail_suspend, fail_resume;
+    bool no_suspend; /* no .suspend/.resume (GW_VDPA_SIM_FAIL_NO_SUSPEND) */
     SimVq vqs[SIM_MAX_VQS];
     SimAs as[SIM_MAX_AS];
     uint8_t config[GW_VIRTIO_BLK_CONFIG_SIZE];
