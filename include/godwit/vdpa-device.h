@@ -75,6 +75,37 @@ uint32_t gw_vdpa_device_type(const GwVdpaDevice *d);
 json_object *gw_vdpa_device_query(GwVdpaDevice *d);
 
 /*
+ * Quiesce: the VM's run state reaches the device (QEMU's vm state change
+ * handlers).  Main thread, device lock held, vCPUs paused.
+ *
+ * gw_vdpa_device_can_suspend: whether the backend acked
+ * VHOST_BACKEND_F_SUSPEND and _RESUME, without which it cannot be
+ * stopped and started again without losing its rings' state (a device
+ * that cannot is a migration blocker).
+ *
+ * gw_vdpa_device_suspend: from now on the device must not process
+ * requests.  A started device gets VHOST_VDPA_SUSPEND, which returns
+ * once the device finished what it took from its rings (the kernel's
+ * semantics; the simulator's too): nothing is in flight after it, and
+ * kicks are remembered.  A device the guest starts while suspended so
+ * is suspended right after DRIVER_OK.  False with *errp if the device
+ * cannot be suspended or SUSPEND failed: it keeps running.
+ *
+ * gw_vdpa_device_resume: VHOST_VDPA_RESUME if suspended (the remembered
+ * kicks are processed).  False with *errp if RESUME failed: the device
+ * stays suspended.
+ *
+ * gw_vdpa_device_set_vm_running: either of them, a failure logged (as
+ * a warning: the VM's stop or cont goes on).  gw_vdpa_device_is_suspended:
+ * whether SUSPEND succeeded and no RESUME or reset came since.
+ */
+bool gw_vdpa_device_can_suspend(const GwVdpaDevice *d);
+bool gw_vdpa_device_suspend(GwVdpaDevice *d, GError **errp);
+bool gw_vdpa_device_resume(GwVdpaDevice *d, GError **errp);
+void gw_vdpa_device_set_vm_running(GwVdpaDevice *d, bool running);
+bool gw_vdpa_device_is_suspended(const GwVdpaDevice *d);
+
+/*
  * Migration.  All three run on the main thread with the device lock
  * held, the VM stopped.
  *
@@ -100,5 +131,12 @@ json_object *gw_vdpa_device_query(GwVdpaDevice *d);
  * device is not supported yet".  `in` is left after the encoding.
  */
 bool gw_vdpa_device_is_running(const GwVdpaDevice *d);
+
+/*
+ * Why the device cannot migrate now (caller frees), or NULL: it cannot
+ * be suspended (gw_vdpa_device_can_suspend), or it is running
+ * (gw_vdpa_device_is_running).
+ */
+char *gw_vdpa_device_migration_blocker(const GwVdpaDevice *d);
 bool gw_vdpa_device_save(GwVdpaDevice *d, GwMigBuf *out, GError **errp);
 bool gw_vdpa_device_load(GwVdpaDevice *d, GwMigCursor *in, GError **errp);

@@ -35,6 +35,8 @@ struct GwVdpaDevice {
     uint32_t device_id;
     int config_call_fd;
     guint config_watch;
+    bool vm_stopped; /* the VM is paused: a started device must not run */
+    bool suspended;  /* VHOST_VDPA_SUSPEND done since the last start/RESUME */
 };
 
 static bool
@@ -104,6 +106,39 @@ enable_rings(GwVdpaDevice *d, const GwVirtioActivation *a, GError **errp)
     return true;
 }
 
+bool
+gw_vdpa_device_can_suspend(const GwVdpaDevice *d)
+{
+    return has_backend(d, VHOST_BACKEND_F_SUSPEND) &&
+           has_backend(d, VHOST_BACKEND_F_RESUME);
+}
+
+static bool
+backend_suspend(GwVdpaDevice *d, GError **errp)
+{
+    if (!gw_vdpa_device_can_suspend(d)) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
+                    "vdpa %s: %s cannot be suspended (no "
+                    "VHOST_BACKEND_F_SUSPEND and _RESUME)",
+                    d->cfg->id, gw_vdpa_backend_label(d->backend));
+        return false;
+    }
+    if (!gw_vdpa_suspend(d->backend, errp)) {
+        return false;
+    }
+    d->suspended = true;
+    return true;
+}
+
+/* A guest (a qtest "guest" can) started the device while the VM is
+ * paused: it must not run until the VM does. */
+static bool
+quiesce_if_stopped(GwVdpaDevice *d, GError **errp)
+{
+    return !d->vm_stopped || !gw_vdpa_device_can_suspend(d) ||
+           backend_suspend(d, errp);
+}
+
 /* The sequence of drivers/vhost/vdpa.c's users (QEMU, Cloud Hypervisor). */
 static bool
 vdpa_activate(void *opaque, const GwVirtioActivation *a, GError **errp)
@@ -133,7 +168,8 @@ vdpa_activate(void *opaque, const GwVirtioActivation *a, GError **errp)
            gw_vdpa_set_config_call(d->backend, d->config_call_fd, errp) &&
            enable_rings(d, a, errp) &&
            gw_vdpa_set_status(d->backend, status | GW_VIRTIO_STATUS_DRIVER_OK,
-                              errp);
+                              errp) &&
+           quiesce_if_stopped(d, errp);
 }
 
 static void
@@ -142,6 +178,7 @@ vdpa_reset(void *opaque)
     GwVdpaDevice *d = opaque;
     g_autoptr(GError) err = NULL;
 
+    d->suspended = false; /* a reset ends a suspension too */
     if (!gw_vdpa_set_status(d->backend, 0, &err)) {
         gw_warning_ratelimited("%s", err->message);
         return;
@@ -437,6 +474,25 @@ gw_vdpa_device_is_running(const GwVdpaDevice *d)
     return gw_virtio_pci_status(d->vp) & GW_VIRTIO_STATUS_DRIVER_OK;
 }
 
+char *
+gw_vdpa_device_migration_blocker(const GwVdpaDevice *d)
+{
+    if (!gw_vdpa_device_can_suspend(d)) {
+        return g_strdup_printf(
+            "vDPA device %s cannot be suspended (%s offers no "
+            "VHOST_BACKEND_F_SUSPEND and _RESUME), so it cannot be "
+            "quiesced for a migration",
+            d->cfg->id, gw_vdpa_backend_label(d->backend));
+    }
+    if (gw_vdpa_device_is_running(d)) {
+        return g_strdup_printf(
+            "vDPA device %s is running: what it writes into guest RAM "
+            "cannot be tracked yet (no shadow virtqueues)",
+            d->cfg->id);
+    }
+    return NULL;
+}
+
 bool
 gw_vdpa_device_save(GwVdpaDevice *d, GwMigBuf *out, GError **errp)
 {
@@ -447,4 +503,46 @@ bool
 gw_vdpa_device_load(GwVdpaDevice *d, GwMigCursor *in, GError **errp)
 {
     return gw_virtio_pci_load(d->vp, in, errp);
+}
+
+bool
+gw_vdpa_device_is_suspended(const GwVdpaDevice *d)
+{
+    return d->suspended;
+}
+
+bool
+gw_vdpa_device_suspend(GwVdpaDevice *d, GError **errp)
+{
+    d->vm_stopped = true;
+    return !gw_virtio_pci_started(d->vp) || d->suspended ||
+           backend_suspend(d, errp);
+}
+
+bool
+gw_vdpa_device_resume(GwVdpaDevice *d, GError **errp)
+{
+    d->vm_stopped = false;
+    if (!d->suspended) {
+        return true;
+    }
+    if (!gw_vdpa_resume(d->backend, errp)) {
+        return false;
+    }
+    d->suspended = false;
+    return true;
+}
+
+void
+gw_vdpa_device_set_vm_running(GwVdpaDevice *d, bool running)
+{
+    g_autoptr(GError) err = NULL;
+
+    if (running ? !gw_vdpa_device_resume(d, &err)
+                : !gw_vdpa_device_suspend(d, &err)) {
+        gw_warning_ratelimited("%s%s", err->message,
+                               running ? ": it stays suspended"
+                                       : ": it keeps running while the VM "
+                                         "is paused");
+    }
 }

@@ -36,6 +36,7 @@ typedef struct {
     GwTestVring *vr;
     unsigned kick_via_cfg; /* the PCI_CFG capability's offset, or 0 */
     const char *sim_name;  /* NULL: d0 */
+    bool no_suspend;       /* a device without SUSPEND/RESUME */
 } Fx;
 
 static void
@@ -115,6 +116,11 @@ fx_device(Fx *f, const char *sim_opts, const char *vdpa_opts, GError **errp)
     f->reg = gw_vdpa_sim_registry_new(NULL, &err);
     g_assert_no_error(err);
     g_assert_true(gw_vdpa_sim_add(f->reg, sc, &path, &err));
+    if (f->no_suspend) {
+        g_assert_true(
+            gw_vdpa_sim_inject_failure(f->reg, f->sim_name ? f->sim_name : "d0",
+                                       GW_VDPA_SIM_FAIL_NO_SUSPEND, NULL));
+    }
     f->tm = gw_test_mem_new(RAM_SIZE, 0);
     f->gm = (GwGuestMemory){.fd = f->tm->fd,
                             .host = f->tm->base,
@@ -558,6 +564,141 @@ test_running_device_refused(void)
     fx_free(&dst);
 }
 
+/* Posts one flush on f->vr and notifies queue 0; returns its head. */
+static uint16_t
+post_flush(Fx *f, uint8_t **st)
+{
+    uint64_t hdr_iova, st_iova;
+    struct virtio_blk_outhdr *hdr =
+        gw_test_mem_alloc(f->tm, sizeof(*hdr), 16, &hdr_iova);
+    GwTestBuf bufs[2] = {{hdr_iova, sizeof(*hdr), false}, {0, 1, true}};
+    uint16_t head;
+
+    *st = gw_test_mem_alloc(f->tm, 1, 1, &st_iova);
+    **st = 0xff;
+    bufs[1].iova = st_iova;
+    hdr->type = VIRTIO_BLK_T_FLUSH;
+    g_assert_true(gw_test_vring_add(f->vr, bufs, 2, &head));
+    mmio_write(f, f->bar0 + 0x3000, 2, 0);
+    return head;
+}
+
+static bool
+dev_suspend(Fx *f, bool suspend, GError **errp)
+{
+    bool ok;
+
+    g_mutex_lock(&f->lock);
+    ok = suspend ? gw_vdpa_device_suspend(f->dev, errp)
+                 : gw_vdpa_device_resume(f->dev, errp);
+    g_mutex_unlock(&f->lock);
+    return ok;
+}
+
+/* Nothing completes while suspended; everything once after resume. */
+static void
+must_hold_until_resume(Fx *f)
+{
+    g_autoptr(GError) err = NULL;
+    uint8_t *st[3];
+    uint16_t head[3], id;
+    bool seen[3] = {false};
+
+    for (unsigned i = 0; i < 3; i++) {
+        head[i] = post_flush(f, &st[i]);
+    }
+    g_assert_false(gw_test_wait_fd(f->rec.irqfd_fd, 300));
+    g_assert_cmpuint(gw_test_vring_used_idx(f->vr), ==, 0);
+    g_assert_cmpuint(*st[0], ==, 0xff);
+    g_assert_true(dev_suspend(f, false, &err));
+    g_assert_no_error(err);
+    g_assert_false(gw_vdpa_device_is_suspended(f->dev));
+    for (unsigned n = 0; n < 3;) {
+        if (!gw_test_vring_get_used(f->vr, &id, NULL)) {
+            g_assert_true(gw_test_wait_fd(f->rec.irqfd_fd, 5000));
+            continue;
+        }
+        for (unsigned i = 0; i < 3; i++) {
+            if (head[i] == id) {
+                g_assert_false(seen[i]);
+                seen[i] = true;
+                n++;
+            }
+        }
+    }
+    /* Nothing more comes (a late signal may: completions, not calls,
+     * are counted). */
+    gw_test_wait_fd(f->rec.irqfd_fd, 200);
+    g_assert_false(gw_test_vring_get_used(f->vr, &id, NULL));
+    g_assert_cmpuint(gw_test_vring_used_idx(f->vr), ==, 3);
+    for (unsigned i = 0; i < 3; i++) {
+        g_assert_cmpuint(*st[i], ==, VIRTIO_BLK_S_OK);
+    }
+}
+
+static void
+test_suspend_holds_requests(void)
+{
+    Fx f = {0};
+    g_autoptr(GError) err = NULL;
+
+    g_assert_nonnull(fx_device(&f, "vdpasim_blk,capacity=1M", "", &err));
+    g_assert_true(gw_vdpa_device_can_suspend(f.dev));
+    driver_start(&f, 32);
+    g_assert_true(dev_suspend(&f, true, &err));
+    g_assert_no_error(err);
+    g_assert_true(gw_vdpa_device_is_suspended(f.dev));
+    must_hold_until_resume(&f);
+    fx_free(&f);
+}
+
+/* A driver that starts the device while the VM is paused (a qtest
+ * "guest" can) does not get it running before the VM runs. */
+static void
+test_started_while_suspended(void)
+{
+    Fx f = {0};
+    g_autoptr(GError) err = NULL;
+
+    g_assert_nonnull(fx_device(&f, "vdpasim_blk,capacity=1M", "", &err));
+    g_assert_true(dev_suspend(&f, true, &err));
+    g_assert_false(gw_vdpa_device_is_suspended(f.dev)); /* nothing to do */
+    driver_start(&f, 32);
+    g_assert_true(gw_vdpa_device_is_suspended(f.dev));
+    must_hold_until_resume(&f);
+    /* A reset ends the suspension; a paused VM's next start suspends. */
+    g_assert_true(dev_suspend(&f, true, &err));
+    mmio_write(&f, f.bar0 + 0x14, 1, 0);
+    g_assert_false(gw_vdpa_device_is_suspended(f.dev));
+    g_assert_true(dev_suspend(&f, false, &err));
+    fx_free(&f);
+}
+
+static void
+test_no_suspend_blocks_migration(void)
+{
+    Fx f = {.no_suspend = true};
+    g_autoptr(GError) err = NULL;
+    g_autofree char *why = NULL;
+    uint8_t *st;
+
+    g_assert_nonnull(fx_device(&f, "vdpasim_blk,capacity=1M", "", &err));
+    g_assert_false(gw_vdpa_device_can_suspend(f.dev));
+    why = gw_vdpa_device_migration_blocker(f.dev);
+    g_assert_nonnull(why);
+    g_assert_nonnull(strstr(why, "vDPA device disk0 cannot be suspended"));
+    g_assert_nonnull(strstr(why, "VHOST_BACKEND_F_SUSPEND"));
+    driver_start(&f, 32);
+    g_assert_false(dev_suspend(&f, true, &err));
+    g_assert_nonnull(strstr(err->message, "cannot be suspended"));
+    /* It keeps running, as it must: the guest's I/O is not lost. */
+    post_flush(&f, &st);
+    g_assert_true(gw_test_wait_fd(f.rec.irqfd_fd, 5000));
+    g_assert_cmpuint(*st, ==, VIRTIO_BLK_S_OK);
+    g_assert_true(dev_suspend(&f, false, NULL));
+    fx_free(&f);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -582,6 +723,12 @@ main(int argc, char **argv)
     g_test_add_func("/vdpa/device/net-without-cvq-hides-ctrl-features",
                     test_net_without_cvq_hides_ctrl_features);
     g_test_add_func("/vdpa/device/rejects-iommu-on", test_rejects_iommu_on);
+    g_test_add_func("/vdpa/device/suspend-holds-requests-until-resume",
+                    test_suspend_holds_requests);
+    g_test_add_func("/vdpa/device/started-while-vm-paused-stays-suspended",
+                    test_started_while_suspended);
+    g_test_add_func("/vdpa/device/no-suspend-is-a-migration-blocker",
+                    test_no_suspend_blocks_migration);
     g_test_add_func("/devstate/vdpa/migrates-before-driver-ok",
                     test_migrates_before_driver_ok);
     g_test_add_func("/devstate/vdpa/running-device-blocks-and-is-refused",
