@@ -106,37 +106,56 @@ void gw_vdpa_device_set_vm_running(GwVdpaDevice *d, bool running);
 bool gw_vdpa_device_is_suspended(const GwVdpaDevice *d);
 
 /*
- * Migration.  All three run on the main thread with the device lock
- * held, the VM stopped.
+ * Migration.  All run on the main thread with the device lock held, the
+ * VM stopped.
  *
  * gw_vdpa_device_is_running: whether the guest's driver has set
  * DRIVER_OK and not reset the device since: the backend was started on
  * its rings then (gw_virtio_pci_started; or it failed to start, or a
  * driver that skipped FEATURES_OK never got it started).  Such a device
- * cannot migrate yet (its ring state lives in the backend): the source
- * blocks the migration on it.  It is exactly what gw_vdpa_device_load
- * refuses, so a source that checks it never sends a section the
- * destination refuses for being running.
+ * cannot migrate live yet: what it writes into guest RAM during
+ * pre-copy is not dirty-tracked until shadow virtqueues relay it, so
+ * the source blocks the migration on it (gw_vdpa_device_migration_blocker).
  *
  * gw_vdpa_device_save appends the device's state to `out`: the
  * virtio-pci encoding (gw_virtio_pci_save).  Before DRIVER_OK the
  * backend holds nothing the guest set: features, queues and vectors are
- * all the transport's until activation.  On error `out` may hold a
- * partial encoding: discard it.
+ * all the transport's until activation.  A running device must be
+ * suspended (gw_vdpa_device_suspend): each enabled queue's
+ * VHOST_GET_VRING_BASE goes into the encoding as its last_avail and
+ * last_used (which must equal the used index the device published in
+ * guest RAM: nothing in flight), with the device's config space.  A
+ * running device that is not suspended fails the save.  On error `out`
+ * may hold a partial encoding: discard it.
  *
  * gw_vdpa_device_load loads that encoding into a device created from
  * the same configuration and plugged into the same slot
- * (gw_virtio_pci_load): a refused encoding leaves the device unchanged;
- * a running one is refused with "virtio-pci XX.0: restoring a running
- * device is not supported yet".  `in` is left after the encoding.
+ * (gw_virtio_pci_load; a refused encoding leaves the device unchanged).
+ * A running one is restored with no guest write: features, the config
+ * bytes the source's driver changed, each enabled queue's size,
+ * addresses, VHOST_SET_VRING_BASE(last_avail) (after checking that the
+ * used index in the loaded guest RAM is the one the source's device
+ * stopped at), eventfds and enable, DRIVER_OK — and then the device is
+ * suspended, as the source's was, until the VM runs
+ * (gw_vdpa_device_resume, which kicks every enabled queue once: kicks
+ * the source's device remembered do not travel).  A failed restore fails
+ * the load; the destination must not run.  `in` is left after the
+ * encoding.
+ *
+ * gw_vdpa_device_get_vring_base: VHOST_GET_VRING_BASE of queue `idx`,
+ * for tests and debugging (stable only while suspended).
  */
 bool gw_vdpa_device_is_running(const GwVdpaDevice *d);
 
 /*
  * Why the device cannot migrate now (caller frees), or NULL: it cannot
- * be suspended (gw_vdpa_device_can_suspend), or it is running
- * (gw_vdpa_device_is_running).
+ * be suspended (gw_vdpa_device_can_suspend); it is a disk whose storage
+ * the destination cannot share ("vDPA disk X has no shared storage:
+ * create it with backing=FILE", the simulator's memory disks); or it is
+ * running (gw_vdpa_device_is_running).
  */
 char *gw_vdpa_device_migration_blocker(const GwVdpaDevice *d);
 bool gw_vdpa_device_save(GwVdpaDevice *d, GwMigBuf *out, GError **errp);
 bool gw_vdpa_device_load(GwVdpaDevice *d, GwMigCursor *in, GError **errp);
+bool gw_vdpa_device_get_vring_base(GwVdpaDevice *d, unsigned idx,
+                                   uint32_t *base, GError **errp);
