@@ -159,3 +159,29 @@ bool gw_vdpa_device_save(GwVdpaDevice *d, GwMigBuf *out, GError **errp);
 bool gw_vdpa_device_load(GwVdpaDevice *d, GwMigCursor *in, GError **errp);
 bool gw_vdpa_device_get_vring_base(GwVdpaDevice *d, unsigned idx,
                                    uint32_t *base, GError **errp);
+
+/*
+ * The relay seam (for shadow virtqueues).  Main thread, device lock
+ * held, the device suspended (GW_ERROR_BUSY otherwise) and queue `idx`
+ * running (GW_ERROR_INVALID otherwise).
+ *
+ * gw_vdpa_device_set_queue_fds gives the backend `kick_fd` (what the
+ * device waits on) and `call_fd` (what it signals) for queue `idx`
+ * instead of the guest's ioeventfd and irqfd, which stay bound to the
+ * guest's notify address and MSI-X vector: the caller relays between
+ * them.  The fds stay the caller's (the backend holds its own
+ * references).  Kicks the guest writes meanwhile wait in its ioeventfd.
+ *
+ * gw_vdpa_device_restore_queue_fds puts the guest's eventfds back and
+ * signals the guest's call eventfd once, so that a completion the relay
+ * did not forward still reaches the guest (QEMU once lost a guest's
+ * interrupts here).  Kicks the guest wrote meanwhile are seen by the
+ * device once it runs.
+ *
+ * A reset of the device forgets a relay (the next start binds the
+ * guest's eventfds).
+ */
+bool gw_vdpa_device_set_queue_fds(GwVdpaDevice *d, unsigned idx, int kick_fd,
+                                  int call_fd, GError **errp);
+bool gw_vdpa_device_restore_queue_fds(GwVdpaDevice *d, unsigned idx,
+                                      GError **errp);

@@ -704,3 +704,55 @@ gw_vdpa_device_get_vring_base(GwVdpaDevice *d, unsigned idx, uint32_t *base,
 {
     return gw_vdpa_get_vring_base(d->backend, idx, base, errp);
 }
+
+/* ---- the relay seam ---- */
+
+static bool
+relay_check(GwVdpaDevice *d, unsigned idx, GwVirtqueueSetup *q, GError **errp)
+{
+    if (!gw_virtio_pci_queue(d->vp, idx, q) || !q->enabled ||
+        !gw_virtio_pci_started(d->vp)) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "vdpa %s: queue %u is not running", d->cfg->id, idx);
+        return false;
+    }
+    if (!d->suspended) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_BUSY,
+                    "vdpa %s: queue %u's eventfds change only while the "
+                    "device is suspended",
+                    d->cfg->id, idx);
+        return false;
+    }
+    return true;
+}
+
+bool
+gw_vdpa_device_set_queue_fds(GwVdpaDevice *d, unsigned idx, int kick_fd,
+                             int call_fd, GError **errp)
+{
+    GwVirtqueueSetup q;
+
+    if (!relay_check(d, idx, &q, errp)) {
+        return false;
+    }
+    d->relayed[idx] = true; /* even half done: restoring redoes both */
+    return gw_vdpa_set_vring_kick(d->backend, idx, kick_fd, errp) &&
+           gw_vdpa_set_vring_call(d->backend, idx, call_fd, errp);
+}
+
+bool
+gw_vdpa_device_restore_queue_fds(GwVdpaDevice *d, unsigned idx, GError **errp)
+{
+    GwVirtqueueSetup q;
+
+    if (!relay_check(d, idx, &q, errp) ||
+        !gw_vdpa_set_vring_kick(d->backend, idx, q.kick_fd, errp) ||
+        !gw_vdpa_set_vring_call(d->backend, idx, q.call_fd, errp)) {
+        return false;
+    }
+    d->relayed[idx] = false;
+    /* A completion signalled to the relay and never forwarded would be
+     * lost to the guest's driver: a spurious interrupt is harmless. */
+    eventfd_write(q.call_fd, 1);
+    return true;
+}

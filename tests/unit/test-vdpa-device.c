@@ -749,6 +749,67 @@ test_restore_checks_used_index(void)
     fx_free(&dst);
 }
 
+/*
+ * The relay seam: the backend signals and waits on eventfds of ours
+ * instead of the guest's; put back, the guest gets its interrupts
+ * again, including one for a completion the "relay" kept.
+ */
+static void
+test_queue_fds_swap_and_back(void)
+{
+    Fx f = {0};
+    g_autoptr(GError) err = NULL;
+    gw_autofd kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    gw_autofd call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    uint64_t st;
+    uint8_t *stp, data[512];
+    uint16_t id;
+
+    g_assert_nonnull(fx_device(&f, "vdpasim_blk,capacity=1M", "", &err));
+    driver_start(&f, 32);
+    g_mutex_lock(&f.lock);
+    g_assert_false(gw_vdpa_device_set_queue_fds(f.dev, 0, kick, call, &err));
+    g_mutex_unlock(&f.lock);
+    g_assert_error(err, GW_ERROR, GW_ERROR_BUSY);
+    g_clear_error(&err);
+    g_assert_true(dev_suspend(&f, true, &err));
+    g_mutex_lock(&f.lock);
+    g_assert_false(gw_vdpa_device_set_queue_fds(f.dev, 1, kick, call, &err));
+    g_clear_error(&err);
+    g_assert_true(gw_vdpa_device_set_queue_fds(f.dev, 0, kick, call, &err));
+    g_mutex_unlock(&f.lock);
+    g_assert_no_error(err);
+    g_assert_true(dev_suspend(&f, false, &err));
+
+    /* The guest's notify no longer reaches the device; ours does, and
+     * the device signals us, not the guest. */
+    post_write(&f, 1, 0x5a, &st);
+    stp = gw_test_mem_ptr(f.tm, st);
+    notify(&f);
+    g_assert_false(gw_test_wait_fd(call, 300));
+    g_assert_cmpuint(*stp, ==, 0xff);
+    eventfd_write(kick, 1);
+    g_assert_true(gw_test_wait_fd(call, 5000));
+    g_assert_cmpuint(*stp, ==, VIRTIO_BLK_S_OK);
+    g_assert_false(gw_test_wait_fd(f.rec.irqfd_fd, 100));
+
+    /* Back: the kept completion is signalled to the guest, and new
+     * requests interrupt it as before. */
+    g_assert_true(dev_suspend(&f, true, &err));
+    g_mutex_lock(&f.lock);
+    g_assert_true(gw_vdpa_device_restore_queue_fds(f.dev, 0, &err));
+    g_mutex_unlock(&f.lock);
+    g_assert_no_error(err);
+    g_assert_true(dev_suspend(&f, false, &err));
+    g_assert_true(gw_test_wait_fd(f.rec.irqfd_fd, 5000));
+    g_assert_true(gw_test_vring_get_used(f.vr, &id, NULL));
+    g_assert_cmpuint(blk_request(&f, VIRTIO_BLK_T_IN, 1, data, 512), ==,
+                     VIRTIO_BLK_S_OK);
+    g_assert_cmpuint(data[0], ==, 0x5a);
+    g_assert_false(gw_test_wait_fd(call, 100));
+    fx_free(&f);
+}
+
 /* Posts one flush on f->vr and notifies queue 0; returns its head. */
 static uint16_t
 post_flush(Fx *f, uint8_t **st)
@@ -910,6 +971,8 @@ main(int argc, char **argv)
                     test_running_device_moves);
     g_test_add_func("/devstate/vdpa/restore-checks-used-index",
                     test_restore_checks_used_index);
+    g_test_add_func("/vdpa/device/queue-fds-swap-and-back",
+                    test_queue_fds_swap_and_back);
     ret = g_test_run();
     g_rmdir(dir);
     return ret;
