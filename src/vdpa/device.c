@@ -632,6 +632,11 @@ gw_vdpa_device_migration_blocker(const GwVdpaDevice *d)
             "quiesced for a migration",
             d->cfg->id, gw_vdpa_backend_label(d->backend));
     }
+    if (gw_vdpa_backend_has_private_storage(d->backend)) {
+        return g_strdup_printf("vDPA disk %s has no shared storage: create "
+                               "it with backing=FILE",
+                               d->cfg->id);
+    }
     if (gw_vdpa_device_is_running(d)) {
         return g_strdup_printf(
             "vDPA device %s is running: what it writes into guest RAM "

@@ -49,6 +49,19 @@ query_broken(GwTestVm *vm, const char *status, bool *has_status)
     return json_object_get_boolean(json_object_object_get(r, "broken"));
 }
 
+/* query-migrate's blocked-reasons is exactly `want`. */
+static void
+must_blocked(GwTestVm *vm, const char *want)
+{
+    g_autoptr(json_object) q = gw_test_vm_qmp_ok(vm, "query-migrate", NULL);
+    json_object *reasons = json_object_object_get(q, "blocked-reasons");
+
+    g_assert_cmpuint(json_object_array_length(reasons), ==, 1);
+    g_assert_cmpstr(
+        json_object_get_string(json_object_array_get_idx(reasons, 0)), ==,
+        want);
+}
+
 static void
 test_query_virtio(void)
 {
@@ -60,6 +73,8 @@ test_query_virtio(void)
     json_object *e, *hf, *gf;
 
     gw_test_vm_start(&vm, blk_args);
+    must_blocked(&vm, "vDPA disk disk0 has no shared storage: create it with "
+                      "backing=FILE");
     list = gw_test_vm_qmp_ok(&vm, "x-query-virtio", NULL);
     g_assert_cmpuint(json_object_array_length(list), ==, 1);
     e = json_object_array_get_idx(list, 0);
@@ -190,9 +205,12 @@ test_backing_file(void)
     const char *args[] = {"--vdpa-sim", sim, "--vdpa",
                           "path=@DIR@/vdpa/blk0,id=disk0", NULL};
     g_autofree char *data = NULL;
+    g_autoptr(json_object) q = NULL;
     gsize len = 0;
 
     gw_test_vm_start(&vm, args);
+    q = gw_test_vm_qmp_ok(&vm, "query-migrate", NULL);
+    g_assert_false(json_object_object_get_ex(q, "blocked-reasons", NULL));
     vd = gw_qvirtio_init(vm.qt, SLOT, &err);
     g_assert_no_error(err);
     g_assert_cmpuint(gw_qvirtio_blk_capacity(vd), ==, 2048);

@@ -555,13 +555,20 @@ test_running_device_refused(void)
     Fx src = {0};
     g_autoptr(GError) err = NULL;
     g_autoptr(GwMigBuf) buf = gw_mig_buf_new();
-    g_autofree char *why = NULL;
+    g_autofree char *opts = NULL;
+    char *why;
 
-    g_assert_nonnull(fx_device(&src, "vdpasim_blk,capacity=1M", "", &err));
+    src.disk =
+        g_build_filename(g_get_tmp_dir(), "godwit-vdpadev-run.img", NULL);
+    opts = g_strdup_printf("vdpasim_blk,capacity=1M,backing=%s", src.disk);
+    g_assert_nonnull(fx_device(&src, opts, "", &err));
+    why = gw_vdpa_device_migration_blocker(src.dev);
+    g_assert_null(why);
     driver_start(&src, 32);
     g_assert_true(gw_vdpa_device_is_running(src.dev));
     why = gw_vdpa_device_migration_blocker(src.dev);
     g_assert_nonnull(strstr(why, "vDPA device disk0 is running"));
+    g_free(why);
     g_mutex_lock(&src.lock);
     g_assert_false(gw_vdpa_device_save(src.dev, buf, &err));
     g_mutex_unlock(&src.lock);
@@ -933,6 +940,26 @@ test_no_suspend_blocks_migration(void)
     fx_free(&f);
 }
 
+/* A disk in the simulator's memory cannot follow its VM; nets can. */
+static void
+test_private_storage_blocks_migration(void)
+{
+    Fx blk = {0}, net = {.sim_name = "n0"};
+    g_autoptr(GError) err = NULL;
+    g_autofree char *why = NULL, *none = NULL;
+
+    g_assert_nonnull(fx_device(&blk, "vdpasim_blk,capacity=1M", "", &err));
+    why = gw_vdpa_device_migration_blocker(blk.dev);
+    g_assert_cmpstr(why, ==,
+                    "vDPA disk disk0 has no shared storage: create it with "
+                    "backing=FILE");
+    g_assert_nonnull(fx_device(&net, "vdpasim_net", "", &err));
+    none = gw_vdpa_device_migration_blocker(net.dev);
+    g_assert_null(none);
+    fx_free(&blk);
+    fx_free(&net);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -967,6 +994,8 @@ main(int argc, char **argv)
                     test_migrates_before_driver_ok);
     g_test_add_func("/devstate/vdpa/running-device-blocks-and-is-refused",
                     test_running_device_refused);
+    g_test_add_func("/devstate/vdpa/disk-without-shared-storage-blocks",
+                    test_private_storage_blocks_migration);
     g_test_add_func("/devstate/vdpa/suspended-running-device-moves",
                     test_running_device_moves);
     g_test_add_func("/devstate/vdpa/restore-checks-used-index",

@@ -230,6 +230,7 @@ blk_storage_file(GwVdpaSimDev *d, const GwVdpaSimConfig *cfg, GError **errp)
     }
     d->storage = p;
     d->storage_len = d->capacity;
+    d->storage_shared = true;
     return true;
 }
 

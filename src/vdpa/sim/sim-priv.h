@@ -90,6 +90,7 @@ struct GwVdpaSimDev {
     uint8_t *storage;
     uint64_t capacity; /* bytes */
     size_t storage_len;
+    bool storage_shared; /* a backing= file, not private memory */
 
     GThread *thread;
     int wake_fd; /* eventfd: wakes the worker */
