@@ -2,6 +2,7 @@
  * virtio-pci's migratable state: gw_virtio_pci_vmsd, its pre_save and
  * post_load.  See include/godwit/virtio-pci.h.
  */
+#include <string.h>
 #include <sys/eventfd.h>
 #include <godwit/util.h>
 #include <godwit/virtio-pci.h>
@@ -41,6 +42,7 @@ save_ring_state(GwVirtioPci *vp, GError **errp)
 {
     vp->ring_state = 0;
     vp->config_len = 0;
+    memset(vp->config, 0, sizeof(vp->config));
     if (!vp->activated || !vp->ops->ring_state ||
         (vp->status & GW_VIRTIO_STATUS_NEEDS_RESET)) {
         return true;
