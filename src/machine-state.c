@@ -291,13 +291,7 @@ gw_machine_migration_blocker(GwMachine *m)
 
     g_mutex_lock(&m->dev_lock);
     for (guint i = 0; i < m->vdpa->len && !why; i++) {
-        GwVdpaDevice *d = m->vdpa->pdata[i];
-        if (gw_vdpa_device_is_running(d)) {
-            why = g_strdup_printf(
-                "vDPA device %s is running: what it writes into guest RAM "
-                "cannot be tracked yet (no shadow virtqueues)",
-                gw_vdpa_device_config(d)->id);
-        }
+        why = gw_vdpa_device_migration_blocker(m->vdpa->pdata[i]);
     }
     if (!why && m->ejected->len) {
         why = g_strdup("a device is being ejected");

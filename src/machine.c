@@ -554,11 +554,21 @@ gw_machine_pause(GwMachine *m)
     if (m->vcpus) {
         gw_vcpus_pause(m->vcpus);
     }
+    g_mutex_lock(&m->dev_lock);
+    for (guint i = 0; i < m->vdpa->len; i++) {
+        gw_vdpa_device_set_vm_running(m->vdpa->pdata[i], false);
+    }
+    g_mutex_unlock(&m->dev_lock);
 }
 
 void
 gw_machine_resume(GwMachine *m)
 {
+    g_mutex_lock(&m->dev_lock);
+    for (guint i = 0; i < m->vdpa->len; i++) {
+        gw_vdpa_device_set_vm_running(m->vdpa->pdata[i], true);
+    }
+    g_mutex_unlock(&m->dev_lock);
     if (m->vcpus) {
         gw_vcpus_resume(m->vcpus);
     }

@@ -167,6 +167,7 @@ sim_fail(GwQmpSession *c, json_object *args, gpointer vm, GError **errp)
         [GW_VDPA_SIM_FAIL_NEEDS_RESET] = "needs-reset",
         [GW_VDPA_SIM_FAIL_SUSPEND] = "suspend",
         [GW_VDPA_SIM_FAIL_RESUME] = "resume",
+        [GW_VDPA_SIM_FAIL_NO_SUSPEND] = "no-suspend",
     };
     const char *failure = opt_str(args, "failure");
     size_t k = 0;

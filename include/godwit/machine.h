@@ -47,12 +47,15 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwMachine, gw_machine_free)
 bool gw_machine_start(GwMachine *m, bool paused, GError **errp);
 
 /*
- * Returns once no vCPU is inside KVM_RUN (at once without vCPUs).  Only
- * the vCPUs stop: devices are not quiesced.  Main thread.
+ * Returns once no vCPU is inside KVM_RUN (at once without vCPUs) and
+ * every vDPA device is suspended (gw_vdpa_device_set_vm_running): no
+ * device writes guest RAM after it, under --qtest too.  A device that
+ * cannot be suspended keeps running, with a warning.  Main thread.
  */
 void gw_machine_pause(GwMachine *m);
 
-/* Lets the vCPUs parked by gw_machine_pause run again.  Main thread. */
+/* Resumes the vDPA devices, then lets the vCPUs parked by
+ * gw_machine_pause run again.  Main thread. */
 void gw_machine_resume(GwMachine *m);
 
 /* Resets devices and vCPUs and reloads the kernel (vCPUs paused). */

@@ -78,30 +78,113 @@ uint64_t gw_vdpa_device_features(const GwVdpaDevice *d);
 json_object *gw_vdpa_device_query(GwVdpaDevice *d);
 
 /*
- * Migration.  All three run on the main thread with the device lock
- * held, the VM stopped.
+ * Quiesce: the VM's run state reaches the device (QEMU's vm state change
+ * handlers).  Main thread, device lock held, vCPUs paused.
+ *
+ * gw_vdpa_device_can_suspend: whether the backend acked
+ * VHOST_BACKEND_F_SUSPEND and _RESUME, without which it cannot be
+ * stopped and started again without losing its rings' state (a device
+ * that cannot is a migration blocker).
+ *
+ * gw_vdpa_device_suspend: from now on the device must not process
+ * requests.  A started device gets VHOST_VDPA_SUSPEND, which returns
+ * once the device finished what it took from its rings (the kernel's
+ * semantics; the simulator's too): nothing is in flight after it, and
+ * kicks are remembered.  A device the guest starts while suspended so
+ * is suspended right after DRIVER_OK.  False with *errp if the device
+ * cannot be suspended or SUSPEND failed: it keeps running.
+ *
+ * gw_vdpa_device_resume: VHOST_VDPA_RESUME if suspended (the remembered
+ * kicks are processed).  False with *errp if RESUME failed: the device
+ * stays suspended.
+ *
+ * gw_vdpa_device_set_vm_running: either of them, a failure logged (as
+ * a warning: the VM's stop or cont goes on).  gw_vdpa_device_is_suspended:
+ * whether SUSPEND succeeded and no RESUME or reset came since.
+ */
+bool gw_vdpa_device_can_suspend(const GwVdpaDevice *d);
+bool gw_vdpa_device_suspend(GwVdpaDevice *d, GError **errp);
+bool gw_vdpa_device_resume(GwVdpaDevice *d, GError **errp);
+void gw_vdpa_device_set_vm_running(GwVdpaDevice *d, bool running);
+bool gw_vdpa_device_is_suspended(const GwVdpaDevice *d);
+
+/*
+ * Migration.  All run on the main thread with the device lock held, the
+ * VM stopped.
  *
  * gw_vdpa_device_is_running: whether the guest's driver has set
  * DRIVER_OK and not reset the device since: the backend was started on
  * its rings then (gw_virtio_pci_started; or it failed to start, or a
  * driver that skipped FEATURES_OK never got it started).  Such a device
- * cannot migrate yet (its ring state lives in the backend): the source
- * blocks the migration on it.  It is exactly what gw_vdpa_device_load
- * refuses, so a source that checks it never sends a section the
- * destination refuses for being running.
+ * cannot migrate live yet: what it writes into guest RAM during
+ * pre-copy is not dirty-tracked until shadow virtqueues relay it, so
+ * the source blocks the migration on it (gw_vdpa_device_migration_blocker).
  *
  * gw_vdpa_device_save appends the device's state to `out`: the
  * virtio-pci encoding (gw_virtio_pci_save).  Before DRIVER_OK the
  * backend holds nothing the guest set: features, queues and vectors are
- * all the transport's until activation.  On error `out` may hold a
- * partial encoding: discard it.
+ * all the transport's until activation.  A running device must be
+ * suspended (gw_vdpa_device_suspend): each enabled queue's
+ * VHOST_GET_VRING_BASE goes into the encoding as its last_avail and
+ * last_used (which must equal the used index the device published in
+ * guest RAM: nothing in flight), with the device's config space.  A
+ * running device that is not suspended fails the save.  On error `out`
+ * may hold a partial encoding: discard it.
  *
  * gw_vdpa_device_load loads that encoding into a device created from
  * the same configuration and plugged into the same slot
- * (gw_virtio_pci_load): a refused encoding leaves the device unchanged;
- * a running one is refused with "virtio-pci XX.0: restoring a running
- * device is not supported yet".  `in` is left after the encoding.
+ * (gw_virtio_pci_load; a refused encoding leaves the device unchanged).
+ * A running one is restored with no guest write: features, the config
+ * bytes the source's driver changed, each enabled queue's size,
+ * addresses, VHOST_SET_VRING_BASE(last_avail) (after checking that the
+ * used index in the loaded guest RAM is the one the source's device
+ * stopped at), eventfds and enable, DRIVER_OK — and then the device is
+ * suspended, as the source's was, until the VM runs
+ * (gw_vdpa_device_resume, which kicks every enabled queue once: kicks
+ * the source's device remembered do not travel).  A failed restore fails
+ * the load; the destination must not run.  `in` is left after the
+ * encoding.
+ *
+ * gw_vdpa_device_get_vring_base: VHOST_GET_VRING_BASE of queue `idx`,
+ * for tests and debugging (stable only while suspended).
  */
 bool gw_vdpa_device_is_running(const GwVdpaDevice *d);
+
+/*
+ * Why the device cannot migrate now (caller frees), or NULL: it cannot
+ * be suspended (gw_vdpa_device_can_suspend); it is a disk whose storage
+ * the destination cannot share ("vDPA disk X has no shared storage:
+ * create it with backing=FILE", the simulator's memory disks); or it is
+ * running (gw_vdpa_device_is_running).
+ */
+char *gw_vdpa_device_migration_blocker(const GwVdpaDevice *d);
 bool gw_vdpa_device_save(GwVdpaDevice *d, GwMigBuf *out, GError **errp);
 bool gw_vdpa_device_load(GwVdpaDevice *d, GwMigCursor *in, GError **errp);
+bool gw_vdpa_device_get_vring_base(GwVdpaDevice *d, unsigned idx,
+                                   uint32_t *base, GError **errp);
+
+/*
+ * The relay seam (for shadow virtqueues).  Main thread, device lock
+ * held, the device suspended (GW_ERROR_BUSY otherwise) and queue `idx`
+ * running (GW_ERROR_INVALID otherwise).
+ *
+ * gw_vdpa_device_set_queue_fds gives the backend `kick_fd` (what the
+ * device waits on) and `call_fd` (what it signals) for queue `idx`
+ * instead of the guest's ioeventfd and irqfd, which stay bound to the
+ * guest's notify address and MSI-X vector: the caller relays between
+ * them.  The fds stay the caller's (the backend holds its own
+ * references).  Kicks the guest writes meanwhile wait in its ioeventfd.
+ *
+ * gw_vdpa_device_restore_queue_fds puts the guest's eventfds back and
+ * signals the guest's call eventfd once, so that a completion the relay
+ * did not forward still reaches the guest (QEMU once lost a guest's
+ * interrupts here).  Kicks the guest wrote meanwhile are seen by the
+ * device once it runs.
+ *
+ * A reset of the device forgets a relay (the next start binds the
+ * guest's eventfds).
+ */
+bool gw_vdpa_device_set_queue_fds(GwVdpaDevice *d, unsigned idx, int kick_fd,
+                                  int call_fd, GError **errp);
+bool gw_vdpa_device_restore_queue_fds(GwVdpaDevice *d, unsigned idx,
+                                      GError **errp);

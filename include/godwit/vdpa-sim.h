@@ -86,6 +86,14 @@ typedef enum {
     GW_VDPA_SIM_FAIL_SUSPEND,
     /* The next VHOST_VDPA_RESUME fails with EIO (device stays suspended). */
     GW_VDPA_SIM_FAIL_RESUME,
+    /*
+     * From now on the device is one without suspend and resume (as
+     * hardware whose driver has no .suspend/.resume): GET_BACKEND_FEATURES
+     * leaves out SUSPEND and RESUME, SET_BACKEND_FEATURES with them and
+     * SUSPEND/RESUME of a started device fail with EOPNOTSUPP.  Give it
+     * before the device is opened, as the VMM negotiates at open.
+     */
+    GW_VDPA_SIM_FAIL_NO_SUSPEND,
 } GwVdpaSimFailure;
 
 /*

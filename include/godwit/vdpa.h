@@ -62,6 +62,15 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwVdpaBackend, gw_vdpa_backend_unref)
 /* The path or "fd N" the backend was opened from, for messages. */
 const char *gw_vdpa_backend_label(GwVdpaBackend *b);
 
+/*
+ * Whether the device keeps its data in storage that exists on this host
+ * only, which another host's device cannot reach: a disk that cannot
+ * follow its VM.  What storage a real vhost-vdpa device has is the
+ * device's business (false); the simulator's blk device without
+ * backing= keeps its disk in private memory (true).
+ */
+bool gw_vdpa_backend_has_private_storage(GwVdpaBackend *b);
+
 /* ioctl(2) on the device: 0 or -errno. */
 int gw_vdpa_backend_ioctl(GwVdpaBackend *b, unsigned long request, void *arg);
 /* write(2) on the device (IOTLB messages): bytes written or -errno. */

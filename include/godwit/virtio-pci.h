@@ -46,6 +46,9 @@ typedef struct {
     bool enabled;
     uint64_t desc, avail, used; /* guest physical */
     int kick_fd, call_fd;       /* eventfds owned by the transport */
+    /* Where the device goes on: 0 at a driver's start; at a restore,
+     * the indices the source's device stopped at. */
+    uint16_t last_avail, last_used;
 } GwVirtqueueSetup;
 
 typedef struct {
@@ -62,7 +65,24 @@ typedef struct {
     void (*config_read)(void *opaque, unsigned off, void *buf, unsigned len);
     void (*config_write)(void *opaque, unsigned off, const void *buf,
                          unsigned len);
+    /*
+     * Optional, both or neither: a device that can be saved and
+     * restored while running.  ring_state, at save of a started
+     * function (the device quiescent), gives enabled queue `idx`'s ring
+     * indices.  restore, at load of a running function, starts the
+     * device where the source's stopped, with no guest write: the
+     * queues' last_avail/last_used and the source's device config
+     * space (`config`, `config_len` bytes); false fails the load.
+     */
+    bool (*ring_state)(void *opaque, unsigned idx, const GwVirtqueueSetup *q,
+                       uint16_t *last_avail, uint16_t *last_used,
+                       GError **errp);
+    bool (*restore)(void *opaque, const GwVirtioActivation *a,
+                    const uint8_t *config, unsigned config_len, GError **errp);
 } GwVirtioDeviceOps;
+
+/* The device config space a running function's state carries. */
+#define GW_VIRTIO_CONFIG_SAVE_MAX 256
 
 typedef struct {
     uint32_t device_id; /* virtio device id: 1 net, 2 blk, … */
@@ -104,6 +124,11 @@ uint8_t gw_virtio_pci_status(const GwVirtioPci *vp);
  * has stopped it since; true too if the backend failed to start. */
 bool gw_virtio_pci_started(const GwVirtioPci *vp);
 
+/* Queue `idx` as the driver set it up, with the transport's eventfds
+ * (last_avail/last_used: 0).  False if there is no such queue. */
+bool gw_virtio_pci_queue(const GwVirtioPci *vp, unsigned idx,
+                         GwVirtqueueSetup *out);
+
 /*
  * The function's migratable state (object: GwVirtioPci), one encoding:
  * its config space (gw_pci_device_vmsd, nested), its MSI-X table and
@@ -116,12 +141,18 @@ bool gw_virtio_pci_started(const GwVirtioPci *vp);
  * pre_save moves interrupts that masked vectors' queues signalled into
  * the pending bits (they wait in the call eventfds otherwise).
  *
+ * Version 2 adds, for a started function whose device has ring_state
+ * and restore ops: each queue's last_avail/last_used (from ring_state)
+ * and the device's config space (its first GW_VIRTIO_CONFIG_SAVE_MAX
+ * bytes), with ring_state 1 saying they are there.
+ *
  * post_load, after the nested ones (BARs mapped, MSI routes rebuilt):
  * refuses a stream of another virtio device type or with an invalid
  * queue size; refuses a device whose status has DRIVER_OK with
  * "virtio-pci XX.0: restoring a running device is not supported yet"
- * (GW_ERROR_BUSY), since starting the backend where the source's
- * stopped is not done yet; otherwise re-syncs irqfds and ioeventfds.
+ * (GW_ERROR_BUSY) when this device has no restore op, or when the
+ * stream carries no ring state; otherwise re-syncs irqfds and
+ * ioeventfds, and a running device is restored (ops->restore).
  * After a failed post_load the function holds the loaded fields and
  * must not run (see gw_vmsd_load).
  *

@@ -7,6 +7,7 @@
 #include <godwit/log.h>
 #include <godwit/util.h>
 #include <godwit/virtio-pci.h>
+#include "virtio-pci-priv.h"
 
 enum {
     CFG_DFSELECT = 0x00,
@@ -28,32 +29,7 @@ enum {
     CFG_END = 0x38,
 };
 
-typedef struct {
-    uint16_t size, vector;
-    bool enabled;
-    uint64_t desc, avail, used;
-    int kick_fd, call_fd;
-    int bound_gsi;         /* irqfd bound to this GSI, or -1 */
-    uint64_t ioeventfd_at; /* registered notify address, or 0 */
-} Queue;
-
-struct GwVirtioPci {
-    GwPciDevice pci; /* first: config_written gets this pointer */
-    GwMsix msix;     /* embedded, so gw_virtio_pci_vmsd nests its state */
-    GwVirtioDeviceInfo info;
-    const GwVirtioDeviceOps *ops;
-    void *opaque;
-    const GwIrqChip *irq;
-    uint32_t dfselect, gfselect;
-    uint64_t driver_features;
-    uint16_t config_vector, queue_select;
-    uint8_t status, generation, isr;
-    bool activated;
-    unsigned cfg_cap; /* VIRTIO_PCI_CAP_PCI_CFG's offset in config space */
-    Queue q[GW_VIRTIO_MAX_QUEUES];
-};
-
-static Queue *
+static GwVirtioQueue *
 selected(GwVirtioPci *vp)
 {
     return vp->queue_select < vp->info.n_queues ? &vp->q[vp->queue_select]
@@ -72,7 +48,7 @@ notify_addr(GwVirtioPci *vp, unsigned i)
 static void
 sync_irqfd(GwVirtioPci *vp, unsigned i)
 {
-    Queue *q = &vp->q[i];
+    GwVirtioQueue *q = &vp->q[i];
     int gsi = vp->activated && q->enabled
                   ? gw_msix_vector_gsi(&vp->msix, q->vector)
                   : -1;
@@ -99,7 +75,7 @@ sync_irqfd(GwVirtioPci *vp, unsigned i)
 static void
 sync_ioeventfd(GwVirtioPci *vp, unsigned i)
 {
-    Queue *q = &vp->q[i];
+    GwVirtioQueue *q = &vp->q[i];
     uint64_t want = vp->activated && q->enabled ? notify_addr(vp, i) : 0;
     g_autoptr(GError) err = NULL;
 
@@ -120,8 +96,8 @@ sync_ioeventfd(GwVirtioPci *vp, unsigned i)
     }
 }
 
-static void
-sync_queues(GwVirtioPci *vp)
+void
+gw_virtio_pci_sync_queues(GwVirtioPci *vp)
 {
     for (unsigned i = 0; i < vp->info.n_queues; i++) {
         sync_irqfd(vp, i);
@@ -147,7 +123,7 @@ reset_state(GwVirtioPci *vp)
     bool was_active = vp->activated;
 
     vp->activated = false;
-    sync_queues(vp); /* unbinds everything */
+    gw_virtio_pci_sync_queues(vp); /* unbinds everything */
     if (was_active || vp->status) {
         vp->ops->reset(vp->opaque);
     }
@@ -157,12 +133,15 @@ reset_state(GwVirtioPci *vp)
     vp->queue_select = 0;
     vp->status = vp->isr = 0;
     for (unsigned i = 0; i < vp->info.n_queues; i++) {
-        Queue *q = &vp->q[i];
+        GwVirtioQueue *q = &vp->q[i];
         q->size = vp->info.queue_max;
         q->vector = GW_MSIX_NO_VECTOR;
         q->enabled = false;
         q->desc = q->avail = q->used = 0;
+        q->last_avail = q->last_used = 0;
     }
+    vp->ring_state = 0;
+    vp->config_len = 0;
 }
 
 void
@@ -182,6 +161,14 @@ gw_virtio_pci_set_needs_reset(GwVirtioPci *vp)
     gw_virtio_pci_config_changed(vp);
 }
 
+GwVirtqueueSetup
+gw_virtio_pci_queue_setup(const GwVirtioQueue *q)
+{
+    return (GwVirtqueueSetup){q->size,    q->enabled, q->desc,
+                              q->avail,   q->used,    q->kick_fd,
+                              q->call_fd, 0,          0};
+}
+
 static void
 activate(GwVirtioPci *vp)
 {
@@ -190,12 +177,10 @@ activate(GwVirtioPci *vp)
     g_autoptr(GError) err = NULL;
 
     for (unsigned i = 0; i < vp->info.n_queues; i++) {
-        const Queue *q = &vp->q[i];
-        qs[i] = (GwVirtqueueSetup){q->size, q->enabled, q->desc,   q->avail,
-                                   q->used, q->kick_fd, q->call_fd};
+        qs[i] = gw_virtio_pci_queue_setup(&vp->q[i]);
     }
     vp->activated = true;
-    sync_queues(vp);
+    gw_virtio_pci_sync_queues(vp);
     if (!vp->ops->activate(vp->opaque, &a, &err)) {
         gw_warning_ratelimited(
             "virtio-pci %02x.0 (%s): device failed to start: %s", vp->pci.slot,
@@ -230,7 +215,7 @@ write_status(GwVirtioPci *vp, uint8_t v)
 static uint64_t
 common_read(GwVirtioPci *vp, unsigned off)
 {
-    Queue *q = selected(vp);
+    GwVirtioQueue *q = selected(vp);
 
     switch (off) {
     case CFG_DFSELECT:
@@ -300,7 +285,8 @@ set_half(uint64_t *field, unsigned off, unsigned base, uint64_t v,
 }
 
 static void
-queue_write(GwVirtioPci *vp, Queue *q, unsigned off, uint64_t v, unsigned size)
+queue_write(GwVirtioPci *vp, GwVirtioQueue *q, unsigned off, uint64_t v,
+            unsigned size)
 {
     bool live = vp->status & GW_VIRTIO_STATUS_DRIVER_OK;
 
@@ -328,7 +314,7 @@ queue_write(GwVirtioPci *vp, Queue *q, unsigned off, uint64_t v, unsigned size)
 static void
 common_write(GwVirtioPci *vp, unsigned off, uint64_t v, unsigned size)
 {
-    Queue *q = selected(vp);
+    GwVirtioQueue *q = selected(vp);
 
     switch (off) {
     case CFG_DFSELECT:
@@ -442,7 +428,7 @@ config_written(GwPciDevice *dev, unsigned offset, unsigned size)
     uint32_t off, len, v;
 
     gw_msix_config_written(&vp->msix, offset, size);
-    sync_queues(vp); /* a BAR may have moved */
+    gw_virtio_pci_sync_queues(vp); /* a BAR may have moved */
     if (touches_cfg_data(vp, offset, size) && cfg_window(vp, &off, &len)) {
         memcpy(&v, &dev->config[vp->cfg_cap + CFG_CAP_DATA], 4);
         bar_write(vp, off, len == 4 ? v : v & ((1u << (8 * len)) - 1), len);
@@ -540,7 +526,8 @@ gw_virtio_pci_new(const GwVirtioDeviceInfo *info, const GwVirtioDeviceOps *ops,
     vp->opaque = opaque;
     vp->irq = irq;
     for (unsigned i = 0; i < GW_VIRTIO_MAX_QUEUES; i++) {
-        vp->q[i] = (Queue){.kick_fd = -1, .call_fd = -1, .bound_gsi = -1};
+        vp->q[i] =
+            (GwVirtioQueue){.kick_fd = -1, .call_fd = -1, .bound_gsi = -1};
     }
     gw_pci_device_init(&vp->pci, &pci_ops, 0x1af4,
                        (uint16_t)(0x1040 + info->device_id),
@@ -573,7 +560,7 @@ gw_virtio_pci_free(GwVirtioPci *vp)
     }
     /* Unbind our eventfds; the backend is its owner's to reset. */
     vp->activated = false;
-    sync_queues(vp);
+    gw_virtio_pci_sync_queues(vp);
     gw_msix_cleanup(&vp->msix);
     for (unsigned i = 0; i < vp->info.n_queues; i++) {
         gw_fd_cleanup(&vp->q[i].kick_fd);
@@ -607,150 +594,14 @@ gw_virtio_pci_started(const GwVirtioPci *vp)
     return vp->activated;
 }
 
-/* ---- migration ---- */
-
-/*
- * While a queue's vector is masked its irqfd is unbound, so what the
- * device signals waits in the call eventfd (KVM delivers it when the
- * irqfd is bound again at unmask), not in the PBA: move it to the PBA,
- * where the guest can see it and the stream carries it.  Unmasking then
- * delivers it from there.
- */
-static bool
-drain_call_fd(GwVirtioPci *vp, unsigned i, GError **errp)
-{
-    Queue *q = &vp->q[i];
-    eventfd_t n;
-
-    if (!vp->activated || !q->enabled || q->bound_gsi >= 0 ||
-        q->vector == GW_MSIX_NO_VECTOR) {
-        return true;
-    }
-    if (eventfd_read(q->call_fd, &n) == 0) {
-        gw_msix_notify(&vp->msix, q->vector);
-    } else if (errno != EAGAIN) {
-        return gw_error_errno(errp, errno,
-                              "virtio-pci %02x.0 queue %u: reading its call "
-                              "eventfd",
-                              vp->pci.slot, i);
-    }
-    return true;
-}
-
-static bool
-virtio_pci_pre_save(void *obj, GError **errp)
-{
-    GwVirtioPci *vp = obj;
-
-    for (unsigned i = 0; i < vp->info.n_queues; i++) {
-        if (!drain_call_fd(vp, i, errp)) {
-            return false;
-        }
-    }
-    return true;
-}
-
-static bool
-check_queues(GwVirtioPci *vp, GError **errp)
-{
-    for (unsigned i = 0; i < vp->info.n_queues; i++) {
-        uint16_t size = vp->q[i].size;
-        if (!size || size > vp->info.queue_max || (size & (size - 1))) {
-            g_set_error(errp, GW_MIG_ERROR, GW_MIG_ERROR_FORMAT,
-                        "virtio-pci %02x.0: queue %u has %u entries, not a "
-                        "power of two up to %u",
-                        vp->pci.slot, i, size, vp->info.queue_max);
-            return false;
-        }
-    }
-    return true;
-}
-
-/*
- * A running device would need its backend started on the rings where
- * the source's stopped (for vDPA, the ring indices), which the transport
- * cannot do: refused until that lands.  Otherwise the backend has seen
- * nothing yet (it starts at DRIVER_OK), and only the eventfd bindings
- * follow from the loaded state.
- */
-static bool
-virtio_pci_post_load(void *obj, unsigned version, GError **errp)
-{
-    GwVirtioPci *vp = obj;
-    unsigned type = gw_pci_get16(&vp->pci, 0x02) - 0x1040u;
-
-    if (type != vp->info.device_id) {
-        g_set_error(errp, GW_MIG_ERROR, GW_MIG_ERROR_FORMAT,
-                    "virtio-pci %02x.0: the stream holds virtio device type "
-                    "%u, this is type %u",
-                    vp->pci.slot, type, vp->info.device_id);
-        return false;
-    }
-    if (vp->status & GW_VIRTIO_STATUS_DRIVER_OK) {
-        g_set_error(errp, GW_ERROR, GW_ERROR_BUSY,
-                    "virtio-pci %02x.0: restoring a running device is not "
-                    "supported yet",
-                    vp->pci.slot);
-        return false;
-    }
-    if (!check_queues(vp, errp)) {
-        return false;
-    }
-    sync_queues(vp);
-    return true;
-}
-
-static const GwVmsdField queue_fields[] = {
-    GW_VMSD_FIELD(Queue, size, 1),
-    GW_VMSD_FIELD(Queue, vector, 1),
-    GW_VMSD_FIELD(Queue, enabled, 1),
-    GW_VMSD_FIELD(Queue, desc, 1),
-    GW_VMSD_FIELD(Queue, avail, 1),
-    GW_VMSD_FIELD(Queue, used, 1),
-    GW_VMSD_END,
-};
-
-static const GwVmsd queue_vmsd = {
-    .name = "virtio-queue",
-    .version = 1,
-    .fields = queue_fields,
-    .size = sizeof(Queue),
-};
-
-static const GwVmsdField virtio_pci_fields[] = {
-    GW_VMSD_STRUCT(GwVirtioPci, pci, 1, &gw_pci_device_vmsd),
-    GW_VMSD_STRUCT(GwVirtioPci, msix, 1, &gw_msix_vmsd),
-    GW_VMSD_FIELD(GwVirtioPci, dfselect, 1),
-    GW_VMSD_FIELD(GwVirtioPci, gfselect, 1),
-    GW_VMSD_FIELD(GwVirtioPci, driver_features, 1),
-    GW_VMSD_FIELD(GwVirtioPci, config_vector, 1),
-    GW_VMSD_FIELD(GwVirtioPci, queue_select, 1),
-    GW_VMSD_FIELD(GwVirtioPci, status, 1),
-    GW_VMSD_FIELD(GwVirtioPci, generation, 1),
-    GW_VMSD_FIELD(GwVirtioPci, isr, 1),
-    GW_VMSD_STRUCT_ARRAY(GwVirtioPci, q, 1, &queue_vmsd),
-    GW_VMSD_END,
-};
-
-const GwVmsd gw_virtio_pci_vmsd = {
-    .name = "virtio-pci",
-    .version = 1,
-    .fields = virtio_pci_fields,
-    .pre_save = virtio_pci_pre_save,
-    .post_load = virtio_pci_post_load,
-    .size = sizeof(GwVirtioPci),
-};
-
 bool
-gw_virtio_pci_save(GwVirtioPci *vp, GwMigBuf *out, GError **errp)
+gw_virtio_pci_queue(const GwVirtioPci *vp, unsigned idx, GwVirtqueueSetup *out)
 {
-    return gw_vmsd_save(&gw_virtio_pci_vmsd, vp, out, errp);
-}
-
-bool
-gw_virtio_pci_load(GwVirtioPci *vp, GwMigCursor *in, GError **errp)
-{
-    return gw_vmsd_load(&gw_virtio_pci_vmsd, vp, in, errp);
+    if (idx >= vp->info.n_queues) {
+        return false;
+    }
+    *out = gw_virtio_pci_queue_setup(&vp->q[idx]);
+    return true;
 }
 
 /* ---- x-query-virtio-status ---- */

@@ -48,6 +48,12 @@ gw_vdpa_backend_label(GwVdpaBackend *b)
     return b->label;
 }
 
+bool
+gw_vdpa_backend_has_private_storage(GwVdpaBackend *b)
+{
+    return b->ops->private_storage && b->ops->private_storage(b);
+}
+
 int
 gw_vdpa_backend_ioctl(GwVdpaBackend *b, unsigned long request, void *arg)
 {

@@ -35,6 +35,11 @@ struct GwVdpaDevice {
     uint32_t device_id;
     int config_call_fd;
     guint config_watch;
+    bool vm_stopped; /* the VM is paused: a started device must not run */
+    bool suspended;  /* VHOST_VDPA_SUSPEND done since the last start/RESUME */
+    bool kick_on_resume; /* restored: look at every ring when it runs */
+    /* Queues whose backend eventfds are a relay's, not the transport's. */
+    bool relayed[GW_VIRTIO_MAX_QUEUES];
 };
 
 static bool
@@ -83,7 +88,7 @@ setup_rings(GwVdpaDevice *d, const GwVirtioActivation *a, GError **errp)
         if (!gw_vdpa_set_vring_num(d->backend, i, q->size, errp) ||
             !gw_vdpa_set_vring_addr(d->backend, i, q->desc, q->avail, q->used,
                                     errp) ||
-            !gw_vdpa_set_vring_base(d->backend, i, 0, errp) ||
+            !gw_vdpa_set_vring_base(d->backend, i, q->last_avail, errp) ||
             !gw_vdpa_set_vring_kick(d->backend, i, q->kick_fd, errp) ||
             !gw_vdpa_set_vring_call(d->backend, i, q->call_fd, errp)) {
             return false;
@@ -104,36 +109,79 @@ enable_rings(GwVdpaDevice *d, const GwVirtioActivation *a, GError **errp)
     return true;
 }
 
-/* The sequence of drivers/vhost/vdpa.c's users (QEMU, Cloud Hypervisor). */
-static bool
-vdpa_activate(void *opaque, const GwVirtioActivation *a, GError **errp)
+bool
+gw_vdpa_device_can_suspend(const GwVdpaDevice *d)
 {
-    GwVdpaDevice *d = opaque;
+    return has_backend(d, VHOST_BACKEND_F_SUSPEND) &&
+           has_backend(d, VHOST_BACKEND_F_RESUME);
+}
+
+static bool
+backend_suspend(GwVdpaDevice *d, GError **errp)
+{
+    if (!gw_vdpa_device_can_suspend(d)) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
+                    "vdpa %s: %s cannot be suspended (no "
+                    "VHOST_BACKEND_F_SUSPEND and _RESUME)",
+                    d->cfg->id, gw_vdpa_backend_label(d->backend));
+        return false;
+    }
+    if (!gw_vdpa_suspend(d->backend, errp)) {
+        return false;
+    }
+    d->suspended = true;
+    return true;
+}
+
+/* A guest (a qtest "guest" can) started the device while the VM is
+ * paused: it must not run until the VM does. */
+static bool
+quiesce_if_stopped(GwVdpaDevice *d, GError **errp)
+{
+    return !d->vm_stopped || !gw_vdpa_device_can_suspend(d) ||
+           backend_suspend(d, errp);
+}
+
+/* ACKNOWLEDGE, DRIVER, the features, FEATURES_OK re-read into *status. */
+static bool
+negotiate_features(GwVdpaDevice *d, const GwVirtioActivation *a,
+                   uint8_t *status, GError **errp)
+{
     const uint8_t drv = GW_VIRTIO_STATUS_ACKNOWLEDGE | GW_VIRTIO_STATUS_DRIVER;
     /* vhost-vdpa needs ACCESS_PLATFORM; with IOVA = GPA it changes nothing
      * for a guest that did not negotiate it. */
     uint64_t features = a->features | (1ull << VIRTIO_F_ACCESS_PLATFORM);
-    uint8_t status = 0;
 
     if (!gw_vdpa_set_status(d->backend, drv, errp) ||
         !gw_vdpa_set_features(d->backend, features, errp) ||
         !gw_vdpa_set_status(d->backend, drv | GW_VIRTIO_STATUS_FEATURES_OK,
                             errp) ||
-        !gw_vdpa_get_status(d->backend, &status, errp)) {
+        !gw_vdpa_get_status(d->backend, status, errp)) {
         return false;
     }
-    if (!(status & GW_VIRTIO_STATUS_FEATURES_OK)) {
+    if (!(*status & GW_VIRTIO_STATUS_FEATURES_OK)) {
         g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
                     "vdpa %s: the device refused features 0x%" G_GINT64_MODIFIER
                     "x",
                     d->cfg->id, features);
         return false;
     }
-    return setup_rings(d, a, errp) &&
+    return true;
+}
+
+/* The sequence of drivers/vhost/vdpa.c's users (QEMU, Cloud Hypervisor). */
+static bool
+vdpa_activate(void *opaque, const GwVirtioActivation *a, GError **errp)
+{
+    GwVdpaDevice *d = opaque;
+    uint8_t status = 0;
+
+    return negotiate_features(d, a, &status, errp) && setup_rings(d, a, errp) &&
            gw_vdpa_set_config_call(d->backend, d->config_call_fd, errp) &&
            enable_rings(d, a, errp) &&
            gw_vdpa_set_status(d->backend, status | GW_VIRTIO_STATUS_DRIVER_OK,
-                              errp);
+                              errp) &&
+           quiesce_if_stopped(d, errp);
 }
 
 static void
@@ -142,6 +190,10 @@ vdpa_reset(void *opaque)
     GwVdpaDevice *d = opaque;
     g_autoptr(GError) err = NULL;
 
+    /* A reset ends a suspension, and the device forgets its eventfds. */
+    d->suspended = false;
+    d->kick_on_resume = false;
+    memset(d->relayed, 0, sizeof(d->relayed));
     if (!gw_vdpa_set_status(d->backend, 0, &err)) {
         gw_warning_ratelimited("%s", err->message);
         return;
@@ -177,11 +229,144 @@ vdpa_config_write(void *opaque, unsigned off, const void *buf, unsigned len)
     }
 }
 
+/* ---- a running device saved and restored ---- */
+
+/*
+ * After SUSPEND the device has finished everything it took, so on a
+ * split ring its used index equals its last_avail_idx, which is all
+ * VHOST_GET_VRING_BASE reports (and all SET_VRING_BASE restores: the
+ * device starts a ring with used = avail).  Checked, never assumed.
+ */
+static bool
+vdpa_ring_state(void *opaque, unsigned idx, const GwVirtqueueSetup *q,
+                uint16_t *last_avail, uint16_t *last_used, GError **errp)
+{
+    GwVdpaDevice *d = opaque;
+    uint32_t base = 0;
+    uint16_t used = 0;
+
+    if (!d->suspended) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_BUSY,
+                    "vdpa %s: the device runs and is not suspended: its "
+                    "rings' state is not stable",
+                    d->cfg->id);
+        return false;
+    }
+    if (!gw_vdpa_get_vring_base(d->backend, idx, &base, errp)) {
+        return false;
+    }
+    if (!gw_mem_read(d->mem, q->used + 2, &used, 2) || used != base) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
+                    "vdpa %s queue %u: the device took up to %u and "
+                    "completed up to %u after SUSPEND: requests in flight "
+                    "cannot be carried on a split ring",
+                    d->cfg->id, idx, base, used);
+        return false;
+    }
+    *last_avail = *last_used = (uint16_t)base;
+    return true;
+}
+
+static bool
+check_restored_ring(GwVdpaDevice *d, unsigned i, const GwVirtqueueSetup *q,
+                    GError **errp)
+{
+    uint16_t used = 0;
+
+    if (q->last_avail != q->last_used) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "vdpa %s queue %u: last avail %u, last used %u: a split "
+                    "ring cannot restore requests in flight",
+                    d->cfg->id, i, q->last_avail, q->last_used);
+        return false;
+    }
+    if (!gw_mem_read(d->mem, q->used + 2, &used, 2) || used != q->last_used) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "vdpa %s queue %u: the used index in guest RAM is %u, "
+                    "the source's device stopped at %u",
+                    d->cfg->id, i, used, q->last_used);
+        return false;
+    }
+    return true;
+}
+
+/* Writes back the span of the config space the source's driver changed. */
+static bool
+replay_config(GwVdpaDevice *d, const uint8_t *config, unsigned len,
+              GError **errp)
+{
+    uint8_t now[GW_VIRTIO_CONFIG_SAVE_MAX];
+    unsigned first = 0, last = len;
+
+    if (!len) {
+        return true;
+    }
+    if (!gw_vdpa_get_config(d->backend, 0, now, len, errp)) {
+        return false;
+    }
+    while (first < len && now[first] == config[first]) {
+        first++;
+    }
+    while (last > first && now[last - 1] == config[last - 1]) {
+        last--;
+    }
+    return first == last ||
+           gw_vdpa_set_config(d->backend, first, config + first, last - first,
+                              errp);
+}
+
+/* A kick per enabled queue: the source's remembered kicks do not travel. */
+static void
+kick_queues(GwVdpaDevice *d)
+{
+    GwVirtqueueSetup q;
+
+    d->kick_on_resume = false;
+    for (unsigned i = 0; gw_virtio_pci_queue(d->vp, i, &q); i++) {
+        if (q.enabled && !d->relayed[i]) {
+            eventfd_write(q.kick_fd, 1);
+        }
+    }
+}
+
+/*
+ * features -> config -> rings at their bases -> DRIVER_OK, then
+ * suspended until the VM runs (gw_vdpa_device_resume kicks every ring).
+ */
+static bool
+vdpa_restore(void *opaque, const GwVirtioActivation *a, const uint8_t *config,
+             unsigned config_len, GError **errp)
+{
+    GwVdpaDevice *d = opaque;
+    uint8_t status = 0;
+
+    for (unsigned i = 0; i < a->n_queues; i++) {
+        if (a->queues[i].enabled &&
+            !check_restored_ring(d, i, &a->queues[i], errp)) {
+            return false;
+        }
+    }
+    if (!negotiate_features(d, a, &status, errp) ||
+        !replay_config(d, config, config_len, errp) ||
+        !setup_rings(d, a, errp) ||
+        !gw_vdpa_set_config_call(d->backend, d->config_call_fd, errp) ||
+        !enable_rings(d, a, errp) ||
+        !gw_vdpa_set_status(d->backend, status | GW_VIRTIO_STATUS_DRIVER_OK,
+                            errp)) {
+        return false;
+    }
+    d->vm_stopped = true; /* until the migration lets the VM run */
+    if (!gw_vdpa_device_can_suspend(d)) {
+        kick_queues(d);
+        return true;
+    }
+    d->kick_on_resume = true;
+    return backend_suspend(d, errp);
+}
+
 static const GwVirtioDeviceOps virtio_ops = {
-    vdpa_activate,
-    vdpa_reset,
-    vdpa_config_read,
-    vdpa_config_write,
+    vdpa_activate,     vdpa_reset,      vdpa_config_read,
+    vdpa_config_write, vdpa_ring_state, vdpa_restore,
 };
 
 /* The device signalled a config change, or that it broke. */
@@ -443,6 +628,30 @@ gw_vdpa_device_is_running(const GwVdpaDevice *d)
     return gw_virtio_pci_status(d->vp) & GW_VIRTIO_STATUS_DRIVER_OK;
 }
 
+char *
+gw_vdpa_device_migration_blocker(const GwVdpaDevice *d)
+{
+    if (!gw_vdpa_device_can_suspend(d)) {
+        return g_strdup_printf(
+            "vDPA device %s cannot be suspended (%s offers no "
+            "VHOST_BACKEND_F_SUSPEND and _RESUME), so it cannot be "
+            "quiesced for a migration",
+            d->cfg->id, gw_vdpa_backend_label(d->backend));
+    }
+    if (gw_vdpa_backend_has_private_storage(d->backend)) {
+        return g_strdup_printf("vDPA disk %s has no shared storage: create "
+                               "it with backing=FILE",
+                               d->cfg->id);
+    }
+    if (gw_vdpa_device_is_running(d)) {
+        return g_strdup_printf(
+            "vDPA device %s is running: what it writes into guest RAM "
+            "cannot be tracked yet (no shadow virtqueues)",
+            d->cfg->id);
+    }
+    return NULL;
+}
+
 bool
 gw_vdpa_device_save(GwVdpaDevice *d, GwMigBuf *out, GError **errp)
 {
@@ -453,4 +662,108 @@ bool
 gw_vdpa_device_load(GwVdpaDevice *d, GwMigCursor *in, GError **errp)
 {
     return gw_virtio_pci_load(d->vp, in, errp);
+}
+
+bool
+gw_vdpa_device_is_suspended(const GwVdpaDevice *d)
+{
+    return d->suspended;
+}
+
+bool
+gw_vdpa_device_suspend(GwVdpaDevice *d, GError **errp)
+{
+    d->vm_stopped = true;
+    return !gw_virtio_pci_started(d->vp) || d->suspended ||
+           backend_suspend(d, errp);
+}
+
+bool
+gw_vdpa_device_resume(GwVdpaDevice *d, GError **errp)
+{
+    d->vm_stopped = false;
+    if (!d->suspended) {
+        return true;
+    }
+    if (!gw_vdpa_resume(d->backend, errp)) {
+        return false;
+    }
+    d->suspended = false;
+    if (d->kick_on_resume) {
+        kick_queues(d);
+    }
+    return true;
+}
+
+void
+gw_vdpa_device_set_vm_running(GwVdpaDevice *d, bool running)
+{
+    g_autoptr(GError) err = NULL;
+
+    if (running ? !gw_vdpa_device_resume(d, &err)
+                : !gw_vdpa_device_suspend(d, &err)) {
+        gw_warning_ratelimited("%s%s", err->message,
+                               running ? ": it stays suspended"
+                                       : ": it keeps running while the VM "
+                                         "is paused");
+    }
+}
+
+bool
+gw_vdpa_device_get_vring_base(GwVdpaDevice *d, unsigned idx, uint32_t *base,
+                              GError **errp)
+{
+    return gw_vdpa_get_vring_base(d->backend, idx, base, errp);
+}
+
+/* ---- the relay seam ---- */
+
+static bool
+relay_check(GwVdpaDevice *d, unsigned idx, GwVirtqueueSetup *q, GError **errp)
+{
+    if (!gw_virtio_pci_queue(d->vp, idx, q) || !q->enabled ||
+        !gw_virtio_pci_started(d->vp)) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "vdpa %s: queue %u is not running", d->cfg->id, idx);
+        return false;
+    }
+    if (!d->suspended) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_BUSY,
+                    "vdpa %s: queue %u's eventfds change only while the "
+                    "device is suspended",
+                    d->cfg->id, idx);
+        return false;
+    }
+    return true;
+}
+
+bool
+gw_vdpa_device_set_queue_fds(GwVdpaDevice *d, unsigned idx, int kick_fd,
+                             int call_fd, GError **errp)
+{
+    GwVirtqueueSetup q;
+
+    if (!relay_check(d, idx, &q, errp)) {
+        return false;
+    }
+    d->relayed[idx] = true; /* even half done: restoring redoes both */
+    return gw_vdpa_set_vring_kick(d->backend, idx, kick_fd, errp) &&
+           gw_vdpa_set_vring_call(d->backend, idx, call_fd, errp);
+}
+
+bool
+gw_vdpa_device_restore_queue_fds(GwVdpaDevice *d, unsigned idx, GError **errp)
+{
+    GwVirtqueueSetup q;
+
+    if (!relay_check(d, idx, &q, errp) ||
+        !gw_vdpa_set_vring_kick(d->backend, idx, q.kick_fd, errp) ||
+        !gw_vdpa_set_vring_call(d->backend, idx, q.call_fd, errp)) {
+        return false;
+    }
+    d->relayed[idx] = false;
+    /* A completion signalled to the relay and never forwarded would be
+     * lost to the guest's driver: a spurious interrupt is harmless. */
+    eventfd_write(q.call_fd, 1);
+    return true;
 }

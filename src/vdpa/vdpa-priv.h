@@ -12,6 +12,8 @@ typedef struct {
     ssize_t (*read)(GwVdpaBackend *b, void *buf, size_t len);
     /* Last reference gone: close the device and free the backend. */
     void (*free)(GwVdpaBackend *b);
+    /* Optional: gw_vdpa_backend_has_private_storage (NULL: false). */
+    bool (*private_storage)(GwVdpaBackend *b);
 } GwVdpaBackendOps;
 
 /* Embedded first in every implementation's struct. */

@@ -29,9 +29,11 @@
 #define NPAGES   48
 #define PAGE     4096
 #define HOT_PAGE 0x3000000ull /* rewritten during the migration */
-#define SIM      "--vdpa-sim=name=d0,mgmtdev=vdpasim_blk,capacity=1M"
-#define VDPA     "--vdpa=path=@DIR@/vdpa/d0,id=disk0"
-#define SLOT     1
+/* The disk both "hosts" share (a disk in memory blocks migration). */
+#define SIM sim_arg
+static char *sim_arg, *disk_dir, *disk;
+#define VDPA "--vdpa=path=@DIR@/vdpa/d0,id=disk0"
+#define SLOT 1
 
 static uint64_t
 page_addr(unsigned i)
@@ -206,12 +208,12 @@ json_put_ok(json_object *o)
 
 /* ---- processes ---- */
 
-static const char *src_args[] = {SIM, VDPA, NULL};
-
 static void
 start_src(GwTestVm *vm)
 {
-    gw_test_vm_start(vm, src_args);
+    const char *args[] = {SIM, VDPA, NULL};
+
+    gw_test_vm_start(vm, args);
 }
 
 /* A destination with the source's command line plus `incoming`. */
@@ -1027,10 +1029,22 @@ test_truncated(void)
     restore_damaged(true);
 }
 
+static void
+remove_disk(void)
+{
+    g_unlink(disk);
+    g_rmdir(disk_dir);
+}
+
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    disk_dir = g_dir_make_tmp("godwit-mig-disk-XXXXXX", NULL);
+    disk = g_build_filename(disk_dir, "disk.img", NULL);
+    sim_arg = g_strdup_printf(
+        "--vdpa-sim=name=d0,mgmtdev=vdpasim_blk,capacity=1M,backing=%s", disk);
+    atexit(remove_disk);
     g_test_add_func("/migration/qtest/unix/ram-and-devices-equal", test_unix);
     g_test_add_func("/migration/qtest/tcp/ram-and-devices-equal", test_tcp);
     g_test_add_func("/migration/qtest/fd/getfd-socket-pair", test_fd);

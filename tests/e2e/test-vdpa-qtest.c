@@ -49,6 +49,19 @@ query_broken(GwTestVm *vm, const char *status, bool *has_status)
     return json_object_get_boolean(json_object_object_get(r, "broken"));
 }
 
+/* query-migrate's blocked-reasons is exactly `want`. */
+static void
+must_blocked(GwTestVm *vm, const char *want)
+{
+    g_autoptr(json_object) q = gw_test_vm_qmp_ok(vm, "query-migrate", NULL);
+    json_object *reasons = json_object_object_get(q, "blocked-reasons");
+
+    g_assert_cmpuint(json_object_array_length(reasons), ==, 1);
+    g_assert_cmpstr(
+        json_object_get_string(json_object_array_get_idx(reasons, 0)), ==,
+        want);
+}
+
 static void
 test_query_virtio(void)
 {
@@ -60,6 +73,8 @@ test_query_virtio(void)
     json_object *e, *hf, *gf;
 
     gw_test_vm_start(&vm, blk_args);
+    must_blocked(&vm, "vDPA disk disk0 has no shared storage: create it with "
+                      "backing=FILE");
     list = gw_test_vm_qmp_ok(&vm, "x-query-virtio", NULL);
     g_assert_cmpuint(json_object_array_length(list), ==, 1);
     e = json_object_array_get_idx(list, 0);
@@ -190,9 +205,12 @@ test_backing_file(void)
     const char *args[] = {"--vdpa-sim", sim, "--vdpa",
                           "path=@DIR@/vdpa/blk0,id=disk0", NULL};
     g_autofree char *data = NULL;
+    g_autoptr(json_object) q = NULL;
     gsize len = 0;
 
     gw_test_vm_start(&vm, args);
+    q = gw_test_vm_qmp_ok(&vm, "query-migrate", NULL);
+    g_assert_false(json_object_object_get_ex(q, "blocked-reasons", NULL));
     vd = gw_qvirtio_init(vm.qt, SLOT, &err);
     g_assert_no_error(err);
     g_assert_cmpuint(gw_qvirtio_blk_capacity(vd), ==, 2048);
@@ -347,6 +365,109 @@ test_net_without_cvq(void)
     gw_test_vm_stop(&vm);
 }
 
+/* ---- stop quiesces, cont resumes ---- */
+
+#define F_BASE                                                                 \
+    ((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_ACCESS_PLATFORM))
+#define NREQ 4
+
+/* Makes a flush request available on queue 0 (not kicked); its head. */
+static uint16_t
+post_flush(GwTestVm *vm, GwQVirtio *vd, unsigned i)
+{
+    size_t len;
+    uint64_t at = gw_qvirtio_data_area(vd, &len) + i * 32;
+    const uint32_t hdr[4] = {4 /* VIRTIO_BLK_T_FLUSH */, 0, 0, 0};
+    const GwQVirtioBuf b[2] = {{at, 16, false}, {at + 16, 1, true}};
+
+    gw_qt_memwrite(vm->qt, at, hdr, sizeof(hdr));
+    gw_qt_writeb(vm->qt, at + 16, 0xff);
+    return gw_qvirtio_vq_add(vd, 0, b, 2);
+}
+
+static void
+test_stop_holds_requests(void)
+{
+    GwTestVm vm = {0};
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GwQVirtio) vd = NULL;
+    uint16_t head[NREQ];
+    uint32_t id, len;
+    unsigned done = 0;
+    bool seen[NREQ] = {false};
+    size_t l;
+
+    gw_test_vm_start(&vm, blk_args);
+    vd = gw_qvirtio_init_queues(vm.qt, SLOT, F_BASE, 1, &err);
+    g_assert_no_error(err);
+    head[0] = post_flush(&vm, vd, 0);
+    gw_qvirtio_vq_kick(vd, 0);
+    g_assert_true(gw_qvirtio_vq_wait(vd, 0, T, &id, &len));
+    g_assert_cmpuint(id, ==, head[0]);
+
+    json_object_put(gw_test_vm_qmp_ok(&vm, "stop", NULL));
+    for (unsigned i = 0; i < NREQ; i++) {
+        head[i] = post_flush(&vm, vd, i);
+    }
+    gw_qvirtio_vq_kick(vd, 0);
+    /* Paused: the device takes nothing (the used index, read over
+     * qtest, stays) and writes no status. */
+    g_assert_false(gw_qvirtio_vq_wait(vd, 0, 500, &id, &len));
+    g_assert_cmpuint(gw_qt_readb(vm.qt, gw_qvirtio_data_area(vd, &l) + 16), ==,
+                     0xff);
+    json_object_put(gw_test_vm_qmp_ok(&vm, "cont", NULL));
+    while (done < NREQ) {
+        g_assert_true(gw_qvirtio_vq_wait(vd, 0, T, &id, &len));
+        for (unsigned i = 0; i < NREQ; i++) {
+            if (id == head[i]) {
+                g_assert_false(seen[i]); /* completed once */
+                seen[i] = true;
+                done++;
+            }
+        }
+    }
+    g_assert_false(gw_qvirtio_vq_wait(vd, 0, 300, &id, &len));
+    for (unsigned i = 0; i < NREQ; i++) {
+        uint64_t st = gw_qvirtio_data_area(vd, &l) + i * 32 + 16;
+        g_assert_cmpuint(gw_qt_readb(vm.qt, st), ==, 0);
+    }
+    gw_qvirtio_reset(vd);
+    gw_test_vm_stop(&vm);
+}
+
+/* A device that cannot be suspended blocks migration, saying why. */
+static void
+test_no_suspend_blocker(void)
+{
+    GwTestVm vm = {0};
+    g_autoptr(json_object) add = NULL, q = NULL;
+    g_autofree char *args = NULL, *class = NULL, *desc = NULL;
+    json_object *reasons;
+    const char *want = "vDPA device disk1 cannot be suspended";
+
+    gw_test_vm_start(&vm, NULL);
+    add = gw_test_vm_qmp_ok(&vm, "x-godwit-vdpa-sim-add",
+                            "{\"name\":\"blk1\",\"mgmtdev\":"
+                            "\"vdpasim_blk\"}");
+    json_object_put(
+        gw_test_vm_qmp_ok(&vm, "x-godwit-vdpa-sim-fail",
+                          "{\"name\":\"blk1\",\"failure\":\"no-suspend\"}"));
+    args = g_strdup_printf(
+        "{\"driver\":\"vhost-vdpa-device-pci\",\"vhostdev\":\"%s\","
+        "\"id\":\"disk1\"}",
+        json_object_get_string(json_object_object_get(add, "path")));
+    json_object_put(gw_test_vm_qmp_ok(&vm, "device_add", args));
+    q = gw_test_vm_qmp_ok(&vm, "query-migrate", NULL);
+    reasons = json_object_object_get(q, "blocked-reasons");
+    g_assert_cmpuint(json_object_array_length(reasons), ==, 1);
+    g_assert_nonnull(strstr(
+        json_object_get_string(json_object_array_get_idx(reasons, 0)), want));
+    gw_test_vm_qmp_err(&vm, "migrate", "{\"uri\":\"unix:/nonexistent\"}",
+                       &class, &desc);
+    g_assert_nonnull(strstr(desc, want));
+    gw_test_vm_stop(&vm);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -360,5 +481,9 @@ main(int argc, char **argv)
                     test_net_loopback_and_mac);
     g_test_add_func("/vdpa-qtest/net-without-control-queue",
                     test_net_without_cvq);
+    g_test_add_func("/vdpa-qtest/stop-holds-requests-until-cont",
+                    test_stop_holds_requests);
+    g_test_add_func("/vdpa-qtest/no-suspend-blocks-migration",
+                    test_no_suspend_blocker);
     return g_test_run();
 }

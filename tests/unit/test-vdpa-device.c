@@ -36,6 +36,7 @@ typedef struct {
     GwTestVring *vr;
     unsigned kick_via_cfg; /* the PCI_CFG capability's offset, or 0 */
     const char *sim_name;  /* NULL: d0 */
+    bool no_suspend;       /* a device without SUSPEND/RESUME */
 } Fx;
 
 static void
@@ -115,6 +116,11 @@ fx_device(Fx *f, const char *sim_opts, const char *vdpa_opts, GError **errp)
     f->reg = gw_vdpa_sim_registry_new(NULL, &err);
     g_assert_no_error(err);
     g_assert_true(gw_vdpa_sim_add(f->reg, sc, &path, &err));
+    if (f->no_suspend) {
+        g_assert_true(
+            gw_vdpa_sim_inject_failure(f->reg, f->sim_name ? f->sim_name : "d0",
+                                       GW_VDPA_SIM_FAIL_NO_SUSPEND, NULL));
+    }
     f->tm = gw_test_mem_new(RAM_SIZE, 0);
     f->gm = (GwGuestMemory){.fd = f->tm->fd,
                             .host = f->tm->base,
@@ -529,33 +535,429 @@ test_migrates_before_driver_ok(void)
     fx_free(&dst);
 }
 
-/* A started device is the migration blocker, and refused if sent. */
+static bool
+dev_suspend(Fx *f, bool suspend, GError **errp)
+{
+    bool ok;
+
+    g_mutex_lock(&f->lock);
+    ok = suspend ? gw_vdpa_device_suspend(f->dev, errp)
+                 : gw_vdpa_device_resume(f->dev, errp);
+    g_mutex_unlock(&f->lock);
+    return ok;
+}
+
+/* A started device is the migration blocker; unsuspended, it cannot
+ * even be saved (its ring indices are not stable). */
 static void
 test_running_device_refused(void)
+{
+    Fx src = {0};
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GwMigBuf) buf = gw_mig_buf_new();
+    g_autofree char *opts = NULL;
+    char *why;
+
+    src.disk =
+        g_build_filename(g_get_tmp_dir(), "godwit-vdpadev-run.img", NULL);
+    opts = g_strdup_printf("vdpasim_blk,capacity=1M,backing=%s", src.disk);
+    g_assert_nonnull(fx_device(&src, opts, "", &err));
+    why = gw_vdpa_device_migration_blocker(src.dev);
+    g_assert_null(why);
+    driver_start(&src, 32);
+    g_assert_true(gw_vdpa_device_is_running(src.dev));
+    why = gw_vdpa_device_migration_blocker(src.dev);
+    g_assert_nonnull(strstr(why, "vDPA device disk0 is running"));
+    g_free(why);
+    g_mutex_lock(&src.lock);
+    g_assert_false(gw_vdpa_device_save(src.dev, buf, &err));
+    g_mutex_unlock(&src.lock);
+    g_assert_error(err, GW_ERROR, GW_ERROR_BUSY);
+    g_assert_cmpstr(err->message, ==,
+                    "vdpa disk0: the device runs and is not suspended: its "
+                    "rings' state is not stable");
+    fx_free(&src);
+}
+
+/* Posts a 512-byte write of `fill` to `sector` (no notify). */
+static uint16_t
+post_write(Fx *f, uint64_t sector, uint8_t fill, uint64_t *st_iova)
+{
+    uint64_t hdr_iova, data_iova;
+    struct virtio_blk_outhdr *hdr =
+        gw_test_mem_alloc(f->tm, sizeof(*hdr), 16, &hdr_iova);
+    uint8_t *buf = gw_test_mem_alloc(f->tm, 512, 512, &data_iova);
+    uint8_t *st = gw_test_mem_alloc(f->tm, 1, 1, st_iova);
+    GwTestBuf bufs[3] = {{hdr_iova, sizeof(*hdr), false},
+                         {data_iova, 512, false},
+                         {*st_iova, 1, true}};
+    uint16_t head;
+
+    hdr->type = VIRTIO_BLK_T_OUT;
+    hdr->sector = sector;
+    memset(buf, fill, 512);
+    *st = 0xff;
+    g_assert_true(gw_test_vring_add(f->vr, bufs, 3, &head));
+    return head;
+}
+
+static void
+notify(Fx *f)
+{
+    mmio_write(f, f->bar0 + 0x3000, 2, 0);
+}
+
+static void
+save_load(Fx *src, Fx *dst, GError **errp, bool *loaded)
+{
+    g_autoptr(GwMigBuf) buf = gw_mig_buf_new();
+    GwMigCursor c;
+
+    g_mutex_lock(&src->lock);
+    g_assert_true(gw_vdpa_device_save(src->dev, buf, NULL));
+    g_mutex_unlock(&src->lock);
+    /* What migration's RAM pages carry, and the test driver's own
+     * state beside its ring. */
+    memcpy(dst->tm->base, src->tm->base, RAM_SIZE);
+    dst->tm->used = src->tm->used;
+    dst->vr->free_head = src->vr->free_head;
+    dst->vr->num_free = src->vr->num_free;
+    dst->vr->avail_idx = src->vr->avail_idx;
+    dst->vr->last_used = src->vr->last_used;
+    gw_mig_cursor_init(&c, gw_mig_buf_data(buf), gw_mig_buf_len(buf));
+    g_mutex_lock(&dst->lock);
+    *loaded = gw_vdpa_device_load(dst->dev, &c, errp);
+    g_mutex_unlock(&dst->lock);
+}
+
+#define MOVED 6
+
+/*
+ * A running, suspended device moves to a fresh device on a fresh
+ * simulator sharing its backing file, and goes on with the same ring:
+ * requests taken on the source, and those the source held while
+ * suspended, each complete exactly once; the data is in the file; the
+ * destination's vring base is the source's.
+ */
+static void
+test_running_device_moves(void)
+{
+    Fx src = {0}, dst = {.sim_name = "d1"};
+    g_autoptr(GError) err = NULL;
+    g_autofree char *file =
+        g_build_filename(g_get_tmp_dir(), "godwit-vdpadev-move.img", NULL);
+    g_autofree char *opts =
+        g_strdup_printf("vdpasim_blk,capacity=1M,backing=%s", file);
+    uint64_t st[MOVED];
+    uint16_t head[MOVED], id;
+    uint32_t sbase = 0, dbase = 0;
+    unsigned done = 0;
+    bool seen[MOVED] = {false}, loaded;
+    uint8_t disk[512];
+    int fd;
+
+    g_unlink(file);
+    src.disk = g_strdup(file);
+    g_assert_nonnull(fx_device(&src, opts, "", &err));
+    g_assert_nonnull(fx_device(&dst, opts, "", &err));
+    dst.vr = gw_test_vring_new(dst.tm, 0, 32);
+    driver_start(&src, 32);
+    for (unsigned i = 0; i < MOVED / 2; i++) {
+        head[i] = post_write(&src, 10 + i, (uint8_t)(0xa0 + i), &st[i]);
+    }
+    notify(&src); /* these may complete before SUSPEND, or not */
+    g_assert_true(dev_suspend(&src, true, &err));
+    for (unsigned i = MOVED / 2; i < MOVED; i++) {
+        head[i] = post_write(&src, 10 + i, (uint8_t)(0xa0 + i), &st[i]);
+    }
+    notify(&src); /* held: remembered by the source's device only */
+    g_assert_true(gw_vdpa_device_get_vring_base(src.dev, 0, &sbase, &err));
+    g_assert_cmpuint(sbase, <=, MOVED / 2);
+    save_load(&src, &dst, &err, &loaded);
+    g_assert_no_error(err);
+    g_assert_true(loaded);
+
+    /* Restored where the source stopped, suspended until the VM runs. */
+    g_assert_true(gw_vdpa_device_is_running(dst.dev));
+    g_assert_true(gw_vdpa_device_is_suspended(dst.dev));
+    g_assert_true(gw_vdpa_device_get_vring_base(dst.dev, 0, &dbase, &err));
+    g_assert_cmpuint(dbase, ==, sbase);
+    g_assert_cmpuint(gw_test_vring_used_idx(dst.vr), ==, sbase);
+    g_assert_cmpuint(dst.rec.irqfds, ==, 1);
+    g_assert_true(dev_suspend(&dst, false, &err));
+    while (done < MOVED) {
+        if (!gw_test_vring_get_used(dst.vr, &id, NULL)) {
+            g_assert_true(gw_test_wait_fd(dst.rec.irqfd_fd, 5000));
+            continue;
+        }
+        for (unsigned i = 0; i < MOVED; i++) {
+            if (id == head[i]) {
+                g_assert_false(seen[i]);
+                seen[i] = true;
+                done++;
+            }
+        }
+    }
+    gw_test_wait_fd(dst.rec.irqfd_fd, 200);
+    g_assert_false(gw_test_vring_get_used(dst.vr, &id, NULL));
+    g_assert_cmpuint(gw_test_vring_used_idx(dst.vr), ==, MOVED);
+    g_assert_true(gw_vdpa_device_get_vring_base(dst.dev, 0, &dbase, &err));
+    g_assert_cmpuint(dbase, ==, MOVED);
+    /* The source's device did nothing more with its copy. */
+    g_assert_cmpuint(gw_test_vring_used_idx(src.vr), ==, sbase);
+    fd = open(file, O_RDONLY);
+    for (unsigned i = 0; i < MOVED; i++) {
+        uint8_t want[512];
+        g_assert_cmpuint(*(uint8_t *)gw_test_mem_ptr(dst.tm, st[i]), ==,
+                         VIRTIO_BLK_S_OK);
+        memset(want, 0xa0 + i, sizeof(want));
+        g_assert_cmpint(pread(fd, disk, 512, (10 + i) * 512), ==, 512);
+        g_assert_cmpmem(disk, 512, want, 512);
+    }
+    close(fd);
+    /* And the guest goes on on the destination. */
+    g_assert_cmpuint(blk_request(&dst, VIRTIO_BLK_T_IN, 10, disk, 512), ==,
+                     VIRTIO_BLK_S_OK);
+    g_assert_cmpuint(disk[0], ==, 0xa0);
+    fx_free(&src);
+    fx_free(&dst);
+}
+
+/* A destination whose RAM says another used index refuses to start the
+ * device on it (the "inconsistent with host index" trap). */
+static void
+test_restore_checks_used_index(void)
 {
     Fx src = {0}, dst = {.sim_name = "d1"};
     g_autoptr(GError) err = NULL;
     g_autoptr(GwMigBuf) buf = gw_mig_buf_new();
+    uint8_t out[512] = {1};
     GwMigCursor c;
 
     g_assert_nonnull(fx_device(&src, "vdpasim_blk,capacity=1M", "", &err));
     g_assert_nonnull(fx_device(&dst, "vdpasim_blk,capacity=1M", "", &err));
     driver_start(&src, 32);
-    g_assert_true(gw_vdpa_device_is_running(src.dev));
+    g_assert_cmpuint(blk_request(&src, VIRTIO_BLK_T_OUT, 0, out, 512), ==, 0);
+    g_assert_true(dev_suspend(&src, true, &err));
     g_mutex_lock(&src.lock);
     g_assert_true(gw_vdpa_device_save(src.dev, buf, &err));
     g_mutex_unlock(&src.lock);
+    memcpy(dst.tm->base, src.tm->base, RAM_SIZE);
+    memset(gw_test_mem_ptr(dst.tm, src.vr->used_iova + 2), 0, 2);
     gw_mig_cursor_init(&c, gw_mig_buf_data(buf), gw_mig_buf_len(buf));
     g_mutex_lock(&dst.lock);
     g_assert_false(gw_vdpa_device_load(dst.dev, &c, &err));
     g_mutex_unlock(&dst.lock);
-    g_assert_error(err, GW_ERROR, GW_ERROR_BUSY);
-    g_assert_cmpstr(err->message, ==,
-                    "virtio-pci 01.0: restoring a running device is not "
-                    "supported yet");
+    g_assert_nonnull(strstr(err->message, "vdpa disk0 queue 0: the used index "
+                                          "in guest RAM is 0, the source's "
+                                          "device stopped at 1"));
     g_assert_cmpuint(gw_vdpa_device_status(dst.dev), ==, 0);
     fx_free(&src);
     fx_free(&dst);
+}
+
+/*
+ * The relay seam: the backend signals and waits on eventfds of ours
+ * instead of the guest's; put back, the guest gets its interrupts
+ * again, including one for a completion the "relay" kept.
+ */
+static void
+test_queue_fds_swap_and_back(void)
+{
+    Fx f = {0};
+    g_autoptr(GError) err = NULL;
+    gw_autofd kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    gw_autofd call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    uint64_t st;
+    uint8_t *stp, data[512];
+    uint16_t id;
+
+    g_assert_nonnull(fx_device(&f, "vdpasim_blk,capacity=1M", "", &err));
+    driver_start(&f, 32);
+    g_mutex_lock(&f.lock);
+    g_assert_false(gw_vdpa_device_set_queue_fds(f.dev, 0, kick, call, &err));
+    g_mutex_unlock(&f.lock);
+    g_assert_error(err, GW_ERROR, GW_ERROR_BUSY);
+    g_clear_error(&err);
+    g_assert_true(dev_suspend(&f, true, &err));
+    g_mutex_lock(&f.lock);
+    g_assert_false(gw_vdpa_device_set_queue_fds(f.dev, 1, kick, call, &err));
+    g_clear_error(&err);
+    g_assert_true(gw_vdpa_device_set_queue_fds(f.dev, 0, kick, call, &err));
+    g_mutex_unlock(&f.lock);
+    g_assert_no_error(err);
+    g_assert_true(dev_suspend(&f, false, &err));
+
+    /* The guest's notify no longer reaches the device; ours does, and
+     * the device signals us, not the guest. */
+    post_write(&f, 1, 0x5a, &st);
+    stp = gw_test_mem_ptr(f.tm, st);
+    notify(&f);
+    g_assert_false(gw_test_wait_fd(call, 300));
+    g_assert_cmpuint(*stp, ==, 0xff);
+    eventfd_write(kick, 1);
+    g_assert_true(gw_test_wait_fd(call, 5000));
+    g_assert_cmpuint(*stp, ==, VIRTIO_BLK_S_OK);
+    g_assert_false(gw_test_wait_fd(f.rec.irqfd_fd, 100));
+
+    /* Back: the kept completion is signalled to the guest, and new
+     * requests interrupt it as before. */
+    g_assert_true(dev_suspend(&f, true, &err));
+    g_mutex_lock(&f.lock);
+    g_assert_true(gw_vdpa_device_restore_queue_fds(f.dev, 0, &err));
+    g_mutex_unlock(&f.lock);
+    g_assert_no_error(err);
+    g_assert_true(dev_suspend(&f, false, &err));
+    g_assert_true(gw_test_wait_fd(f.rec.irqfd_fd, 5000));
+    g_assert_true(gw_test_vring_get_used(f.vr, &id, NULL));
+    g_assert_cmpuint(blk_request(&f, VIRTIO_BLK_T_IN, 1, data, 512), ==,
+                     VIRTIO_BLK_S_OK);
+    g_assert_cmpuint(data[0], ==, 0x5a);
+    g_assert_false(gw_test_wait_fd(call, 100));
+    fx_free(&f);
+}
+
+/* Posts one flush on f->vr and notifies queue 0; returns its head. */
+static uint16_t
+post_flush(Fx *f, uint8_t **st)
+{
+    uint64_t hdr_iova, st_iova;
+    struct virtio_blk_outhdr *hdr =
+        gw_test_mem_alloc(f->tm, sizeof(*hdr), 16, &hdr_iova);
+    GwTestBuf bufs[2] = {{hdr_iova, sizeof(*hdr), false}, {0, 1, true}};
+    uint16_t head;
+
+    *st = gw_test_mem_alloc(f->tm, 1, 1, &st_iova);
+    **st = 0xff;
+    bufs[1].iova = st_iova;
+    hdr->type = VIRTIO_BLK_T_FLUSH;
+    g_assert_true(gw_test_vring_add(f->vr, bufs, 2, &head));
+    mmio_write(f, f->bar0 + 0x3000, 2, 0);
+    return head;
+}
+
+/* Nothing completes while suspended; everything once after resume. */
+static void
+must_hold_until_resume(Fx *f)
+{
+    g_autoptr(GError) err = NULL;
+    uint8_t *st[3];
+    uint16_t head[3], id;
+    bool seen[3] = {false};
+
+    for (unsigned i = 0; i < 3; i++) {
+        head[i] = post_flush(f, &st[i]);
+    }
+    g_assert_false(gw_test_wait_fd(f->rec.irqfd_fd, 300));
+    g_assert_cmpuint(gw_test_vring_used_idx(f->vr), ==, 0);
+    g_assert_cmpuint(*st[0], ==, 0xff);
+    g_assert_true(dev_suspend(f, false, &err));
+    g_assert_no_error(err);
+    g_assert_false(gw_vdpa_device_is_suspended(f->dev));
+    for (unsigned n = 0; n < 3;) {
+        if (!gw_test_vring_get_used(f->vr, &id, NULL)) {
+            g_assert_true(gw_test_wait_fd(f->rec.irqfd_fd, 5000));
+            continue;
+        }
+        for (unsigned i = 0; i < 3; i++) {
+            if (head[i] == id) {
+                g_assert_false(seen[i]);
+                seen[i] = true;
+                n++;
+            }
+        }
+    }
+    /* Nothing more comes (a late signal may: completions, not calls,
+     * are counted). */
+    gw_test_wait_fd(f->rec.irqfd_fd, 200);
+    g_assert_false(gw_test_vring_get_used(f->vr, &id, NULL));
+    g_assert_cmpuint(gw_test_vring_used_idx(f->vr), ==, 3);
+    for (unsigned i = 0; i < 3; i++) {
+        g_assert_cmpuint(*st[i], ==, VIRTIO_BLK_S_OK);
+    }
+}
+
+static void
+test_suspend_holds_requests(void)
+{
+    Fx f = {0};
+    g_autoptr(GError) err = NULL;
+
+    g_assert_nonnull(fx_device(&f, "vdpasim_blk,capacity=1M", "", &err));
+    g_assert_true(gw_vdpa_device_can_suspend(f.dev));
+    driver_start(&f, 32);
+    g_assert_true(dev_suspend(&f, true, &err));
+    g_assert_no_error(err);
+    g_assert_true(gw_vdpa_device_is_suspended(f.dev));
+    must_hold_until_resume(&f);
+    fx_free(&f);
+}
+
+/* A driver that starts the device while the VM is paused (a qtest
+ * "guest" can) does not get it running before the VM runs. */
+static void
+test_started_while_suspended(void)
+{
+    Fx f = {0};
+    g_autoptr(GError) err = NULL;
+
+    g_assert_nonnull(fx_device(&f, "vdpasim_blk,capacity=1M", "", &err));
+    g_assert_true(dev_suspend(&f, true, &err));
+    g_assert_false(gw_vdpa_device_is_suspended(f.dev)); /* nothing to do */
+    driver_start(&f, 32);
+    g_assert_true(gw_vdpa_device_is_suspended(f.dev));
+    must_hold_until_resume(&f);
+    /* A reset ends the suspension; a paused VM's next start suspends. */
+    g_assert_true(dev_suspend(&f, true, &err));
+    mmio_write(&f, f.bar0 + 0x14, 1, 0);
+    g_assert_false(gw_vdpa_device_is_suspended(f.dev));
+    g_assert_true(dev_suspend(&f, false, &err));
+    fx_free(&f);
+}
+
+static void
+test_no_suspend_blocks_migration(void)
+{
+    Fx f = {.no_suspend = true};
+    g_autoptr(GError) err = NULL;
+    g_autofree char *why = NULL;
+    uint8_t *st;
+
+    g_assert_nonnull(fx_device(&f, "vdpasim_blk,capacity=1M", "", &err));
+    g_assert_false(gw_vdpa_device_can_suspend(f.dev));
+    why = gw_vdpa_device_migration_blocker(f.dev);
+    g_assert_nonnull(why);
+    g_assert_nonnull(strstr(why, "vDPA device disk0 cannot be suspended"));
+    g_assert_nonnull(strstr(why, "VHOST_BACKEND_F_SUSPEND"));
+    driver_start(&f, 32);
+    g_assert_false(dev_suspend(&f, true, &err));
+    g_assert_nonnull(strstr(err->message, "cannot be suspended"));
+    /* It keeps running, as it must: the guest's I/O is not lost. */
+    post_flush(&f, &st);
+    g_assert_true(gw_test_wait_fd(f.rec.irqfd_fd, 5000));
+    g_assert_cmpuint(*st, ==, VIRTIO_BLK_S_OK);
+    g_assert_true(dev_suspend(&f, false, NULL));
+    fx_free(&f);
+}
+
+/* A disk in the simulator's memory cannot follow its VM; nets can. */
+static void
+test_private_storage_blocks_migration(void)
+{
+    Fx blk = {0}, net = {.sim_name = "n0"};
+    g_autoptr(GError) err = NULL;
+    g_autofree char *why = NULL, *none = NULL;
+
+    g_assert_nonnull(fx_device(&blk, "vdpasim_blk,capacity=1M", "", &err));
+    why = gw_vdpa_device_migration_blocker(blk.dev);
+    g_assert_cmpstr(why, ==,
+                    "vDPA disk disk0 has no shared storage: create it with "
+                    "backing=FILE");
+    g_assert_nonnull(fx_device(&net, "vdpasim_net", "", &err));
+    none = gw_vdpa_device_migration_blocker(net.dev);
+    g_assert_null(none);
+    fx_free(&blk);
+    fx_free(&net);
 }
 
 int
@@ -582,10 +984,24 @@ main(int argc, char **argv)
     g_test_add_func("/vdpa/device/net-without-cvq-hides-ctrl-features",
                     test_net_without_cvq_hides_ctrl_features);
     g_test_add_func("/vdpa/device/rejects-iommu-on", test_rejects_iommu_on);
+    g_test_add_func("/vdpa/device/suspend-holds-requests-until-resume",
+                    test_suspend_holds_requests);
+    g_test_add_func("/vdpa/device/started-while-vm-paused-stays-suspended",
+                    test_started_while_suspended);
+    g_test_add_func("/vdpa/device/no-suspend-is-a-migration-blocker",
+                    test_no_suspend_blocks_migration);
     g_test_add_func("/devstate/vdpa/migrates-before-driver-ok",
                     test_migrates_before_driver_ok);
     g_test_add_func("/devstate/vdpa/running-device-blocks-and-is-refused",
                     test_running_device_refused);
+    g_test_add_func("/devstate/vdpa/disk-without-shared-storage-blocks",
+                    test_private_storage_blocks_migration);
+    g_test_add_func("/devstate/vdpa/suspended-running-device-moves",
+                    test_running_device_moves);
+    g_test_add_func("/devstate/vdpa/restore-checks-used-index",
+                    test_restore_checks_used_index);
+    g_test_add_func("/vdpa/device/queue-fds-swap-and-back",
+                    test_queue_fds_swap_and_back);
     ret = g_test_run();
     g_rmdir(dir);
     return ret;

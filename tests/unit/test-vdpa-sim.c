@@ -342,6 +342,40 @@ test_inject_needs_reset(void)
     fx_close(&f);
 }
 
+/* A device without .suspend/.resume, as vhost_vdpa_can_suspend sees it. */
+static void
+test_no_suspend(void)
+{
+    Fx f;
+    g_autoptr(GError) err = NULL;
+    uint64_t bf;
+    const uint64_t sr =
+        (1ull << VHOST_BACKEND_F_SUSPEND) | (1ull << VHOST_BACKEND_F_RESUME);
+
+    fx_open(&f, "vdpasim_blk", NULL);
+    g_assert_true(gw_vdpa_sim_inject_failure(
+        f.reg, "dev0", GW_VDPA_SIM_FAIL_NO_SUSPEND, &err));
+    g_assert_true(gw_vdpa_get_backend_features(f.b, &bf, &err));
+    g_assert_cmphex(bf, ==, 0x17e & ~sr);
+    g_assert_false(gw_vdpa_set_backend_features(
+        f.b, (1ull << VHOST_BACKEND_F_IOTLB_MSG_V2) | sr, &err));
+    g_assert_error(err, GW_VDPA_ERRNO_ERROR, EOPNOTSUPP);
+    g_clear_error(&err);
+    /* Before DRIVER_OK SUSPEND is the kernel's early no-op, after it
+     * the missing op. */
+    g_assert_true(gw_vdpa_suspend(f.b, &err));
+    fx_start(&f, 1);
+    g_assert_false(gw_vdpa_suspend(f.b, &err));
+    g_assert_error(err, GW_VDPA_ERRNO_ERROR, EOPNOTSUPP);
+    g_clear_error(&err);
+    g_assert_false(gw_vdpa_resume(f.b, &err));
+    g_assert_error(err, GW_VDPA_ERRNO_ERROR, EOPNOTSUPP);
+    g_clear_error(&err);
+    /* It still works, unsuspended. */
+    g_assert_cmpuint(fx_blk(&f, VIRTIO_BLK_T_FLUSH, 0, 0, NULL), ==, 0);
+    fx_close(&f);
+}
+
 /* net: a frame in TX; returns the RX used length (0 if none came). */
 static uint32_t
 net_send(Fx *f, const uint8_t dst[6], uint8_t **rx_out)
@@ -467,6 +501,8 @@ main(int argc, char **argv)
     g_test_add_func("/vdpa/sim/blk/unmapped-dma-sets-needs-reset",
                     test_blk_unmapped_dma);
     g_test_add_func("/vdpa/sim/inject-failure", test_inject_needs_reset);
+    g_test_add_func("/vdpa/sim/no-suspend-hides-and-refuses-suspend",
+                    test_no_suspend);
     g_test_add_func("/vdpa/sim/net/loopback-broadcast-multicast-own-mac",
                     test_net_loopback);
     g_test_add_func("/vdpa/sim/net/cvq-mac-set-changes-config",

@@ -230,6 +230,7 @@ blk_storage_file(GwVdpaSimDev *d, const GwVdpaSimConfig *cfg, GError **errp)
     }
     d->storage = p;
     d->storage_len = d->capacity;
+    d->storage_shared = true;
     return true;
 }
 
@@ -418,6 +419,9 @@ gw_sim_dev_inject(GwVdpaSimDev *d, int what)
         break;
     case GW_VDPA_SIM_FAIL_RESUME:
         d->fail_resume = true;
+        break;
+    case GW_VDPA_SIM_FAIL_NO_SUSPEND:
+        d->no_suspend = true;
         break;
     }
     pthread_mutex_unlock(&d->lock);

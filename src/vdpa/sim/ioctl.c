@@ -33,6 +33,10 @@ static const uint64_t backend_offered =
     BIT(VHOST_BACKEND_F_SUSPEND) | BIT(VHOST_BACKEND_F_RESUME) |
     BIT(VHOST_BACKEND_F_ENABLE_AFTER_DRIVER_OK);
 
+/* vhost_vdpa_can_suspend / _can_resume: the device has the ops. */
+#define SUSPEND_RESUME                                                         \
+    (BIT(VHOST_BACKEND_F_SUSPEND) | BIT(VHOST_BACKEND_F_RESUME))
+
 #define COPY_OUT(arg, val)                                                     \
     ((arg) ? (memcpy((arg), &(val), sizeof(val)), 0) : -EFAULT)
 
@@ -56,6 +60,10 @@ set_backend_features(GwVdpaSimDev *d, const uint64_t *arg)
         return -EOPNOTSUPP; /* vdpa_sim has no get_vq_desc_group */
     }
     pthread_mutex_lock(&d->lock);
+    if ((f & SUSPEND_RESUME) && d->no_suspend) {
+        pthread_mutex_unlock(&d->lock);
+        return -EOPNOTSUPP;
+    }
     d->backend_features = f;
     pthread_mutex_unlock(&d->lock);
     return 0;
@@ -192,6 +200,9 @@ suspend(GwVdpaSimDev *d)
     if (!(d->status & VIRTIO_CONFIG_S_DRIVER_OK)) {
         return 0;
     }
+    if (d->no_suspend) {
+        return -EOPNOTSUPP;
+    }
     if (d->fail_suspend) {
         d->fail_suspend = false;
         return -EIO;
@@ -207,6 +218,9 @@ resume(GwVdpaSimDev *d)
 {
     if (!(d->status & VIRTIO_CONFIG_S_DRIVER_OK)) {
         return 0;
+    }
+    if (d->no_suspend) {
+        return -EOPNOTSUPP;
     }
     if (d->fail_resume) {
         d->fail_resume = false;
@@ -445,7 +459,7 @@ query(GwVdpaSimDev *d, unsigned long req, void *arg)
         u32 = d->type->nas;
         return COPY_OUT(arg, u32);
     case VHOST_GET_BACKEND_FEATURES:
-        u64 = backend_offered;
+        u64 = backend_offered & ~(d->no_suspend ? SUSPEND_RESUME : 0);
         return COPY_OUT(arg, u64);
     case VHOST_VDPA_GET_IOVA_RANGE:
         return COPY_OUT(arg, range);

@@ -66,11 +66,21 @@ sim_free(GwVdpaBackend *b)
     g_free(s);
 }
 
+/* Immutable after creation: no lock. */
+static bool
+sim_private_storage(GwVdpaBackend *b)
+{
+    GwVdpaSimDev *d = ((SimBackend *)b)->dev;
+
+    return d->storage && !d->storage_shared;
+}
+
 static const GwVdpaBackendOps sim_ops = {
     .ioctl = sim_ioctl,
     .write = sim_write,
     .read = sim_read,
     .free = sim_free,
+    .private_storage = sim_private_storage,
 };
 
 static void

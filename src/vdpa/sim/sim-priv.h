@@ -90,6 +90,7 @@ struct GwVdpaSimDev {
     uint8_t *storage;
     uint64_t capacity; /* bytes */
     size_t storage_len;
+    bool storage_shared; /* a backing= file, not private memory */
 
     GThread *thread;
     int wake_fd; /* eventfd: wakes the worker */
@@ -111,6 +112,7 @@ struct GwVdpaSimDev {
     uint32_t batch_asid;
     int config_call_fd;
     bool fail_suspend, fail_resume;
+    bool no_suspend; /* no .suspend/.resume (GW_VDPA_SIM_FAIL_NO_SUSPEND) */
     SimVq vqs[SIM_MAX_VQS];
     SimAs as[SIM_MAX_AS];
     uint8_t config[GW_VIRTIO_BLK_CONFIG_SIZE];
