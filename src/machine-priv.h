@@ -38,6 +38,7 @@ struct GwMachine {
     GPtrArray *vdpa;          /* GwVdpaDevice *, cold- and hot-plugged */
     GPtrArray *ejected;       /* GwVdpaDevice *: off the bus, to release */
     GwVcpus *vcpus;
+    bool vm_stopped; /* paused (or started paused): main thread */
     GwBootImage boot;
 };
 

@@ -542,9 +542,24 @@ gw_machine_free(GwMachine *m)
     g_free(m);
 }
 
+/* Devices do no work while the VM is stopped (vDPA: suspended). */
+static void
+set_devices_running(GwMachine *m, bool running)
+{
+    g_mutex_lock(&m->dev_lock);
+    m->vm_stopped = !running;
+    for (guint i = 0; i < m->vdpa->len; i++) {
+        gw_vdpa_device_set_vm_running(m->vdpa->pdata[i], running);
+    }
+    g_mutex_unlock(&m->dev_lock);
+}
+
 bool
 gw_machine_start(GwMachine *m, bool paused, GError **errp)
 {
+    if (paused) {
+        set_devices_running(m, false);
+    }
     return !m->vcpus || gw_vcpus_start(m->vcpus, paused, errp);
 }
 
@@ -554,21 +569,13 @@ gw_machine_pause(GwMachine *m)
     if (m->vcpus) {
         gw_vcpus_pause(m->vcpus);
     }
-    g_mutex_lock(&m->dev_lock);
-    for (guint i = 0; i < m->vdpa->len; i++) {
-        gw_vdpa_device_set_vm_running(m->vdpa->pdata[i], false);
-    }
-    g_mutex_unlock(&m->dev_lock);
+    set_devices_running(m, false);
 }
 
 void
 gw_machine_resume(GwMachine *m)
 {
-    g_mutex_lock(&m->dev_lock);
-    for (guint i = 0; i < m->vdpa->len; i++) {
-        gw_vdpa_device_set_vm_running(m->vdpa->pdata[i], true);
-    }
-    g_mutex_unlock(&m->dev_lock);
+    set_devices_running(m, true);
     if (m->vcpus) {
         gw_vcpus_resume(m->vcpus);
     }
@@ -764,6 +771,9 @@ gw_machine_hotplug_vdpa(GwMachine *m, const GwVdpaConfig *cfg,
     g_mutex_lock(&m->dev_lock);
     plugged = gw_pci_bus_plug(m->pci, pci, slot, errp);
     if (plugged) {
+        if (m->vm_stopped) { /* it must not run before the VM does */
+            gw_vdpa_device_set_vm_running(d, false);
+        }
         gw_acpi_pcihp_plugged(m->pcihp, pci->slot);
         g_ptr_array_add(m->vdpa, g_steal_pointer(&d));
     }

@@ -435,6 +435,43 @@ test_stop_holds_requests(void)
     gw_test_vm_stop(&vm);
 }
 
+/* A disk hot-plugged while the VM is stopped does no work before cont,
+ * even once its driver started it. */
+static void
+test_hotplug_while_stopped(void)
+{
+    GwTestVm vm = {0};
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GwQVirtio) vd = NULL;
+    g_autofree char *args = NULL;
+    uint16_t head;
+    uint32_t id, len;
+    size_t l;
+
+    gw_test_vm_start(&vm, NULL);
+    json_object_put(gw_test_vm_qmp_ok(&vm, "stop", NULL));
+    json_object_put(
+        gw_test_vm_qmp_ok(&vm, "x-godwit-vdpa-sim-add",
+                          "{\"name\": \"hp0\", \"mgmtdev\": \"vdpasim_blk\"}"));
+    args =
+        g_strdup_printf("{\"path\": \"%s/vdpa/hp0\", \"id\": \"hp0\"}", vm.dir);
+    json_object_put(gw_test_vm_qmp_ok(&vm, "x-godwit-vdpa-add", args));
+    vd = gw_qvirtio_init_queues(vm.qt, SLOT, F_BASE, 1, &err);
+    g_assert_no_error(err);
+    head = post_flush(&vm, vd, 0);
+    gw_qvirtio_vq_kick(vd, 0);
+    g_assert_false(gw_qvirtio_vq_wait(vd, 0, 500, &id, &len));
+    g_assert_cmpuint(gw_qt_readb(vm.qt, gw_qvirtio_data_area(vd, &l) + 16), ==,
+                     0xff);
+    json_object_put(gw_test_vm_qmp_ok(&vm, "cont", NULL));
+    g_assert_true(gw_qvirtio_vq_wait(vd, 0, T, &id, &len));
+    g_assert_cmpuint(id, ==, head);
+    g_assert_cmpuint(gw_qt_readb(vm.qt, gw_qvirtio_data_area(vd, &l) + 16), ==,
+                     0);
+    gw_qvirtio_reset(vd);
+    gw_test_vm_stop(&vm);
+}
+
 /* A device that cannot be suspended blocks migration, saying why. */
 static void
 test_no_suspend_blocker(void)
@@ -481,6 +518,8 @@ main(int argc, char **argv)
                     test_net_loopback_and_mac);
     g_test_add_func("/vdpa-qtest/net-without-control-queue",
                     test_net_without_cvq);
+    g_test_add_func("/vdpa-qtest/hotplug-while-stopped-waits-for-cont",
+                    test_hotplug_while_stopped);
     g_test_add_func("/vdpa-qtest/stop-holds-requests-until-cont",
                     test_stop_holds_requests);
     g_test_add_func("/vdpa-qtest/no-suspend-blocks-migration",
