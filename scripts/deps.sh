@@ -8,6 +8,9 @@ libjson-c-dev libseccomp-dev libxxhash-dev"
 GW_TEST_DEPS="qemu-system-x86 socat clang-format golang-go
 golang-github-digitalocean-go-qemu-dev acpica-tools"
 
+# The libFuzzer targets (scripts/fuzz.sh): clang and its runtimes.
+GW_FUZZ_DEPS="clang libclang-rt-14-dev"
+
 gw_install_deps() {
     missing=""
     for p in "$@"; do
