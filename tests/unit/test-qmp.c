@@ -592,6 +592,60 @@ test_fdsets(void)
     fx_free(&f);
 }
 
+/* {"execute":"query-version","id":"aaa…"} of exactly `n` bytes. */
+static char *
+request_of_size(gsize n)
+{
+    const char *head = "{\"execute\":\"query-version\",\"id\":\"";
+    char *req = g_malloc(n + 1);
+
+    g_assert_cmpuint(n, >, strlen(head) + 2);
+    memset(req, 'a', n);
+    memcpy(req, head, strlen(head));
+    memcpy(req + n - 2, "\"}", 3);
+    return req;
+}
+
+/* Writes while the server reads; stops early if it stops reading. */
+static void
+send_big(Fx *f, const char *buf, gsize n)
+{
+    g_unix_set_fd_nonblocking(f->fd, TRUE, NULL);
+    for (gsize off = 0; off < n;) {
+        ssize_t w = write(f->fd, buf + off, n - off);
+        if (w > 0) {
+            off += (gsize)w;
+        } else {
+            g_assert_true(w < 0 && errno == EAGAIN);
+            if (!g_main_context_iteration(NULL, FALSE)) {
+                break; /* the server stopped reading: it closed us */
+            }
+        }
+    }
+    g_unix_set_fd_nonblocking(f->fd, FALSE, NULL);
+}
+
+/* GW_QMP_MAX_REQUEST bytes pass; one byte more ends the connection. */
+static void
+test_request_limit_is_exact(void)
+{
+    for (gsize extra = 0; extra <= 1; extra++) {
+        Fx f;
+        g_autofree char *req = request_of_size(GW_QMP_MAX_REQUEST + extra);
+        g_autofree char *line = NULL;
+
+        fx_init(&f, true);
+        send_big(&f, req, GW_QMP_MAX_REQUEST + extra);
+        line = next_line(&f);
+        if (extra) {
+            g_assert_nonnull(strstr(line, "request too large"));
+        } else {
+            g_assert_true(g_str_has_prefix(line, "{\"return\""));
+        }
+        fx_free(&f);
+    }
+}
+
 static void
 test_oversized_request_closes(void)
 {
@@ -746,6 +800,8 @@ main(int argc, char **argv)
             g_strdup_printf("/qmp/framing/%s", stream_cases[i].name);
         g_test_add_data_func(p, &stream_cases[i], test_stream_case);
     }
+    g_test_add_func("/qmp/limits/request-size-is-exact",
+                    test_request_limit_is_exact);
     g_test_add_func("/qmp/framing/resync-after-malformed-split-read",
                     test_resync_split_read);
     g_test_add_func("/qmp/framing/nesting-1024-accepted",
