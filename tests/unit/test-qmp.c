@@ -610,6 +610,26 @@ test_fd_limits(void)
     fx_free(&f);
 }
 
+/* An fd sent with a request that does not take it is closed after it. */
+static void
+test_unclaimed_fd_closed(void)
+{
+    Fx f;
+    unsigned before;
+    g_autofree char *line = NULL;
+    int fd;
+
+    fx_init(&f, true);
+    before = open_fds();
+    fd = open("/dev/null", O_RDONLY);
+    send_with_fd(&f, "{\"execute\":\"query-version\"}", fd);
+    close(fd);
+    line = next_line(&f);
+    g_assert_true(g_str_has_prefix(line, "{\"return\""));
+    g_assert_cmpuint(open_fds(), ==, before);
+    fx_free(&f);
+}
+
 /* One client more than GW_QMP_MAX_CLIENTS is told why and closed; the
  * others are served, and a free place is taken again. */
 static void
@@ -917,6 +937,8 @@ main(int argc, char **argv)
     }
     g_test_add_func("/qmp/limits/clients-at-once", test_client_limit);
     g_test_add_func("/qmp/limits/fds-per-set-and-in-all", test_fd_limits);
+    g_test_add_func("/qmp/limits/unclaimed-fd-closed-after-request",
+                    test_unclaimed_fd_closed);
     g_test_add_func("/qmp/limits/request-size-is-exact",
                     test_request_limit_is_exact);
     g_test_add_func("/qmp/framing/resync-after-malformed-split-read",
