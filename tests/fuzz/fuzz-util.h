@@ -28,21 +28,47 @@ fuzz_log_drop(GLogLevelFlags level, const GLogField *fields, gsize n,
     return G_LOG_WRITER_HANDLED;
 }
 
+static char *fuzz_dir;
+
+static void
+fuzz_rmtree(const char *path)
+{
+    g_autoptr(GDir) d = g_dir_open(path, 0, NULL);
+
+    for (const char *e; d && (e = g_dir_read_name(d));) {
+        g_autofree char *p = g_build_filename(path, e, NULL);
+        if (g_file_test(p, G_FILE_TEST_IS_DIR) &&
+            !g_file_test(p, G_FILE_TEST_IS_SYMLINK)) {
+            fuzz_rmtree(p);
+        } else {
+            unlink(p);
+        }
+    }
+    rmdir(path);
+}
+
+static void
+fuzz_remove_dir(void)
+{
+    fuzz_rmtree(fuzz_dir);
+}
+
 /*
  * Once per process: GODWIT_RUNTIME_DIR in a fresh temporary directory,
  * SIGPIPE ignored, log messages dropped unless GW_FUZZ_LOG is set.
- * Returns the directory (kept for the life of the process).  Fuzzed
+ * Returns the directory (removed, with what is in it, at exit).  Fuzzed
  * relative paths land in the working directory: scripts/fuzz.sh runs
  * the targets in a scratch one.
  */
 static inline const char *
 fuzz_runtime_dir(void)
 {
-    static char *dir;
+    char *dir = fuzz_dir;
 
     if (!dir) {
-        dir = g_dir_make_tmp("gw-fuzz-XXXXXX", NULL);
+        dir = fuzz_dir = g_dir_make_tmp("gw-fuzz-XXXXXX", NULL);
         g_assert(dir);
+        atexit(fuzz_remove_dir);
         g_setenv("GODWIT_RUNTIME_DIR", dir, true);
         signal(SIGPIPE, SIG_IGN);
         if (!getenv("GW_FUZZ_LOG")) {
