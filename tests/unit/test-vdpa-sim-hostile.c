@@ -10,6 +10,7 @@
  * process's CPU time over half a second of idleness stays small).
  */
 #include <sys/eventfd.h>
+#include <linux/virtio_net.h>
 #include "vdpa-fixture.h"
 
 #define RING_END (FX_IOVA + FX_MEM_SIZE) /* first IOVA past "RAM" */
@@ -21,11 +22,17 @@ typedef enum {
 
 typedef struct {
     const char *path;
-    /* Writes the hostile chain(s) into vq and returns the avail idx to
-     * publish. */
+    /* Writes the hostile chain(s) into the queue's table and returns the
+     * avail idx to publish. */
     uint16_t (*build)(Fx *f, struct vring_desc *d);
     Outcome want;
+    unsigned queue; /* vdpasim_net's queue (rx 0, tx 1, cvq 2); blk: 0 */
 } Case;
+
+#define NET(path, build, q)                                                    \
+    {                                                                          \
+        path, build, NEEDS_RESET, q                                            \
+    }
 
 static void
 set_desc(struct vring_desc *d, uint64_t addr, uint32_t len, uint16_t flags,
@@ -169,6 +176,35 @@ avail_idx_far_ahead(Fx *f, struct vring_desc *d)
     return 0x8000;
 }
 
+/* net TX: a readable self-loop. */
+static uint16_t
+net_tx_self_loop(Fx *f, struct vring_desc *d)
+{
+    set_desc(&d[0], f->data_iova, 64, VRING_DESC_F_NEXT, 0);
+    return 1;
+}
+
+/* net TX: a frame whose buffer starts past RAM. */
+static uint16_t
+net_tx_past_ram(Fx *f, struct vring_desc *d)
+{
+    set_desc(&d[0], RING_END, 64, 0, 0);
+    return 1;
+}
+
+/* net CVQ: MAC_ADDR_SET whose ack byte is past RAM. */
+static uint16_t
+net_cvq_ack_past_ram(Fx *f, struct vring_desc *d)
+{
+    f->data[0] = VIRTIO_NET_CTRL_MAC;
+    f->data[1] = VIRTIO_NET_CTRL_MAC_ADDR_SET;
+    memcpy(f->data + 16, "\x52\x54\x00\x01\x02\x03", 6);
+    set_desc(&d[0], f->data_iova, 2, VRING_DESC_F_NEXT, 1);
+    set_desc(&d[1], f->data_iova + 16, 6, VRING_DESC_F_NEXT, 2);
+    set_desc(&d[2], RING_END, 1, VRING_DESC_F_WRITE, 0);
+    return 1;
+}
+
 static const Case cases[] = {
     {"/vdpa/sim/hostile/desc-self-loop", self_loop, NEEDS_RESET},
     {"/vdpa/sim/hostile/desc-loop-of-two", loop_of_two, NEEDS_RESET},
@@ -189,6 +225,9 @@ static const Case cases[] = {
     {"/vdpa/sim/hostile/hdr-addr-wraps", hdr_addr_wraps, NEEDS_RESET},
     {"/vdpa/sim/hostile/status-past-ram", status_past_ram, NEEDS_RESET},
     {"/vdpa/sim/hostile/avail-idx-far-ahead", avail_idx_far_ahead, NEEDS_RESET},
+    NET("/vdpa/sim/hostile/net/tx-self-loop", net_tx_self_loop, 1),
+    NET("/vdpa/sim/hostile/net/tx-past-ram", net_tx_past_ram, 1),
+    NET("/vdpa/sim/hostile/net/cvq-ack-past-ram", net_cvq_ack_past_ram, 2),
 };
 
 /* utime + stime of this process, in clock ticks. */
@@ -239,16 +278,18 @@ test_hostile(gconstpointer data)
     uint8_t status;
     uint32_t used_len;
 
-    fx_open(&f, "vdpasim_blk", NULL);
-    fx_start(&f, 1);
+    bool net = g_str_has_prefix(c->path, "/vdpa/sim/hostile/net/");
+    fx_open(&f, net ? "vdpasim_net" : "vdpasim_blk", NULL);
+    fx_start(&f, net ? 3 : 1);
     g_assert_true(gw_vdpa_set_config_call(f.b, cfg_fd, &err));
     *f.status = 0xee;
-    GwTestVring *vq = f.vq[0];
+    GwTestVring *vq = f.vq[c->queue];
     uint16_t idx = c->build(&f, vq->desc);
     if (c->build != head_out_of_range) {
         vq->avail->ring[0] = 0;
     }
     snapshot(&f, &before);
+    g_assert_nonnull(before);
     __atomic_store_n(&vq->avail->idx, idx, __ATOMIC_RELEASE);
     gw_test_vring_kick(vq);
     if (c->want == NEEDS_RESET) {
