@@ -412,6 +412,12 @@ test_msix_past_table_and_pba(Fx *fx, gconstpointer data)
     g_assert_cmpint(fx->rec.routes, ==, routes);
     /* vector 1 is as the driver left it */
     g_assert_cmphex(mmio_read(fx, fx->bar1 + 16 + 8, 4), ==, 0x4041);
+    /* a QWORD across entries 0 and 1 is not decoded: entry 1's address
+     * and its route stay what they were */
+    uint64_t ctrl0 = mmio_read(fx, fx->bar1 + 12, 4);
+    mmio_write(fx, fx->bar1 + 12, 8, 0x12345678ull << 32);
+    g_assert_cmphex(mmio_read(fx, fx->bar1 + 16, 4), ==, 0xfee00000);
+    g_assert_cmphex(mmio_read(fx, fx->bar1 + 12, 4), ==, ctrl0);
     /* a queue vector beyond the table is refused: NO_VECTOR */
     common_write(fx, 0x16, 2, 0);
     common_write(fx, 0x1a, 2, 3);
