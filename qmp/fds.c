@@ -119,6 +119,37 @@ gw_fdsets_open(GwFdSets *f, unsigned long id, int flags, GError **errp)
     return -1;
 }
 
+unsigned
+gw_fdsets_count(GwFdSets *f)
+{
+    unsigned n = 0;
+
+    for (GList *l = f->sets; l; l = l->next) {
+        n += ((FdSet *)l->data)->fds->len;
+    }
+    return n;
+}
+
+/* Whether one more fd may be held (in `set`, if not NULL); closes it if not. */
+static bool
+fd_room(GwQmpSession *c, FdSet *set, int fd, GError **errp)
+{
+    if (set && set->fds->len >= GW_QMP_MAX_SET_FDS) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "fdset %ld is full (at most %u fds)", set->id,
+                    GW_QMP_MAX_SET_FDS);
+    } else if (gw_qmp_server_held_fds(c->server) >= GW_QMP_MAX_FDS) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "too many fds passed to QMP (at most %u at once): "
+                    "close or remove some first",
+                    GW_QMP_MAX_FDS);
+    } else {
+        return true;
+    }
+    close(fd);
+    return false;
+}
+
 /* ---- commands ---- */
 
 static json_object *
@@ -139,6 +170,9 @@ getfd(GwQmpSession *c, json_object *args, gpointer opaque, GError **errp)
                     "Parameter 'fdname' expects a name not starting with a "
                     "digit");
         return NULL;
+    }
+    if (!g_hash_table_contains(c->named, name) && !fd_room(c, NULL, fd, errp)) {
+        return NULL; /* a name given again replaces its fd: no room needed */
     }
     g_hash_table_replace(c->named, g_strdup(name), GINT_TO_POINTER(fd));
     return json_object_new_object();
@@ -188,6 +222,9 @@ add_fd(GwQmpSession *c, json_object *args, gpointer opaque, GError **errp)
         close(entry.fd);
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
                     "Parameter 'fdset-id' expects a non-negative value");
+        return NULL;
+    }
+    if (!fd_room(c, find_set(f, id), entry.fd, errp)) {
         return NULL;
     }
     entry.opaque = jop ? g_strdup(json_object_get_string(jop)) : NULL;

@@ -487,17 +487,19 @@ step(GwJsonStream *s, guchar ch)
     if (st != B_TOKEN_BACK) {
         g_string_append_c(s->text, (char)ch);
     }
+    /* Before the byte can complete a text: the limit is exact. */
+    if (s->text->len > GW_QMP_MAX_REQUEST) {
+        set_result(s, NULL,
+                   g_error_new(GW_ERROR, GW_ERROR_FAILED,
+                               "JSON parse error, request too large"));
+        s->dead = true;
+        return true;
+    }
     if (st == B_ERROR) {
         lex_error(s);
     } else if (st == B_TOKEN || st == B_TOKEN_BACK) {
         s->state = L_START;
         token(s);
-    }
-    if (!s->ready && s->text->len > GW_QMP_MAX_REQUEST) {
-        set_result(s, NULL,
-                   g_error_new(GW_ERROR, GW_ERROR_FAILED,
-                               "JSON parse error, request too large"));
-        s->dead = true;
     }
     return st != B_TOKEN_BACK;
 }

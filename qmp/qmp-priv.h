@@ -23,6 +23,10 @@ GwFdSets *gw_fdsets_new(void);
 void gw_fdsets_free(GwFdSets *f);
 int gw_fdsets_open(GwFdSets *f, unsigned long id, int flags, GError **errp);
 GwFdSets *gw_qmp_server_fdsets(GwQmpServer *s);
+/* fds in every set. */
+unsigned gw_fdsets_count(GwFdSets *f);
+/* fds QMP holds for its clients: every fd set and every getfd name. */
+unsigned gw_qmp_server_held_fds(GwQmpServer *s);
 
 /* Registers getfd, closefd, add-fd, remove-fd, query-fdsets. */
 void gw_qmp_fds_register(GwQmpServer *s);

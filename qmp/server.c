@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <glib-unix.h>
 #include <godwit/listener.h>
+#include <godwit/log.h>
 #include <godwit/util.h>
 #include "qmp-priv.h"
 
@@ -95,10 +96,33 @@ close_named(gpointer p)
 
 static void greet(GwQmpClient *c);
 
+/* One more client than GW_QMP_MAX_CLIENTS: told why, then closed. */
+static void
+refuse_client(GwQmpServer *s, int fd)
+{
+    static const char msg[] =
+        "{\"error\":{\"class\":\"GenericError\",\"desc\":\"too many QMP "
+        "clients (at most " G_STRINGIFY(GW_QMP_MAX_CLIENTS) ")\"}}\r\n";
+
+    gw_message_ratelimited("QMP: a client refused: %u are connected",
+                           GW_QMP_MAX_CLIENTS);
+    if (send(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+        g_debug("QMP: a refused client missed why: %s", g_strerror(errno));
+    }
+    close(fd);
+    gw_listener_kick(s->listener);
+}
+
 void
 gw_qmp_server_add_client(GwQmpServer *s, int fd)
 {
-    GwQmpClient *c = g_new0(GwQmpClient, 1);
+    GwQmpClient *c;
+
+    if (g_list_length(s->clients) >= GW_QMP_MAX_CLIENTS) {
+        refuse_client(s, fd);
+        return;
+    }
+    c = g_new0(GwQmpClient, 1);
 
     c->server = s;
     c->fd = fd;
@@ -661,6 +685,17 @@ GwFdSets *
 gw_qmp_server_fdsets(GwQmpServer *s)
 {
     return s->fdsets;
+}
+
+unsigned
+gw_qmp_server_held_fds(GwQmpServer *s)
+{
+    unsigned n = gw_fdsets_count(s->fdsets);
+
+    for (GList *l = s->clients; l; l = l->next) {
+        n += g_hash_table_size(((GwQmpClient *)l->data)->named);
+    }
+    return n;
 }
 
 int

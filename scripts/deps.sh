@@ -12,6 +12,9 @@ GW_TEST_DEPS="qemu-system-x86 socat clang-format golang-go
 golang-github-digitalocean-go-qemu-dev acpica-tools libvirt-daemon
 libvirt-daemon-driver-qemu libvirt-clients iproute2"
 
+# The libFuzzer targets (scripts/fuzz.sh): clang and its runtimes.
+GW_FUZZ_DEPS="clang libclang-rt-14-dev"
+
 gw_install_deps() {
     missing=""
     for p in "$@"; do

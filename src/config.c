@@ -649,8 +649,19 @@ gw_config_new(void)
     return cfg;
 }
 
-GwConfig *
-gw_config_parse_argv(int argc, char **argv, GError **errp)
+/* GOption quotes an unknown option as it was given: keep messages UTF-8. */
+static void
+error_make_utf8(GError *err)
+{
+    if (err && !g_utf8_validate(err->message, -1, NULL)) {
+        char *valid = g_utf8_make_valid(err->message, -1);
+        g_free(err->message);
+        err->message = valid;
+    }
+}
+
+static GwConfig *
+parse_argv(int argc, char **argv, GError **errp)
 {
     g_auto(RawArgs) r = {0};
     g_autoptr(GwConfig) cfg = gw_config_new();
@@ -676,6 +687,19 @@ gw_config_parse_argv(int argc, char **argv, GError **errp)
         return NULL;
     }
     return g_steal_pointer(&cfg);
+}
+
+GwConfig *
+gw_config_parse_argv(int argc, char **argv, GError **errp)
+{
+    g_autoptr(GError) err = NULL;
+    GwConfig *cfg = parse_argv(argc, argv, &err);
+
+    error_make_utf8(err);
+    if (err) {
+        g_propagate_error(errp, g_steal_pointer(&err));
+    }
+    return cfg;
 }
 
 json_object *

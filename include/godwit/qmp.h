@@ -13,7 +13,10 @@
  * parsing goes on after it); while more
  * than GW_QMP_OUT_SOFT bytes of replies and events wait for a client to
  * read them, godwit stops reading that client's requests; past
- * GW_QMP_OUT_HARD the client is disconnected.
+ * GW_QMP_OUT_HARD the client is disconnected.  At most GW_QMP_MAX_CLIENTS
+ * clients are served at once: one more gets an error and is closed.
+ * add-fd and getfd refuse an fd beyond GW_QMP_MAX_SET_FDS in one set or
+ * GW_QMP_MAX_FDS held in all (the fd is closed, the client stays).
  *
  * Threads: main thread only.
  */
@@ -27,6 +30,9 @@
 #define GW_QMP_MAX_NESTING 1024 /* QEMU's MAX_NESTING, json-streamer.c */
 #define GW_QMP_OUT_SOFT    (1u << 20)
 #define GW_QMP_OUT_HARD    (16u << 20)
+#define GW_QMP_MAX_CLIENTS 64  /* connected at once; the next is refused */
+#define GW_QMP_MAX_SET_FDS 64  /* fds in one fd set (add-fd) */
+#define GW_QMP_MAX_FDS     256 /* fds held at once: fd sets and getfd names */
 #define GW_QMP_VERSION_MAJOR                                                   \
     8 /* the QEMU release whose interface we follow                            \
        */

@@ -51,11 +51,15 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwVdpaSimRegistry, gw_vdpa_sim_registry_free)
 /* The registry's runtime directory (owned by the registry). */
 const char *gw_vdpa_sim_registry_dir(GwVdpaSimRegistry *reg);
 
+/* Devices one registry holds at once (each has a worker thread). */
+#define GW_VDPA_SIM_MAX_DEVICES 64
+
 /*
  * Creates a device like `vdpa dev add name N mgmtdev M`: storage (blk),
  * worker thread, node file.  *path_out (if not NULL) receives the node
  * path, caller frees.  Fails with GW_ERROR_EXISTS for a taken name,
- * GW_ERROR_INVALID for a bad name/mac, GW_ERROR_FAILED for system errors
+ * GW_ERROR_INVALID for a bad name/mac or when the registry already
+ * holds GW_VDPA_SIM_MAX_DEVICES, GW_ERROR_FAILED for system errors
  * (backing file, memory).
  *
  * blk storage: anonymous zeroed memory of `capacity` bytes (default

@@ -102,6 +102,10 @@ bar_write(void *opaque, uint64_t off, uint64_t value, unsigned size)
     if (off + size > m->n * sizeof(Entry)) {
         return; /* the PBA is read-only */
     }
+    if (off & (size - 1)) {
+        return; /* PCI: aligned DWORDs and QWORDs only; one may straddle
+                 * two entries, and only one route would follow */
+    }
     memcpy((uint8_t *)m->table + off, &value, size);
     sync_route(m, v);
     vector_changed(m, v);

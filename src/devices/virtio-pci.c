@@ -198,6 +198,14 @@ write_status(GwVirtioPci *vp, uint8_t v)
         reset_state(vp);
         return;
     }
+    if (vp->status & ~v & ~GW_VIRTIO_STATUS_NEEDS_RESET) {
+        /* The driver MUST NOT clear a bit (virtio 1.2, 2.1.2); like
+         * vhost_vdpa_set_status, refuse it rather than start twice. */
+        g_debug("virtio-pci %02x.0: status 0x%02x clears bits of 0x%02x: "
+                "ignored",
+                vp->pci.slot, v, vp->status);
+        return;
+    }
     if (newly & GW_VIRTIO_STATUS_FEATURES_OK) {
         uint64_t f = vp->driver_features;
         if (!(f & (1ull << GW_VIRTIO_F_VERSION_1)) ||

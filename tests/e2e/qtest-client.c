@@ -19,6 +19,7 @@ struct GwQt {
     GString *in; /* bytes read, not yet split into lines */
     bool level[GW_QT_MAX_IRQ];
     unsigned raises[GW_QT_MAX_IRQ];
+    int trace_fd; /* gets a copy of what is sent, or -1 */
 };
 
 GwQt *
@@ -28,6 +29,7 @@ gw_qt_connect(const char *path, int timeout_ms, GError **errp)
     gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
 
     qt->timeout_ms = timeout_ms;
+    qt->trace_fd = -1;
     qt->in = g_string_new(NULL);
     while ((qt->fd = gw_unix_connect(path)) < 0) {
         if (g_get_monotonic_time() > deadline ||
@@ -139,11 +141,20 @@ gw_qt_read_reply(GwQt *qt, GError **errp)
     }
 }
 
+void
+gw_qt_set_trace(GwQt *qt, int fd)
+{
+    qt->trace_fd = fd;
+}
+
 bool
 gw_qt_send_raw(GwQt *qt, const void *buf, size_t len, GError **errp)
 {
     const char *p = buf;
 
+    if (qt->trace_fd >= 0 && write(qt->trace_fd, buf, len) != (ssize_t)len) {
+        g_warning("qtest: trace: %s", g_strerror(errno));
+    }
     while (len) {
         ssize_t n = send(qt->fd, p, len, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR) {

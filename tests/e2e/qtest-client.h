@@ -41,6 +41,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwQt, gw_qt_free)
  */
 char *gw_qt_request(GwQt *qt, const char *line, GError **errp);
 
+/* Copies everything sent from now on to `fd` (-1: stop; not closed). */
+void gw_qt_set_trace(GwQt *qt, int fd);
+
 /* Sends raw bytes as they are (for malformed-input tests). */
 bool gw_qt_send_raw(GwQt *qt, const void *buf, size_t len, GError **errp);
 /* The next reply line, IRQ lines set aside; NULL with *errp as above. */

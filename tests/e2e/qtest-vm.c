@@ -2,12 +2,32 @@
  * A godwit process under the qtest accelerator, for end-to-end tests.
  * See qtest-vm.h.
  */
+#include <fcntl.h>
 #include <signal.h>
+#include <string.h>
+#include <unistd.h>
 #include <sys/wait.h>
 #include <glib/gstdio.h>
 #include <godwit/util.h>
 #include "qtest-vm.h"
 #include "spawn-util.h"
+
+static int
+open_trace(void)
+{
+    static unsigned n;
+    const char *dir = g_getenv("GW_TEST_TRACE_DIR");
+    g_autofree char *prog = g_path_get_basename(g_get_prgname());
+    g_autofree char *name = NULL;
+    g_autofree char *path = NULL;
+
+    if (!dir) {
+        return -1;
+    }
+    name = g_strdup_printf("%s-%d-%u", prog, (int)getpid(), n++);
+    path = g_build_filename(dir, name, NULL);
+    return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+}
 
 void
 gw_test_vm_start(GwTestVm *vm, const char *const *args)
@@ -44,6 +64,8 @@ gw_test_vm_start(GwTestVm *vm, const char *const *args)
     g_assert_true(gw_qmp_conn_negotiate(vm->c, GW_TEST_VM_WAIT_MS, &err));
     vm->qt = gw_qt_connect(vm->qt_sock, GW_TEST_VM_WAIT_MS, &err);
     g_assert_no_error(err);
+    vm->trace_fd = open_trace();
+    gw_qt_set_trace(vm->qt, vm->trace_fd);
 }
 
 void
@@ -53,6 +75,9 @@ gw_test_vm_stop(GwTestVm *vm)
 
     gw_qt_free(vm->qt);
     gw_qmp_conn_free(vm->c);
+    if (vm->trace_fd > 0) {
+        close(vm->trace_fd);
+    }
     kill(vm->pid, SIGTERM);
     waitpid(vm->pid, &status, 0);
     g_assert_true(WIFEXITED(status));
@@ -65,7 +90,27 @@ gw_test_vm_stop(GwTestVm *vm)
     /* godwit removed its nodes: the directory must be empty. */
     g_assert_cmpint(g_rmdir(vm->dir), ==, 0);
     g_free(vm->dir);
-    *vm = (GwTestVm){0};
+    *vm = (GwTestVm){.trace_fd = -1};
+}
+
+static void
+trace_qmp(GwTestVm *vm, const char *cmd, json_object *args)
+{
+    g_autoptr(json_object) req = json_object_new_object();
+    const char *text;
+
+    if (vm->trace_fd <= 0) { /* 0: a GwTestVm made by hand */
+        return;
+    }
+    json_object_object_add(req, "execute", json_object_new_string(cmd));
+    if (args) {
+        json_object_object_add(req, "arguments", json_object_get(args));
+    }
+    text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+    if (write(vm->trace_fd, text, strlen(text)) < 0 ||
+        write(vm->trace_fd, "\n", 1) < 0) {
+        g_warning("trace: %s", g_strerror(errno));
+    }
 }
 
 json_object *
@@ -76,6 +121,7 @@ gw_test_vm_qmp(GwTestVm *vm, const char *cmd, const char *args_json, int fd)
     json_object *r;
 
     g_assert_true(!args_json || args);
+    trace_qmp(vm, cmd, args);
     r = gw_qmp_conn_execute(vm->c, cmd, args, fd, GW_TEST_VM_WAIT_MS, &err);
     g_assert_no_error(err);
     return r;

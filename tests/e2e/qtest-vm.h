@@ -17,6 +17,8 @@ typedef struct {
     GPid pid;
     GwQmpConn *c;
     GwQt *qt;
+    int trace_fd; /* with GW_TEST_TRACE_DIR: the session, for seeds; else
+                   * -1 (0 in a GwTestVm built by hand: none either) */
 } GwTestVm;
 
 /*
@@ -25,6 +27,11 @@ typedef struct {
  * stands for the runtime directory, and connects to both sockets.
  */
 void gw_test_vm_start(GwTestVm *vm, const char *const *args);
+/*
+ * With GW_TEST_TRACE_DIR set, every qtest line and QMP command (one JSON
+ * text a line) a GwTestVm sends is appended to a file in that directory,
+ * one per VM: the seeds of tests/fuzz/corpus/board (scripts/fuzz.sh).
+ */
 
 /* SIGTERM; godwit must exit 0 and leave its runtime directory empty. */
 void gw_test_vm_stop(GwTestVm *vm);

@@ -637,6 +637,30 @@ gw_qvirtio_setup_vq(GwQVirtio *vd, unsigned q, GError **errp)
 }
 
 void
+gw_qvirtio_vq_rings(GwQVirtio *vd, unsigned q, uint64_t *desc, uint64_t *avail,
+                    uint64_t *used)
+{
+    g_assert(q < GW_QVIRTIO_MAX_QUEUES && vd->vqs[q].size);
+    *desc = vd->vqs[q].desc;
+    *avail = vd->vqs[q].avail;
+    *used = vd->vqs[q].used;
+}
+
+void
+gw_qvirtio_vq_move(GwQVirtio *vd, unsigned q, uint64_t desc, uint64_t avail,
+                   uint64_t used)
+{
+    GwQVq *vq = &vd->vqs[MIN(q, GW_QVIRTIO_MAX_QUEUES - 1)];
+
+    g_assert(q < GW_QVIRTIO_MAX_QUEUES && vq->size);
+    vq->desc = desc;
+    vq->avail = avail;
+    vq->used = used;
+    gw_qt_writew(vd->qt, COMMON(queue_select), q);
+    vq_write_addrs(vd, vq);
+}
+
+void
 gw_qvirtio_driver_ok(GwQVirtio *vd)
 {
     gw_qt_writeb(vd->qt, COMMON(device_status),

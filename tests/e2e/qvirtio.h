@@ -135,6 +135,13 @@ unsigned gw_qvirtio_num_queues(GwQVirtio *vd);
 /* Sets queue `q` up and enables it; false with *errp if it has no queue. */
 bool gw_qvirtio_setup_vq(GwQVirtio *vd, unsigned q, GError **errp);
 void gw_qvirtio_driver_ok(GwQVirtio *vd);
+/* Queue q's rings (guest-physical) as set up. */
+void gw_qvirtio_vq_rings(GwQVirtio *vd, unsigned q, uint64_t *desc,
+                         uint64_t *avail, uint64_t *used);
+/* Points queue q at other rings (before DRIVER_OK), wherever they are:
+ * what a hostile driver may do.  The test writes them itself. */
+void gw_qvirtio_vq_move(GwQVirtio *vd, unsigned q, uint64_t desc,
+                        uint64_t avail, uint64_t used);
 /* The test's RAM for buffers: its address, and `*len` bytes of it. */
 uint64_t gw_qvirtio_data_area(GwQVirtio *vd, size_t *len);
 /* Entries of queue `q` (0 when it is not set up). */

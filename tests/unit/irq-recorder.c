@@ -4,9 +4,13 @@ static int
 route_add(void *ctx, uint64_t addr, uint32_t data, GError **errp)
 {
     GwIrqRecorder *r = ctx;
-    int slot = r->next_gsi++;
+    int slot = 0;
 
+    while (slot < REC_MAX_GSI && r->in_use[slot]) {
+        slot++;
+    }
     g_assert_cmpint(slot, <, REC_MAX_GSI);
+    r->in_use[slot] = true;
     r->routes++;
     r->route_addr[slot] = addr;
     r->route_data[slot] = data;
@@ -25,7 +29,11 @@ route_set(void *ctx, int gsi, uint64_t addr, uint32_t data, GError **errp)
 static void
 route_del(void *ctx, int gsi)
 {
-    ((GwIrqRecorder *)ctx)->routes--;
+    GwIrqRecorder *r = ctx;
+
+    g_assert_true(r->in_use[gsi - REC_FIRST_GSI]);
+    r->in_use[gsi - REC_FIRST_GSI] = false;
+    r->routes--;
 }
 
 static bool

@@ -5,13 +5,15 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <godwit/irq.h>
 
 #define REC_FIRST_GSI 24
 #define REC_MAX_GSI   64
 
 typedef struct {
-    int next_gsi, routes;
+    int routes;
+    bool in_use[REC_MAX_GSI]; /* a deleted route's GSI is used again */
     uint64_t route_addr[REC_MAX_GSI];
     uint32_t route_data[REC_MAX_GSI];
     int irqfds;     /* bound now */

@@ -127,6 +127,10 @@ static const Case bad[] = {
     {"log-level-bad", "--log-level loud", "--log-level: expected error"},
     {"unknown-option", "--frobnicate", "Unknown option --frobnicate"},
     {"stray-argument", "guest.elf", "unexpected argument 'guest.elf'"},
+    /* found by fuzz-config: the message quoted the bytes as given */
+    {"unknown-option-not-utf8", "--ser\x80x",
+     "Unknown option --ser\xef\xbf\xbdx"},
+    {"stray-argument-not-utf8", "a\xff", "unexpected argument 'a\xef\xbf\xbd'"},
     {"sim-missing-mgmtdev", "--vdpa-sim name=a",
      "--vdpa-sim: 'mgmtdev' is required"},
     {"sim-bad-mgmtdev", "--vdpa-sim name=a,mgmtdev=vdpasim_gpu",
@@ -211,6 +215,7 @@ test_bad(gconstpointer data)
         g_test_fail();
     }
     g_assert_null(strchr(err->message, '\n'));
+    g_assert_true(g_utf8_validate(err->message, -1, NULL));
 }
 
 static void

@@ -5,6 +5,7 @@
  */
 #include <string.h>
 #include <sys/eventfd.h>
+#include <godwit/msix.h>
 #include <godwit/pci.h>
 #include <godwit/util.h>
 #include <godwit/virtio-pci.h>
@@ -346,6 +347,125 @@ test_device_config(Fx *fx, gconstpointer data)
     g_assert_cmphex(mmio_read(fx, fx->bar0 + 0x2008, 1), ==, 0);
 }
 
+/* ---- a hostile guest ---- */
+
+/* DRIVER_OK again, or cleared and set again without a reset, starts
+ * nothing a second time (vhost_vdpa_set_status refuses to clear bits). */
+static void
+test_driver_ok_twice(Fx *fx, gconstpointer data)
+{
+    driver_init(fx, true);
+    common_write(fx, 0x14, 1, 1 | 2 | 8 | 4);
+    common_write(fx, 0x14, 1, 1 | 2 | 8);
+    g_assert_cmphex(common_read(fx, 0x14, 1), ==, 1 | 2 | 8 | 4);
+    common_write(fx, 0x14, 1, 1 | 2 | 8 | 4);
+    g_assert_cmpint(fx->fake.activations, ==, 1);
+    g_assert_cmpint(fx->rec.irqfds, ==, 1);
+    g_assert_cmpint(fx->rec.ioeventfds, ==, 1);
+    /* A reset still resets. */
+    common_write(fx, 0x14, 1, 0);
+    g_assert_cmphex(common_read(fx, 0x14, 1), ==, 0);
+    g_assert_cmpint(fx->fake.resets, ==, 1);
+}
+
+/* Sizes other than a power of two up to the maximum are ignored, and
+ * the layout cannot change once the device runs. */
+static void
+test_queue_size_and_frozen_layout(Fx *fx, gconstpointer data)
+{
+    static const uint16_t bad[] = {0, 3, 100, 255, 512, 0xffff};
+
+    common_write(fx, 0x16, 2, 0);
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        common_write(fx, 0x18, 2, bad[i]);
+        g_assert_cmpuint(common_read(fx, 0x18, 2), ==, 256);
+    }
+    driver_init(fx, true);
+    common_write(fx, 0x18, 2, 64);
+    common_write(fx, 0x20, 8, 0xdead0000);
+    common_write(fx, 0x1c, 2, 0);
+    g_assert_cmpuint(common_read(fx, 0x18, 2), ==, 128);
+    g_assert_cmphex(common_read(fx, 0x20, 8), ==, 0x100000);
+    g_assert_cmpuint(common_read(fx, 0x1c, 2), ==, 1);
+    /* a queue the device does not have */
+    common_write(fx, 0x16, 2, 7);
+    g_assert_cmpuint(common_read(fx, 0x18, 2), ==, 0);
+}
+
+/* Past the table and into the PBA: ignored, no route made or changed. */
+static void
+test_msix_past_table_and_pba(Fx *fx, gconstpointer data)
+{
+    uint64_t pba;
+    int routes;
+
+    driver_init(fx, true);
+    routes = fx->rec.routes;
+    pba = mmio_read(fx, fx->bar1 + GW_MSIX_PBA_OFFSET, 8);
+    for (uint64_t off = 3 * 16; off < GW_MSIX_BAR_SIZE; off += 4) {
+        mmio_write(fx, fx->bar1 + off, 4, 0xfee01234);
+    }
+    mmio_write(fx, fx->bar1 + GW_MSIX_BAR_SIZE - 8, 8, ~0ull);
+    g_assert_cmphex(mmio_read(fx, fx->bar1 + 3 * 16, 4), ==, 0);
+    g_assert_cmphex(mmio_read(fx, fx->bar1 + GW_MSIX_PBA_OFFSET, 8), ==, pba);
+    g_assert_cmphex(mmio_read(fx, fx->bar1 + GW_MSIX_BAR_SIZE - 4, 4), ==, 0);
+    g_assert_cmpint(fx->rec.routes, ==, routes);
+    /* vector 1 is as the driver left it */
+    g_assert_cmphex(mmio_read(fx, fx->bar1 + 16 + 8, 4), ==, 0x4041);
+    /* a QWORD across entries 0 and 1 is not decoded: entry 1's address
+     * and its route stay what they were */
+    uint64_t ctrl0 = mmio_read(fx, fx->bar1 + 12, 4);
+    mmio_write(fx, fx->bar1 + 12, 8, 0x12345678ull << 32);
+    g_assert_cmphex(mmio_read(fx, fx->bar1 + 16, 4), ==, 0xfee00000);
+    g_assert_cmphex(mmio_read(fx, fx->bar1 + 12, 4), ==, ctrl0);
+    /* a queue vector beyond the table is refused: NO_VECTOR */
+    common_write(fx, 0x16, 2, 0);
+    common_write(fx, 0x1a, 2, 3);
+    g_assert_cmphex(common_read(fx, 0x1a, 2), ==, GW_MSIX_NO_VECTOR);
+}
+
+static void
+move_bar(Fx *fx, unsigned n, uint64_t addr)
+{
+    cfg_write(fx, 3, 0x04, 2, 0);
+    cfg_write(fx, 3, 0x10 + 4 * n, 4, (uint32_t)addr);
+    cfg_write(fx, 3, 0x04, 2, PCI_COMMAND_MEMORY);
+}
+
+/* A BAR moved over the other BAR, over ECAM, or out of the PCI hole is
+ * not mapped; what it would have covered keeps working. */
+static void
+test_bar_overlaps(Fx *fx, gconstpointer data)
+{
+    uint64_t v;
+
+    g_assert_true(gw_bus_add(fx->mmio, GW_PCI_ECAM_BASE, GW_PCI_ECAM_SIZE,
+                             &gw_pci_ecam_ops, fx->pci, NULL));
+    g_test_expect_message("godwit", G_LOG_LEVEL_WARNING,
+                          "pci 03.0: BAR 1 not mapped*overlaps*");
+    move_bar(fx, 1, fx->bar0);
+    g_test_assert_expected_messages();
+    g_assert_cmpuint(mmio_read(fx, fx->bar0 + 0x12, 2), ==, 2);
+    g_assert_false(gw_bus_read(fx->mmio, fx->bar1, 4, &v));
+    move_bar(fx, 1, fx->bar1);
+    g_assert_true(gw_bus_read(fx->mmio, fx->bar1, 4, &v));
+    g_test_expect_message("godwit", G_LOG_LEVEL_WARNING,
+                          "pci 03.0: BAR 0 not mapped*overlaps pci-ecam*");
+    move_bar(fx, 0, GW_PCI_ECAM_BASE);
+    g_test_assert_expected_messages();
+    g_assert_true(gw_bus_read(fx->mmio, GW_PCI_ECAM_BASE + (3 << 15), 4, &v));
+    g_assert_cmphex(v, ==, 0x10421af4);
+    /* into RAM, into the IOAPIC, wrapping: nothing decodes */
+    static const uint64_t outside[] = {0x1000, 0xfec00000, 0xffffc000};
+    for (size_t i = 0; i < G_N_ELEMENTS(outside); i++) {
+        move_bar(fx, 0, outside[i]);
+        g_assert_false(gw_bus_read(fx->mmio, outside[i] + 0x12, 2, &v));
+    }
+    move_bar(fx, 0, fx->bar0);
+    g_assert_cmpuint(mmio_read(fx, fx->bar0 + 0x12, 2), ==, 2);
+    gw_bus_remove(fx->mmio, GW_PCI_ECAM_BASE);
+}
+
 static void
 test_plug_errors(void)
 {
@@ -398,6 +518,14 @@ main(int argc, char **argv)
          test_masked_vector_pends},
         {"/virtio-pci/device-config/forwarded-within-bounds",
          test_device_config},
+        {"/virtio-pci/hostile/driver-ok-twice-starts-once",
+         test_driver_ok_twice},
+        {"/virtio-pci/hostile/queue-size-power-of-two-and-frozen-layout",
+         test_queue_size_and_frozen_layout},
+        {"/virtio-pci/hostile/msix-past-table-and-pba-ignored",
+         test_msix_past_table_and_pba},
+        {"/pci/hostile/bar-over-bar-ecam-or-outside-hole-unmapped",
+         test_bar_overlaps},
     };
 
     g_test_init(&argc, &argv, NULL);

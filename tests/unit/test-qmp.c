@@ -540,6 +540,141 @@ mode_of(int fd)
     return fcntl(fd, F_GETFL) & O_ACCMODE;
 }
 
+static unsigned
+open_fds(void)
+{
+    g_autoptr(GDir) d = g_dir_open("/proc/self/fd", 0, NULL);
+    unsigned n = 0;
+
+    g_assert_nonnull(d);
+    while (g_dir_read_name(d)) {
+        n++;
+    }
+    return n;
+}
+
+/* The error text of a reply (the whole reply if it is not an error). */
+static const char *
+error_desc(json_object *r)
+{
+    json_object *e = json_object_object_get(r, "error");
+
+    return e ? json_object_get_string(json_object_object_get(e, "desc"))
+             : json_object_to_json_string(r);
+}
+
+static json_object *
+getfd(Fx *f, const char *name)
+{
+    g_autofree char *req = g_strdup_printf(
+        "{\"execute\":\"getfd\",\"arguments\":{\"fdname\":\"%s\"}}", name);
+    g_autofree char *line = NULL;
+    int fd = open("/dev/null", O_RDONLY);
+
+    send_with_fd(f, req, fd);
+    close(fd);
+    line = next_line(f);
+    return json_tokener_parse(line);
+}
+
+/* GW_QMP_MAX_SET_FDS in one set, GW_QMP_MAX_FDS in all; the refused fd
+ * is closed and the client goes on. */
+static void
+test_fd_limits(void)
+{
+    Fx f;
+    unsigned before;
+
+    fx_init(&f, true);
+    for (unsigned i = 0; i < GW_QMP_MAX_FDS; i++) {
+        g_autofree char *args =
+            g_strdup_printf("{\"fdset-id\":%u}", i / GW_QMP_MAX_SET_FDS);
+        g_autoptr(json_object) r =
+            add_fd(&f, args, open("/dev/null", O_RDONLY));
+        g_assert_nonnull(json_object_object_get(r, "return"));
+    }
+    before = open_fds();
+    g_autoptr(json_object) full =
+        add_fd(&f, "{\"fdset-id\":0}", open("/dev/null", O_RDONLY));
+    g_assert_cmpstr(error_desc(full), ==, "fdset 0 is full (at most 64 fds)");
+    g_autoptr(json_object) all = getfd(&f, "x");
+    g_assert_cmpstr(error_desc(all), ==,
+                    "too many fds passed to QMP (at most 256 at once): close "
+                    "or remove some first");
+    g_assert_cmpuint(open_fds(), ==, before);
+    g_autoptr(json_object) rm = roundtrip(
+        &f, "{\"execute\":\"remove-fd\",\"arguments\":{\"fdset-id\":1}}");
+    g_assert_nonnull(json_object_object_get(rm, "return"));
+    g_autoptr(json_object) ok = getfd(&f, "x");
+    g_assert_nonnull(json_object_object_get(ok, "return"));
+    fx_free(&f);
+}
+
+/* An fd sent with a request that does not take it is closed after it. */
+static void
+test_unclaimed_fd_closed(void)
+{
+    Fx f;
+    unsigned before;
+    g_autofree char *line = NULL;
+    int fd;
+
+    fx_init(&f, true);
+    before = open_fds();
+    fd = open("/dev/null", O_RDONLY);
+    send_with_fd(&f, "{\"execute\":\"query-version\"}", fd);
+    close(fd);
+    line = next_line(&f);
+    g_assert_true(g_str_has_prefix(line, "{\"return\""));
+    g_assert_cmpuint(open_fds(), ==, before);
+    fx_free(&f);
+}
+
+/* One client more than GW_QMP_MAX_CLIENTS is told why and closed; the
+ * others are served, and a free place is taken again. */
+static void
+test_client_limit(void)
+{
+    Fx f;
+    int extra[GW_QMP_MAX_CLIENTS], sv[2];
+    g_autoptr(GString) in = g_string_new(NULL);
+    char buf[512];
+    ssize_t n;
+
+    fx_init(&f, true);
+    for (unsigned i = 0; i < GW_QMP_MAX_CLIENTS; i++) {
+        g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+                        ==, 0);
+        gw_qmp_server_add_client(f.s, sv[1]);
+        extra[i] = sv[0];
+    }
+    /* extra[GW_QMP_MAX_CLIENTS - 1] was one too many */
+    while ((n = read(extra[GW_QMP_MAX_CLIENTS - 1], buf, sizeof(buf))) > 0) {
+        g_string_append_len(in, buf, n);
+    }
+    g_assert_cmpint(n, ==, 0);
+    g_assert_cmpstr(in->str, ==,
+                    "{\"error\":{\"class\":\"GenericError\",\"desc\":\"too "
+                    "many QMP clients (at most 64)\"}}\r\n");
+    g_autoptr(json_object) r = roundtrip(&f, "{\"execute\":\"query-version\"}");
+    g_assert_nonnull(json_object_object_get(r, "return"));
+    close(extra[0]);
+    while (g_main_context_iteration(NULL, FALSE)) {
+    }
+    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==,
+                    0);
+    gw_qmp_server_add_client(f.s, sv[1]);
+    n = read(sv[0], buf, sizeof(buf) - 1);
+    g_assert_cmpint(n, >, 0);
+    buf[n] = '\0';
+    g_assert_true(g_str_has_prefix(buf, "{\"QMP\":"));
+    close(sv[0]);
+    for (unsigned i = 1; i < GW_QMP_MAX_CLIENTS; i++) {
+        close(extra[i]);
+    }
+    fx_free(&f);
+}
+
 static void
 test_fdsets(void)
 {
@@ -590,6 +725,60 @@ test_fdsets(void)
     g_assert_cmpint(gw_qmp_open_path(f.s, "/dev/fdset/0", O_RDWR, &err), ==,
                     -1);
     fx_free(&f);
+}
+
+/* {"execute":"query-version","id":"aaa…"} of exactly `n` bytes. */
+static char *
+request_of_size(gsize n)
+{
+    const char *head = "{\"execute\":\"query-version\",\"id\":\"";
+    char *req = g_malloc(n + 1);
+
+    g_assert_cmpuint(n, >, strlen(head) + 2);
+    memset(req, 'a', n);
+    memcpy(req, head, strlen(head));
+    memcpy(req + n - 2, "\"}", 3);
+    return req;
+}
+
+/* Writes while the server reads; stops early if it stops reading. */
+static void
+send_big(Fx *f, const char *buf, gsize n)
+{
+    g_unix_set_fd_nonblocking(f->fd, TRUE, NULL);
+    for (gsize off = 0; off < n;) {
+        ssize_t w = write(f->fd, buf + off, n - off);
+        if (w > 0) {
+            off += (gsize)w;
+        } else {
+            g_assert_true(w < 0 && errno == EAGAIN);
+            if (!g_main_context_iteration(NULL, FALSE)) {
+                break; /* the server stopped reading: it closed us */
+            }
+        }
+    }
+    g_unix_set_fd_nonblocking(f->fd, FALSE, NULL);
+}
+
+/* GW_QMP_MAX_REQUEST bytes pass; one byte more ends the connection. */
+static void
+test_request_limit_is_exact(void)
+{
+    for (gsize extra = 0; extra <= 1; extra++) {
+        Fx f;
+        g_autofree char *req = request_of_size(GW_QMP_MAX_REQUEST + extra);
+        g_autofree char *line = NULL;
+
+        fx_init(&f, true);
+        send_big(&f, req, GW_QMP_MAX_REQUEST + extra);
+        line = next_line(&f);
+        if (extra) {
+            g_assert_nonnull(strstr(line, "request too large"));
+        } else {
+            g_assert_true(g_str_has_prefix(line, "{\"return\""));
+        }
+        fx_free(&f);
+    }
 }
 
 static void
@@ -746,6 +935,12 @@ main(int argc, char **argv)
             g_strdup_printf("/qmp/framing/%s", stream_cases[i].name);
         g_test_add_data_func(p, &stream_cases[i], test_stream_case);
     }
+    g_test_add_func("/qmp/limits/clients-at-once", test_client_limit);
+    g_test_add_func("/qmp/limits/fds-per-set-and-in-all", test_fd_limits);
+    g_test_add_func("/qmp/limits/unclaimed-fd-closed-after-request",
+                    test_unclaimed_fd_closed);
+    g_test_add_func("/qmp/limits/request-size-is-exact",
+                    test_request_limit_is_exact);
     g_test_add_func("/qmp/framing/resync-after-malformed-split-read",
                     test_resync_split_read);
     g_test_add_func("/qmp/framing/nesting-1024-accepted",

@@ -246,11 +246,41 @@ test_unsafe_runtime_dir(gconstpointer data)
     g_assert_cmpint(g_rmdir(base), ==, 0);
 }
 
+/* GW_VDPA_SIM_MAX_DEVICES at once; one more is refused until one goes. */
+static void
+test_device_limit(void)
+{
+    g_autoptr(GError) err = NULL;
+    GwVdpaSimRegistry *reg = gw_vdpa_sim_registry_new(NULL, &err);
+
+    g_assert_no_error(err);
+    for (unsigned i = 0; i <= GW_VDPA_SIM_MAX_DEVICES; i++) {
+        g_autofree char *spec =
+            g_strdup_printf("name=lim%u,mgmtdev=vdpasim_net", i);
+        g_autoptr(GwVdpaSimConfig) cfg = gw_vdpa_sim_config_parse(spec, NULL);
+        bool ok = gw_vdpa_sim_add(reg, cfg, NULL, &err);
+
+        g_assert_true(ok == (i < GW_VDPA_SIM_MAX_DEVICES));
+    }
+    g_assert_error(err, GW_ERROR, GW_ERROR_INVALID);
+    g_assert_cmpstr(err->message, ==,
+                    "vdpa-sim: too many devices (at most 64): delete one "
+                    "first");
+    g_clear_error(&err);
+    g_assert_true(gw_vdpa_sim_del(reg, "lim0", &err));
+    g_autoptr(GwVdpaSimConfig) again =
+        gw_vdpa_sim_config_parse("name=again,mgmtdev=vdpasim_blk", NULL);
+    g_assert_true(gw_vdpa_sim_add(reg, again, NULL, &err));
+    g_assert_no_error(err);
+    gw_vdpa_sim_registry_free(reg);
+}
+
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     fx_runtime_dir();
+    g_test_add_func("/vdpa/sim/limit/devices-at-once", test_device_limit);
     g_test_add_func("/vdpa/open/sim-node-by-path-and-by-fd",
                     test_open_by_path_and_fd);
     g_test_add_func("/vdpa/open/second-open-busy-and-del-refused",

@@ -312,6 +312,13 @@ gw_vdpa_sim_add(GwVdpaSimRegistry *reg, const GwVdpaSimConfig *cfg,
     if (!check_name(reg, cfg->name, errp)) {
         return false;
     }
+    if (reg->nodes->len >= GW_VDPA_SIM_MAX_DEVICES) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "vdpa-sim: too many devices (at most %u): delete one "
+                    "first",
+                    GW_VDPA_SIM_MAX_DEVICES);
+        return false;
+    }
     dev = gw_sim_dev_new(cfg, errp);
     if (!dev) {
         return false;
