@@ -21,13 +21,34 @@
 #include <godwit/vhost-uapi.h>
 #include "sandbox-priv.h"
 
-#define ANY(n)            {(n), -1, 0, 0, 0, false}
-#define ARG_EQ(n, i, v)   {(n), (i), SCMP_CMP_EQ, (v), 0, false}
-#define IOCTL(req)        {"ioctl", 1, SCMP_CMP_MASKED_EQ, 0xffffffffu, (req), false}
-#define IOCTL_TYPE(t)     {"ioctl", 1, SCMP_CMP_MASKED_EQ, 0xff00u, (t) << 8, false}
-#define SELF_PID(n, i)    {(n), (i), SCMP_CMP_EQ, 0, 0, true}
-#define FAIL(n, e)        {(n), -1, 0, 0, 0, false, (e)}
-#define TABLE(t)          {(t), G_N_ELEMENTS(t)}
+#define ANY(n)                                                                 \
+    {                                                                          \
+        (n), -1, 0, 0, 0, false                                                \
+    }
+#define ARG_EQ(n, i, v)                                                        \
+    {                                                                          \
+        (n), (i), SCMP_CMP_EQ, (v), 0, false                                   \
+    }
+#define IOCTL(req)                                                             \
+    {                                                                          \
+        "ioctl", 1, SCMP_CMP_MASKED_EQ, 0xffffffffu, (req), false              \
+    }
+#define IOCTL_TYPE(t)                                                          \
+    {                                                                          \
+        "ioctl", 1, SCMP_CMP_MASKED_EQ, 0xff00u, (t) << 8, false               \
+    }
+#define SELF_PID(n, i)                                                         \
+    {                                                                          \
+        (n), (i), SCMP_CMP_EQ, 0, 0, true                                      \
+    }
+#define FAIL(n, e)                                                             \
+    {                                                                          \
+        (n), -1, 0, 0, 0, false, (e)                                           \
+    }
+#define TABLE(t)                                                               \
+    {                                                                          \
+        (t), G_N_ELEMENTS(t)                                                   \
+    }
 
 /* Every thread but the main one: files are not theirs to open.  The C
  * library's and GLib's lazy locale lookups (an error message's
@@ -91,15 +112,9 @@ static const GwSandboxRule vdpa_sim[] = {
 
 /* The stream's I/O both ways (a socket or a file), the dirty log. */
 static const GwSandboxRule mig_io[] = {
-    ANY("read"),
-    ANY("readv"),
-    ANY("writev"),
-    ANY("sendmsg"),
-    ANY("recvmsg"),
-    ANY("sendto"),
-    ANY("recvfrom"),
-    ANY("poll"),
-    ANY("ppoll"),
+    ANY("read"),     ANY("readv"),   ANY("writev"),
+    ANY("sendmsg"),  ANY("recvmsg"), ANY("sendto"),
+    ANY("recvfrom"), ANY("poll"),    ANY("ppoll"),
 };
 
 static const GwSandboxRule mig_send[] = {
@@ -200,28 +215,17 @@ static const GwSandboxRule main_own[] = {
  * and LeakSanitizer's exit-time scan (which stops the world with a
  * ptrace'd helper thread). */
 static const GwSandboxRule sanitizers[] = {
-    ANY("sigaltstack"),
-    ANY("getrlimit"),
-    ANY("prlimit64"),
-    ANY("sched_getaffinity"),
-    ANY("openat"),
-    ANY("read"),
-    ANY("close"),
-    ANY("readlink"),
-    ANY("getdents64"),
-    ANY("getdents"),
-    ANY("newfstatat"),
-    ANY("fstat"),
-    ANY("prctl"),
-    ANY("clone"),
-    ANY("ptrace"),
-    ANY("wait4"),
-    ANY("waitid"),
-    ANY("tgkill"),
-    ANY("kill"),
-    ANY("rt_sigaction"),
-    ANY("sched_getparam"),
-    ANY("getppid"),
+    ANY("sigaltstack"),    ANY("getrlimit"),
+    ANY("prlimit64"),      ANY("sched_getaffinity"),
+    ANY("openat"),         ANY("read"),
+    ANY("close"),          ANY("readlink"),
+    ANY("getdents64"),     ANY("getdents"),
+    ANY("newfstatat"),     ANY("fstat"),
+    ANY("prctl"),          ANY("clone"),
+    ANY("ptrace"),         ANY("wait4"),
+    ANY("waitid"),         ANY("tgkill"),
+    ANY("kill"),           ANY("rt_sigaction"),
+    ANY("sched_getparam"), ANY("getppid"),
 };
 #define SANITIZERS TABLE(sanitizers),
 #else
@@ -229,8 +233,8 @@ static const GwSandboxRule sanitizers[] = {
 #endif
 
 static const GwSandboxRules main_rules[] = {
-    TABLE(base),     TABLE(main_own), TABLE(vcpu),  TABLE(vdpa_sim),
-    TABLE(mig_io),   TABLE(mig_send), SANITIZERS{NULL, 0},
+    TABLE(base),   TABLE(main_own), TABLE(vcpu),         TABLE(vdpa_sim),
+    TABLE(mig_io), TABLE(mig_send), SANITIZERS{NULL, 0},
 };
 static const GwSandboxRules vcpu_rules[] = {
     TABLE(base),
@@ -245,11 +249,8 @@ static const GwSandboxRules vdpa_sim_rules[] = {
     SANITIZERS{NULL, 0},
 };
 static const GwSandboxRules mig_send_rules[] = {
-    TABLE(base),
-    TABLE(no_files),
-    TABLE(mig_io),
-    TABLE(mig_send),
-    SANITIZERS{NULL, 0},
+    TABLE(base),     TABLE(no_files),     TABLE(mig_io),
+    TABLE(mig_send), SANITIZERS{NULL, 0},
 };
 static const GwSandboxRules mig_recv_rules[] = {
     TABLE(base),

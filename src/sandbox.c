@@ -43,10 +43,8 @@ const char *
 gw_sandbox_role_name(GwSandboxRole role)
 {
     static const char *const names[] = {
-        [GW_SANDBOX_MAIN] = "main",
-        [GW_SANDBOX_VCPU] = "vcpu",
-        [GW_SANDBOX_VDPA_SIM] = "vdpa-sim",
-        [GW_SANDBOX_MIG_SEND] = "mig-send",
+        [GW_SANDBOX_MAIN] = "main",         [GW_SANDBOX_VCPU] = "vcpu",
+        [GW_SANDBOX_VDPA_SIM] = "vdpa-sim", [GW_SANDBOX_MIG_SEND] = "mig-send",
         [GW_SANDBOX_MIG_RECV] = "mig-recv",
     };
     g_assert((unsigned)role < G_N_ELEMENTS(names));
@@ -137,11 +135,10 @@ add_rule(scmp_filter_ctx ctx, const GwSandboxRule *r, GError **errp)
                     "seccomp: unknown syscall '%s' in an allow-list", r->name);
         return false;
     }
-    uint32_t action = r->fail_errno ? SCMP_ACT_ERRNO(r->fail_errno)
-                                    : SCMP_ACT_ALLOW;
-    int ret = r->arg < 0
-                  ? seccomp_rule_add(ctx, action, nr, 0)
-                  : seccomp_rule_add_array(ctx, action, nr, 1, &cmp);
+    uint32_t action =
+        r->fail_errno ? SCMP_ACT_ERRNO(r->fail_errno) : SCMP_ACT_ALLOW;
+    int ret = r->arg < 0 ? seccomp_rule_add(ctx, action, nr, 0)
+                         : seccomp_rule_add_array(ctx, action, nr, 1, &cmp);
     if (ret < 0) {
         return gw_error_errno(errp, -ret, "seccomp: rule for %s", r->name);
     }
@@ -225,8 +222,8 @@ prepare(GwSeccompMode mode, GError **errp)
         }
     }
     for (int nr = 0; nr < MAX_SYSCALL_NR; nr++) {
-        sandbox.names[nr] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE,
-                                                             nr);
+        sandbox.names[nr] =
+            seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
     }
     return mode != GW_SECCOMP_ON || install_sigsys(errp);
 }

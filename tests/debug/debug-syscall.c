@@ -74,8 +74,8 @@ static json_object *
 debug_syscall(GwQmpSession *session, json_object *args, gpointer opaque,
               GError **errp)
 {
-    const char *role = json_object_get_string(json_object_object_get(args,
-                                                                     "role"));
+    const char *role =
+        json_object_get_string(json_object_object_get(args, "role"));
     bool main_role = g_str_equal(role, "main");
     const char *prefix = comm_prefix(role);
     gint64 end = g_get_monotonic_time() + WAIT_US;
@@ -83,7 +83,8 @@ debug_syscall(GwQmpSession *session, json_object *args, gpointer opaque,
     int before = __atomic_load_n(&done, __ATOMIC_SEQ_CST);
 
     if (!main_role && !prefix) {
-        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID, "unknown role '%s'", role);
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID, "unknown role '%s'",
+                    role);
         return NULL;
     }
     /* A thread names itself once it runs: give it the time. */

@@ -60,8 +60,9 @@ vm_start(Vm *vm, const char *mode, const char *role, const char *incoming)
     g_ptr_array_add(argv, "--qmp");
     g_ptr_array_add(argv, vm->qmp);
     if (kvm) {
-        const char *k[] = {"--kernel", g_getenv("GODWIT_GUEST"), "--cmdline",
-                           "dirty pages=16 rounds=0", "--memory", "size=64M"};
+        const char *k[] = {"--kernel",  g_getenv("GODWIT_GUEST"),
+                           "--cmdline", "dirty pages=16 rounds=0",
+                           "--memory",  "size=64M"};
         for (size_t i = 0; i < G_N_ELEMENTS(k); i++) {
             g_ptr_array_add(argv, (char *)k[i]);
         }
@@ -78,9 +79,9 @@ vm_start(Vm *vm, const char *mode, const char *role, const char *incoming)
     env = godwit_test_env(vm->dir);
     efd = open(vm->err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     g_assert_cmpint(efd, >=, 0);
-    g_assert_true(g_spawn_async_with_fds(
-        NULL, (char **)argv->pdata, env, G_SPAWN_DO_NOT_REAP_CHILD,
-        child_setup, NULL, &vm->pid, -1, -1, efd, &err));
+    g_assert_true(g_spawn_async_with_fds(NULL, (char **)argv->pdata, env,
+                                         G_SPAWN_DO_NOT_REAP_CHILD, child_setup,
+                                         NULL, &vm->pid, -1, -1, efd, &err));
     g_assert_no_error(err);
     close(efd);
     vm->c = gw_qmp_conn_new(vm->qmp, T, &err);
@@ -166,8 +167,8 @@ assert_threads_filtered(GPid pid, bool filtered)
             g_str_has_prefix(text, "Name:\tkvm-")) {
             continue; /* gone, or KVM's kernel worker (not godwit's) */
         }
-        g_assert_nonnull(strstr(text, filtered ? "\nSeccomp:\t2\n"
-                                               : "\nSeccomp:\t0\n"));
+        g_assert_nonnull(
+            strstr(text, filtered ? "\nSeccomp:\t2\n" : "\nSeccomp:\t0\n"));
         n++;
     }
     g_assert_cmpuint(n, >, 0);
@@ -269,8 +270,8 @@ test_case(gconstpointer data)
 int
 main(int argc, char **argv)
 {
-    static const char *const roles[] = {"main", "vcpu", "vdpa-sim",
-                                        "mig-send", "mig-recv"};
+    static const char *const roles[] = {"main", "vcpu", "vdpa-sim", "mig-send",
+                                        "mig-recv"};
     static const char *const modes[] = {"true", "log", "false"};
     static const char *const what[] = {"dies-by-sigsys-with-one-line",
                                        "survives", "installs-nothing"};
