@@ -10,6 +10,7 @@
 #include <string.h>
 #include <godwit/machine.h>
 #include <godwit/memory.h>
+#include <godwit/sandbox.h>
 #include <godwit/util.h>
 #include <godwit/vm.h>
 #include "mig-job.h"
@@ -206,12 +207,12 @@ gw_mig_in_thread(gpointer data)
     GwMachine *m = gw_vm_machine(gw_mig_vm(j->mig));
     Receiver rc = {.j = j, .mem = gw_machine_memory(m)};
     g_autoptr(GError) err = NULL;
-    bool ok;
+    bool ok = gw_sandbox_enter(GW_SANDBOX_MIG_RECV, gw_sandbox_mode(), &err);
 
     rc.r = gw_mig_reader_new(j->fd);
     rc.w = j->return_path ? gw_mig_writer_new(j->fd) : NULL;
     rc.sections = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
-    ok = (!rc.w || gw_mig_writer_header(rc.w, &err)) &&
+    ok = ok && (!rc.w || gw_mig_writer_header(rc.w, &err)) &&
          read_manifest(&rc, &err) && read_state(&rc, &err) &&
          confirm(&rc, &err) && gw_mig_job_call_main(j, run_main, &err);
     if (!ok) {

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <godwit/machine.h>
 #include <godwit/memory.h>
+#include <godwit/sandbox.h>
 #include <godwit/util.h>
 #include <godwit/vm.h>
 #include "mig-job.h"
@@ -443,14 +444,14 @@ gw_mig_out_thread(gpointer data)
     GwMachine *m = gw_vm_machine(gw_mig_vm(j->mig));
     Sender s = {.j = j, .m = m, .mem = gw_machine_memory(m)};
     g_autoptr(GError) err = NULL;
-    bool ok;
+    bool ok = gw_sandbox_enter(GW_SANDBOX_MIG_SEND, gw_sandbox_mode(), &err);
 
     s.pages = s.mem->size / GW_MEM_PAGE;
     s.words = gw_mem_dirty_words(s.mem);
     s.dirty = g_new0(unsigned long, s.words);
     s.w = gw_mig_writer_new(j->fd);
     s.r = gw_mig_reader_new(j->fd);
-    ok = setup(&s, &err) && precopy(&s, &err) && switchover(&s, &err);
+    ok = ok && setup(&s, &err) && precopy(&s, &err) && switchover(&s, &err);
     if (!ok) {
         destination_reason(&s, &err);
     }

@@ -14,8 +14,13 @@
 #include <godwit/qemu-cli.h>
 #include <godwit/qmp-probe.h>
 #include <godwit/qmp.h>
+#include <godwit/sandbox.h>
 #include <godwit/util.h>
 #include <godwit/vm.h>
+
+#ifdef GW_DEBUG_HOOKS
+#include "debug-hooks.h"
+#endif
 
 #ifndef GODWIT_VERSION
 #define GODWIT_VERSION "unknown"
@@ -76,6 +81,9 @@ run(const GwConfig *cfg)
             gw_vm_qmp_register(vm, qmp);
             probe = gw_qmp_probe_new(vm, NULL);
             gw_qmp_probe_register(probe, qmp);
+#ifdef GW_DEBUG_HOOKS
+            gw_debug_hooks_register(qmp);
+#endif
         }
         g_main_loop_run(loop);
         status = gw_vm_exit_status(vm);
@@ -117,6 +125,11 @@ main(int argc, char **argv)
     gw_log_setup(cfg->log_level);
     if (cfg->print_config) {
         return print_config(cfg);
+    }
+    /* Before anything is made, so every thread starts under it. */
+    if (!gw_sandbox_enter(GW_SANDBOX_MAIN, cfg->seccomp, &err)) {
+        fprintf(stderr, "godwit: %s\n", err->message);
+        return 1;
     }
     return run(cfg);
 }

@@ -16,6 +16,7 @@
 #include <godwit/qemu-cli.h>
 #include <godwit/qmp-probe.h>
 #include <godwit/qmp.h>
+#include <godwit/sandbox.h>
 #include <godwit/util.h>
 #include <godwit/vm.h>
 
@@ -179,6 +180,12 @@ gw_qemu_main(int argc, char **argv)
     }
     gw_log_setup(q->cfg->log_level);
     if (q->daemonize && !daemonize(&ready, &err)) {
+        fprintf(stderr, "godwit: %s\n", err->message);
+        return 1;
+    }
+    /* After the fork (the pid the filter names is the child's), before
+     * anything is made, so every thread starts under it. */
+    if (!gw_sandbox_enter(GW_SANDBOX_MAIN, q->cfg->seccomp, &err)) {
         fprintf(stderr, "godwit: %s\n", err->message);
         return 1;
     }

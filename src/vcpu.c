@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <linux/kvm.h>
 #include <godwit/kvm-state.h>
+#include <godwit/sandbox.h>
 #include <godwit/util.h>
 #include <godwit/vcpu.h>
 
@@ -246,6 +247,7 @@ vcpu_thread(gpointer data)
     GwVcpus *v = c->owner;
     sigset_t set;
 
+    gw_sandbox_enter_thread(GW_SANDBOX_VCPU);
     sigemptyset(&set);
     sigaddset(&set, KICK_SIGNAL);
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);

@@ -27,6 +27,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <godwit/log.h>
+#include <godwit/sandbox.h>
 #include <godwit/util.h>
 #include <godwit/vdpa-sim.h>
 #include "sim-priv.h"
@@ -165,6 +166,7 @@ worker_main(gpointer data)
     nfds_t n;
     eventfd_t v;
 
+    gw_sandbox_enter_thread(GW_SANDBOX_VDPA_SIM);
     while (build_poll(d, fds, idx, &n)) {
         if (poll(fds, n, -1) < 0) {
             continue; /* EINTR */
