@@ -28,7 +28,7 @@ struct GwVdpaDevice {
     /* Queues whose backend eventfds are a relay's, not the transport's. */
     bool relayed[GW_VIRTIO_MAX_QUEUES];
     uint64_t acked_features; /* what the driver negotiated last */
-    GwVdpaSvq *svq; /* shadow virtqueues running, or NULL */
+    GwVdpaSvq *svq;          /* shadow virtqueues running, or NULL */
 };
 
 /*

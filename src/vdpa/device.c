@@ -24,7 +24,6 @@
      (1ull << VHOST_BACKEND_F_SUSPEND) | (1ull << VHOST_BACKEND_F_RESUME) |    \
      (1ull << VHOST_BACKEND_F_IOTLB_PERSIST))
 
-
 static bool
 has_backend(const GwVdpaDevice *d, unsigned bit)
 {

@@ -50,8 +50,8 @@ typedef struct {
     struct vring_used *sused;
     size_t off, ro_len, used_len; /* desc+avail at off, used after */
     int dev_kick, dev_call;       /* the backend's, ours */
-    uint16_t next_avail; /* guest = shadow avail index to forward next */
-    uint16_t next_used;  /* shadow = guest used index to copy next */
+    uint16_t next_avail;     /* guest = shadow avail index to forward next */
+    uint16_t next_used;      /* shadow = guest used index to copy next */
     struct vring_desc *copy; /* what was forwarded, per descriptor */
     uint16_t *owner;         /* head of the chain in flight, or NO_HEAD */
     bool broken;
@@ -240,8 +240,10 @@ relay_thread(gpointer opaque)
 
         pfd[n++] = (struct pollfd){.fd = s->stop_fd, .events = POLLIN};
         for (unsigned i = 0; i < s->n; i++) {
-            pfd[n++] = (struct pollfd){.fd = s->q[i].g.kick_fd, .events = POLLIN};
-            pfd[n++] = (struct pollfd){.fd = s->q[i].dev_call, .events = POLLIN};
+            pfd[n++] =
+                (struct pollfd){.fd = s->q[i].g.kick_fd, .events = POLLIN};
+            pfd[n++] =
+                (struct pollfd){.fd = s->q[i].dev_call, .events = POLLIN};
         }
         if (poll(pfd, n, SVQ_BACKSTOP_MS) < 0 && errno != EINTR) {
             gw_warning_ratelimited("vdpa %s: relay poll: %s", s->id,
@@ -529,7 +531,8 @@ static bool
 check_startable(GwVdpaDevice *d, GError **errp)
 {
     const uint64_t unsupported = (1ull << F_INDIRECT_DESC) |
-                                 (1ull << F_EVENT_IDX) | (1ull << F_RING_PACKED);
+                                 (1ull << F_EVENT_IDX) |
+                                 (1ull << F_RING_PACKED);
 
     if (d->svq) {
         g_set_error(errp, GW_ERROR, GW_ERROR_BUSY,
