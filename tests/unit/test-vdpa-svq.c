@@ -69,7 +69,8 @@ fx_device(Fx *f, const char *mgmtdev)
 {
     g_autoptr(GError) err = NULL;
     g_autofree char *sim =
-        g_strdup_printf("name=d0,mgmtdev=%s,capacity=1M", mgmtdev);
+        g_strdup_printf("name=d0,mgmtdev=%s%s", mgmtdev,
+                        strcmp(mgmtdev, "vdpasim_blk") ? "" : ",capacity=1M");
     g_autoptr(GwVdpaSimConfig) sc = gw_vdpa_sim_config_parse(sim, &err);
     g_autofree char *path = NULL, *vopts = NULL;
     g_autoptr(GwVdpaConfig) vc = NULL;
@@ -136,9 +137,9 @@ find_cap(Fx *f, uint8_t id)
     g_assert_not_reached();
 }
 
-/* A driver's start of queue 0 on f->vr (VERSION_1 only), DRIVER_OK. */
+/* A driver's start (VERSION_1 only) with queue i on vrs[i], DRIVER_OK. */
 static void
-driver_start(Fx *f, uint16_t qsize)
+driver_start_queues(Fx *f, GwTestVring **vrs, unsigned n)
 {
     uint64_t c = f->bar0;
 
@@ -153,17 +154,25 @@ driver_start(Fx *f, uint16_t qsize)
     mmio_write(f, f->bar1 + 8, 4, 0x4030);
     mmio_write(f, f->bar1 + 12, 4, 0);
     cfg_write(f, find_cap(f, 0x11) + 3, 1, 0x80);
+    for (unsigned i = 0; i < n; i++) {
+        mmio_write(f, c + 0x16, 2, i);
+        mmio_write(f, c + 0x18, 2, vrs[i]->num);
+        mmio_write(f, c + 0x1a, 2, 0);
+        mmio_write(f, c + 0x20, 8, vrs[i]->desc_iova);
+        mmio_write(f, c + 0x28, 8, vrs[i]->avail_iova);
+        mmio_write(f, c + 0x30, 8, vrs[i]->used_iova);
+        mmio_write(f, c + 0x1c, 2, 1);
+    }
+    mmio_write(f, c + 0x14, 1, 1 | 2 | 8 | 4);
+}
+
+static void
+driver_start(Fx *f, uint16_t qsize)
+{
     if (!f->vr) {
         f->vr = gw_test_vring_new(f->tm, 0, qsize);
     }
-    mmio_write(f, c + 0x16, 2, 0);
-    mmio_write(f, c + 0x18, 2, qsize);
-    mmio_write(f, c + 0x1a, 2, 0);
-    mmio_write(f, c + 0x20, 8, f->vr->desc_iova);
-    mmio_write(f, c + 0x28, 8, f->vr->avail_iova);
-    mmio_write(f, c + 0x30, 8, f->vr->used_iova);
-    mmio_write(f, c + 0x1c, 2, 1);
-    mmio_write(f, c + 0x14, 1, 1 | 2 | 8 | 4);
+    driver_start_queues(f, &f->vr, 1);
 }
 
 static void
