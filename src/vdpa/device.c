@@ -8,6 +8,7 @@
 #include <godwit/util.h>
 #include <godwit/vdpa-device.h>
 #include <godwit/virtio-pci.h>
+#include "device-priv.h"
 
 #define VIRTIO_ID_NET        1
 #define VIRTIO_NET_F_CTRL_VQ 17
@@ -22,25 +23,6 @@
      (1ull << VHOST_BACKEND_F_IOTLB_BATCH) |                                   \
      (1ull << VHOST_BACKEND_F_SUSPEND) | (1ull << VHOST_BACKEND_F_RESUME) |    \
      (1ull << VHOST_BACKEND_F_IOTLB_PERSIST))
-
-struct GwVdpaDevice {
-    GwVdpaConfig *cfg;
-    GwVdpaBackend *backend;
-    GwGuestMemory *mem;
-    GMutex *dev_lock;
-    GwVirtioPci *vp;
-    uint64_t backend_features;
-    uint64_t device_features; /* what the device offers, all of it */
-    uint32_t vqs; /* what the device has; cfg->num_queues are exposed */
-    uint32_t device_id;
-    int config_call_fd;
-    guint config_watch;
-    bool vm_stopped; /* the VM is paused: a started device must not run */
-    bool suspended;  /* VHOST_VDPA_SUSPEND done since the last start/RESUME */
-    bool kick_on_resume; /* restored: look at every ring when it runs */
-    /* Queues whose backend eventfds are a relay's, not the transport's. */
-    bool relayed[GW_VIRTIO_MAX_QUEUES];
-};
 
 static bool
 has_backend(const GwVdpaDevice *d, unsigned bit)
@@ -152,6 +134,7 @@ negotiate_features(GwVdpaDevice *d, const GwVirtioActivation *a,
      * for a guest that did not negotiate it. */
     uint64_t features = a->features | (1ull << VIRTIO_F_ACCESS_PLATFORM);
 
+    d->acked_features = a->features;
     if (!gw_vdpa_set_status(d->backend, drv, errp) ||
         !gw_vdpa_set_features(d->backend, features, errp) ||
         !gw_vdpa_set_status(d->backend, drv | GW_VIRTIO_STATUS_FEATURES_OK,
@@ -196,8 +179,10 @@ vdpa_reset(void *opaque)
     memset(d->relayed, 0, sizeof(d->relayed));
     if (!gw_vdpa_set_status(d->backend, 0, &err)) {
         gw_warning_ratelimited("%s", err->message);
+        gw_vdpa_svq_abort(d);
         return;
     }
+    gw_vdpa_svq_abort(d); /* the device no longer reaches the shadow */
     /* Without IOTLB_PERSIST a reset drops the maps: put them back. */
     if (!has_backend(d, VHOST_BACKEND_F_IOTLB_PERSIST) &&
         !map_memory(d, &err)) {
@@ -530,6 +515,7 @@ gw_vdpa_device_free(GwVdpaDevice *d)
     }
     if (d->backend) {
         gw_vdpa_set_status(d->backend, 0, NULL);
+        gw_vdpa_svq_abort(d);
         unmap_memory(d);
         gw_vdpa_backend_unref(d->backend);
     }
@@ -765,5 +751,23 @@ gw_vdpa_device_restore_queue_fds(GwVdpaDevice *d, unsigned idx, GError **errp)
     /* A completion signalled to the relay and never forwarded would be
      * lost to the guest's driver: a spurious interrupt is harmless. */
     eventfd_write(q.call_fd, 1);
+    return true;
+}
+
+/* ---- for the shadow virtqueues (device-priv.h) ---- */
+
+bool
+gw_vdpa_device_backend_suspend(GwVdpaDevice *d, GError **errp)
+{
+    return backend_suspend(d, errp);
+}
+
+bool
+gw_vdpa_device_backend_resume(GwVdpaDevice *d, GError **errp)
+{
+    if (!gw_vdpa_resume(d->backend, errp)) {
+        return false;
+    }
+    d->suspended = false;
     return true;
 }

@@ -1,0 +1,698 @@
+/*
+ * Shadow virtqueues of one vDPA device: see include/godwit/vdpa-svq.h.
+ *
+ * Threads: gw_vdpa_device_svq_start/stop run on the main thread and
+ * gw_vdpa_svq_abort wherever the device is reset, all with the device
+ * lock held.  The relay thread owns every SvqQueue field from the
+ * g_thread_new in start to the g_thread_join in stop/abort; outside that
+ * window only the lock holder touches them.  So no lock is shared: the
+ * relay never takes the device lock and a vCPU never waits for it.
+ *
+ * What the guest controls is checked before use: ring addresses once at
+ * start (inside guest RAM, aligned), the avail index against the ring
+ * size, every head and `next` against the ring size, every buffer
+ * against guest RAM (so no descriptor reaches the shadow rings' IOVAs),
+ * chains for loops and for descriptors another chain in flight holds.
+ * A guest that breaks a rule loses its queue (no more relaying, a
+ * warning), never the VMM; what the device completed still reaches it.
+ * The descriptors are copied into VMM-private memory as they are
+ * forwarded, so a guest rewriting them afterwards changes nothing the
+ * relay relies on, and the device's table is a copy it can only read.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <godwit/log.h>
+#include <godwit/util.h>
+#include <godwit/vdpa-svq.h>
+#include "device-priv.h"
+
+#define SVQ_PAGE        4096ull
+#define SVQ_BACKSTOP_MS 100 /* re-look at every ring this often anyway */
+#define SVQ_IOVA_TOP    ((1ull << 47) - 1) /* what any IOMMU can address */
+#define NO_HEAD         0xffff
+#define F_INDIRECT_DESC 28
+#define F_EVENT_IDX     29
+#define F_RING_PACKED   34
+
+typedef struct {
+    unsigned idx;
+    uint16_t num;
+    GwVirtqueueSetup g; /* the guest's ring (GPAs) and eventfds */
+    struct vring_desc *gdesc;
+    struct vring_avail *gavail;
+    struct vring_used *gused;
+    struct vring_desc *sdesc; /* the shadow ring, in s->ring */
+    struct vring_avail *savail;
+    struct vring_used *sused;
+    size_t off, ro_len, used_len; /* desc+avail at off, used after */
+    int dev_kick, dev_call;       /* the backend's, ours */
+    uint16_t next_avail;     /* guest = shadow avail index to forward next */
+    uint16_t next_used;      /* shadow = guest used index to copy next */
+    struct vring_desc *copy; /* what was forwarded, per descriptor */
+    uint16_t *owner;         /* head of the chain in flight, or NO_HEAD */
+    bool broken;
+    bool switched; /* the backend runs on the shadow ring */
+} SvqQueue;
+
+struct GwVdpaSvq {
+    char *id;
+    GwGuestMemory *mem;
+    uint8_t *ring; /* every shadow ring: one MAP_SHARED memfd */
+    size_t ring_len;
+    uint64_t iova; /* of ring[0] */
+    bool mapped;
+    int stop_fd;
+    GThread *thread;
+    unsigned n;
+    SvqQueue q[GW_VIRTIO_MAX_QUEUES];
+};
+
+static size_t
+page_up(size_t n)
+{
+    return (n + SVQ_PAGE - 1) & ~(SVQ_PAGE - 1);
+}
+
+/* ---- the relay (relay thread; the lock holder outside its window) ---- */
+
+static bool
+queue_fail(GwVdpaSvq *s, SvqQueue *q, const char *why, unsigned what)
+{
+    gw_warning_ratelimited("vdpa %s queue %u: %s (%u): the queue is no "
+                           "longer relayed",
+                           s->id, q->idx, why, what);
+    q->broken = true;
+    return false;
+}
+
+/* Frees the descriptors of chain `head`, marking what the device may
+ * have written: every device-writable buffer, whole (the used length is
+ * only a lower bound of what a device wrote, virtio 1.2 2.7.8.2). */
+static void
+release_chain(GwVdpaSvq *s, SvqQueue *q, uint16_t head, bool dirty)
+{
+    for (uint16_t i = head; i < q->num && q->owner[i] == head;
+         i = q->copy[i].next) {
+        q->owner[i] = NO_HEAD;
+        if (dirty && (q->copy[i].flags & VRING_DESC_F_WRITE)) {
+            gw_mem_mark_dirty(s->mem, q->copy[i].addr, q->copy[i].len);
+        }
+        if (!(q->copy[i].flags & VRING_DESC_F_NEXT)) {
+            break;
+        }
+    }
+}
+
+/* One guest descriptor as read: "" if it may be forwarded, else why. */
+static const char *
+check_desc(GwVdpaSvq *s, SvqQueue *q, const struct vring_desc *g,
+           bool *writable)
+{
+    if (g->flags & VRING_DESC_F_INDIRECT) {
+        return "indirect descriptor (INDIRECT_DESC not negotiated)";
+    }
+    if (!gw_mem_ptr(s->mem, g->addr, MAX(g->len, 1u))) {
+        return "buffer outside guest RAM";
+    }
+    if ((g->flags & VRING_DESC_F_NEXT) && g->next >= q->num) {
+        return "next out of range";
+    }
+    if (*writable && !(g->flags & VRING_DESC_F_WRITE)) {
+        return "readable descriptor after a writable one";
+    }
+    *writable = g->flags & VRING_DESC_F_WRITE;
+    return "";
+}
+
+/* Checks guest chain `head` and copies it into the shadow table. */
+static bool
+forward_chain(GwVdpaSvq *s, SvqQueue *q, uint16_t head)
+{
+    bool writable = false;
+    uint16_t i = head;
+
+    if (head >= q->num || q->owner[head] != NO_HEAD) {
+        return queue_fail(s, q, "bad or in-flight head", head);
+    }
+    for (;;) {
+        struct vring_desc g;
+        const char *why;
+
+        memcpy(&g, &q->gdesc[i], sizeof(g));
+        why = q->owner[i] != NO_HEAD ? "descriptor loop or shared with a "
+                                       "chain in flight"
+                                     : check_desc(s, q, &g, &writable);
+        if (*why) {
+            release_chain(s, q, head, false);
+            return queue_fail(s, q, why, i);
+        }
+        g.flags &= VRING_DESC_F_NEXT | VRING_DESC_F_WRITE;
+        q->copy[i] = g;
+        q->sdesc[i] = g;
+        q->owner[i] = head;
+        if (!(g.flags & VRING_DESC_F_NEXT)) {
+            break;
+        }
+        i = g.next;
+    }
+    q->savail->ring[q->next_avail & (q->num - 1)] = head;
+    q->next_avail++;
+    return true;
+}
+
+/* Forwards what the guest made available since the last call. */
+static void
+forward(GwVdpaSvq *s, SvqQueue *q)
+{
+    uint16_t avail = __atomic_load_n(&q->gavail->idx, __ATOMIC_ACQUIRE);
+    uint16_t start = q->next_avail;
+
+    if ((uint16_t)(avail - q->next_used) > q->num) {
+        queue_fail(s, q, "avail index beyond the ring size", avail);
+    }
+    while (!q->broken && q->next_avail != avail) {
+        uint16_t head = __atomic_load_n(
+            &q->gavail->ring[q->next_avail & (q->num - 1)], __ATOMIC_RELAXED);
+        forward_chain(s, q, head);
+    }
+    if (q->next_avail != start) {
+        __atomic_store_n(&q->savail->idx, q->next_avail, __ATOMIC_RELEASE);
+        eventfd_write(q->dev_kick, 1);
+    }
+}
+
+/* Copies the device's completions to the guest's used ring. */
+static void
+complete(GwVdpaSvq *s, SvqQueue *q)
+{
+    uint16_t used = __atomic_load_n(&q->sused->idx, __ATOMIC_ACQUIRE);
+    uint16_t start = q->next_used;
+    uint16_t mask = q->num - 1;
+
+    while (q->next_used != used) {
+        struct vring_used_elem e;
+
+        memcpy(&e, &q->sused->ring[q->next_used & mask], sizeof(e));
+        if (e.id >= q->num || q->owner[e.id] != e.id) {
+            queue_fail(s, q, "the device completed a chain not in flight",
+                       e.id);
+            break;
+        }
+        release_chain(s, q, (uint16_t)e.id, true);
+        memcpy(&q->gused->ring[q->next_used & mask], &e, sizeof(e));
+        gw_mem_mark_dirty(s->mem, q->g.used + 4 + 8ull * (q->next_used & mask),
+                          sizeof(e));
+        q->next_used++;
+    }
+    if (q->next_used == start) {
+        return;
+    }
+    __atomic_store_n(&q->gused->idx, q->next_used, __ATOMIC_RELEASE);
+    gw_mem_mark_dirty(s->mem, q->g.used + 2, 2);
+    if (!(__atomic_load_n(&q->gavail->flags, __ATOMIC_ACQUIRE) &
+          VRING_AVAIL_F_NO_INTERRUPT)) {
+        eventfd_write(q->g.call_fd, 1);
+    }
+}
+
+static void
+relay_once(GwVdpaSvq *s, SvqQueue *q)
+{
+    complete(s, q);
+    if (!q->broken) {
+        forward(s, q);
+    }
+}
+
+static gpointer
+relay_thread(gpointer opaque)
+{
+    GwVdpaSvq *s = opaque;
+    struct pollfd pfd[1 + 2 * GW_VIRTIO_MAX_QUEUES];
+    eventfd_t v;
+
+    for (;;) {
+        unsigned n = 0;
+
+        pfd[n++] = (struct pollfd){.fd = s->stop_fd, .events = POLLIN};
+        for (unsigned i = 0; i < s->n; i++) {
+            pfd[n++] =
+                (struct pollfd){.fd = s->q[i].g.kick_fd, .events = POLLIN};
+            pfd[n++] =
+                (struct pollfd){.fd = s->q[i].dev_call, .events = POLLIN};
+        }
+        if (poll(pfd, n, SVQ_BACKSTOP_MS) < 0 && errno != EINTR) {
+            gw_warning_ratelimited("vdpa %s: relay poll: %s", s->id,
+                                   g_strerror(errno));
+        }
+        if (pfd[0].revents) {
+            return NULL;
+        }
+        for (unsigned i = 0; i < s->n; i++) {
+            /* Non-blocking eventfds: another reader may have won. */
+            eventfd_read(s->q[i].g.kick_fd, &v);
+            eventfd_read(s->q[i].dev_call, &v);
+            relay_once(s, &s->q[i]);
+        }
+    }
+}
+
+/* ---- shadow rings ---- */
+
+static bool
+alloc_queue_state(GwVdpaDevice *d, SvqQueue *q, unsigned idx, GError **errp)
+{
+    const GwVirtqueueSetup *g = &q->g;
+    uint64_t avail_len = 6 + 2ull * g->size, used_len = 6 + 8ull * g->size;
+
+    q->idx = idx;
+    q->num = g->size;
+    q->dev_kick = q->dev_call = -1;
+    q->gdesc = gw_mem_ptr(d->mem, g->desc, 16ull * g->size);
+    q->gavail = gw_mem_ptr(d->mem, g->avail, avail_len);
+    q->gused = gw_mem_ptr(d->mem, g->used, used_len);
+    if (!q->gdesc || !q->gavail || !q->gused || (g->desc & 15) ||
+        (g->avail & 1) || (g->used & 3)) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "vdpa %s queue %u: the guest's ring is not aligned "
+                    "guest RAM",
+                    d->cfg->id, idx);
+        return false;
+    }
+    q->copy = g_new0(struct vring_desc, q->num);
+    q->owner = g_new(uint16_t, q->num);
+    memset(q->owner, 0xff, sizeof(uint16_t) * q->num);
+    q->ro_len = page_up(16ull * q->num + avail_len);
+    q->used_len = page_up(used_len);
+    q->dev_kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    q->dev_call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (q->dev_kick < 0 || q->dev_call < 0) {
+        return gw_error_errno(errp, errno, "vdpa %s queue %u: eventfd",
+                              d->cfg->id, idx);
+    }
+    return true;
+}
+
+/* Every running queue of the device, the guest's side read. */
+static bool
+collect_queues(GwVdpaDevice *d, GwVdpaSvq *s, GError **errp)
+{
+    GwVirtqueueSetup g;
+
+    for (unsigned i = 0; gw_virtio_pci_queue(d->vp, i, &g); i++) {
+        if (!g.enabled) {
+            continue;
+        }
+        s->q[s->n].g = g;
+        if (!alloc_queue_state(d, &s->q[s->n++], i, errp)) {
+            return false;
+        }
+    }
+    if (!s->n) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "vdpa %s: no queue is enabled", d->cfg->id);
+        return false;
+    }
+    return true;
+}
+
+static bool
+alloc_rings(GwVdpaDevice *d, GwVdpaSvq *s, GError **errp)
+{
+    gw_autofd fd = -1;
+
+    for (unsigned i = 0; i < s->n; i++) {
+        s->q[i].off = s->ring_len;
+        s->ring_len += s->q[i].ro_len + s->q[i].used_len;
+    }
+    fd = memfd_create("godwit-svq", MFD_CLOEXEC);
+    if (fd < 0 || ftruncate(fd, s->ring_len) < 0) {
+        return gw_error_errno(errp, errno, "vdpa %s: shadow rings (memfd)",
+                              d->cfg->id);
+    }
+    s->ring =
+        mmap(NULL, s->ring_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (s->ring == MAP_FAILED) {
+        s->ring = NULL;
+        return gw_error_errno(errp, errno, "vdpa %s: shadow rings (mmap)",
+                              d->cfg->id);
+    }
+    for (unsigned i = 0; i < s->n; i++) {
+        SvqQueue *q = &s->q[i];
+        q->sdesc = (struct vring_desc *)(s->ring + q->off);
+        q->savail = (struct vring_avail *)(s->ring + q->off + 16u * q->num);
+        q->sused = (struct vring_used *)(s->ring + q->off + q->ro_len);
+    }
+    return true;
+}
+
+/* Whether [iova, iova + len) meets guest RAM's IOVAs; *below the lowest
+ * region it meets. */
+static bool
+meets_ram(const GwGuestMemory *mem, uint64_t iova, uint64_t len,
+          uint64_t *below)
+{
+    bool hit = false;
+
+    for (guint i = 0; i < mem->n_regions; i++) {
+        const GwMemRegion *r = &mem->regions[i];
+        if (iova < r->gpa + r->size && r->gpa <= iova + len - 1) {
+            *below = hit ? MIN(*below, r->gpa) : r->gpa;
+            hit = true;
+        }
+    }
+    return hit;
+}
+
+/* The highest page-aligned IOVA range of `len` bytes inside the
+ * device's range (below 2^47 if it can) that is no guest RAM. */
+static bool
+pick_iova(GwVdpaDevice *d, GwVdpaSvq *s, GError **errp)
+{
+    uint64_t first, last, top, base, below = 0;
+
+    if (!gw_vdpa_get_iova_range(d->backend, &first, &last, errp)) {
+        return false;
+    }
+    top = last > SVQ_IOVA_TOP && first < SVQ_IOVA_TOP ? SVQ_IOVA_TOP : last;
+    for (guint tries = 0; top >= first && top - first >= s->ring_len - 1 &&
+                          tries <= d->mem->n_regions;
+         tries++) {
+        base = (top - (s->ring_len - 1)) & ~(SVQ_PAGE - 1);
+        if (base < first) {
+            break;
+        }
+        if (!meets_ram(d->mem, base, s->ring_len, &below)) {
+            s->iova = base;
+            return true;
+        }
+        if (below == 0) {
+            break;
+        }
+        top = below - 1;
+    }
+    g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
+                "vdpa %s: no IOVA range of %zu bytes for shadow rings "
+                "outside guest RAM in [0x%" G_GINT64_MODIFIER
+                "x, 0x%" G_GINT64_MODIFIER "x]",
+                d->cfg->id, s->ring_len, first, last);
+    return false;
+}
+
+/* Descriptor table and avail ring read-only to the device, used RW. */
+static bool
+map_rings(GwVdpaDevice *d, GwVdpaSvq *s, GError **errp)
+{
+    for (unsigned i = 0; i < s->n; i++) {
+        SvqQueue *q = &s->q[i];
+        uint64_t at = s->iova + q->off;
+
+        if (!gw_vdpa_iotlb_update(d->backend, 0, at, q->ro_len,
+                                  s->ring + q->off, VHOST_ACCESS_RO, errp) ||
+            (s->mapped = true,
+             !gw_vdpa_iotlb_update(d->backend, 0, at + q->ro_len, q->used_len,
+                                   s->ring + q->off + q->ro_len,
+                                   VHOST_ACCESS_RW, errp))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void
+unmap_rings(GwVdpaDevice *d, GwVdpaSvq *s)
+{
+    if (s->mapped) {
+        gw_vdpa_iotlb_invalidate(d->backend, 0, s->iova, s->ring_len, NULL);
+        s->mapped = false;
+    }
+}
+
+static void
+svq_free(GwVdpaSvq *s)
+{
+    for (unsigned i = 0; i < s->n; i++) {
+        gw_fd_cleanup(&s->q[i].dev_kick);
+        gw_fd_cleanup(&s->q[i].dev_call);
+        g_free(s->q[i].copy);
+        g_free(s->q[i].owner);
+    }
+    if (s->ring) {
+        munmap(s->ring, s->ring_len);
+    }
+    gw_fd_cleanup(&s->stop_fd);
+    g_free(s->id);
+    g_free(s);
+}
+
+static void
+stop_relay(GwVdpaSvq *s)
+{
+    if (s->thread) {
+        eventfd_write(s->stop_fd, 1);
+        g_clear_pointer(&s->thread, g_thread_join);
+        eventfd_read(s->stop_fd, &(eventfd_t){0});
+    }
+}
+
+static bool
+start_relay(GwVdpaSvq *s, GError **errp)
+{
+    g_autofree char *name = g_strdup_printf("svq-%s", s->id);
+
+    s->thread = g_thread_try_new(name, relay_thread, s, errp);
+    return s->thread != NULL;
+}
+
+/* ---- switching ---- */
+
+/* Queue `q` onto its shadow ring at the device's index `base`. */
+static bool
+switch_to_shadow(GwVdpaDevice *d, GwVdpaSvq *s, SvqQueue *q, uint32_t base,
+                 GError **errp)
+{
+    uint64_t at = s->iova + q->off;
+
+    q->next_avail = q->next_used = (uint16_t)base;
+    q->savail->idx = q->sused->idx = (uint16_t)base;
+    q->switched = true;
+    return gw_vdpa_set_vring_addr(d->backend, q->idx, at, at + 16u * q->num,
+                                  at + q->ro_len, errp) &&
+           gw_vdpa_set_vring_base(d->backend, q->idx, base, errp) &&
+           gw_vdpa_device_set_queue_fds(d, q->idx, q->dev_kick, q->dev_call,
+                                        errp);
+}
+
+/* Queue `q` back onto the guest's ring, at the device's index. */
+static bool
+switch_to_guest(GwVdpaDevice *d, SvqQueue *q, GError **errp)
+{
+    uint32_t base = 0;
+
+    if (!gw_vdpa_get_vring_base(d->backend, q->idx, &base, errp)) {
+        return false;
+    }
+    if (!gw_vdpa_set_vring_addr(d->backend, q->idx, q->g.desc, q->g.avail,
+                                q->g.used, errp) ||
+        !gw_vdpa_set_vring_base(d->backend, q->idx, base, errp) ||
+        !gw_vdpa_device_restore_queue_fds(d, q->idx, errp)) {
+        return false;
+    }
+    q->switched = false;
+    /* What the relay forwarded and the device did not take is still in
+     * the guest's ring at the same index, and its kick was ours. */
+    eventfd_write(q->g.kick_fd, 1);
+    return true;
+}
+
+/* Undoes whatever part of a start happened; logs what fails. */
+static void
+roll_back(GwVdpaDevice *d, GwVdpaSvq *s)
+{
+    g_autoptr(GError) err = NULL;
+
+    stop_relay(s);
+    for (unsigned i = 0; i < s->n; i++) {
+        if (s->q[i].switched && !switch_to_guest(d, &s->q[i], &err)) {
+            gw_warning_ratelimited("vdpa %s: back to passthrough: %s",
+                                   d->cfg->id, err->message);
+            g_clear_error(&err);
+        }
+    }
+    unmap_rings(d, s);
+    svq_free(s);
+}
+
+static bool
+check_startable(GwVdpaDevice *d, GError **errp)
+{
+    const uint64_t unsupported = (1ull << F_INDIRECT_DESC) |
+                                 (1ull << F_EVENT_IDX) |
+                                 (1ull << F_RING_PACKED);
+
+    if (d->svq) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_BUSY,
+                    "vdpa %s: shadow virtqueues run already", d->cfg->id);
+        return false;
+    }
+    if (!gw_virtio_pci_started(d->vp) || !gw_vdpa_device_is_running(d) ||
+        !gw_vdpa_device_can_suspend(d)) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "vdpa %s: shadow virtqueues need a running device that "
+                    "can be suspended",
+                    d->cfg->id);
+        return false;
+    }
+    if (d->acked_features & unsupported) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "vdpa %s: shadow virtqueues do not relay INDIRECT_DESC, "
+                    "EVENT_IDX or RING_PACKED, which the driver negotiated",
+                    d->cfg->id);
+        return false;
+    }
+    return true;
+}
+
+/* GET_VRING_BASE of a suspended queue: what it took must be completed. */
+static bool
+quiet_base(GwVdpaDevice *d, SvqQueue *q, uint32_t *base, GError **errp)
+{
+    uint16_t used;
+
+    if (!gw_vdpa_get_vring_base(d->backend, q->idx, base, errp)) {
+        return false;
+    }
+    used = __atomic_load_n(q->switched ? &q->sused->idx : &q->gused->idx,
+                           __ATOMIC_ACQUIRE);
+    if (used != *base) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
+                    "vdpa %s queue %u: suspended, the device took up to %u "
+                    "and completed up to %u",
+                    d->cfg->id, q->idx, *base, used);
+        return false;
+    }
+    return true;
+}
+
+static bool
+switch_all_to_shadow(GwVdpaDevice *d, GwVdpaSvq *s, GError **errp)
+{
+    for (unsigned i = 0; i < s->n; i++) {
+        uint32_t base = 0;
+
+        if (!quiet_base(d, &s->q[i], &base, errp) ||
+            !switch_to_shadow(d, s, &s->q[i], base, errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool
+gw_vdpa_device_svq_start(GwVdpaDevice *d, GError **errp)
+{
+    g_autoptr(GError) err = NULL;
+    bool was_suspended = d->suspended;
+    GwVdpaSvq *s;
+
+    if (!check_startable(d, errp) ||
+        (!was_suspended && !gw_vdpa_device_backend_suspend(d, errp))) {
+        return false;
+    }
+    s = g_new0(GwVdpaSvq, 1);
+    s->id = g_strdup(d->cfg->id);
+    s->mem = d->mem;
+    s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (s->stop_fd < 0) {
+        gw_error_errno(&err, errno, "vdpa %s: eventfd", d->cfg->id);
+    }
+    if (err || !collect_queues(d, s, &err) || !alloc_rings(d, s, &err) ||
+        !pick_iova(d, s, &err) || !map_rings(d, s, &err) ||
+        !switch_all_to_shadow(d, s, &err) || !start_relay(s, &err) ||
+        (!was_suspended && !gw_vdpa_device_backend_resume(d, &err))) {
+        roll_back(d, s);
+        if (!was_suspended && d->suspended) {
+            gw_vdpa_device_backend_resume(d, NULL);
+        }
+        g_propagate_prefixed_error(errp, g_steal_pointer(&err),
+                                   "shadow virtqueues: ");
+        return false;
+    }
+    d->svq = s;
+    g_debug("vdpa %s: %u queues on shadow rings at IOVA 0x%" G_GINT64_MODIFIER
+            "x",
+            d->cfg->id, s->n, s->iova);
+    return true;
+}
+
+/* After SUSPEND: the relay's last completions, then each queue's check. */
+static bool
+drain(GwVdpaDevice *d, GwVdpaSvq *s, GError **errp)
+{
+    for (unsigned i = 0; i < s->n; i++) {
+        uint32_t base;
+
+        complete(s, &s->q[i]);
+        if (!quiet_base(d, &s->q[i], &base, errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool
+gw_vdpa_device_svq_stop(GwVdpaDevice *d, GError **errp)
+{
+    GwVdpaSvq *s = d->svq;
+    bool was_suspended = d->suspended;
+
+    if (!s) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "vdpa %s: no shadow virtqueues run", d->cfg->id);
+        return false;
+    }
+    if (!was_suspended && !gw_vdpa_device_backend_suspend(d, errp)) {
+        return false;
+    }
+    stop_relay(s);
+    if (!drain(d, s, errp)) {
+        /* Keep relaying: switching back now would lose a request. */
+        start_relay(s, NULL);
+        if (!was_suspended) {
+            gw_vdpa_device_backend_resume(d, NULL);
+        }
+        return false;
+    }
+    for (unsigned i = 0; i < s->n; i++) {
+        if (!switch_to_guest(d, &s->q[i], errp)) {
+            /* The device is reset by whoever handles this; the guest's
+             * rings are what it was on before. */
+            return false;
+        }
+    }
+    unmap_rings(d, s);
+    d->svq = NULL;
+    svq_free(s);
+    return was_suspended || gw_vdpa_device_backend_resume(d, errp);
+}
+
+bool
+gw_vdpa_device_svq_active(const GwVdpaDevice *d)
+{
+    return d->svq != NULL;
+}
+
+void
+gw_vdpa_svq_abort(GwVdpaDevice *d)
+{
+    if (!d->svq) {
+        return;
+    }
+    stop_relay(d->svq);
+    unmap_rings(d, d->svq);
+    g_clear_pointer(&d->svq, svq_free);
+}
