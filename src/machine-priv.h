@@ -39,6 +39,7 @@ struct GwMachine {
     GPtrArray *ejected;       /* GwVdpaDevice *: off the bus, to release */
     GwVcpus *vcpus;
     bool vm_stopped; /* paused (or started paused): main thread */
+    bool migrating;  /* a migration out runs: dev_lock */
     GwBootImage boot;
 };
 

@@ -11,6 +11,7 @@
 #include <godwit/kvm-state.h>
 #include <godwit/util.h>
 #include <godwit/vdpa-device.h>
+#include <godwit/vdpa-svq.h>
 #include <godwit/virtio-pci.h>
 #include <godwit/vmstate.h>
 #include "machine-priv.h"
@@ -291,13 +292,48 @@ gw_machine_migration_blocker(GwMachine *m)
 
     g_mutex_lock(&m->dev_lock);
     for (guint i = 0; i < m->vdpa->len && !why; i++) {
-        why = gw_vdpa_device_migration_blocker(m->vdpa->pdata[i]);
+        GwVdpaDevice *d = m->vdpa->pdata[i];
+        why = gw_vdpa_device_migration_blocker(d);
+        /* Started after the migration began: not on shadow rings. */
+        if (!why && m->migrating && gw_vdpa_device_is_running(d) &&
+            !gw_vdpa_device_svq_active(d)) {
+            why = g_strdup_printf("vDPA device %s was started during the "
+                                  "migration: what it writes into guest "
+                                  "RAM is not tracked",
+                                  gw_vdpa_device_config(d)->id);
+        }
     }
     if (!why && m->ejected->len) {
         why = g_strdup("a device is being ejected");
     }
     g_mutex_unlock(&m->dev_lock);
     return why;
+}
+
+/* Every vDPA device on shadow virtqueues (on) or back in passthrough;
+ * with the device lock held. */
+static bool
+shadow_all(GwMachine *m, bool on, GError **errp)
+{
+    for (guint i = 0; i < m->vdpa->len; i++) {
+        GwVdpaDevice *d = m->vdpa->pdata[i];
+        g_autoptr(GError) err = NULL;
+        if (on && gw_vdpa_device_is_running(d) &&
+            !gw_vdpa_device_svq_start(d, errp)) {
+            shadow_all(m, false, NULL);
+            return false;
+        }
+        if (!on && gw_vdpa_device_svq_active(d) &&
+            !gw_vdpa_device_svq_stop(d, &err)) {
+            if (!errp) {
+                g_warning("%s", err->message);
+                continue;
+            }
+            g_propagate_error(errp, g_steal_pointer(&err));
+            return false;
+        }
+    }
+    return true;
 }
 
 /* ---- device sections ---- */
@@ -382,7 +418,9 @@ gw_machine_save_state(GwMachine *m, GError **errp)
     bool ok;
 
     g_mutex_lock(&m->dev_lock);
-    ok = save_devices(m, out, errp);
+    /* Suspended with the VM: back on their own rings, the relay's last
+     * completions copied to the guest and marked before the last sync. */
+    ok = shadow_all(m, false, errp) && save_devices(m, out, errp);
     g_mutex_unlock(&m->dev_lock);
     if (!ok || (m->vcpus && !save_kvm(m, out, errp))) {
         g_prefix_error(errp, "saving device state: ");
@@ -520,21 +558,36 @@ gw_machine_load_state(GwMachine *m, GPtrArray *sections, GError **errp)
 /* ---- dirty tracking ---- */
 
 bool
-gw_machine_dirty_start(GwMachine *m, GError **errp)
+gw_machine_migration_begin(GwMachine *m, GError **errp)
 {
+    bool ok;
+
     gw_mem_dirty_start(m->mem);
     if (m->kvm && !gw_kvm_dirty_log_start(m->kvm, errp)) {
         gw_mem_dirty_stop(m->mem);
         return false;
     }
-    return true;
+    /* After dirty tracking starts: what the devices write from here on
+     * is marked by the relay, what they wrote before by the first pass. */
+    g_mutex_lock(&m->dev_lock);
+    ok = shadow_all(m, true, errp);
+    m->migrating = ok;
+    g_mutex_unlock(&m->dev_lock);
+    if (!ok) {
+        gw_machine_migration_end(m);
+    }
+    return ok;
 }
 
 void
-gw_machine_dirty_stop(GwMachine *m)
+gw_machine_migration_end(GwMachine *m)
 {
     g_autoptr(GError) err = NULL;
 
+    g_mutex_lock(&m->dev_lock);
+    shadow_all(m, false, NULL);
+    m->migrating = false;
+    g_mutex_unlock(&m->dev_lock);
     gw_mem_dirty_stop(m->mem);
     if (m->kvm && !gw_kvm_dirty_log_stop(m->kvm, &err)) {
         g_warning("stopping KVM's dirty log: %s", err->message);

@@ -469,13 +469,13 @@ gw_vm_migration_blocker(GwVm *vm)
 bool
 gw_vm_migration_begin(GwVm *vm, GError **errp)
 {
-    return gw_machine_dirty_start(vm->machine, errp);
+    return gw_machine_migration_begin(vm->machine, errp);
 }
 
 void
 gw_vm_migration_end(GwVm *vm, bool completed, bool resume)
 {
-    gw_machine_dirty_stop(vm->machine);
+    gw_machine_migration_end(vm->machine);
     if (completed) {
         set_run_state(vm, GW_RUN_POSTMIGRATE);
     } else if (resume) {

@@ -145,11 +145,14 @@ GPtrArray *gw_machine_save_state(GwMachine *m, GError **errp);
 bool gw_machine_load_state(GwMachine *m, GPtrArray *sections, GError **errp);
 
 /*
- * Dirty tracking for pre-copy: the VMM's bitmap and, with KVM, KVM's
- * dirty log.  sync ORs what was written since the last sync into `out`
- * (gw_mem_dirty_words long, one bit per memfd page) and may be called
- * from the migration thread; start and stop on the main thread.
+ * Dirty tracking for pre-copy: the VMM's bitmap, with KVM KVM's dirty
+ * log, and every running vDPA device moved onto shadow virtqueues whose
+ * relay marks what the device writes.  begin and end on the main thread
+ * (end puts the devices back in passthrough); sync ORs what was written
+ * since the last sync into `out` (gw_mem_dirty_words long, one bit per
+ * memfd page) and may be called from the migration thread.
+ * gw_machine_save_state puts the devices back in passthrough too.
  */
-bool gw_machine_dirty_start(GwMachine *m, GError **errp);
+bool gw_machine_migration_begin(GwMachine *m, GError **errp);
 bool gw_machine_dirty_sync(GwMachine *m, unsigned long *out, GError **errp);
-void gw_machine_dirty_stop(GwMachine *m);
+void gw_machine_migration_end(GwMachine *m);

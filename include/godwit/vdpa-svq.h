@@ -41,6 +41,10 @@
  * Any other failure switches back what was switched and leaves the
  * device as it found it (running in passthrough), with *errp set.
  */
+/* Features shadow virtqueues do not relay (INDIRECT_DESC, EVENT_IDX,
+ * RING_PACKED): a running device that negotiated one cannot migrate. */
+#define GW_VDPA_SVQ_UNSUPPORTED ((1ull << 28) | (1ull << 29) | (1ull << 34))
+
 bool gw_vdpa_device_svq_start(GwVdpaDevice *d, GError **errp);
 
 /*

@@ -7,6 +7,7 @@
 #include <godwit/log.h>
 #include <godwit/util.h>
 #include <godwit/vdpa-device.h>
+#include <godwit/vdpa-svq.h>
 #include <godwit/virtio-pci.h>
 #include "device-priv.h"
 
@@ -629,10 +630,12 @@ gw_vdpa_device_migration_blocker(const GwVdpaDevice *d)
                                "it with backing=FILE",
                                d->cfg->id);
     }
-    if (gw_vdpa_device_is_running(d)) {
+    if (gw_vdpa_device_is_running(d) &&
+        (d->acked_features & GW_VDPA_SVQ_UNSUPPORTED)) {
         return g_strdup_printf(
-            "vDPA device %s is running: what it writes into guest RAM "
-            "cannot be tracked yet (no shadow virtqueues)",
+            "vDPA device %s negotiated INDIRECT_DESC, EVENT_IDX or "
+            "RING_PACKED: shadow virtqueues cannot relay it yet, so what it "
+            "writes into guest RAM could not be tracked",
             d->cfg->id);
     }
     return NULL;

@@ -34,9 +34,6 @@
 #define SVQ_BACKSTOP_MS 100 /* re-look at every ring this often anyway */
 #define SVQ_IOVA_TOP    ((1ull << 47) - 1) /* what any IOMMU can address */
 #define NO_HEAD         0xffff
-#define F_INDIRECT_DESC 28
-#define F_EVENT_IDX     29
-#define F_RING_PACKED   34
 
 typedef struct {
     unsigned idx;
@@ -530,9 +527,7 @@ roll_back(GwVdpaDevice *d, GwVdpaSvq *s)
 static bool
 check_startable(GwVdpaDevice *d, GError **errp)
 {
-    const uint64_t unsupported = (1ull << F_INDIRECT_DESC) |
-                                 (1ull << F_EVENT_IDX) |
-                                 (1ull << F_RING_PACKED);
+    const uint64_t unsupported = GW_VDPA_SVQ_UNSUPPORTED;
 
     if (d->svq) {
         g_set_error(errp, GW_ERROR, GW_ERROR_BUSY,

@@ -768,3 +768,9 @@ gw_qvirtio_vq_wait(GwQVirtio *vd, unsigned q, int timeout_ms, uint32_t *id,
     }
     return true;
 }
+
+void
+gw_qvirtio_set_qt(GwQVirtio *vd, GwQt *qt)
+{
+    vd->qt = qt;
+}

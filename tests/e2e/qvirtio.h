@@ -154,6 +154,9 @@ unsigned gw_qvirtio_vq_size(GwQVirtio *vd, unsigned q);
 uint16_t gw_qvirtio_vq_add(GwQVirtio *vd, unsigned q, const GwQVirtioBuf *b,
                            unsigned n);
 void gw_qvirtio_vq_kick(GwQVirtio *vd, unsigned q);
+/* Drives the device through `qt` from now on: the same function in the
+ * same place on another VM, e.g. the destination of a migration. */
+void gw_qvirtio_set_qt(GwQVirtio *vd, GwQt *qt);
 /*
  * The next used element of queue `q`, if there is one: its head id and
  * length, and the chain's descriptors are free again.  Does not block.

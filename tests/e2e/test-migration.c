@@ -739,7 +739,7 @@ static void
 test_blocked_midway(void)
 {
     GwTestVm src, dst;
-    g_autofree char *cls = NULL, *desc = NULL, *cls2 = NULL, *desc2 = NULL;
+    g_autofree char *cls2 = NULL, *desc2 = NULL;
     g_autoptr(json_object) info = NULL;
     uint64_t bar, common;
     json_object *reasons;
@@ -751,14 +751,17 @@ test_blocked_midway(void)
     common = bar + GW_VIRTIO_PCI_COMMON;
     gw_qt_writeb(src.qt, common + 0x14,
                  gw_qt_readb(src.qt, common + 0x14) | 0x04); /* DRIVER_OK */
-    assert_source_ok(&src, "failed", "migration blocked: vDPA device disk0");
+    assert_source_ok(&src, "failed",
+                     "migration blocked: vDPA device disk0 was started "
+                     "during the migration");
     reap(&dst, 1);
+    /* Started before a migration begins, the device is no blocker: the
+     * next migration puts it on shadow virtqueues and moves it running. */
     info = query_migrate(&src);
     reasons = json_object_object_get(info, "blocked-reasons");
-    g_assert_cmpuint(json_object_array_length(reasons), ==, 1);
-    gw_test_vm_qmp_err(&src, "migrate", "{\"uri\": \"unix:/nonexistent\"}",
-                       &cls, &desc);
-    g_assert_nonnull(strstr(desc, "vDPA device disk0 is running"));
+    g_assert_null(reasons);
+    qmp_void(&src, "migrate-set-parameters", "{\"max-bandwidth\": 0}");
+    retry(&src);
     /* Block migration and postcopy recovery are refused, not ignored. */
     gw_test_vm_qmp_err(&src, "migrate",
                        "{\"uri\": \"unix:/nonexistent\", \"blk\": true}", &cls2,
@@ -796,6 +799,213 @@ test_pass_events_and_continue(void)
                     "pre-switchover");
     qmp_void(&src, "migrate-continue", "{\"state\": \"pre-switchover\"}");
     wait_status(&src, "completed");
+    gw_test_vm_stop(&src);
+    gw_test_vm_stop(&dst);
+}
+
+/* ---- a running vDPA disk with I/O in flight across the migration ---- */
+
+#define IO_SLOTS  4 /* requests in flight at most (3 descriptors each) */
+#define IO_SLOT   0x400
+#define IO_WRITES 24 /* sectors written, then read back */
+
+typedef struct {
+    GwQVirtio *vd;
+    GwQt *qt;
+    uint64_t area;
+    int head[IO_SLOTS]; /* -1: free */
+    uint64_t sector[IO_SLOTS];
+    bool read[IO_SLOTS];
+    int64_t last_read[IO_SLOTS]; /* what the device last wrote there */
+    unsigned completed, submitted;
+} Io;
+
+static void
+sector_pattern(uint8_t *buf, uint64_t sector)
+{
+    for (unsigned k = 0; k < 512; k++) {
+        buf[k] = (uint8_t)(sector * 37 + k * 3 + 1);
+    }
+}
+
+/* What the device wrote into guest RAM on the source (read data of the
+ * requests completed there) is in the destination's RAM. */
+static void
+assert_device_writes_moved(Io *io, GwQt *dst)
+{
+    unsigned checked = 0;
+
+    for (unsigned i = 0; i < IO_SLOTS; i++) {
+        uint8_t data[512], want[512];
+        if (io->head[i] >= 0 || io->last_read[i] < 0) {
+            continue; /* in flight, or last a write */
+        }
+        gw_qt_memread(dst, io->area + i * IO_SLOT + 512, data, 512);
+        sector_pattern(want, (uint64_t)io->last_read[i]);
+        g_assert_cmpmem(data, 512, want, 512);
+        checked++;
+    }
+    if (!checked) {
+        for (unsigned i = 0; i < IO_SLOTS; i++) {
+            g_test_message("slot %u head %d last_read %" G_GINT64_FORMAT, i,
+                           io->head[i], io->last_read[i]);
+        }
+    }
+    g_assert_cmpuint(checked, >, 0);
+}
+
+/* A write of `sector`'s pattern, or a read of it, in free slot `i`. */
+static void
+io_submit(Io *io, unsigned i, uint64_t sector, bool read)
+{
+    uint64_t at = io->area + i * IO_SLOT;
+    uint32_t hdr[4] = {read ? 0 : 1, 0, (uint32_t)sector,
+                       (uint32_t)(sector >> 32)};
+    uint8_t data[512];
+    const GwQVirtioBuf b[3] = {
+        {at, 16, false}, {at + 512, 512, read}, {at + 16, 1, true}};
+
+    sector_pattern(data, sector);
+    if (read) {
+        memset(data, 0, sizeof(data));
+    }
+    gw_qt_memwrite(io->qt, at, hdr, sizeof(hdr));
+    gw_qt_memwrite(io->qt, at + 512, data, sizeof(data));
+    gw_qt_writeb(io->qt, at + 16, 0xff);
+    io->head[i] = gw_qvirtio_vq_add(io->vd, 0, b, 3);
+    io->sector[i] = sector;
+    io->read[i] = read;
+    io->submitted++;
+    gw_qvirtio_vq_kick(io->vd, 0);
+}
+
+/* Takes every completion there is: each must be a request in flight
+ * (completed once), status OK, a read's data the sector's pattern. */
+static void
+io_reap(Io *io)
+{
+    uint32_t id, len;
+
+    while (gw_qvirtio_vq_poll(io->vd, 0, &id, &len)) {
+        unsigned i = 0;
+        uint8_t data[512], want[512];
+        while (i < IO_SLOTS && io->head[i] != (int)id) {
+            i++;
+        }
+        g_assert_cmpuint(i, <, IO_SLOTS); /* not a duplicate */
+        g_assert_cmpuint(gw_qt_readb(io->qt, io->area + i * IO_SLOT + 16), ==,
+                         0);
+        if (io->read[i]) {
+            gw_qt_memread(io->qt, io->area + i * IO_SLOT + 512, data, 512);
+            sector_pattern(want, io->sector[i]);
+            g_assert_cmpmem(data, 512, want, 512);
+        }
+        io->head[i] = -1;
+        io->last_read[i] = io->read[i] ? (int64_t)io->sector[i] : -1;
+        io->completed++;
+    }
+}
+
+static int
+io_free_slot(Io *io)
+{
+    for (unsigned i = 0; i < IO_SLOTS; i++) {
+        if (io->head[i] < 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+/* Until every request in flight completed (bounded). */
+static void
+io_drain(Io *io)
+{
+    gint64 deadline = g_get_monotonic_time() + T * 1000ll;
+
+    while (io->completed < io->submitted) {
+        io_reap(io);
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+    }
+}
+
+static void
+test_vdpa_io_across_migration(void)
+{
+    GwTestVm src, dst;
+    g_autoptr(GError) err = NULL;
+    g_autofree char *uri = NULL;
+    Io io = {.head = {-1, -1, -1, -1}, .last_read = {-1, -1, -1, -1}};
+    uint64_t next = 0;
+    size_t len;
+    int slot;
+
+    start_src(&src);
+    write_patterns(src.qt, 7);
+    io.qt = src.qt;
+    io.vd =
+        gw_qvirtio_init_queues(src.qt, SLOT, 1ull << 32 | 1ull << 33, 1, &err);
+    g_assert_no_error(err);
+    io.area = gw_qvirtio_data_area(io.vd, &len);
+    for (unsigned i = 0; i < IO_SLOTS; i++) { /* in flight at `migrate` */
+        io_submit(&io, i, next++, false);
+    }
+    start_dst(&dst, "unix:@DIR@/mig.sock", NULL);
+    set_caps(&dst, false);
+    drain_events(&src);
+    set_caps(&src, true); /* pause-before-switchover: I/O ends before */
+    qmp_void(&src, "migrate-set-parameters", "{\"max-bandwidth\": 150000}");
+    uri = g_strdup_printf("{\"uri\": \"unix:%s/mig.sock\"}", dst.dir);
+    qmp_void(&src, "migrate", uri);
+    wait_status(&src, "active");
+    /* During pre-copy (the device now on shadow virtqueues): writes,
+     * then reads of what was written, into pages the device writes. */
+    gint64 deadline = g_get_monotonic_time() + T * 1000ll;
+    while (next < 2 * IO_WRITES) {
+        if (g_get_monotonic_time() > deadline) {
+            g_error("stuck: %u of %u completed, next %" G_GUINT64_FORMAT,
+                    io.completed, io.submitted, next);
+        }
+        io_reap(&io);
+        if ((slot = io_free_slot(&io)) >= 0) {
+            bool read = next >= IO_WRITES;
+            io_submit(&io, (unsigned)slot, read ? next - IO_WRITES : next,
+                      read);
+            next++;
+        }
+    }
+    /* Two slots keep what the device read into them; two reads stay in
+     * flight into the switch-over (completed when the device suspends,
+     * taken up on the destination). */
+    io_drain(&io);
+    for (unsigned i = 0; i < IO_SLOTS; i++) {
+        io_submit(&io, i, 3 + i, true);
+    }
+    io_drain(&io);
+    io_submit(&io, 0, 1, true);
+    io_submit(&io, 1, 2, true);
+    wait_status(&src, "pre-switchover");
+    qmp_void(&src, "migrate-continue", "{\"state\": \"pre-switchover\"}");
+    wait_status(&src, "completed");
+    json_put_ok(poll_status(&dst, "completed"));
+    /* The destination goes on with the same rings: what was in flight
+     * completes there, once, and new requests read what was written. */
+    assert_device_writes_moved(&io, dst.qt);
+    io.qt = dst.qt;
+    gw_qvirtio_set_qt(io.vd, dst.qt);
+    io_drain(&io);
+    for (uint64_t s = 0; s < IO_WRITES; s++) {
+        while ((slot = io_free_slot(&io)) < 0) {
+            io_reap(&io);
+        }
+        io_submit(&io, (unsigned)slot, s, true);
+    }
+    io_drain(&io);
+    g_assert_cmpuint(io.completed, ==, io.submitted);
+    g_test_message("%u requests, %" G_GUINT64_FORMAT
+                   " of them before the switch-over",
+                   io.submitted, next);
+    gw_qvirtio_free(io.vd);
     gw_test_vm_stop(&src);
     gw_test_vm_stop(&dst);
 }
@@ -1065,6 +1275,8 @@ main(int argc, char **argv)
                     test_blocked_midway);
     g_test_add_func("/migration/qtest/pass-events-and-migrate-continue",
                     test_pass_events_and_continue);
+    g_test_add_func("/migration/qtest/vdpa-blk/io-in-flight-completes-once",
+                    test_vdpa_io_across_migration);
     g_test_add_func("/migration/qtest/hotplug-refused-while-migrating",
                     test_hotplug_refused);
     static const char *const links[] = {

@@ -547,8 +547,8 @@ dev_suspend(Fx *f, bool suspend, GError **errp)
     return ok;
 }
 
-/* A started device is the migration blocker; unsuspended, it cannot
- * even be saved (its ring indices are not stable). */
+/* A started device can migrate (on shadow virtqueues), but unsuspended
+ * it cannot be saved: its ring indices are not stable. */
 static void
 test_running_device_refused(void)
 {
@@ -567,8 +567,7 @@ test_running_device_refused(void)
     driver_start(&src, 32);
     g_assert_true(gw_vdpa_device_is_running(src.dev));
     why = gw_vdpa_device_migration_blocker(src.dev);
-    g_assert_nonnull(strstr(why, "vDPA device disk0 is running"));
-    g_free(why);
+    g_assert_null(why);
     g_mutex_lock(&src.lock);
     g_assert_false(gw_vdpa_device_save(src.dev, buf, &err));
     g_mutex_unlock(&src.lock);
