@@ -9,6 +9,7 @@
  * destination must never run, and a second migration must succeed.
  */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <string.h>
 #include <poll.h>
@@ -176,6 +177,55 @@ read_vdpa(GwQt *qt)
                                gw_qt_readl(qt, msix_table(qt) + off));
     }
     return s;
+}
+
+/* All of a godwit's guest RAM, read through /proc/PID/mem (the test
+ * runs as the same user): its memfd mapping is named godwit-ram. */
+static uint8_t *
+whole_ram(GPid pid, gsize *len)
+{
+    g_autofree char *maps = NULL, *path = g_strdup_printf("/proc/%d/mem", pid);
+    g_autofree char *mpath = g_strdup_printf("/proc/%d/maps", pid);
+    g_auto(GStrv) lines = NULL;
+    uint64_t start = 0, end = 0;
+    uint8_t *buf;
+    int fd;
+
+    g_assert_true(g_file_get_contents(mpath, &maps, NULL, NULL));
+    lines = g_strsplit(maps, "\n", -1);
+    for (guint i = 0; lines[i] && !end; i++) {
+        if (strstr(lines[i], "memfd:godwit-ram")) {
+            g_assert_cmpint(
+                sscanf(lines[i], "%" SCNx64 "-%" SCNx64, &start, &end), ==, 2);
+        }
+    }
+    g_assert_cmpuint(end, >, start);
+    *len = end - start;
+    buf = g_malloc(*len);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(pread(fd, buf, *len, (off_t)start), ==, (ssize_t)*len);
+    close(fd);
+    return buf;
+}
+
+/* Every byte of guest RAM the same on both sides. */
+static void
+assert_whole_ram_equal(GwTestVm *a, GwTestVm *b)
+{
+    gsize la, lb;
+    g_autofree uint8_t *x = whole_ram(a->pid, &la);
+    g_autofree uint8_t *y = whole_ram(b->pid, &lb);
+
+    g_assert_cmpuint(la, ==, lb);
+    if (memcmp(x, y, la)) {
+        gsize off = 0;
+        while (x[off] == y[off]) {
+            off++;
+        }
+        g_error("guest RAM differs at memfd offset 0x%" G_GSIZE_MODIFIER "x",
+                off);
+    }
 }
 
 static void
@@ -404,6 +454,7 @@ assert_same_guest(GwTestVm *src, GwTestVm *dst)
     g_autoptr(GString) vb = read_vdpa(dst->qt);
 
     assert_ram_equal(src->qt, dst->qt);
+    assert_whole_ram_equal(src, dst);
     g_assert_cmpstr(a->str, ==, b->str);
     g_assert_cmpstr(va->str, ==, vb->str);
 }
