@@ -541,6 +541,11 @@ state_access_ok(GwVcpus *v, unsigned cpu, GError **errp)
     bool stopped;
 
     g_mutex_lock(&v->lock);
+    /* Threads started paused may not have parked yet: wait for them, as
+     * gw_vcpus_pause does (a parked thread never runs guest code). */
+    while (v->cpus[0].thread && v->pause_req && v->parked < v->n) {
+        g_cond_wait(&v->cond, &v->lock);
+    }
     stopped = !v->cpus[0].thread || (v->pause_req && v->parked == v->n);
     g_mutex_unlock(&v->lock);
     if (cpu >= v->n) {
