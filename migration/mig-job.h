@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <glib.h>
+#include <godwit/memory.h>
 #include <godwit/mig-stream.h>
 #include <godwit/migration.h>
 
@@ -96,6 +97,23 @@ struct GwMig {
     char *listen_path; /* incoming unix: socket file, ours */
     bool incoming_started;
 };
+
+/* Guest RAM as a file (ram-file.c). */
+/*
+ * Whether guest RAM is the pages of its memfd: mapped MAP_SHARED and not
+ * hugetlbfs.  Then a hole of the memfd is RAM nobody wrote (zero), and
+ * pwrite to the memfd writes guest RAM.  Reads /proc/self/maps: call
+ * once per migration.
+ */
+bool gw_mig_ram_is_file(const GwGuestMemory *mem);
+
+/*
+ * The first data extent of the memfd in [off, end): [*start, *stop),
+ * page aligned; false if [off, end) is all hole.  When the kernel cannot
+ * tell, everything is data.  Only where gw_mig_ram_is_file.
+ */
+bool gw_mig_ram_next_data(const GwGuestMemory *mem, uint64_t off, uint64_t end,
+                          uint64_t *start, uint64_t *stop);
 
 /* The threads' bodies (outgoing.c, incoming.c). */
 gpointer gw_mig_out_thread(gpointer job);

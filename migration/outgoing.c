@@ -29,6 +29,7 @@ typedef struct {
     unsigned long *dirty; /* pages still to send, by memfd page */
     size_t words;
     uint64_t pages;
+    bool ram_file; /* gw_mig_ram_is_file: the memfd's holes are zero */
 } Sender;
 
 /* ---- main-thread halves ---- */
@@ -152,6 +153,61 @@ add_page(Sender *s, GwMigRamBatch *b, uint64_t page, GError **errp)
         return false;
     }
     throttle(s, s->mode);
+    return true;
+}
+
+/* ---- holes: RAM nobody wrote, sent as ZERO_RANGE without reading ---- */
+
+static void
+count_zero_range(Sender *s, uint64_t bytes)
+{
+    g_mutex_lock(&s->j->lock);
+    s->j->stats.duplicate += bytes / GW_MEM_PAGE;
+    s->j->stats.remaining -= MIN(s->j->stats.remaining, bytes);
+    s->j->stats.transferred = gw_mig_writer_bytes(s->w);
+    g_mutex_unlock(&s->j->lock);
+}
+
+/* The memfd's [off, end) inside region r is a hole: one record. */
+static bool
+send_hole(Sender *s, const GwMemRegion *r, uint64_t off, uint64_t end,
+          GError **errp)
+{
+    uint8_t rec[GW_MIG_ZERO_RANGE_LEN];
+
+    gw_mig_zero_range_encode(rec, r->gpa + (off - r->offset), end - off);
+    if (!gw_mig_write(s->w, GW_MIG_REC_ZERO_RANGE, rec, sizeof(rec), errp)) {
+        return false;
+    }
+    for (uint64_t p = off / GW_MEM_PAGE; p < end / GW_MEM_PAGE; p++) {
+        s->dirty[p / WORD_BITS] &= ~(1ul << (p % WORD_BITS));
+    }
+    count_zero_range(s, end - off);
+    return true;
+}
+
+/*
+ * First pass only: the memfd's holes go as ZERO_RANGE records and leave
+ * the pass's bitmap.  A hole the guest writes after lseek looked is in
+ * the dirty log (tracking started before) and goes in the next pass,
+ * after this record in the stream.
+ */
+static bool
+send_holes(Sender *s, GError **errp)
+{
+    for (guint i = 0; i < s->mem->n_regions && s->ram_file; i++) {
+        const GwMemRegion *r = &s->mem->regions[i];
+        uint64_t off = r->offset, end = r->offset + r->size;
+        while (off < end) {
+            uint64_t start, stop;
+            bool data = gw_mig_ram_next_data(s->mem, off, end, &start, &stop);
+            if ((data ? start : end) > off &&
+                !send_hole(s, r, off, data ? start : end, errp)) {
+                return false;
+            }
+            off = data ? stop : end;
+        }
+    }
     return true;
 }
 
@@ -366,7 +422,7 @@ setup(Sender *s, GError **errp)
     s->j->stats.remaining = s->j->stats.total;
     s->j->stats.setup_ms = (g_get_monotonic_time() - t0) / 1000;
     g_mutex_unlock(&s->j->lock);
-    return true;
+    return send_holes(s, errp);
 }
 
 /*
@@ -397,6 +453,7 @@ gw_mig_out_thread(gpointer data)
     bool ok;
 
     s.pages = s.mem->size / GW_MEM_PAGE;
+    s.ram_file = gw_mig_ram_is_file(s.mem);
     s.words = gw_mem_dirty_words(s.mem);
     s.dirty = g_new0(unsigned long, s.words);
     s.w = gw_mig_writer_new(j->fd);

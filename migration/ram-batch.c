@@ -137,6 +137,42 @@ gw_mig_ram_batch_send(GwMigRamBatch *b, GwMigWriter *w, GError **errp)
     return ok;
 }
 
+/* --- zero ranges -------------------------------------------------------- */
+
+void
+gw_mig_zero_range_encode(uint8_t out[GW_MIG_ZERO_RANGE_LEN], uint64_t gpa,
+                         uint64_t len)
+{
+    g_assert(len && !((gpa | len) & GW_MIG_PAGE_FLAGS_MASK));
+    gw_mig_st64(out, gpa);
+    gw_mig_st64(out + 8, len);
+}
+
+bool
+gw_mig_zero_range_parse(const void *payload, size_t len, uint64_t *gpa,
+                        uint64_t *n, GError **errp)
+{
+    const uint8_t *p = payload;
+
+    if (len != GW_MIG_ZERO_RANGE_LEN) {
+        g_set_error(errp, GW_MIG_ERROR, GW_MIG_ERROR_FORMAT,
+                    "ZERO_RANGE: %zu bytes, not %u", len,
+                    GW_MIG_ZERO_RANGE_LEN);
+        return false;
+    }
+    *gpa = gw_mig_ld64(p);
+    *n = gw_mig_ld64(p + 8);
+    if (!*n || ((*gpa | *n) & GW_MIG_PAGE_FLAGS_MASK) || *gpa + *n < *gpa) {
+        g_set_error(errp, GW_MIG_ERROR, GW_MIG_ERROR_FORMAT,
+                    "ZERO_RANGE: 0x%" G_GINT64_MODIFIER
+                    "x + 0x%" G_GINT64_MODIFIER
+                    "x is not a range of whole pages",
+                    *gpa, *n);
+        return false;
+    }
+    return true;
+}
+
 /* --- parsing ----------------------------------------------------------- */
 
 static bool batch_error(GError **errp, const char *fmt, ...)

@@ -37,7 +37,7 @@ static const struct {
     {GW_MIG_REC_DEVICE, "DEVICE"},     {GW_MIG_REC_ROUND_END, "ROUND_END"},
     {GW_MIG_REC_END, "END"},           {GW_MIG_REC_COMMIT, "COMMIT"},
     {GW_MIG_REC_RP_OK, "RP_OK"},       {GW_MIG_REC_RP_ERROR, "RP_ERROR"},
-    {GW_MIG_REC_RP_READY, "RP_READY"},
+    {GW_MIG_REC_RP_READY, "RP_READY"}, {GW_MIG_REC_ZERO_RANGE, "ZERO_RANGE"},
 };
 
 const char *

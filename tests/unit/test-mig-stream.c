@@ -436,13 +436,13 @@ test_bad_magic(void)
 static void
 test_newer_version(void)
 {
-    uint8_t h[GW_MIG_STREAM_HEADER] = "GODWITMS\x02\0\0\0\0\0\0\0";
+    uint8_t h[GW_MIG_STREAM_HEADER] = "GODWITMS\x03\0\0\0\0\0\0\0";
     g_autoptr(GError) err = NULL;
 
     g_assert_false(read_stream(h, sizeof(h), &err));
     g_assert_error(err, GW_MIG_ERROR, GW_MIG_ERROR_VERSION);
     g_assert_cmpstr(err->message, ==,
-                    "stream version 2 is newer than this godwit's 1");
+                    "stream version 3 is newer than this godwit's 2");
 }
 
 static void
