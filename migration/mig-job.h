@@ -52,6 +52,8 @@ struct GwMigJob {
     bool pause_before_switchover;
     int continued;  /* atomic: migrate-continue came */
     char *manifest; /* outgoing: the source's, JSON text */
+    /* outgoing: set on the main thread before each pass */
+    bool vm_paused;
     /* outgoing: set on the main thread by the switch-over call */
     bool was_running, paused_vm;
     GPtrArray *sections; /* GBytes *: device sections to send */

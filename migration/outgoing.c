@@ -24,6 +24,7 @@ typedef struct {
     GwMigReader *r;
     bool rp_open; /* the return path's header was read */
     GwMigRamBatchMode mode;
+    bool throttled;      /* pre-copy honours max-bandwidth, switch-over not */
     gint64 window_start; /* max-bandwidth's current 100 ms window */
     uint64_t window_bytes;
     unsigned long *dirty; /* pages still to send, by memfd page */
@@ -46,6 +47,14 @@ static bool
 active_main(GwMigJob *j, GError **errp)
 {
     gw_mig_set_status(j->mig, GW_MIG_ACTIVE);
+    return true;
+}
+
+/* Before each pass: may it send straight from guest RAM? */
+static bool
+paused_main(GwMigJob *j, GError **errp)
+{
+    j->vm_paused = gw_vm_run_state(gw_mig_vm(j->mig)) != GW_RUN_RUNNING;
     return true;
 }
 
@@ -111,13 +120,13 @@ count_page(Sender *s, bool zero)
  * earns no burst.  The switch-over is never throttled.
  */
 static void
-throttle(Sender *s, GwMigRamBatchMode mode)
+throttle(Sender *s)
 {
     uint64_t limit = (uintptr_t)g_atomic_pointer_get(&s->j->max_bandwidth);
     uint64_t bytes = gw_mig_writer_bytes(s->w);
     gint64 now = g_get_monotonic_time(), due;
 
-    if (mode != GW_MIG_RAM_BATCH_BOUNCE || !limit) {
+    if (!s->throttled || !limit) {
         return;
     }
     due = s->window_start +
@@ -152,7 +161,7 @@ add_page(Sender *s, GwMigRamBatch *b, uint64_t page, GError **errp)
     if (!gw_mig_ram_batch_send(b, s->w, errp)) {
         return false;
     }
-    throttle(s, s->mode);
+    throttle(s);
     return true;
 }
 
@@ -238,7 +247,7 @@ send_dirty(Sender *s, GwMigRamBatchMode mode, GError **errp)
         if (!gw_mig_ram_batch_send(b, s->w, errp)) {
             return false;
         }
-        throttle(s, mode);
+        throttle(s);
     }
     return gw_mig_write(s->w, GW_MIG_REC_ROUND_END, NULL, 0, errp);
 }
@@ -283,7 +292,11 @@ precopy(Sender *s, GError **errp)
     for (;;) {
         uint64_t before = gw_mig_writer_bytes(s->w), dirty;
         gint64 t0 = g_get_monotonic_time();
-        if (!send_dirty(s, GW_MIG_RAM_BATCH_BOUNCE, errp) ||
+        if (!gw_mig_job_call_main(s->j, paused_main, errp) ||
+            !send_dirty(s,
+                        s->j->vm_paused ? GW_MIG_RAM_BATCH_ZERO_COPY
+                                        : GW_MIG_RAM_BATCH_BOUNCE,
+                        errp) ||
             !sync_dirty(s, &dirty, errp)) {
             return false;
         }
@@ -373,6 +386,7 @@ switchover(Sender *s, GError **errp)
     }
     t0 = g_get_monotonic_time();
     running = s->j->was_running;
+    s->throttled = false;
     if (!sync_dirty(s, &dirty, errp) ||
         !send_dirty(s, GW_MIG_RAM_BATCH_ZERO_COPY, errp) ||
         !send_sections(s, errp) ||
@@ -448,7 +462,7 @@ gw_mig_out_thread(gpointer data)
 {
     GwMigJob *j = data;
     GwMachine *m = gw_vm_machine(gw_mig_vm(j->mig));
-    Sender s = {.j = j, .m = m, .mem = gw_machine_memory(m)};
+    Sender s = {.j = j, .m = m, .mem = gw_machine_memory(m), .throttled = true};
     g_autoptr(GError) err = NULL;
     bool ok;
 

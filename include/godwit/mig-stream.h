@@ -66,6 +66,22 @@ typedef enum {
  */
 const char *gw_mig_record_type_name(uint32_t type);
 
+/* --- the payload checksum ----------------------------------------------- */
+
+/*
+ * XXH3-64 (seed 0) of `len` bytes, as libxxhash's XXH3_64bits computes
+ * it, with AVX2 where the CPU has it.  Any thread.
+ */
+uint64_t gw_mig_xxh3(const void *p, size_t len);
+
+/* The same over pieces: reset, update…, digest.  One thread at a time. */
+typedef struct GwMigXxh GwMigXxh;
+GwMigXxh *gw_mig_xxh_new(void);
+void gw_mig_xxh_free(GwMigXxh *h);
+void gw_mig_xxh_reset(GwMigXxh *h);
+void gw_mig_xxh_update(GwMigXxh *h, const void *p, size_t len);
+uint64_t gw_mig_xxh_digest(const GwMigXxh *h);
+
 /* --- writer ------------------------------------------------------------ */
 
 typedef struct GwMigWriter GwMigWriter;
