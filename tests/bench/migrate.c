@@ -144,13 +144,49 @@ wait_migration(Proc *p, const char *want)
     }
 }
 
-/* The guest RAM memfd of `pid` (the one of ram_bytes), opened; or -1. */
-static int
+/* Guest RAM of a VMM: an fd and where RAM starts in it. */
+typedef struct {
+    int fd;
+    off_t base;
+    bool memfd; /* else /proc/PID/mem over anonymous RAM */
+} Ram;
+
+/* QEMU's memory-backend-ram: the anonymous rw-p mapping of RAM's size. */
+static bool
+find_anon_ram(GPid pid, Ram *ram)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/maps", pid);
+    g_autofree char *maps = NULL;
+    g_auto(GStrv) lines = NULL;
+
+    if (!g_file_get_contents(path, &maps, NULL, NULL)) {
+        return false;
+    }
+    lines = g_strsplit(maps, "\n", -1);
+    for (char **l = lines; *l; l++) {
+        unsigned long a, b, ino;
+        char perms[5];
+        if (sscanf(*l, "%lx-%lx %4s %*s %*s %lu", &a, &b, perms, &ino) == 4 &&
+            b - a == ram_bytes && g_str_equal(perms, "rw-p") && ino == 0) {
+            g_autofree char *mem = g_strdup_printf("/proc/%d/mem", pid);
+            ram->fd = open(mem, O_RDONLY | O_CLOEXEC);
+            ram->base = (off_t)a;
+            ram->memfd = false;
+            return ram->fd >= 0;
+        }
+    }
+    return false;
+}
+
+/* The guest RAM memfd of `pid` (the one of ram_bytes), or else its
+ * anonymous RAM. */
+static Ram
 open_ram(GPid pid)
 {
     g_autofree char *dir = g_strdup_printf("/proc/%d/fd", pid);
     g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
     const char *name;
+    Ram ram = {-1, 0, true};
 
     while (d && (name = g_dir_read_name(d))) {
         g_autofree char *path = g_build_filename(dir, name, NULL);
@@ -163,11 +199,16 @@ open_ram(GPid pid)
             continue;
         }
         if (fstat(fd, &st) == 0 && (uint64_t)st.st_size == ram_bytes) {
-            return fd;
+            ram.fd = fd;
+            return ram;
         }
         close(fd);
     }
-    g_error("no memfd of %" G_GUINT64_FORMAT " bytes in %s", ram_bytes, dir);
+    if (!find_anon_ram(pid, &ram)) {
+        g_error("no guest RAM of %" G_GUINT64_FORMAT " bytes in %d", ram_bytes,
+                pid);
+    }
+    return ram;
 }
 
 static uint64_t
@@ -197,9 +238,10 @@ fill_random(int fd, uint64_t seed)
     return h;
 }
 
-/* XXH3 of the memfd's bytes, by pread (holes read as zero, stay holes). */
+/* XXH3 of guest RAM, by pread (holes read as zero and stay holes;
+ * untouched anonymous memory reads as the zero page). */
 static uint64_t
-hash_fd(int fd)
+hash_ram(Ram ram)
 {
     const size_t chunk = 4 << 20;
     g_autofree uint8_t *buf = g_malloc(chunk);
@@ -209,7 +251,8 @@ hash_fd(int fd)
     XXH3_64bits_reset(st);
     for (uint64_t off = 0; off < ram_bytes; off += chunk) {
         size_t n = MIN(chunk, ram_bytes - off);
-        g_assert_cmpint(pread(fd, buf, n, (off_t)off), ==, (ssize_t)n);
+        g_assert_cmpint(pread(ram.fd, buf, n, ram.base + (off_t)off), ==,
+                        (ssize_t)n);
         XXH3_64bits_update(st, buf, n);
     }
     h = XXH3_64bits_digest(st);
@@ -234,13 +277,37 @@ hash_zero(void)
     return h;
 }
 
-static uint64_t
-allocated_mib(int fd)
+/* MiB of RAM the memfd holds (-1: anonymous RAM, not known here). */
+static int64_t
+allocated_mib(Ram ram)
 {
     struct stat st;
 
-    g_assert_cmpint(fstat(fd, &st), ==, 0);
-    return (uint64_t)st.st_blocks * 512 >> 20;
+    if (!ram.memfd) {
+        return -1;
+    }
+    g_assert_cmpint(fstat(ram.fd, &st), ==, 0);
+    return (int64_t)st.st_blocks * 512 >> 20;
+}
+
+/* utime + stime of the whole process, threads that ended included. */
+static double
+cpu_secs(GPid pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/stat", pid);
+    g_autofree char *text = NULL;
+    unsigned long ut, st;
+    char *p;
+
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    p = strrchr(text, ')'); /* the name may hold spaces */
+    g_assert_nonnull(p);
+    g_assert_cmpint(sscanf(p + 2,
+                           "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u "
+                           "%*u %lu %lu",
+                           &ut, &st),
+                    ==, 2);
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 typedef struct {
@@ -282,9 +349,10 @@ static char **
 qemu_argv(const char *dir, const char *sock, const char *incoming, RamKind kind)
 {
     GPtrArray *a = g_ptr_array_new();
-    const char *backend = incoming || kind == RAM_RANDOM
-                              ? "memory-backend-memfd,share=on"
-                              : "memory-backend-ram";
+    /* Zero RAM in QEMU's fastest form, anonymous memory on both sides
+     * (a hole of a memfd would be allocated by QEMU's zero check). */
+    const char *backend = kind == RAM_RANDOM ? "memory-backend-memfd,share=on"
+                                             : "memory-backend-ram";
 
     (void)dir;
     for (const char *const *s =
@@ -319,8 +387,31 @@ prepare_side(Proc *p)
     qmp_void(p, "migrate-set-parameters", "{\"max-bandwidth\": 1000000000000}");
 }
 
-/* One migration; returns its seconds, having checked the RAM. */
-static double
+typedef struct {
+    double wall, src_cpu, dst_cpu; /* seconds */
+} Sample;
+
+static void
+expect_ram(const Vmm *v, Proc *src, RamKind kind, uint64_t seed, uint64_t *want)
+{
+    Ram ram;
+
+    if (kind == RAM_RANDOM) {
+        ram = open_ram(src->pid);
+        g_assert_true(ram.memfd);
+        *want = fill_random(ram.fd, seed);
+    } else if (v->pause) {
+        ram = open_ram(src->pid); /* godwit wrote its ACPI tables */
+        *want = hash_ram(ram);
+    } else {
+        *want = hash_zero(); /* QEMU's pc RAM before the firmware ran */
+        return;
+    }
+    close(ram.fd);
+}
+
+/* One migration, timed, the RAM checked. */
+static Sample
 run_once(const Vmm *v, const char *dir, RamKind kind, uint64_t seed)
 {
     g_autofree char *ssock = g_build_filename(dir, "src.qmp", NULL);
@@ -332,60 +423,72 @@ run_once(const Vmm *v, const char *dir, RamKind kind, uint64_t seed)
     g_auto(GStrv) env = godwit_test_env(dir);
     Proc src = {0}, dst = {0};
     uint64_t want, got;
-    int dfd;
-    gint64 t0, t1;
+    double scpu, dcpu;
+    Sample r;
+    Ram ram;
+    gint64 t0;
 
     spawn(&src, sargv, env, ssock);
     spawn(&dst, dargv, env, dsock);
     if (v->pause) {
         qmp_void(&src, v->pause, NULL);
     }
-    if (kind == RAM_RANDOM) {
-        int sfd = open_ram(src.pid);
-        want = fill_random(sfd, seed);
-        close(sfd);
-    } else if (v->pause) {
-        /* godwit wrote its ACPI tables and boot data into RAM */
-        int sfd = open_ram(src.pid);
-        want = hash_fd(sfd);
-        close(sfd);
-    } else {
-        want = hash_zero(); /* QEMU's pc RAM before the firmware ran */
-    }
+    expect_ram(v, &src, kind, seed, &want);
     prepare_side(&src);
     prepare_side(&dst);
+    scpu = cpu_secs(src.pid);
+    dcpu = cpu_secs(dst.pid);
     t0 = g_get_monotonic_time();
     qmp_void(&src, "migrate", args);
     wait_migration(&dst, "completed");
-    t1 = g_get_monotonic_time();
+    r.wall = (g_get_monotonic_time() - t0) / 1e6;
     wait_migration(&src, "completed");
+    r.src_cpu = cpu_secs(src.pid) - scpu;
+    r.dst_cpu = cpu_secs(dst.pid) - dcpu;
 
-    dfd = open_ram(dst.pid);
-    uint64_t alloc = allocated_mib(dfd);
-    got = hash_fd(dfd);
-    close(dfd);
+    ram = open_ram(dst.pid);
+    int64_t alloc = allocated_mib(ram);
+    got = hash_ram(ram);
+    close(ram.fd);
     if (got != want) {
         g_error("%s: destination RAM differs from the source's", v->name);
     }
-    printf("  %s %s: %.3f s, destination holds %" G_GUINT64_FORMAT
-           " MiB, RAM equal\n",
-           v->name, kind == RAM_RANDOM ? "random" : "zero", (t1 - t0) / 1e6,
-           alloc);
+    char held[32] = "(anonymous)";
+    if (alloc >= 0) {
+        g_snprintf(held, sizeof(held), "%" G_GINT64_FORMAT, alloc);
+    }
+    printf("  %s %s: %.3f s, CPU source %.2f s destination %.2f s, "
+           "destination holds %s MiB, RAM equal\n",
+           v->name, kind == RAM_RANDOM ? "random" : "zero", r.wall, r.src_cpu,
+           r.dst_cpu, held);
     reap(&src);
     reap(&dst);
-    return (t1 - t0) / 1e6;
+    return r;
 }
 
 static double
+median_of(double *t, int n)
+{
+    qsort(t, (size_t)n, sizeof(double), cmp_double);
+    return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+}
+
+/* Medians of `runs` migrations, each of wall and CPU time. */
+static Sample
 median(const Vmm *v, const char *dir, RamKind kind, int runs)
 {
-    g_autofree double *t = g_new(double, runs);
+    g_autofree double *w = g_new(double, runs);
+    g_autofree double *sc = g_new(double, runs);
+    g_autofree double *dc = g_new(double, runs);
 
     for (int i = 0; i < runs; i++) {
-        t[i] = run_once(v, dir, kind, 1000 + (uint64_t)i);
+        Sample s = run_once(v, dir, kind, 1000 + (uint64_t)i);
+        w[i] = s.wall;
+        sc[i] = s.src_cpu;
+        dc[i] = s.dst_cpu;
     }
-    qsort(t, (size_t)runs, sizeof(double), cmp_double);
-    return runs % 2 ? t[runs / 2] : (t[runs / 2 - 1] + t[runs / 2]) / 2;
+    return (Sample){median_of(w, runs), median_of(sc, runs),
+                    median_of(dc, runs)};
 }
 
 int
@@ -395,11 +498,10 @@ main(int argc, char **argv)
     g_autofree char *dir = g_dir_make_tmp("gw-migrate-XXXXXX", NULL);
     const Vmm godwit = {"godwit", godwit_argv, "stop"};
     const Vmm qemu_vmm = {"qemu", qemu_argv, NULL}; /* -S: never ran */
-    double med[2][2] = {{0}};
+    bool only_godwit = argc > 3 && g_str_equal(argv[3], "godwit");
+    Sample med[2][2] = {{{0}}};
 
     qemu_bin = g_find_program_in_path("qemu-system-x86_64");
-    bool only_godwit = argc > 3 && g_str_equal(argv[3], "godwit");
-
     ram_bytes = (argc > 2 ? strtoull(argv[2], NULL, 10) : 1024) << 20;
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGPIPE, SIG_IGN);
@@ -411,15 +513,22 @@ main(int argc, char **argv)
             med[1][k] = median(&qemu_vmm, dir, (RamKind)k, runs);
         }
     }
-    printf("\n| RAM | godwit median | QEMU 7.2 median | godwit/QEMU |\n"
-           "|---|---|---|---|\n");
+    printf("\n| RAM | VMM | time (median) | CPU source | CPU destination | "
+           "godwit/QEMU time |\n|---|---|---|---|---|---|\n");
     for (int k = 0; k < 2; k++) {
-        printf("| %s | %.3f s | ", k == RAM_RANDOM ? "random" : "zero",
-               med[0][k]);
-        if (med[1][k] > 0) {
-            printf("%.3f s | %.2f |\n", med[1][k], med[0][k] / med[1][k]);
-        } else {
-            printf("(no qemu-system-x86_64) | |\n");
+        for (int v = 0; v < 2; v++) {
+            Sample m = med[v][k];
+            if (m.wall == 0) {
+                continue;
+            }
+            printf("| %s | %s | %.3f s | %.2f s | %.2f s | ",
+                   k == RAM_RANDOM ? "random" : "zero",
+                   v ? "QEMU 7.2" : "godwit", m.wall, m.src_cpu, m.dst_cpu);
+            if (v == 0 && med[1][k].wall > 0) {
+                printf("%.3f |\n", m.wall / med[1][k].wall);
+            } else {
+                printf("|\n");
+            }
         }
     }
     g_rmdir(dir);
