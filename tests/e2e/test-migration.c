@@ -13,6 +13,7 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
@@ -520,6 +521,74 @@ test_file(void)
     gw_test_vm_stop(&dst);
 }
 
+/* ---- RAM nobody wrote ---- */
+
+/* Bytes the guest RAM memfd of `pid` holds (64 MiB in size). */
+static uint64_t
+ram_allocated(GPid pid)
+{
+    g_autofree char *dir = g_strdup_printf("/proc/%d/fd", pid);
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *name;
+
+    g_assert_nonnull(d);
+    while ((name = g_dir_read_name(d))) {
+        g_autofree char *path = g_build_filename(dir, name, NULL);
+        g_autofree char *link = g_file_read_link(path, NULL);
+        struct stat st;
+        if (link && g_str_has_prefix(link, "/memfd:godwit-ram") &&
+            stat(path, &st) == 0) {
+            return (uint64_t)st.st_blocks * 512;
+        }
+    }
+    g_assert_not_reached();
+}
+
+/*
+ * The source's never-written RAM goes as ZERO_RANGE records: the
+ * destination allocates no more RAM than the source holds, and a page
+ * the destination held before (here written by the test while it waited
+ * in inmigrate) that is a hole on the source reads zero afterwards.
+ */
+static void
+test_holes(void)
+{
+    GwTestVm src, dst;
+    g_autofree char *uri = NULL;
+    uint8_t junk[PAGE], got[PAGE], zero[PAGE] = {0};
+    uint64_t src_bytes, dst_bytes, dup;
+
+    start_src(&src);
+    start_dst(&dst, "unix:@DIR@/mig.sock", NULL);
+    set_caps(&dst, false);
+    prepare_source(&src);
+    memset(junk, 0xa5, PAGE);
+    gw_qt_memwrite(dst.qt, 0x3800000, junk, PAGE); /* a hole on the source */
+    qmp_void(&src, "stop", NULL);
+    set_caps(&src, false);
+    qmp_void(&src, "migrate-set-parameters", "{\"max-bandwidth\": 0}");
+    uri = g_strdup_printf("{\"uri\": \"unix:%s/mig.sock\"}", dst.dir);
+    qmp_void(&src, "migrate", uri);
+    g_autoptr(json_object) r = poll_status(&src, "completed");
+    json_put_ok(poll_status(&dst, "completed"));
+    dup = (uint64_t)json_object_get_int64(
+        json_object_object_get(json_object_object_get(r, "ram"), "duplicate"));
+    src_bytes = ram_allocated(src.pid);
+    dst_bytes = ram_allocated(dst.pid);
+    g_test_message("source holds %" G_GUINT64_FORMAT
+                   " KiB, destination %" G_GUINT64_FORMAT
+                   " KiB, %" G_GUINT64_FORMAT " zero pages",
+                   src_bytes >> 10, dst_bytes >> 10, dup);
+    g_assert_cmpuint(src_bytes, <, 8 << 20); /* of 64 MiB */
+    g_assert_cmpuint(dst_bytes, <=, src_bytes + PAGE);
+    g_assert_cmpuint(dup * PAGE, >=, (64u << 20) - src_bytes);
+    gw_qt_memread(dst.qt, 0x3800000, got, PAGE);
+    g_assert_cmpmem(got, PAGE, zero, PAGE);
+    assert_same_guest(&src, &dst);
+    gw_test_vm_stop(&src);
+    gw_test_vm_stop(&dst);
+}
+
 /* ---- failures: the source runs on, unchanged; a retry succeeds ---- */
 
 typedef struct {
@@ -931,6 +1000,7 @@ main(int argc, char **argv)
     g_test_add_func("/migration/qtest/fd/getfd-socket-pair", test_fd);
     g_test_add_func("/migration/qtest/file/paused-vm-saved-and-restored",
                     test_file);
+    g_test_add_func("/migration/qtest/zero-range/holes-stay-holes", test_holes);
     g_test_add_func("/migration/qtest/fail/manifest-mismatch",
                     test_manifest_mismatch);
     g_test_add_func("/migration/qtest/fail/kill-destination/active",
