@@ -7,17 +7,12 @@
  * COMMIT (or, from a file, after everything loaded); any failure before
  * that ends this process with a non-zero status and the guest never ran.
  */
-#include <errno.h>
-#include <limits.h>
 #include <string.h>
-#include <sys/uio.h>
 #include <godwit/machine.h>
 #include <godwit/memory.h>
 #include <godwit/util.h>
 #include <godwit/vm.h>
 #include "mig-job.h"
-
-#define RUN_MAX 64 /* data pages gathered into one pwritev */
 
 typedef struct {
     GwMigJob *j;
@@ -26,12 +21,7 @@ typedef struct {
     GwMigWriter *w;      /* the return path, or NULL */
     GPtrArray *sections; /* GBytes * */
     char *manifest;
-    bool ram_file; /* gw_mig_ram_is_file: write RAM with pwritev */
-    /* data pages of the current batch not yet written: consecutive in
-     * the memfd from run_off, pointing into the record's payload */
-    uint64_t run_off;
-    int run_n;
-    struct iovec run[RUN_MAX];
+    GwMigRamSink sink;
 } Receiver;
 
 /* ---- main-thread halves ---- */
@@ -58,132 +48,6 @@ run_main(GwMigJob *j, GError **errp)
 }
 
 /* ---- records ---- */
-
-static bool
-ram_error(GError **errp, uint64_t gpa)
-{
-    g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
-                "migration: page at 0x%" G_GINT64_MODIFIER
-                "x is outside this VM's RAM",
-                gpa);
-    return false;
-}
-
-/* Writes the gathered data pages into the memfd, one pwritev. */
-static bool
-flush_run(Receiver *rc, GError **errp)
-{
-    int first = 0;
-    uint64_t off = rc->run_off;
-
-    while (first < rc->run_n) {
-        ssize_t n = pwritev(rc->mem->fd, rc->run + first, rc->run_n - first,
-                            (off_t)off);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return gw_error_errno(errp, n < 0 ? errno : EIO,
-                                  "migration: writing guest RAM");
-        }
-        off += (uint64_t)n;
-        while (first < rc->run_n && (size_t)n >= rc->run[first].iov_len) {
-            n -= (ssize_t)rc->run[first++].iov_len;
-        }
-        if (n) { /* short inside a page */
-            rc->run[first].iov_base = (uint8_t *)rc->run[first].iov_base + n;
-            rc->run[first].iov_len -= (size_t)n;
-        }
-    }
-    rc->run_n = 0;
-    return true;
-}
-
-/*
- * Makes the memfd's [off, off + len) zero without touching its holes:
- * only pages in data extents are read, and written if not zero, so a
- * page that never held data stays unallocated.
- */
-static void
-zero_pages(Receiver *rc, uint64_t off, uint64_t len)
-{
-    uint64_t end = off + len, start = off, stop = end;
-
-    while (off < end) {
-        if (rc->ram_file &&
-            !gw_mig_ram_next_data(rc->mem, off, end, &start, &stop)) {
-            return;
-        }
-        for (uint64_t p = MAX(start, off); p < stop; p += GW_MEM_PAGE) {
-            uint8_t *dst = rc->mem->host + p;
-            if (!gw_mig_page_is_zero(dst)) {
-                memset(dst, 0, GW_MEM_PAGE);
-            }
-        }
-        off = stop;
-    }
-}
-
-static bool
-store_page(void *opaque, uint64_t gpa, const void *data, GError **errp)
-{
-    Receiver *rc = opaque;
-    uint8_t *dst = gw_mem_ptr(rc->mem, gpa, GW_MEM_PAGE);
-    uint64_t off;
-
-    if (!dst) {
-        return ram_error(errp, gpa);
-    }
-    off = (uint64_t)(dst - rc->mem->host);
-    if (data && !rc->ram_file) {
-        memcpy(dst, data, GW_MEM_PAGE);
-        return true;
-    }
-    if (rc->run_n &&
-        (!data || rc->run_n == RUN_MAX ||
-         off != rc->run_off + rc->run_n * GW_MEM_PAGE) &&
-        !flush_run(rc, errp)) {
-        return false;
-    }
-    if (!data) {
-        zero_pages(rc, off, GW_MEM_PAGE);
-        return true;
-    }
-    if (!rc->run_n) {
-        rc->run_off = off;
-    }
-    rc->run[rc->run_n++] = (struct iovec){(void *)data, GW_MEM_PAGE};
-    return true;
-}
-
-static bool
-ram_record(Receiver *rc, const void *data, size_t len, GError **errp)
-{
-    bool ok = gw_mig_ram_batch_parse(data, len, store_page, rc, errp);
-
-    if (!ok) {
-        rc->run_n = 0;
-        return false;
-    }
-    return !rc->run_n || flush_run(rc, errp);
-}
-
-static bool
-zero_range_record(Receiver *rc, const void *data, size_t len, GError **errp)
-{
-    uint64_t gpa, n;
-    uint8_t *dst;
-
-    if (!gw_mig_zero_range_parse(data, len, &gpa, &n, errp)) {
-        return false;
-    }
-    dst = gw_mem_ptr(rc->mem, gpa, n);
-    if (!dst) {
-        return ram_error(errp, gpa);
-    }
-    zero_pages(rc, (uint64_t)(dst - rc->mem->host), n);
-    return true;
-}
 
 static void
 count_bytes(Receiver *rc)
@@ -255,12 +119,12 @@ read_state(Receiver *rc, GError **errp)
         count_bytes(rc);
         switch (type) {
         case GW_MIG_REC_RAM:
-            if (!ram_record(rc, data, len, errp)) {
+            if (!gw_mig_ram_sink_record(&rc->sink, type, data, len, errp)) {
                 return false;
             }
             break;
         case GW_MIG_REC_ZERO_RANGE:
-            if (!zero_range_record(rc, data, len, errp)) {
+            if (!gw_mig_ram_sink_record(&rc->sink, type, data, len, errp)) {
                 return false;
             }
             break;
@@ -326,7 +190,7 @@ gw_mig_in_thread(gpointer data)
     GwMachine *m = gw_vm_machine(gw_mig_vm(j->mig));
     Receiver rc = {.j = j, .mem = gw_machine_memory(m)};
 
-    rc.ram_file = gw_mig_ram_is_file(rc.mem);
+    gw_mig_ram_sink_init(&rc.sink, rc.mem);
     g_autoptr(GError) err = NULL;
     bool ok;
 

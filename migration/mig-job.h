@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 #include <glib.h>
 #include <godwit/memory.h>
 #include <godwit/mig-stream.h>
@@ -116,6 +117,27 @@ bool gw_mig_ram_is_file(const GwGuestMemory *mem);
  */
 bool gw_mig_ram_next_data(const GwGuestMemory *mem, uint64_t off, uint64_t end,
                           uint64_t *start, uint64_t *stop);
+
+/* Guest RAM from RAM and ZERO_RANGE records (ram-sink.c); one per
+ * receiving thread. */
+#define GW_MIG_SINK_RUN 64 /* data pages gathered into one pwritev */
+
+typedef struct {
+    GwGuestMemory *mem;
+    bool ram_file; /* gw_mig_ram_is_file: write RAM with pwritev */
+    /* data pages of the current batch not yet written: consecutive in
+     * the memfd from run_off, pointing into the record's payload */
+    uint64_t run_off;
+    int run_n;
+    struct iovec run[GW_MIG_SINK_RUN];
+} GwMigRamSink;
+
+void gw_mig_ram_sink_init(GwMigRamSink *sink, GwGuestMemory *mem);
+
+/* Applies one RAM or ZERO_RANGE record; false with *errp (a malformed
+ * record, a page outside RAM, a failed write). */
+bool gw_mig_ram_sink_record(GwMigRamSink *sink, uint32_t type, const void *data,
+                            size_t len, GError **errp);
 
 /* The threads' bodies (outgoing.c, incoming.c). */
 gpointer gw_mig_out_thread(gpointer job);
