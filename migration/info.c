@@ -103,24 +103,12 @@ gw_mig_query(GwMig *mig)
 
 /* QEMU 7.2's MigrationCapability values godwit does not implement. */
 static const char *const unimplemented[] = {
-    "xbzrle",
-    "rdma-pin-all",
-    "auto-converge",
-    "zero-blocks",
-    "compress",
-    "postcopy-ram",
-    "x-colo",
-    "release-ram",
-    "block",
-    "multifd",
-    "dirty-bitmaps",
-    "postcopy-blocktime",
-    "late-block-activate",
-    "x-ignore-shared",
-    "validate-uuid",
-    "background-snapshot",
-    "zero-copy-send",
-    "postcopy-preempt",
+    "xbzrle",          "rdma-pin-all",       "auto-converge",
+    "zero-blocks",     "compress",           "postcopy-ram",
+    "x-colo",          "release-ram",        "block",
+    "dirty-bitmaps",   "postcopy-blocktime", "late-block-activate",
+    "x-ignore-shared", "validate-uuid",      "background-snapshot",
+    "zero-copy-send",  "postcopy-preempt",
 };
 
 static bool *
@@ -134,6 +122,9 @@ capability(GwMig *mig, const char *name)
     }
     if (g_str_equal(name, "pause-before-switchover")) {
         return &mig->pause_before_switchover;
+    }
+    if (g_str_equal(name, "multifd")) {
+        return &mig->multifd;
     }
     return NULL;
 }
@@ -207,7 +198,7 @@ json_object *
 gw_mig_query_capabilities(GwMig *mig)
 {
     static const char *const names[] = {"events", "return-path",
-                                        "pause-before-switchover"};
+                                        "pause-before-switchover", "multifd"};
     json_object *list = json_object_new_array();
 
     for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
@@ -248,12 +239,27 @@ gw_mig_set_parameters(GwMig *mig, json_object *params, GError **errp)
 {
     int64_t downtime = (int64_t)mig->downtime_limit_ms;
     int64_t bandwidth = (int64_t)mig->max_bandwidth;
+    int64_t channels = mig->multifd_channels;
 
     if (!get_param(params, "downtime-limit", DOWNTIME_LIMIT_MAX, &downtime,
                    errp) ||
-        !get_param(params, "max-bandwidth", INT64_MAX, &bandwidth, errp)) {
+        !get_param(params, "max-bandwidth", INT64_MAX, &bandwidth, errp) ||
+        !get_param(params, "multifd-channels", GW_MIG_MAX_CHANNELS, &channels,
+                   errp)) {
         return false;
     }
+    if (channels < 1) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "Parameter 'multifd-channels' expects a value between 1 "
+                    "and %d",
+                    GW_MIG_MAX_CHANNELS);
+        return false;
+    }
+    if (json_object_object_get_ex(params, "multifd-channels", NULL) &&
+        in_progress(mig, errp)) {
+        return false; /* the channels are set up at the start */
+    }
+    mig->multifd_channels = (unsigned)channels;
     mig->downtime_limit_ms = (uint64_t)downtime;
     mig->max_bandwidth = (uint64_t)bandwidth;
     if (mig->job) {
@@ -272,5 +278,6 @@ gw_mig_query_parameters(GwMig *mig)
 
     add_int(ret, "downtime-limit", (int64_t)mig->downtime_limit_ms);
     add_int(ret, "max-bandwidth", (int64_t)mig->max_bandwidth);
+    add_int(ret, "multifd-channels", (int64_t)mig->multifd_channels);
     return ret;
 }

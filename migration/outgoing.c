@@ -12,6 +12,7 @@
 #include <godwit/util.h>
 #include <godwit/vm.h>
 #include "mig-job.h"
+#include "mig-priv.h"
 
 #define WORD_BITS  (8 * sizeof(unsigned long))
 #define RP_WAIT_MS 2000 /* for the destination's reason after an error */
@@ -30,8 +31,17 @@ typedef struct {
     unsigned long *dirty; /* pages still to send, by memfd page */
     size_t words;
     uint64_t pages;
-    bool ram_file; /* gw_mig_ram_is_file: the memfd's holes are zero */
+    bool ram_file;     /* gw_mig_ram_is_file: the memfd's holes are zero */
+    GwMigChans *chans; /* multifd: RAM batches go there, or NULL */
+    uint64_t queued;   /* multifd: bytes handed to the channels */
 } Sender;
+
+/* Bytes on the wire: the main stream's and the channels'. */
+static uint64_t
+sent_bytes(const Sender *s)
+{
+    return gw_mig_writer_bytes(s->w) + gw_mig_chans_bytes(s->chans);
+}
 
 /* ---- main-thread halves ---- */
 
@@ -109,7 +119,7 @@ count_page(Sender *s, bool zero)
     if (s->j->stats.remaining >= GW_MEM_PAGE) {
         s->j->stats.remaining -= GW_MEM_PAGE;
     }
-    s->j->stats.transferred = gw_mig_writer_bytes(s->w);
+    s->j->stats.transferred = sent_bytes(s);
     g_mutex_unlock(&s->j->lock);
 }
 
@@ -123,7 +133,9 @@ static void
 throttle(Sender *s)
 {
     uint64_t limit = (uintptr_t)g_atomic_pointer_get(&s->j->max_bandwidth);
-    uint64_t bytes = gw_mig_writer_bytes(s->w);
+    /* what the channels were given, sent or not: their queues must not
+     * let a burst past the limit */
+    uint64_t bytes = gw_mig_writer_bytes(s->w) + s->queued;
     gint64 now = g_get_monotonic_time(), due;
 
     if (!s->throttled || !limit) {
@@ -143,26 +155,72 @@ throttle(Sender *s)
     }
 }
 
+/* A batch's record size on the wire. */
+static uint64_t
+batch_bytes(GwMigRamBatch *b)
+{
+    int n;
+    const struct iovec *iov = gw_mig_ram_batch_iov(b, &n);
+    uint64_t len = GW_MIG_RECORD_HEADER;
+
+    for (int i = 0; i < n; i++) {
+        len += iov[i].iov_len;
+    }
+    return len;
+}
+
+/* A full batch goes: on the main stream, or to a channel for a new one. */
 static bool
-add_page(Sender *s, GwMigRamBatch *b, uint64_t page, GError **errp)
+flush_batch(Sender *s, GwMigRamBatch **b, GError **errp)
+{
+    if (!s->chans) {
+        if (!gw_mig_ram_batch_send(*b, s->w, errp)) {
+            return false;
+        }
+    } else {
+        s->queued += batch_bytes(*b);
+        gw_mig_chans_put(s->chans, *b);
+        if (!(*b = gw_mig_chans_take(s->chans, s->mode, errp))) {
+            return false;
+        }
+    }
+    throttle(s);
+    return true;
+}
+
+static bool
+add_page(Sender *s, GwMigRamBatch **b, uint64_t page, GError **errp)
 {
     const uint8_t *p = s->mem->host + page * GW_MEM_PAGE;
     bool zero = gw_mig_page_is_zero(p);
 
     if (zero) {
-        gw_mig_ram_batch_add_zero(b, page_gpa(s->mem, page));
+        gw_mig_ram_batch_add_zero(*b, page_gpa(s->mem, page));
     } else {
-        gw_mig_ram_batch_add(b, page_gpa(s->mem, page), p);
+        gw_mig_ram_batch_add(*b, page_gpa(s->mem, page), p);
     }
     count_page(s, zero);
-    if (!gw_mig_ram_batch_full(b)) {
-        return true;
+    return !gw_mig_ram_batch_full(*b) || flush_batch(s, b, errp);
+}
+
+static GwMigRamBatch *
+new_batch(Sender *s, GwMigRamBatchMode mode, GError **errp)
+{
+    s->mode = mode;
+    return s->chans ? gw_mig_chans_take(s->chans, mode, errp)
+                    : gw_mig_ram_batch_new(GW_MIG_RAM_BATCH_PAGES, mode);
+}
+
+/* A batch given up on (an error): back to the pool, or freed. */
+static void
+drop_batch(Sender *s, GwMigRamBatch *b)
+{
+    if (b && s->chans) {
+        gw_mig_ram_batch_reset(b);
+        gw_mig_chans_put(s->chans, b);
+    } else {
+        gw_mig_ram_batch_free(b);
     }
-    if (!gw_mig_ram_batch_send(b, s->w, errp)) {
-        return false;
-    }
-    throttle(s);
-    return true;
 }
 
 /* ---- holes: RAM nobody wrote, sent as ZERO_RANGE without reading ---- */
@@ -173,7 +231,7 @@ count_zero_range(Sender *s, uint64_t bytes)
     g_mutex_lock(&s->j->lock);
     s->j->stats.duplicate += bytes / GW_MEM_PAGE;
     s->j->stats.remaining -= MIN(s->j->stats.remaining, bytes);
-    s->j->stats.transferred = gw_mig_writer_bytes(s->w);
+    s->j->stats.transferred = sent_bytes(s);
     g_mutex_unlock(&s->j->lock);
 }
 
@@ -222,13 +280,8 @@ send_holes(Sender *s, GError **errp)
 
 /* Sends (and clears) every page set in s->dirty. */
 static bool
-send_dirty(Sender *s, GwMigRamBatchMode mode, GError **errp)
+walk_dirty(Sender *s, GwMigRamBatch **b, GError **errp)
 {
-    g_autoptr(GwMigRamBatch) b =
-        gw_mig_ram_batch_new(GW_MIG_RAM_BATCH_PAGES, mode);
-
-    s->mode = mode;
-
     for (size_t i = 0; i < s->words; i++) {
         while (s->dirty[i]) {
             unsigned bit = (unsigned)__builtin_ctzl(s->dirty[i]);
@@ -238,18 +291,37 @@ send_dirty(Sender *s, GwMigRamBatchMode mode, GError **errp)
             }
         }
         if (gw_mig_job_cancelled(s->j)) {
-            return g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
-                               "migration cancelled"),
-                   false;
-        }
-    }
-    if (gw_mig_ram_batch_count(b)) {
-        if (!gw_mig_ram_batch_send(b, s->w, errp)) {
+            g_set_error(errp, GW_ERROR, GW_ERROR_FAILED, "migration cancelled");
             return false;
         }
-        throttle(s);
     }
-    return gw_mig_write(s->w, GW_MIG_REC_ROUND_END, NULL, 0, errp);
+    return true;
+}
+
+/* One pass: the dirty pages, then ROUND_END on every stream. */
+static bool
+send_dirty(Sender *s, GwMigRamBatchMode mode, GError **errp)
+{
+    GwMigRamBatch *b = new_batch(s, mode, errp);
+
+    if (!b || !walk_dirty(s, &b, errp)) {
+        drop_batch(s, b);
+        return false;
+    }
+    if (s->chans) {
+        s->queued += gw_mig_ram_batch_count(b) ? batch_bytes(b) : 0;
+        gw_mig_chans_put(s->chans, b); /* the last, maybe partial, batch */
+        gw_mig_chans_round_end(s->chans);
+    } else {
+        bool ok = gw_mig_ram_batch_send(b, s->w, errp);
+        gw_mig_ram_batch_free(b);
+        if (!ok) {
+            return false;
+        }
+    }
+    throttle(s);
+    return gw_mig_write(s->w, GW_MIG_REC_ROUND_END, NULL, 0, errp) &&
+           (!s->chans || gw_mig_chans_error(s->chans, errp));
 }
 
 /* Collects what was dirtied since the last sync; returns its page count. */
@@ -290,7 +362,7 @@ static bool
 precopy(Sender *s, GError **errp)
 {
     for (;;) {
-        uint64_t before = gw_mig_writer_bytes(s->w), dirty;
+        uint64_t before = sent_bytes(s), dirty;
         gint64 t0 = g_get_monotonic_time();
         if (!gw_mig_job_call_main(s->j, paused_main, errp) ||
             !send_dirty(s,
@@ -300,8 +372,8 @@ precopy(Sender *s, GError **errp)
             !sync_dirty(s, &dirty, errp)) {
             return false;
         }
-        record_pass(s, gw_mig_writer_bytes(s->w) - before,
-                    g_get_monotonic_time() - t0, dirty);
+        record_pass(s, sent_bytes(s) - before, g_get_monotonic_time() - t0,
+                    dirty);
         if (s->j->stats.expected_downtime_ms <=
             g_atomic_int_get(&s->j->downtime_limit_ms)) {
             return true;
@@ -401,13 +473,30 @@ switchover(Sender *s, GError **errp)
     }
     g_mutex_lock(&s->j->lock);
     s->j->stats.downtime_ms = (g_get_monotonic_time() - t0) / 1000;
-    s->j->stats.transferred = gw_mig_writer_bytes(s->w);
+    s->j->stats.transferred = sent_bytes(s);
     s->j->stats.remaining = 0;
     g_mutex_unlock(&s->j->lock);
     return true;
 }
 
 /* ---- the thread ---- */
+
+/* multifd: CHANNELS on the main stream, then the channels connect. */
+static bool
+open_channels(Sender *s, GError **errp)
+{
+    uint8_t n[4];
+
+    if (!s->j->channels) {
+        return true;
+    }
+    gw_mig_st32(n, s->j->channels);
+    if (!gw_mig_write(s->w, GW_MIG_REC_CHANNELS, n, sizeof(n), errp)) {
+        return false;
+    }
+    s->chans = gw_mig_chans_connect(s->j, s->j->uri, s->j->channels, errp);
+    return s->chans != NULL;
+}
 
 static bool
 setup(Sender *s, GError **errp)
@@ -436,7 +525,7 @@ setup(Sender *s, GError **errp)
     s->j->stats.remaining = s->j->stats.total;
     s->j->stats.setup_ms = (g_get_monotonic_time() - t0) / 1000;
     g_mutex_unlock(&s->j->lock);
-    return send_holes(s, errp);
+    return open_channels(s, errp) && send_holes(s, errp);
 }
 
 /*
@@ -473,9 +562,16 @@ gw_mig_out_thread(gpointer data)
     s.w = gw_mig_writer_new(j->fd);
     s.r = gw_mig_reader_new(j->fd);
     ok = setup(&s, &err) && precopy(&s, &err) && switchover(&s, &err);
+    if (!ok && s.chans && !gw_mig_chans_error(s.chans, NULL)) {
+        g_debug("migration: %s; a channel failed first", err->message);
+        g_clear_error(&err); /* the channel's reason */
+        gw_mig_chans_error(s.chans, &err);
+    }
     if (!ok) {
+        gw_mig_chans_shutdown(s.chans);
         destination_reason(&s, &err);
     }
+    gw_mig_chans_free(s.chans);
     gw_mig_writer_free(s.w);
     gw_mig_reader_free(s.r);
     g_free(s.dirty);

@@ -79,6 +79,14 @@ gw_mig_ram_batch_reset(GwMigRamBatch *b)
     b->ndata = 0;
 }
 
+void
+gw_mig_ram_batch_set_mode(GwMigRamBatch *b, GwMigRamBatchMode mode)
+{
+    g_assert(b->count == 0);
+    g_assert(mode != GW_MIG_RAM_BATCH_BOUNCE || b->bounce);
+    b->mode = mode;
+}
+
 static void
 add_entry(GwMigRamBatch *b, uint64_t gpa, unsigned flag)
 {

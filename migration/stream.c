@@ -38,6 +38,7 @@ static const struct {
     {GW_MIG_REC_END, "END"},           {GW_MIG_REC_COMMIT, "COMMIT"},
     {GW_MIG_REC_RP_OK, "RP_OK"},       {GW_MIG_REC_RP_ERROR, "RP_ERROR"},
     {GW_MIG_REC_RP_READY, "RP_READY"}, {GW_MIG_REC_ZERO_RANGE, "ZERO_RANGE"},
+    {GW_MIG_REC_CHANNELS, "CHANNELS"}, {GW_MIG_REC_CHANNEL, "CHANNEL"},
 };
 
 const char *

@@ -55,6 +55,8 @@ typedef enum {
     GW_MIG_REC_END = 5,          /* end of the stream; u8: source ran */
     GW_MIG_REC_COMMIT = 6,       /* after RP_OK: the destination runs */
     GW_MIG_REC_ZERO_RANGE = 7,   /* u64 gpa, u64 len: all zero (v2) */
+    GW_MIG_REC_CHANNELS = 8,     /* u32 n: n channel streams follow (v2) */
+    GW_MIG_REC_CHANNEL = 9,      /* u32 i: a channel stream's first (v2) */
     GW_MIG_REC_RP_OK = 0x100,    /* return path: destination loaded all */
     GW_MIG_REC_RP_ERROR = 0x101, /* return path: UTF-8 reason */
     GW_MIG_REC_RP_READY = 0x102, /* return path: manifest accepted */
@@ -296,6 +298,10 @@ const struct iovec *gw_mig_ram_batch_iov(GwMigRamBatch *b, int *iovcnt);
 
 /* Empties the batch (capacity and mode kept). */
 void gw_mig_ram_batch_reset(GwMigRamBatch *b);
+
+/* Changes the mode of an empty batch; BOUNCE only for a batch created
+ * BOUNCE (it has the buffer). */
+void gw_mig_ram_batch_set_mode(GwMigRamBatch *b, GwMigRamBatchMode mode);
 
 /*
  * Writes the batch as one RAM record with gw_mig_writev and empties it,

@@ -756,18 +756,104 @@ test_cancel_switchover(void)
     fail_in("pre-switchover", CANCEL);
 }
 
+/* ---- parallel channels (multifd) ---- */
+
+static void
+set_multifd(GwTestVm *vm, unsigned channels)
+{
+    g_autofree char *args =
+        g_strdup_printf("{\"multifd-channels\": %u}", channels);
+
+    qmp_void(vm, "migrate-set-capabilities",
+             "{\"capabilities\": [{\"capability\": \"multifd\", "
+             "\"state\": true}]}");
+    qmp_void(vm, "migrate-set-parameters", args);
+}
+
+/* RAM over `channels` connections besides the main one, while the test
+ * writes pages: the same checks as a single stream. */
+static void
+multifd(bool tcp, unsigned channels)
+{
+    GwTestVm src, dst;
+    g_autofree char *uri = NULL;
+
+    start_src(&src);
+    if (tcp) {
+        uri = g_strdup_printf("tcp:127.0.0.1:%d", free_port());
+        start_dst(&dst, uri, NULL);
+    } else {
+        start_dst(&dst, "unix:@DIR@/mig.sock", NULL);
+        uri = g_strdup_printf("unix:%s/mig.sock", dst.dir);
+    }
+    set_caps(&dst, false);
+    set_multifd(&dst, channels);
+    set_multifd(&src, channels);
+    prepare_source(&src);
+    migrate_live(&src, &dst, uri);
+    check_completed(&src, &dst);
+    assert_same_guest(&src, &dst);
+    gw_test_vm_stop(&src);
+    gw_test_vm_stop(&dst);
+}
+
+static void
+test_multifd_2(void)
+{
+    multifd(false, 2);
+}
+
+static void
+test_multifd_4(void)
+{
+    multifd(true, 4);
+}
+
+/* A source with multifd and a destination without: refused in words. */
+static void
+test_multifd_one_side(void)
+{
+    GwTestVm src, dst;
+    g_autofree char *uri = NULL;
+    Snapshot before;
+
+    start_src(&src);
+    start_dst(&dst, "unix:@DIR@/mig.sock", NULL);
+    prepare_source(&src);
+    snapshot(src.qt, &before);
+    set_caps(&src, false);
+    set_multifd(&src, 2);
+    uri = g_strdup_printf("{\"uri\": \"unix:%s/mig.sock\"}", dst.dir);
+    qmp_void(&src, "migrate", uri);
+    assert_source_ok(&src, "failed", "multifd capability");
+    reap(&dst, 1);
+    assert_unchanged(src.qt, &before);
+    gw_test_vm_stop(&src);
+}
+
 /* ---- a link that breaks: a proxy between source and destination ---- */
 
 typedef enum { LINK_OK, LINK_CUT, LINK_CORRUPT } LinkFault;
 
+#define PROXY_LINKS 8 /* connections: the main one, then channels */
+
 typedef struct {
     int listen_fd;
     char *path, *to; /* where the source connects; the destination */
-    GThread *thread;
+    GThread *thread; /* accepts, relays the main connection */
+    GThread *links[PROXY_LINKS];
     int fault;        /* atomic LinkFault, acted on at the next byte */
     uint64_t auto_at; /* or at this source→destination offset (0: off) */
     int auto_fault;
+    unsigned fault_link; /* the connection (in accept order) it hits */
+    int stop;            /* atomic: accept no more */
 } Proxy;
+
+typedef struct {
+    Proxy *p;
+    unsigned index;
+    int src;
+} Link;
 
 static int
 unix_connect(const char *path)
@@ -782,16 +868,17 @@ unix_connect(const char *path)
 
 /* Copies what `from` has to `to`; false once either end is gone. */
 static bool
-relay(Proxy *p, int from, int to, bool downstream, uint64_t *off)
+relay(Proxy *p, unsigned link, int from, int to, bool downstream, uint64_t *off)
 {
     uint8_t buf[4096];
     ssize_t n = read(from, buf, sizeof(buf));
-    int fault = g_atomic_int_get(&p->fault);
+    int fault = link == p->fault_link ? g_atomic_int_get(&p->fault) : LINK_OK;
 
     if (n <= 0) {
         return false;
     }
-    if (downstream && p->auto_at && *off + (uint64_t)n > p->auto_at) {
+    if (downstream && link == p->fault_link && p->auto_at &&
+        *off + (uint64_t)n > p->auto_at) {
         fault = p->auto_fault;
         g_atomic_int_set(&p->fault, fault);
     }
@@ -807,11 +894,10 @@ relay(Proxy *p, int from, int to, bool downstream, uint64_t *off)
     return send(to, buf, (size_t)n, MSG_NOSIGNAL) == n; /* peer may be gone */
 }
 
-static gpointer
-proxy_thread(gpointer data)
+/* One connection, both ways, until either end goes. */
+static void
+relay_link(Proxy *p, unsigned index, int src)
 {
-    Proxy *p = data;
-    int src = accept4(p->listen_fd, NULL, NULL, SOCK_CLOEXEC);
     int dst = unix_connect(p->to);
     uint64_t off = 0, back = 0;
 
@@ -820,13 +906,45 @@ proxy_thread(gpointer data)
         if (poll(f, 2, 100) < 0) {
             break;
         }
-        if ((f[0].revents && !relay(p, src, dst, true, &off)) ||
-            (f[1].revents && !relay(p, dst, src, false, &back))) {
+        if ((f[0].revents && !relay(p, index, src, dst, true, &off)) ||
+            (f[1].revents && !relay(p, index, dst, src, false, &back))) {
             break;
         }
     }
     close(src); /* both ends see the link go */
     close(dst);
+}
+
+static gpointer
+link_thread(gpointer data)
+{
+    Link *l = data;
+
+    relay_link(l->p, l->index, l->src);
+    g_free(l);
+    return NULL;
+}
+
+/* The main connection here; each later one (a channel) in its own
+ * thread. */
+static gpointer
+proxy_thread(gpointer data)
+{
+    Proxy *p = data;
+    int src = accept4(p->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+    GThread *main_link = g_thread_new(
+        "link", link_thread, g_memdup2(&(Link){p, 0, src}, sizeof(Link)));
+    for (unsigned i = 1; i < PROXY_LINKS && !g_atomic_int_get(&p->stop);) {
+        struct pollfd f = {p->listen_fd, POLLIN, 0};
+        if (poll(&f, 1, 50) <= 0) {
+            continue;
+        }
+        Link l = {p, i, accept4(p->listen_fd, NULL, NULL, SOCK_CLOEXEC)};
+        p->links[i++] =
+            g_thread_new("link", link_thread, g_memdup2(&l, sizeof(l)));
+    }
+    g_thread_join(main_link);
     return NULL;
 }
 
@@ -848,7 +966,13 @@ proxy_start(Proxy *p, const char *dir, const char *to)
 static void
 proxy_stop(Proxy *p)
 {
+    g_atomic_int_set(&p->stop, 1);
     g_thread_join(p->thread);
+    for (unsigned i = 1; i < PROXY_LINKS; i++) {
+        if (p->links[i]) {
+            g_thread_join(p->links[i]);
+        }
+    }
     close(p->listen_fd);
     g_unlink(p->path);
     g_free(p->path);
@@ -938,6 +1062,68 @@ link_fails(const char *phase, LinkFault fault)
     gw_test_vm_stop(&src);
 }
 
+/* Waits (bounded) until the source has sent `bytes`. */
+static void
+wait_transferred(GwTestVm *src, int64_t bytes)
+{
+    gint64 deadline = g_get_monotonic_time() + T * 1000ll;
+
+    for (;;) {
+        g_autoptr(json_object) r = query_migrate(src);
+        json_object *ram = json_object_object_get(r, "ram");
+        if (json_object_get_int64(json_object_object_get(ram, "transferred")) >=
+            bytes) {
+            return;
+        }
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(5 * 1000); /* polling query-migrate, bounded */
+    }
+}
+
+/*
+ * One multifd channel's connection cut while RAM flows (a proxy in
+ * between): the whole migration fails, the source runs on unchanged,
+ * the destination exits 1, and a single-stream retry succeeds.
+ */
+static void
+test_multifd_channel_cut(void)
+{
+    GwTestVm src, dst;
+    Proxy p = {.fault_link = 1}; /* the first channel, after the main */
+    Snapshot before;
+    g_autofree char *to = NULL, *uri = NULL;
+
+    start_src(&src);
+    prepare_source(&src);
+    snapshot(src.qt, &before);
+    start_dst(&dst, "unix:@DIR@/mig.sock", NULL);
+    set_multifd(&dst, 2);
+    set_multifd(&src, 2);
+    to = g_strdup_printf("%s/mig.sock", dst.dir);
+    proxy_start(&p, src.dir, to);
+    drain_events(&src);
+    set_caps(&src, false);
+    qmp_void(&src, "migrate-set-parameters", "{\"max-bandwidth\": 500000}");
+    uri = g_strdup_printf("{\"uri\": \"unix:%s\"}", p.path);
+    qmp_void(&src, "migrate", uri);
+    wait_status(&src, "active");
+    wait_transferred(&src, 3 << 19); /* batches flow on both channels */
+    g_atomic_int_set(&p.fault, LINK_CUT);
+    /* Whichever stream tells the source first gives the reason (the
+     * destination's, "migration channel 0: …", when the return path
+     * outlives the cut); without the channels nothing would fail. */
+    assert_source_ok(&src, "failed", NULL);
+    reap(&dst, 1);
+    proxy_stop(&p);
+    assert_unchanged(src.qt, &before);
+    qmp_void(&src, "migrate-set-capabilities",
+             "{\"capabilities\": [{\"capability\": \"multifd\", "
+             "\"state\": false}]}");
+    qmp_void(&src, "migrate-set-parameters", "{\"max-bandwidth\": 0}");
+    retry(&src);
+    gw_test_vm_stop(&src);
+}
+
 static void
 test_link(gconstpointer data)
 {
@@ -1001,6 +1187,12 @@ main(int argc, char **argv)
     g_test_add_func("/migration/qtest/file/paused-vm-saved-and-restored",
                     test_file);
     g_test_add_func("/migration/qtest/zero-range/holes-stay-holes", test_holes);
+    g_test_add_func("/migration/qtest/multifd/unix-2-channels", test_multifd_2);
+    g_test_add_func("/migration/qtest/multifd/tcp-4-channels", test_multifd_4);
+    g_test_add_func("/migration/qtest/multifd/fail/destination-without-multifd",
+                    test_multifd_one_side);
+    g_test_add_func("/migration/qtest/multifd/fail/one-channel-cut",
+                    test_multifd_channel_cut);
     g_test_add_func("/migration/qtest/fail/manifest-mismatch",
                     test_manifest_mismatch);
     g_test_add_func("/migration/qtest/fail/kill-destination/active",
