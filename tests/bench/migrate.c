@@ -1,6 +1,8 @@
 /*
  * Migration of a paused VM over loopback TCP, godwit vs QEMU, same run:
- * 1 GiB (or MiB from argv) of random RAM and of never-touched RAM.
+ * 1 GiB (or MiB from argv) of random RAM and of never-touched RAM, over
+ * a single stream and with multifd x4 (both VMMs: the capability and
+ * multifd-channels, set on both sides, the destination deferred).
  *
  *   migrate [RUNS=5] [MIB=1024] [godwit]   (godwit: skip QEMU)
  *
@@ -377,14 +379,21 @@ qemu_argv(const char *dir, const char *sock, const char *incoming, RamKind kind)
     return (char **)g_ptr_array_free(a, FALSE);
 }
 
+/* events; multifd with `channels` (0: a single stream). */
 static void
-prepare_side(Proc *p)
+prepare_side(Proc *p, unsigned channels)
 {
-    qmp_void(p, "migrate-set-capabilities",
-             "{\"capabilities\": [{\"capability\": \"events\", "
-             "\"state\": true}]}");
+    g_autofree char *caps = g_strdup_printf(
+        "{\"capabilities\": [{\"capability\": \"events\", \"state\": true},"
+        " {\"capability\": \"multifd\", \"state\": %s}]}",
+        channels ? "true" : "false");
     /* Both default to 128 MiB/s; the link is what is measured. */
-    qmp_void(p, "migrate-set-parameters", "{\"max-bandwidth\": 1000000000000}");
+    g_autofree char *params = g_strdup_printf(
+        "{\"max-bandwidth\": 1000000000000, \"multifd-channels\": %u}",
+        channels ? channels : 2);
+
+    qmp_void(p, "migrate-set-capabilities", caps);
+    qmp_void(p, "migrate-set-parameters", params);
 }
 
 typedef struct {
@@ -412,14 +421,16 @@ expect_ram(const Vmm *v, Proc *src, RamKind kind, uint64_t seed, uint64_t *want)
 
 /* One migration, timed, the RAM checked. */
 static Sample
-run_once(const Vmm *v, const char *dir, RamKind kind, uint64_t seed)
+run_once(const Vmm *v, const char *dir, RamKind kind, unsigned channels,
+         uint64_t seed)
 {
     g_autofree char *ssock = g_build_filename(dir, "src.qmp", NULL);
     g_autofree char *dsock = g_build_filename(dir, "dst.qmp", NULL);
     g_autofree char *uri = g_strdup_printf("tcp:127.0.0.1:%d", free_port());
     g_autofree char *args = g_strdup_printf("{\"uri\": \"%s\"}", uri);
     g_auto(GStrv) sargv = v->argv(dir, ssock, NULL, kind);
-    g_auto(GStrv) dargv = v->argv(dir, dsock, uri, kind);
+    /* deferred: multifd is set on the destination before it listens */
+    g_auto(GStrv) dargv = v->argv(dir, dsock, "defer", kind);
     g_auto(GStrv) env = godwit_test_env(dir);
     Proc src = {0}, dst = {0};
     uint64_t want, got;
@@ -434,8 +445,9 @@ run_once(const Vmm *v, const char *dir, RamKind kind, uint64_t seed)
         qmp_void(&src, v->pause, NULL);
     }
     expect_ram(v, &src, kind, seed, &want);
-    prepare_side(&src);
-    prepare_side(&dst);
+    prepare_side(&src, channels);
+    prepare_side(&dst, channels);
+    qmp_void(&dst, "migrate-incoming", args);
     scpu = cpu_secs(src.pid);
     dcpu = cpu_secs(dst.pid);
     t0 = g_get_monotonic_time();
@@ -457,10 +469,10 @@ run_once(const Vmm *v, const char *dir, RamKind kind, uint64_t seed)
     if (alloc >= 0) {
         g_snprintf(held, sizeof(held), "%" G_GINT64_FORMAT, alloc);
     }
-    printf("  %s %s: %.3f s, CPU source %.2f s destination %.2f s, "
-           "destination holds %s MiB, RAM equal\n",
-           v->name, kind == RAM_RANDOM ? "random" : "zero", r.wall, r.src_cpu,
-           r.dst_cpu, held);
+    printf("  %s %s, %u channels: %.3f s, CPU source %.2f s destination "
+           "%.2f s, destination holds %s MiB, RAM equal\n",
+           v->name, kind == RAM_RANDOM ? "random" : "zero", channels, r.wall,
+           r.src_cpu, r.dst_cpu, held);
     reap(&src);
     reap(&dst);
     return r;
@@ -475,14 +487,14 @@ median_of(double *t, int n)
 
 /* Medians of `runs` migrations, each of wall and CPU time. */
 static Sample
-median(const Vmm *v, const char *dir, RamKind kind, int runs)
+median(const Vmm *v, const char *dir, RamKind kind, unsigned channels, int runs)
 {
     g_autofree double *w = g_new(double, runs);
     g_autofree double *sc = g_new(double, runs);
     g_autofree double *dc = g_new(double, runs);
 
     for (int i = 0; i < runs; i++) {
-        Sample s = run_once(v, dir, kind, 1000 + (uint64_t)i);
+        Sample s = run_once(v, dir, kind, channels, 1000 + (uint64_t)i);
         w[i] = s.wall;
         sc[i] = s.src_cpu;
         dc[i] = s.dst_cpu;
@@ -490,6 +502,9 @@ median(const Vmm *v, const char *dir, RamKind kind, int runs)
     return (Sample){median_of(w, runs), median_of(sc, runs),
                     median_of(dc, runs)};
 }
+
+static const char *const kinds[] = {"random", "zero"};
+static const unsigned modes[] = {0, 4}; /* a single stream, multifd x4 */
 
 int
 main(int argc, char **argv)
@@ -499,7 +514,7 @@ main(int argc, char **argv)
     const Vmm godwit = {"godwit", godwit_argv, "stop"};
     const Vmm qemu_vmm = {"qemu", qemu_argv, NULL}; /* -S: never ran */
     bool only_godwit = argc > 3 && g_str_equal(argv[3], "godwit");
-    Sample med[2][2] = {{{0}}};
+    Sample med[2][2][2] = {{{{0}}}}; /* [mode][kind][vmm] */
 
     qemu_bin = g_find_program_in_path("qemu-system-x86_64");
     ram_bytes = (argc > 2 ? strtoull(argv[2], NULL, 10) : 1024) << 20;
@@ -507,27 +522,33 @@ main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     printf("paused VM, %" G_GUINT64_FORMAT " MiB, tcp loopback, %d runs\n",
            ram_bytes >> 20, runs);
-    for (int k = 0; k < 2; k++) {
-        med[0][k] = median(&godwit, dir, (RamKind)k, runs);
-        if (qemu_bin && !only_godwit) {
-            med[1][k] = median(&qemu_vmm, dir, (RamKind)k, runs);
+    for (int m = 0; m < 2; m++) {
+        for (int k = 0; k < 2; k++) {
+            med[m][k][0] = median(&godwit, dir, (RamKind)k, modes[m], runs);
+            if (qemu_bin && !only_godwit) {
+                med[m][k][1] =
+                    median(&qemu_vmm, dir, (RamKind)k, modes[m], runs);
+            }
         }
     }
-    printf("\n| RAM | VMM | time (median) | CPU source | CPU destination | "
-           "godwit/QEMU time |\n|---|---|---|---|---|---|\n");
+    printf("\n| RAM | streams | VMM | time (median) | CPU source | "
+           "CPU destination | godwit/QEMU time |\n"
+           "|---|---|---|---|---|---|---|\n");
     for (int k = 0; k < 2; k++) {
-        for (int v = 0; v < 2; v++) {
-            Sample m = med[v][k];
-            if (m.wall == 0) {
-                continue;
-            }
-            printf("| %s | %s | %.3f s | %.2f s | %.2f s | ",
-                   k == RAM_RANDOM ? "random" : "zero",
-                   v ? "QEMU 7.2" : "godwit", m.wall, m.src_cpu, m.dst_cpu);
-            if (v == 0 && med[1][k].wall > 0) {
-                printf("%.3f |\n", m.wall / med[1][k].wall);
-            } else {
-                printf("|\n");
+        for (int m = 0; m < 2; m++) {
+            for (int v = 0; v < 2; v++) {
+                Sample x = med[m][k][v];
+                if (x.wall == 0) {
+                    continue;
+                }
+                printf("| %s | %s | %s | %.3f s | %.2f s | %.2f s | ", kinds[k],
+                       modes[m] ? "multifd x4" : "1", v ? "QEMU 7.2" : "godwit",
+                       x.wall, x.src_cpu, x.dst_cpu);
+                if (v == 0 && med[m][k][1].wall > 0) {
+                    printf("%.3f |\n", x.wall / med[m][k][1].wall);
+                } else {
+                    printf("|\n");
+                }
             }
         }
     }
