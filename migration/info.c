@@ -65,6 +65,18 @@ current_stats(GwMig *mig, gint64 *total_ms)
     return st;
 }
 
+/* godwit's own: why pre-copy is not converging, while it is not. */
+static void
+add_convergence(GwMigJob *j, json_object *ret)
+{
+    g_mutex_lock(&j->lock);
+    if (j->not_converging) {
+        json_object_object_add(ret, "x-godwit-not-converging",
+                               json_object_new_string(j->not_converging));
+    }
+    g_mutex_unlock(&j->lock);
+}
+
 json_object *
 gw_mig_query(GwMig *mig)
 {
@@ -91,6 +103,9 @@ gw_mig_query(GwMig *mig)
     }
     if (s == GW_MIG_COMPLETED && mig->job && mig->job->outgoing) {
         add_int(ret, "downtime", st.downtime_ms);
+    }
+    if (s == GW_MIG_ACTIVE && mig->job && mig->job->outgoing) {
+        add_convergence(mig->job, ret);
     }
     if (mig->error && (s == GW_MIG_FAILED || s == GW_MIG_CANCELLED)) {
         json_object_object_add(ret, "error-desc",

@@ -42,6 +42,7 @@ gw_mig_job_unref(GwMigJob *j)
     g_free(j->error);
     g_free(j->manifest);
     g_free(j->uri);
+    g_free(j->not_converging);
     g_mutex_clear(&j->lock);
     g_cond_clear(&j->cond);
     g_free(j);

@@ -64,6 +64,8 @@ struct GwMigJob {
     /* incoming */
     bool source_running;
     char *error; /* the thread's reason when it failed */
+    /* outgoing, under lock: why pre-copy is not converging, or NULL */
+    char *not_converging;
 };
 
 GwMigJob *gw_mig_job_new(GwMig *mig, int fd, bool outgoing);

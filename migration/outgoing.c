@@ -26,14 +26,17 @@ typedef struct {
     bool rp_open; /* the return path's header was read */
     GwMigRamBatchMode mode;
     bool throttled;      /* pre-copy honours max-bandwidth, switch-over not */
-    gint64 window_start; /* max-bandwidth's current 100 ms window */
+    gint64 window_start; /* max-bandwidth's current window */
     uint64_t window_bytes;
+    uint64_t prev_bytes;  /* sent when throttle last looked */
     unsigned long *dirty; /* pages still to send, by memfd page */
     size_t words;
     uint64_t pages;
-    bool ram_file;     /* gw_mig_ram_is_file: the memfd's holes are zero */
-    GwMigChans *chans; /* multifd: RAM batches go there, or NULL */
-    uint64_t queued;   /* multifd: bytes handed to the channels */
+    bool ram_file;       /* gw_mig_ram_is_file: the memfd's holes are zero */
+    GwMigChans *chans;   /* multifd: RAM batches go there, or NULL */
+    uint64_t queued;     /* multifd: bytes handed to the channels */
+    uint64_t best_dirty; /* the fewest pages left after a pass so far */
+    unsigned stalled;    /* passes since that did not improve on it */
 } Sender;
 
 /* Bytes on the wire: the main stream's and the channels'. */
@@ -60,11 +63,23 @@ active_main(GwMigJob *j, GError **errp)
     return true;
 }
 
-/* Before each pass: may it send straight from guest RAM? */
+/* Before each pass: may it send straight from guest RAM?  And
+ * MIGRATION_PASS, as QEMU emits it with the events capability. */
 static bool
 paused_main(GwMigJob *j, GError **errp)
 {
+    uint64_t pass;
+
     j->vm_paused = gw_vm_run_state(gw_mig_vm(j->mig)) != GW_RUN_RUNNING;
+    g_mutex_lock(&j->lock);
+    pass = j->stats.passes + 1;
+    g_mutex_unlock(&j->lock);
+    if (j->mig->events) {
+        json_object *data = json_object_new_object();
+        json_object_object_add(data, "pass",
+                               json_object_new_int64((int64_t)pass));
+        gw_vm_emit(gw_mig_vm(j->mig), "MIGRATION_PASS", data);
+    }
     return true;
 }
 
@@ -127,7 +142,10 @@ count_page(Sender *s, bool zero)
  * max-bandwidth during pre-copy: after each batch, sleep until the bytes
  * sent since the window began are within the limit.  The window starts
  * again after a second in which the sender kept up, so an idle spell
- * earns no burst.  The switch-over is never throttled.
+ * earns no burst; it starts before the batch just sent, which is paid
+ * for too (else each new window's first batch went free, and a pass of
+ * one batch ran at the link's speed, which made every guest look as if
+ * it converged).  The switch-over is never throttled.
  */
 static void
 throttle(Sender *s)
@@ -139,6 +157,7 @@ throttle(Sender *s)
     gint64 now = g_get_monotonic_time(), due;
 
     if (!s->throttled || !limit) {
+        s->prev_bytes = bytes;
         return;
     }
     due = s->window_start +
@@ -146,9 +165,11 @@ throttle(Sender *s)
     if (!s->window_start ||
         (now - s->window_start > G_USEC_PER_SEC && due <= now)) {
         s->window_start = now;
-        s->window_bytes = bytes;
-        return;
+        s->window_bytes = s->prev_bytes;
+        due =
+            now + (gint64)((bytes - s->window_bytes) * G_USEC_PER_SEC / limit);
     }
+    s->prev_bytes = bytes;
     while (due > now && !gw_mig_job_cancelled(s->j)) {
         g_usleep((gulong)MIN(due - now, G_USEC_PER_SEC / 20));
         now = g_get_monotonic_time();
@@ -357,6 +378,42 @@ record_pass(Sender *s, uint64_t bytes, gint64 us, uint64_t dirty)
     g_mutex_unlock(&s->j->lock);
 }
 
+#define STALL_PASSES 5 /* passes without 10 % progress: not converging */
+
+/*
+ * A pre-copy that no longer shrinks what is left says so in
+ * query-migrate (and the log, once) and goes on, as QEMU does: the user
+ * raises downtime-limit or max-bandwidth, stops the guest, or cancels.
+ * A pass that improves on the best by a tenth clears it.
+ */
+static void
+check_convergence(Sender *s, uint64_t dirty)
+{
+    g_autofree char *why = NULL;
+
+    if (dirty < s->best_dirty - s->best_dirty / 10) {
+        s->best_dirty = dirty;
+        s->stalled = 0;
+    } else if (++s->stalled >= STALL_PASSES) {
+        why = g_strdup_printf(
+            "not converging: %" G_GUINT64_FORMAT
+            " pages dirty after pass %" G_GUINT64_FORMAT
+            ", expected downtime %" G_GINT64_FORMAT
+            " ms over downtime-limit %d ms, no pass in the last %u left "
+            "fewer; raise downtime-limit or max-bandwidth, or pause the "
+            "guest",
+            dirty, s->j->stats.passes, s->j->stats.expected_downtime_ms,
+            g_atomic_int_get(&s->j->downtime_limit_ms), s->stalled);
+    }
+    g_mutex_lock(&s->j->lock);
+    if (why && !s->j->not_converging) {
+        g_warning("migration: %s", why);
+    }
+    g_free(s->j->not_converging);
+    s->j->not_converging = g_steal_pointer(&why);
+    g_mutex_unlock(&s->j->lock);
+}
+
 /* Passes over the dirty pages until what is left fits downtime-limit. */
 static bool
 precopy(Sender *s, GError **errp)
@@ -378,6 +435,7 @@ precopy(Sender *s, GError **errp)
             g_atomic_int_get(&s->j->downtime_limit_ms)) {
             return true;
         }
+        check_convergence(s, dirty);
     }
 }
 
@@ -551,7 +609,11 @@ gw_mig_out_thread(gpointer data)
 {
     GwMigJob *j = data;
     GwMachine *m = gw_vm_machine(gw_mig_vm(j->mig));
-    Sender s = {.j = j, .m = m, .mem = gw_machine_memory(m), .throttled = true};
+    Sender s = {.j = j,
+                .m = m,
+                .mem = gw_machine_memory(m),
+                .throttled = true,
+                .best_dirty = UINT64_MAX};
     g_autoptr(GError) err = NULL;
     bool ok;
 
