@@ -468,7 +468,7 @@ gw_mig_chans_accept(GwMigJob *j, int listen_fd, int main_fd, unsigned n,
         c->ch[i].fd = fd;
     }
     for (unsigned i = 0; i < n; i++) {
-        gw_mig_ram_sink_init(&c->ch[i].sink, mem);
+        gw_mig_ram_sink_init(&c->ch[i].sink, mem, j->ram_file);
         c->ch[i].thread = g_thread_new("gw-mig-chan", recv_thread, &c->ch[i]);
     }
     return c;

@@ -230,7 +230,7 @@ gw_mig_in_thread(gpointer data)
     GwMachine *m = gw_vm_machine(gw_mig_vm(j->mig));
     Receiver rc = {.j = j, .mem = gw_machine_memory(m)};
 
-    gw_mig_ram_sink_init(&rc.sink, rc.mem);
+    gw_mig_ram_sink_init(&rc.sink, rc.mem, j->ram_file);
     g_autoptr(GError) err = NULL;
     bool ok;
 

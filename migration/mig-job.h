@@ -52,6 +52,7 @@ struct GwMigJob {
     gpointer max_bandwidth; /* bytes/s, as an integer */
     bool pause_before_switchover;
     unsigned channels; /* multifd channels besides the main stream, or 0 */
+    bool ram_file;     /* gw_mig_ram_is_file, found on the main thread */
     char *uri;         /* outgoing: where the channels connect */
     int listen_fd;     /* incoming: the controller's, for the channels */
     int continued;     /* atomic: migrate-continue came */
@@ -112,7 +113,8 @@ struct GwMig {
  * Whether guest RAM is the pages of its memfd: mapped MAP_SHARED and not
  * hugetlbfs.  Then a hole of the memfd is RAM nobody wrote (zero), and
  * pwrite to the memfd writes guest RAM.  Reads /proc/self/maps: call
- * once per migration.
+ * once per migration, on the main thread (a migration thread may not
+ * open files).
  */
 bool gw_mig_ram_is_file(const GwGuestMemory *mem);
 
@@ -138,7 +140,8 @@ typedef struct {
     struct iovec run[GW_MIG_SINK_RUN];
 } GwMigRamSink;
 
-void gw_mig_ram_sink_init(GwMigRamSink *sink, GwGuestMemory *mem);
+void gw_mig_ram_sink_init(GwMigRamSink *sink, GwGuestMemory *mem,
+                          bool ram_file);
 
 /* Applies one RAM or ZERO_RANGE record; false with *errp (a malformed
  * record, a page outside RAM, a failed write). */

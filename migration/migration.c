@@ -157,6 +157,10 @@ new_job(GwMig *mig, int fd, bool outgoing)
     j->max_bandwidth = (gpointer)(uintptr_t)mig->max_bandwidth;
     j->pause_before_switchover = mig->pause_before_switchover;
     j->channels = mig->multifd ? mig->multifd_channels : 0;
+    if (gw_vm_machine(mig->vm)) {
+        j->ram_file =
+            gw_mig_ram_is_file(gw_machine_memory(gw_vm_machine(mig->vm)));
+    }
     return j;
 }
 

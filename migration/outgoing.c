@@ -618,7 +618,7 @@ gw_mig_out_thread(gpointer data)
     bool ok;
 
     s.pages = s.mem->size / GW_MEM_PAGE;
-    s.ram_file = gw_mig_ram_is_file(s.mem);
+    s.ram_file = j->ram_file;
     s.words = gw_mem_dirty_words(s.mem);
     s.dirty = g_new0(unsigned long, s.words);
     s.w = gw_mig_writer_new(j->fd);

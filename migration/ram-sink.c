@@ -14,11 +14,11 @@
 #include "mig-job.h"
 
 void
-gw_mig_ram_sink_init(GwMigRamSink *rc, GwGuestMemory *mem)
+gw_mig_ram_sink_init(GwMigRamSink *rc, GwGuestMemory *mem, bool ram_file)
 {
     memset(rc, 0, sizeof(*rc));
     rc->mem = mem;
-    rc->ram_file = gw_mig_ram_is_file(mem);
+    rc->ram_file = ram_file;
 }
 
 static bool
