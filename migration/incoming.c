@@ -14,6 +14,7 @@
 #include <godwit/util.h>
 #include <godwit/vm.h>
 #include "mig-job.h"
+#include "mig-priv.h"
 
 typedef struct {
     GwMigJob *j;
@@ -22,6 +23,8 @@ typedef struct {
     GwMigWriter *w;      /* the return path, or NULL */
     GPtrArray *sections; /* GBytes * */
     char *manifest;
+    GwMigRamSink sink;
+    GwMigChans *chans; /* multifd: the source's RAM channels, or NULL */
 } Receiver;
 
 /* ---- main-thread halves ---- */
@@ -48,28 +51,6 @@ run_main(GwMigJob *j, GError **errp)
 }
 
 /* ---- records ---- */
-
-static bool
-store_page(void *opaque, uint64_t gpa, const void *data, GError **errp)
-{
-    Receiver *rc = opaque;
-    uint8_t *dst = gw_mem_ptr(rc->mem, gpa, GW_MEM_PAGE);
-
-    if (!dst) {
-        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
-                    "migration: page at 0x%" G_GINT64_MODIFIER
-                    "x is outside this VM's RAM",
-                    gpa);
-        return false;
-    }
-    if (data) {
-        memcpy(dst, data, GW_MEM_PAGE);
-    } else if (!gw_mig_page_is_zero(dst)) {
-        memset(dst, 0, GW_MEM_PAGE); /* a zero page already zero is not
-                                        written: it stays a hole */
-    }
-    return true;
-}
 
 static void
 count_bytes(Receiver *rc)
@@ -124,6 +105,39 @@ end_record(Receiver *rc, GBytes *payload, GError **errp)
     return gw_mig_job_call_main(rc->j, load_main, errp);
 }
 
+/* CHANNELS: the source opens that many channels; accept them all. */
+static bool
+channels_record(Receiver *rc, const void *data, size_t len, GError **errp)
+{
+    uint32_t n = len == 4 ? gw_mig_ld32(data) : 0;
+
+    if (rc->chans || n < 1 || n > GW_MIG_MAX_CHANNELS) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "migration: malformed or repeated CHANNELS record");
+        return false;
+    }
+    if (rc->j->listen_fd < 0) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "migration: the source sends RAM over %u multifd "
+                    "channels: set the multifd capability on the "
+                    "destination too",
+                    n);
+        return false;
+    }
+    rc->chans = gw_mig_chans_accept(rc->j, rc->j->listen_fd, rc->j->fd, n,
+                                    rc->mem, errp);
+    return rc->chans != NULL;
+}
+
+static bool
+round_end(Receiver *rc, GError **errp)
+{
+    g_mutex_lock(&rc->j->lock);
+    rc->j->stats.passes++;
+    g_mutex_unlock(&rc->j->lock);
+    return !rc->chans || gw_mig_chans_round(rc->chans, errp);
+}
+
 /* RAM, DEVICE and ROUND_END records until END; false on anything else. */
 static bool
 read_state(Receiver *rc, GError **errp)
@@ -141,7 +155,12 @@ read_state(Receiver *rc, GError **errp)
         count_bytes(rc);
         switch (type) {
         case GW_MIG_REC_RAM:
-            if (!gw_mig_ram_batch_parse(data, len, store_page, rc, errp)) {
+            if (!gw_mig_ram_sink_record(&rc->sink, type, data, len, errp)) {
+                return false;
+            }
+            break;
+        case GW_MIG_REC_ZERO_RANGE:
+            if (!gw_mig_ram_sink_record(&rc->sink, type, data, len, errp)) {
                 return false;
             }
             break;
@@ -149,9 +168,14 @@ read_state(Receiver *rc, GError **errp)
             g_ptr_array_add(rc->sections, g_steal_pointer(&payload));
             break;
         case GW_MIG_REC_ROUND_END:
-            g_mutex_lock(&rc->j->lock);
-            rc->j->stats.passes++;
-            g_mutex_unlock(&rc->j->lock);
+            if (!round_end(rc, errp)) {
+                return false;
+            }
+            break;
+        case GW_MIG_REC_CHANNELS:
+            if (!channels_record(rc, data, len, errp)) {
+                return false;
+            }
             break;
         case GW_MIG_REC_END:
             return end_record(rc, payload, errp);
@@ -206,6 +230,8 @@ gw_mig_in_thread(gpointer data)
     GwMigJob *j = data;
     GwMachine *m = gw_vm_machine(gw_mig_vm(j->mig));
     Receiver rc = {.j = j, .mem = gw_machine_memory(m)};
+
+    gw_mig_ram_sink_init(&rc.sink, rc.mem, j->ram_file);
     g_autoptr(GError) err = NULL;
     bool ok = gw_sandbox_enter(GW_SANDBOX_MIG_RECV, gw_sandbox_mode(), &err);
 
@@ -215,9 +241,15 @@ gw_mig_in_thread(gpointer data)
     ok = ok && (!rc.w || gw_mig_writer_header(rc.w, &err)) &&
          read_manifest(&rc, &err) && read_state(&rc, &err) &&
          confirm(&rc, &err) && gw_mig_job_call_main(j, run_main, &err);
+    if (!ok && rc.chans && !gw_mig_chans_error(rc.chans, NULL)) {
+        g_clear_error(&err); /* the channel's reason, not the main
+                                stream's "read failed" that followed */
+        gw_mig_chans_error(rc.chans, &err);
+    }
     if (!ok) {
         tell_source(&rc, err);
     }
+    gw_mig_chans_free(rc.chans);
     g_clear_pointer(&rc.sections, g_ptr_array_unref);
     gw_mig_reader_free(rc.r);
     gw_mig_writer_free(rc.w);

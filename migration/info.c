@@ -65,6 +65,18 @@ current_stats(GwMig *mig, gint64 *total_ms)
     return st;
 }
 
+/* godwit's own: why pre-copy is not converging, while it is not. */
+static void
+add_convergence(GwMigJob *j, json_object *ret)
+{
+    g_mutex_lock(&j->lock);
+    if (j->not_converging) {
+        json_object_object_add(ret, "x-godwit-not-converging",
+                               json_object_new_string(j->not_converging));
+    }
+    g_mutex_unlock(&j->lock);
+}
+
 json_object *
 gw_mig_query(GwMig *mig)
 {
@@ -92,6 +104,9 @@ gw_mig_query(GwMig *mig)
     if (s == GW_MIG_COMPLETED && mig->job && mig->job->outgoing) {
         add_int(ret, "downtime", st.downtime_ms);
     }
+    if (s == GW_MIG_ACTIVE && mig->job && mig->job->outgoing) {
+        add_convergence(mig->job, ret);
+    }
     if (mig->error && (s == GW_MIG_FAILED || s == GW_MIG_CANCELLED)) {
         json_object_object_add(ret, "error-desc",
                                json_object_new_string(mig->error));
@@ -103,24 +118,12 @@ gw_mig_query(GwMig *mig)
 
 /* QEMU 7.2's MigrationCapability values godwit does not implement. */
 static const char *const unimplemented[] = {
-    "xbzrle",
-    "rdma-pin-all",
-    "auto-converge",
-    "zero-blocks",
-    "compress",
-    "postcopy-ram",
-    "x-colo",
-    "release-ram",
-    "block",
-    "multifd",
-    "dirty-bitmaps",
-    "postcopy-blocktime",
-    "late-block-activate",
-    "x-ignore-shared",
-    "validate-uuid",
-    "background-snapshot",
-    "zero-copy-send",
-    "postcopy-preempt",
+    "xbzrle",          "rdma-pin-all",       "auto-converge",
+    "zero-blocks",     "compress",           "postcopy-ram",
+    "x-colo",          "release-ram",        "block",
+    "dirty-bitmaps",   "postcopy-blocktime", "late-block-activate",
+    "x-ignore-shared", "validate-uuid",      "background-snapshot",
+    "zero-copy-send",  "postcopy-preempt",
 };
 
 static bool *
@@ -134,6 +137,9 @@ capability(GwMig *mig, const char *name)
     }
     if (g_str_equal(name, "pause-before-switchover")) {
         return &mig->pause_before_switchover;
+    }
+    if (g_str_equal(name, "multifd")) {
+        return &mig->multifd;
     }
     return NULL;
 }
@@ -207,7 +213,7 @@ json_object *
 gw_mig_query_capabilities(GwMig *mig)
 {
     static const char *const names[] = {"events", "return-path",
-                                        "pause-before-switchover"};
+                                        "pause-before-switchover", "multifd"};
     json_object *list = json_object_new_array();
 
     for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
@@ -248,12 +254,27 @@ gw_mig_set_parameters(GwMig *mig, json_object *params, GError **errp)
 {
     int64_t downtime = (int64_t)mig->downtime_limit_ms;
     int64_t bandwidth = (int64_t)mig->max_bandwidth;
+    int64_t channels = mig->multifd_channels;
 
     if (!get_param(params, "downtime-limit", DOWNTIME_LIMIT_MAX, &downtime,
                    errp) ||
-        !get_param(params, "max-bandwidth", INT64_MAX, &bandwidth, errp)) {
+        !get_param(params, "max-bandwidth", INT64_MAX, &bandwidth, errp) ||
+        !get_param(params, "multifd-channels", GW_MIG_MAX_CHANNELS, &channels,
+                   errp)) {
         return false;
     }
+    if (channels < 1) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "Parameter 'multifd-channels' expects a value between 1 "
+                    "and %d",
+                    GW_MIG_MAX_CHANNELS);
+        return false;
+    }
+    if (json_object_object_get_ex(params, "multifd-channels", NULL) &&
+        in_progress(mig, errp)) {
+        return false; /* the channels are set up at the start */
+    }
+    mig->multifd_channels = (unsigned)channels;
     mig->downtime_limit_ms = (uint64_t)downtime;
     mig->max_bandwidth = (uint64_t)bandwidth;
     if (mig->job) {
@@ -272,5 +293,6 @@ gw_mig_query_parameters(GwMig *mig)
 
     add_int(ret, "downtime-limit", (int64_t)mig->downtime_limit_ms);
     add_int(ret, "max-bandwidth", (int64_t)mig->max_bandwidth);
+    add_int(ret, "multifd-channels", (int64_t)mig->multifd_channels);
     return ret;
 }

@@ -14,6 +14,7 @@ gw_mig_job_new(GwMig *mig, int fd, bool outgoing)
     j->ref = 1;
     j->mig = mig;
     j->fd = fd;
+    j->listen_fd = -1;
     j->outgoing = outgoing;
     j->start_us = g_get_monotonic_time();
     g_mutex_init(&j->lock);
@@ -40,6 +41,8 @@ gw_mig_job_unref(GwMigJob *j)
     g_clear_pointer(&j->sections, g_ptr_array_unref);
     g_free(j->error);
     g_free(j->manifest);
+    g_free(j->uri);
+    g_free(j->not_converging);
     g_mutex_clear(&j->lock);
     g_cond_clear(&j->cond);
     g_free(j);

@@ -12,7 +12,9 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 #include <glib.h>
+#include <godwit/memory.h>
 #include <godwit/mig-stream.h>
 #include <godwit/migration.h>
 
@@ -49,14 +51,22 @@ struct GwMigJob {
     int downtime_limit_ms;
     gpointer max_bandwidth; /* bytes/s, as an integer */
     bool pause_before_switchover;
-    int continued;  /* atomic: migrate-continue came */
-    char *manifest; /* outgoing: the source's, JSON text */
+    unsigned channels; /* multifd channels besides the main stream, or 0 */
+    bool ram_file;     /* gw_mig_ram_is_file, found on the main thread */
+    char *uri;         /* outgoing: where the channels connect */
+    int listen_fd;     /* incoming: the controller's, for the channels */
+    int continued;     /* atomic: migrate-continue came */
+    char *manifest;    /* outgoing: the source's, JSON text */
+    /* outgoing: set on the main thread before each pass */
+    bool vm_paused;
     /* outgoing: set on the main thread by the switch-over call */
     bool was_running, paused_vm;
     GPtrArray *sections; /* GBytes *: device sections to send */
     /* incoming */
     bool source_running;
     char *error; /* the thread's reason when it failed */
+    /* outgoing, under lock: why pre-copy is not converging, or NULL */
+    char *not_converging;
 };
 
 GwMigJob *gw_mig_job_new(GwMig *mig, int fd, bool outgoing);
@@ -89,13 +99,89 @@ struct GwMig {
     GwMigJob *job;    /* the one in progress, or the last one */
     GwMigStats last;  /* the last job's numbers, once it ended */
     int64_t total_ms; /* the last job's total time */
-    bool events, return_path, pause_before_switchover;
+    bool events, return_path, pause_before_switchover, multifd;
+    unsigned multifd_channels;
     uint64_t downtime_limit_ms, max_bandwidth;
     int listen_fd; /* incoming: waiting for the source */
     guint listen_watch;
     char *listen_path; /* incoming unix: socket file, ours */
     bool incoming_started;
 };
+
+/* Guest RAM as a file (ram-file.c). */
+/*
+ * Whether guest RAM is the pages of its memfd: mapped MAP_SHARED and not
+ * hugetlbfs.  Then a hole of the memfd is RAM nobody wrote (zero), and
+ * pwrite to the memfd writes guest RAM.  Reads /proc/self/maps: call
+ * once per migration, on the main thread (a migration thread may not
+ * open files).
+ */
+bool gw_mig_ram_is_file(const GwGuestMemory *mem);
+
+/*
+ * The first data extent of the memfd in [off, end): [*start, *stop),
+ * page aligned; false if [off, end) is all hole.  When the kernel cannot
+ * tell, everything is data.  Only where gw_mig_ram_is_file.
+ */
+bool gw_mig_ram_next_data(const GwGuestMemory *mem, uint64_t off, uint64_t end,
+                          uint64_t *start, uint64_t *stop);
+
+/* Guest RAM from RAM and ZERO_RANGE records (ram-sink.c); one per
+ * receiving thread. */
+#define GW_MIG_SINK_RUN 64 /* data pages gathered into one pwritev */
+
+typedef struct {
+    GwGuestMemory *mem;
+    bool ram_file; /* gw_mig_ram_is_file: write RAM with pwritev */
+    /* data pages of the current batch not yet written: consecutive in
+     * the memfd from run_off, pointing into the record's payload */
+    uint64_t run_off;
+    int run_n;
+    struct iovec run[GW_MIG_SINK_RUN];
+} GwMigRamSink;
+
+void gw_mig_ram_sink_init(GwMigRamSink *sink, GwGuestMemory *mem,
+                          bool ram_file);
+
+/* Applies one RAM or ZERO_RANGE record; false with *errp (a malformed
+ * record, a page outside RAM, a failed write). */
+bool gw_mig_ram_sink_record(GwMigRamSink *sink, uint32_t type, const void *data,
+                            size_t len, GError **errp);
+
+/* Parallel RAM channels, "multifd" (channels.c; threads there). */
+#define GW_MIG_MAX_CHANNELS 255 /* QEMU's bound on multifd-channels */
+typedef struct GwMigChans GwMigChans;
+
+/* Sender thread: connects `n` channels to `uri` (tcp:, unix:) and
+ * starts their threads. */
+GwMigChans *gw_mig_chans_connect(GwMigJob *j, const char *uri, unsigned n,
+                                 GError **errp);
+/* An empty batch in `mode`, waiting for one to come back (bounded by
+ * cancel and channel failure, which are errors). */
+GwMigRamBatch *gw_mig_chans_take(GwMigChans *c, GwMigRamBatchMode mode,
+                                 GError **errp);
+/* Hands a batch (taken from gw_mig_chans_take) to the next channel. */
+void gw_mig_chans_put(GwMigChans *c, GwMigRamBatch *b);
+/* Every channel ends the round (ROUND_END) once its queue is sent. */
+void gw_mig_chans_round_end(GwMigChans *c);
+/* Unblocks channel threads in a write, from the sender thread. */
+void gw_mig_chans_shutdown(GwMigChans *c);
+
+/* Receiver thread: accepts `n` channels on `listen_fd` (bounded wait)
+ * and starts their threads, which write RAM; a failing channel shuts
+ * `main_fd` down so the main stream's reader stops too. */
+GwMigChans *gw_mig_chans_accept(GwMigJob *j, int listen_fd, int main_fd,
+                                unsigned n, GwGuestMemory *mem, GError **errp);
+/* The main stream's ROUND_END: waits until every channel ended the
+ * round too. */
+bool gw_mig_chans_round(GwMigChans *c, GError **errp);
+
+/* Either side: false with the first channel's error once one failed. */
+bool gw_mig_chans_error(GwMigChans *c, GError **errp);
+/* Bytes all channels wrote or read (NULL: 0). */
+uint64_t gw_mig_chans_bytes(GwMigChans *c);
+/* Stops and joins the threads, closes the channels (NULL: nothing). */
+void gw_mig_chans_free(GwMigChans *c);
 
 /* The threads' bodies (outgoing.c, incoming.c). */
 gpointer gw_mig_out_thread(gpointer job);

@@ -42,6 +42,7 @@ gw_mig_new(GwVm *vm)
     mig->return_path = false;
     mig->downtime_limit_ms = GW_MIG_DOWNTIME_LIMIT_MS;
     mig->max_bandwidth = GW_MIG_MAX_BANDWIDTH;
+    mig->multifd_channels = 2; /* QEMU's default */
     mig->listen_fd = -1;
     return mig;
 }
@@ -87,8 +88,8 @@ gw_mig_free(GwMig *mig)
     if (!mig) {
         return;
     }
+    release_job(mig); /* first: its thread may accept channels */
     stop_listening(mig);
-    release_job(mig);
     g_free(mig->error);
     g_free(mig);
 }
@@ -162,6 +163,11 @@ new_job(GwMig *mig, int fd, bool outgoing)
     j->downtime_limit_ms = (int)mig->downtime_limit_ms;
     j->max_bandwidth = (gpointer)(uintptr_t)mig->max_bandwidth;
     j->pause_before_switchover = mig->pause_before_switchover;
+    j->channels = mig->multifd ? mig->multifd_channels : 0;
+    if (gw_vm_machine(mig->vm)) {
+        j->ram_file =
+            gw_mig_ram_is_file(gw_machine_memory(gw_vm_machine(mig->vm)));
+    }
     return j;
 }
 
@@ -228,6 +234,16 @@ gw_mig_start(GwMig *mig, const char *uri, int fd, GError **errp)
         g_set_error(errp, GW_ERROR, GW_ERROR_BUSY, "%s", blocker);
         return false;
     }
+    if (mig->multifd && (fd >= 0 || !(g_str_has_prefix(uri, "tcp:") ||
+                                      g_str_has_prefix(uri, "unix:")))) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "multifd needs a tcp: or unix: migration URI, not '%s'",
+                    uri);
+        if (fd >= 0) {
+            close(fd);
+        }
+        return false;
+    }
     if (fd >= 0) {
         rp = is_socket(fd);
     } else if ((fd = connect_uri(uri, &rp, errp)) < 0) {
@@ -235,6 +251,7 @@ gw_mig_start(GwMig *mig, const char *uri, int fd, GError **errp)
     }
     j = new_job(mig, fd, true);
     j->return_path = rp;
+    j->uri = g_strdup(uri);
     if (!gw_vm_migration_begin(mig->vm, errp)) {
         gw_mig_job_unref(j);
         return false;
@@ -243,12 +260,14 @@ gw_mig_start(GwMig *mig, const char *uri, int fd, GError **errp)
     return true;
 }
 
+/* `listen_fd`: the controller's, where multifd channels connect, or -1. */
 static void
-begin_incoming(GwMig *mig, int fd, bool return_path)
+begin_incoming(GwMig *mig, int fd, bool return_path, int listen_fd)
 {
     GwMigJob *j = new_job(mig, fd, false);
 
     j->return_path = return_path;
+    j->listen_fd = listen_fd;
     mig->incoming_started = true;
     launch(mig, j);
 }
@@ -264,8 +283,12 @@ on_source(int fd, GIOCondition cond, gpointer data)
     }
     gw_mig_socket_tune(conn);
     mig->listen_watch = 0;
-    stop_listening(mig);
-    begin_incoming(mig, conn, true);
+    if (!mig->multifd) {
+        stop_listening(mig);
+    }
+    /* multifd: the receiver accepts the channels on the listening
+     * socket, closed when the job ends */
+    begin_incoming(mig, conn, true, mig->listen_fd);
     return G_SOURCE_REMOVE;
 }
 
@@ -282,7 +305,7 @@ gw_mig_incoming(GwMig *mig, const char *uri, int fd, GError **errp)
         return false;
     }
     if (fd >= 0) {
-        begin_incoming(mig, fd, is_socket(fd));
+        begin_incoming(mig, fd, is_socket(fd), -1);
         return true;
     }
     if (!gw_mig_uri_parse(uri, &u, errp)) {
@@ -298,7 +321,7 @@ gw_mig_incoming(GwMig *mig, const char *uri, int fd, GError **errp)
         mig->listen_path = u.kind == GW_MIG_URI_UNIX ? g_strdup(u.path) : NULL;
         mig->listen_watch = g_unix_fd_add(fd, G_IO_IN, on_source, mig);
     } else if (fd >= 0) {
-        begin_incoming(mig, fd, false);
+        begin_incoming(mig, fd, false, -1);
     }
     gw_mig_uri_clear(&u);
     return fd >= 0;
@@ -355,6 +378,9 @@ gw_mig_job_done(GwMig *mig, GwMigJob *j, bool ok, const char *error)
     mig->last = j->stats;
     g_mutex_unlock(&j->lock);
     mig->total_ms = (g_get_monotonic_time() - j->start_us) / 1000;
+    if (!j->outgoing) {
+        stop_listening(mig); /* multifd kept it for the channels */
+    }
     if (j->outgoing) {
         gw_vm_migration_end(mig->vm, ok, j->paused_vm && j->was_running);
     }

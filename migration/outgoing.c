@@ -13,6 +13,7 @@
 #include <godwit/util.h>
 #include <godwit/vm.h>
 #include "mig-job.h"
+#include "mig-priv.h"
 
 #define WORD_BITS  (8 * sizeof(unsigned long))
 #define RP_WAIT_MS 2000 /* for the destination's reason after an error */
@@ -25,12 +26,26 @@ typedef struct {
     GwMigReader *r;
     bool rp_open; /* the return path's header was read */
     GwMigRamBatchMode mode;
-    gint64 window_start; /* max-bandwidth's current 100 ms window */
+    bool throttled;      /* pre-copy honours max-bandwidth, switch-over not */
+    gint64 window_start; /* max-bandwidth's current window */
     uint64_t window_bytes;
+    uint64_t prev_bytes;  /* sent when throttle last looked */
     unsigned long *dirty; /* pages still to send, by memfd page */
     size_t words;
     uint64_t pages;
+    bool ram_file;       /* gw_mig_ram_is_file: the memfd's holes are zero */
+    GwMigChans *chans;   /* multifd: RAM batches go there, or NULL */
+    uint64_t queued;     /* multifd: bytes handed to the channels */
+    uint64_t best_dirty; /* the fewest pages left after a pass so far */
+    unsigned stalled;    /* passes since that did not improve on it */
 } Sender;
+
+/* Bytes on the wire: the main stream's and the channels'. */
+static uint64_t
+sent_bytes(const Sender *s)
+{
+    return gw_mig_writer_bytes(s->w) + gw_mig_chans_bytes(s->chans);
+}
 
 /* ---- main-thread halves ---- */
 
@@ -64,19 +79,24 @@ check_blockers(GwMigJob *j, GError **errp)
     return true;
 }
 
-/* After a pass: still migratable; MIGRATION_PASS when events are on. */
+/* Before each pass: still migratable?  May it send straight from guest
+ * RAM?  And MIGRATION_PASS, as QEMU emits it with the events capability. */
 static bool
-pass_main(GwMigJob *j, GError **errp)
+paused_main(GwMigJob *j, GError **errp)
 {
-    json_object *data;
+    uint64_t pass;
 
     if (!check_blockers(j, errp)) {
         return false;
     }
+    j->vm_paused = gw_vm_run_state(gw_mig_vm(j->mig)) != GW_RUN_RUNNING;
+    g_mutex_lock(&j->lock);
+    pass = j->stats.passes + 1;
+    g_mutex_unlock(&j->lock);
     if (j->mig->events) {
-        data = json_object_new_object();
+        json_object *data = json_object_new_object();
         json_object_object_add(data, "pass",
-                               json_object_new_int64((int64_t)j->stats.passes));
+                               json_object_new_int64((int64_t)pass));
         gw_vm_emit(gw_mig_vm(j->mig), "MIGRATION_PASS", data);
     }
     return true;
@@ -136,7 +156,7 @@ count_page(Sender *s, bool zero)
     if (s->j->stats.remaining >= GW_MEM_PAGE) {
         s->j->stats.remaining -= GW_MEM_PAGE;
     }
-    s->j->stats.transferred = gw_mig_writer_bytes(s->w);
+    s->j->stats.transferred = sent_bytes(s);
     g_mutex_unlock(&s->j->lock);
 }
 
@@ -144,16 +164,22 @@ count_page(Sender *s, bool zero)
  * max-bandwidth during pre-copy: after each batch, sleep until the bytes
  * sent since the window began are within the limit.  The window starts
  * again after a second in which the sender kept up, so an idle spell
- * earns no burst.  The switch-over is never throttled.
+ * earns no burst; it starts before the batch just sent, which is paid
+ * for too (else each new window's first batch went free, and a pass of
+ * one batch ran at the link's speed, which made every guest look as if
+ * it converged).  The switch-over is never throttled.
  */
 static void
-throttle(Sender *s, GwMigRamBatchMode mode)
+throttle(Sender *s)
 {
     uint64_t limit = (uintptr_t)g_atomic_pointer_get(&s->j->max_bandwidth);
-    uint64_t bytes = gw_mig_writer_bytes(s->w);
+    /* what the channels were given, sent or not: their queues must not
+     * let a burst past the limit */
+    uint64_t bytes = gw_mig_writer_bytes(s->w) + s->queued;
     gint64 now = g_get_monotonic_time(), due;
 
-    if (mode != GW_MIG_RAM_BATCH_BOUNCE || !limit) {
+    if (!s->throttled || !limit) {
+        s->prev_bytes = bytes;
         return;
     }
     due = s->window_start +
@@ -161,46 +187,144 @@ throttle(Sender *s, GwMigRamBatchMode mode)
     if (!s->window_start ||
         (now - s->window_start > G_USEC_PER_SEC && due <= now)) {
         s->window_start = now;
-        s->window_bytes = bytes;
-        return;
+        s->window_bytes = s->prev_bytes;
+        due =
+            now + (gint64)((bytes - s->window_bytes) * G_USEC_PER_SEC / limit);
     }
+    s->prev_bytes = bytes;
     while (due > now && !gw_mig_job_cancelled(s->j)) {
         g_usleep((gulong)MIN(due - now, G_USEC_PER_SEC / 20));
         now = g_get_monotonic_time();
     }
 }
 
+/* A batch's record size on the wire. */
+static uint64_t
+batch_bytes(GwMigRamBatch *b)
+{
+    int n;
+    const struct iovec *iov = gw_mig_ram_batch_iov(b, &n);
+    uint64_t len = GW_MIG_RECORD_HEADER;
+
+    for (int i = 0; i < n; i++) {
+        len += iov[i].iov_len;
+    }
+    return len;
+}
+
+/* A full batch goes: on the main stream, or to a channel for a new one. */
 static bool
-add_page(Sender *s, GwMigRamBatch *b, uint64_t page, GError **errp)
+flush_batch(Sender *s, GwMigRamBatch **b, GError **errp)
+{
+    if (!s->chans) {
+        if (!gw_mig_ram_batch_send(*b, s->w, errp)) {
+            return false;
+        }
+    } else {
+        s->queued += batch_bytes(*b);
+        gw_mig_chans_put(s->chans, *b);
+        if (!(*b = gw_mig_chans_take(s->chans, s->mode, errp))) {
+            return false;
+        }
+    }
+    throttle(s);
+    return true;
+}
+
+static bool
+add_page(Sender *s, GwMigRamBatch **b, uint64_t page, GError **errp)
 {
     const uint8_t *p = s->mem->host + page * GW_MEM_PAGE;
     bool zero = gw_mig_page_is_zero(p);
 
     if (zero) {
-        gw_mig_ram_batch_add_zero(b, page_gpa(s->mem, page));
+        gw_mig_ram_batch_add_zero(*b, page_gpa(s->mem, page));
     } else {
-        gw_mig_ram_batch_add(b, page_gpa(s->mem, page), p);
+        gw_mig_ram_batch_add(*b, page_gpa(s->mem, page), p);
     }
     count_page(s, zero);
-    if (!gw_mig_ram_batch_full(b)) {
-        return true;
+    return !gw_mig_ram_batch_full(*b) || flush_batch(s, b, errp);
+}
+
+static GwMigRamBatch *
+new_batch(Sender *s, GwMigRamBatchMode mode, GError **errp)
+{
+    s->mode = mode;
+    return s->chans ? gw_mig_chans_take(s->chans, mode, errp)
+                    : gw_mig_ram_batch_new(GW_MIG_RAM_BATCH_PAGES, mode);
+}
+
+/* A batch given up on (an error): back to the pool, or freed. */
+static void
+drop_batch(Sender *s, GwMigRamBatch *b)
+{
+    if (b && s->chans) {
+        gw_mig_ram_batch_reset(b);
+        gw_mig_chans_put(s->chans, b);
+    } else {
+        gw_mig_ram_batch_free(b);
     }
-    if (!gw_mig_ram_batch_send(b, s->w, errp)) {
+}
+
+/* ---- holes: RAM nobody wrote, sent as ZERO_RANGE without reading ---- */
+
+static void
+count_zero_range(Sender *s, uint64_t bytes)
+{
+    g_mutex_lock(&s->j->lock);
+    s->j->stats.duplicate += bytes / GW_MEM_PAGE;
+    s->j->stats.remaining -= MIN(s->j->stats.remaining, bytes);
+    s->j->stats.transferred = sent_bytes(s);
+    g_mutex_unlock(&s->j->lock);
+}
+
+/* The memfd's [off, end) inside region r is a hole: one record. */
+static bool
+send_hole(Sender *s, const GwMemRegion *r, uint64_t off, uint64_t end,
+          GError **errp)
+{
+    uint8_t rec[GW_MIG_ZERO_RANGE_LEN];
+
+    gw_mig_zero_range_encode(rec, r->gpa + (off - r->offset), end - off);
+    if (!gw_mig_write(s->w, GW_MIG_REC_ZERO_RANGE, rec, sizeof(rec), errp)) {
         return false;
     }
-    throttle(s, s->mode);
+    for (uint64_t p = off / GW_MEM_PAGE; p < end / GW_MEM_PAGE; p++) {
+        s->dirty[p / WORD_BITS] &= ~(1ul << (p % WORD_BITS));
+    }
+    count_zero_range(s, end - off);
+    return true;
+}
+
+/*
+ * First pass only: the memfd's holes go as ZERO_RANGE records and leave
+ * the pass's bitmap.  A hole the guest writes after lseek looked is in
+ * the dirty log (tracking started before) and goes in the next pass,
+ * after this record in the stream.
+ */
+static bool
+send_holes(Sender *s, GError **errp)
+{
+    for (guint i = 0; i < s->mem->n_regions && s->ram_file; i++) {
+        const GwMemRegion *r = &s->mem->regions[i];
+        uint64_t off = r->offset, end = r->offset + r->size;
+        while (off < end) {
+            uint64_t start, stop;
+            bool data = gw_mig_ram_next_data(s->mem, off, end, &start, &stop);
+            if ((data ? start : end) > off &&
+                !send_hole(s, r, off, data ? start : end, errp)) {
+                return false;
+            }
+            off = data ? stop : end;
+        }
+    }
     return true;
 }
 
 /* Sends (and clears) every page set in s->dirty. */
 static bool
-send_dirty(Sender *s, GwMigRamBatchMode mode, GError **errp)
+walk_dirty(Sender *s, GwMigRamBatch **b, GError **errp)
 {
-    g_autoptr(GwMigRamBatch) b =
-        gw_mig_ram_batch_new(GW_MIG_RAM_BATCH_PAGES, mode);
-
-    s->mode = mode;
-
     for (size_t i = 0; i < s->words; i++) {
         while (s->dirty[i]) {
             unsigned bit = (unsigned)__builtin_ctzl(s->dirty[i]);
@@ -210,18 +334,37 @@ send_dirty(Sender *s, GwMigRamBatchMode mode, GError **errp)
             }
         }
         if (gw_mig_job_cancelled(s->j)) {
-            return g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
-                               "migration cancelled"),
-                   false;
-        }
-    }
-    if (gw_mig_ram_batch_count(b)) {
-        if (!gw_mig_ram_batch_send(b, s->w, errp)) {
+            g_set_error(errp, GW_ERROR, GW_ERROR_FAILED, "migration cancelled");
             return false;
         }
-        throttle(s, mode);
     }
-    return gw_mig_write(s->w, GW_MIG_REC_ROUND_END, NULL, 0, errp);
+    return true;
+}
+
+/* One pass: the dirty pages, then ROUND_END on every stream. */
+static bool
+send_dirty(Sender *s, GwMigRamBatchMode mode, GError **errp)
+{
+    GwMigRamBatch *b = new_batch(s, mode, errp);
+
+    if (!b || !walk_dirty(s, &b, errp)) {
+        drop_batch(s, b);
+        return false;
+    }
+    if (s->chans) {
+        s->queued += gw_mig_ram_batch_count(b) ? batch_bytes(b) : 0;
+        gw_mig_chans_put(s->chans, b); /* the last, maybe partial, batch */
+        gw_mig_chans_round_end(s->chans);
+    } else {
+        bool ok = gw_mig_ram_batch_send(b, s->w, errp);
+        gw_mig_ram_batch_free(b);
+        if (!ok) {
+            return false;
+        }
+    }
+    throttle(s);
+    return gw_mig_write(s->w, GW_MIG_REC_ROUND_END, NULL, 0, errp) &&
+           (!s->chans || gw_mig_chans_error(s->chans, errp));
 }
 
 /* Collects what was dirtied since the last sync; returns its page count. */
@@ -257,26 +400,64 @@ record_pass(Sender *s, uint64_t bytes, gint64 us, uint64_t dirty)
     g_mutex_unlock(&s->j->lock);
 }
 
+#define STALL_PASSES 5 /* passes without 10 % progress: not converging */
+
+/*
+ * A pre-copy that no longer shrinks what is left says so in
+ * query-migrate (and the log, once) and goes on, as QEMU does: the user
+ * raises downtime-limit or max-bandwidth, stops the guest, or cancels.
+ * A pass that improves on the best by a tenth clears it.
+ */
+static void
+check_convergence(Sender *s, uint64_t dirty)
+{
+    g_autofree char *why = NULL;
+
+    if (dirty < s->best_dirty - s->best_dirty / 10) {
+        s->best_dirty = dirty;
+        s->stalled = 0;
+    } else if (++s->stalled >= STALL_PASSES) {
+        why = g_strdup_printf(
+            "not converging: %" G_GUINT64_FORMAT
+            " pages dirty after pass %" G_GUINT64_FORMAT
+            ", expected downtime %" G_GINT64_FORMAT
+            " ms over downtime-limit %d ms, no pass in the last %u left "
+            "fewer; raise downtime-limit or max-bandwidth, or pause the "
+            "guest",
+            dirty, s->j->stats.passes, s->j->stats.expected_downtime_ms,
+            g_atomic_int_get(&s->j->downtime_limit_ms), s->stalled);
+    }
+    g_mutex_lock(&s->j->lock);
+    if (why && !s->j->not_converging) {
+        g_warning("migration: %s", why);
+    }
+    g_free(s->j->not_converging);
+    s->j->not_converging = g_steal_pointer(&why);
+    g_mutex_unlock(&s->j->lock);
+}
+
 /* Passes over the dirty pages until what is left fits downtime-limit. */
 static bool
 precopy(Sender *s, GError **errp)
 {
     for (;;) {
-        uint64_t before = gw_mig_writer_bytes(s->w), dirty;
+        uint64_t before = sent_bytes(s), dirty;
         gint64 t0 = g_get_monotonic_time();
-        if (!send_dirty(s, GW_MIG_RAM_BATCH_BOUNCE, errp) ||
+        if (!gw_mig_job_call_main(s->j, paused_main, errp) ||
+            !send_dirty(s,
+                        s->j->vm_paused ? GW_MIG_RAM_BATCH_ZERO_COPY
+                                        : GW_MIG_RAM_BATCH_BOUNCE,
+                        errp) ||
             !sync_dirty(s, &dirty, errp)) {
             return false;
         }
-        record_pass(s, gw_mig_writer_bytes(s->w) - before,
-                    g_get_monotonic_time() - t0, dirty);
-        if (!gw_mig_job_call_main(s->j, pass_main, errp)) {
-            return false;
-        }
+        record_pass(s, sent_bytes(s) - before, g_get_monotonic_time() - t0,
+                    dirty);
         if (s->j->stats.expected_downtime_ms <=
             g_atomic_int_get(&s->j->downtime_limit_ms)) {
             return true;
         }
+        check_convergence(s, dirty);
     }
 }
 
@@ -367,6 +548,7 @@ switchover(Sender *s, GError **errp)
         return false;
     }
     running = s->j->was_running;
+    s->throttled = false;
     if (!sync_dirty(s, &dirty, errp) ||
         !send_dirty(s, GW_MIG_RAM_BATCH_ZERO_COPY, errp) ||
         !send_sections(s, errp) ||
@@ -381,13 +563,30 @@ switchover(Sender *s, GError **errp)
     }
     g_mutex_lock(&s->j->lock);
     s->j->stats.downtime_ms = (g_get_monotonic_time() - t0) / 1000;
-    s->j->stats.transferred = gw_mig_writer_bytes(s->w);
+    s->j->stats.transferred = sent_bytes(s);
     s->j->stats.remaining = 0;
     g_mutex_unlock(&s->j->lock);
     return true;
 }
 
 /* ---- the thread ---- */
+
+/* multifd: CHANNELS on the main stream, then the channels connect. */
+static bool
+open_channels(Sender *s, GError **errp)
+{
+    uint8_t n[4];
+
+    if (!s->j->channels) {
+        return true;
+    }
+    gw_mig_st32(n, s->j->channels);
+    if (!gw_mig_write(s->w, GW_MIG_REC_CHANNELS, n, sizeof(n), errp)) {
+        return false;
+    }
+    s->chans = gw_mig_chans_connect(s->j, s->j->uri, s->j->channels, errp);
+    return s->chans != NULL;
+}
 
 static bool
 setup(Sender *s, GError **errp)
@@ -416,7 +615,7 @@ setup(Sender *s, GError **errp)
     s->j->stats.remaining = s->j->stats.total;
     s->j->stats.setup_ms = (g_get_monotonic_time() - t0) / 1000;
     g_mutex_unlock(&s->j->lock);
-    return true;
+    return open_channels(s, errp) && send_holes(s, errp);
 }
 
 /*
@@ -442,19 +641,31 @@ gw_mig_out_thread(gpointer data)
 {
     GwMigJob *j = data;
     GwMachine *m = gw_vm_machine(gw_mig_vm(j->mig));
-    Sender s = {.j = j, .m = m, .mem = gw_machine_memory(m)};
+    Sender s = {.j = j,
+                .m = m,
+                .mem = gw_machine_memory(m),
+                .throttled = true,
+                .best_dirty = UINT64_MAX};
     g_autoptr(GError) err = NULL;
     bool ok = gw_sandbox_enter(GW_SANDBOX_MIG_SEND, gw_sandbox_mode(), &err);
 
     s.pages = s.mem->size / GW_MEM_PAGE;
+    s.ram_file = j->ram_file;
     s.words = gw_mem_dirty_words(s.mem);
     s.dirty = g_new0(unsigned long, s.words);
     s.w = gw_mig_writer_new(j->fd);
     s.r = gw_mig_reader_new(j->fd);
     ok = ok && setup(&s, &err) && precopy(&s, &err) && switchover(&s, &err);
+    if (!ok && s.chans && !gw_mig_chans_error(s.chans, NULL)) {
+        g_debug("migration: %s; a channel failed first", err->message);
+        g_clear_error(&err); /* the channel's reason */
+        gw_mig_chans_error(s.chans, &err);
+    }
     if (!ok) {
+        gw_mig_chans_shutdown(s.chans);
         destination_reason(&s, &err);
     }
+    gw_mig_chans_free(s.chans);
     gw_mig_writer_free(s.w);
     gw_mig_reader_free(s.r);
     g_free(s.dirty);

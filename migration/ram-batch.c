@@ -79,6 +79,14 @@ gw_mig_ram_batch_reset(GwMigRamBatch *b)
     b->ndata = 0;
 }
 
+void
+gw_mig_ram_batch_set_mode(GwMigRamBatch *b, GwMigRamBatchMode mode)
+{
+    g_assert(b->count == 0);
+    g_assert(mode != GW_MIG_RAM_BATCH_BOUNCE || b->bounce);
+    b->mode = mode;
+}
+
 static void
 add_entry(GwMigRamBatch *b, uint64_t gpa, unsigned flag)
 {
@@ -135,6 +143,42 @@ gw_mig_ram_batch_send(GwMigRamBatch *b, GwMigWriter *w, GError **errp)
     bool ok = gw_mig_writev(w, GW_MIG_REC_RAM, iov, iovcnt, errp);
     gw_mig_ram_batch_reset(b);
     return ok;
+}
+
+/* --- zero ranges -------------------------------------------------------- */
+
+void
+gw_mig_zero_range_encode(uint8_t out[GW_MIG_ZERO_RANGE_LEN], uint64_t gpa,
+                         uint64_t len)
+{
+    g_assert(len && !((gpa | len) & GW_MIG_PAGE_FLAGS_MASK));
+    gw_mig_st64(out, gpa);
+    gw_mig_st64(out + 8, len);
+}
+
+bool
+gw_mig_zero_range_parse(const void *payload, size_t len, uint64_t *gpa,
+                        uint64_t *n, GError **errp)
+{
+    const uint8_t *p = payload;
+
+    if (len != GW_MIG_ZERO_RANGE_LEN) {
+        g_set_error(errp, GW_MIG_ERROR, GW_MIG_ERROR_FORMAT,
+                    "ZERO_RANGE: %zu bytes, not %u", len,
+                    GW_MIG_ZERO_RANGE_LEN);
+        return false;
+    }
+    *gpa = gw_mig_ld64(p);
+    *n = gw_mig_ld64(p + 8);
+    if (!*n || ((*gpa | *n) & GW_MIG_PAGE_FLAGS_MASK) || *gpa + *n < *gpa) {
+        g_set_error(errp, GW_MIG_ERROR, GW_MIG_ERROR_FORMAT,
+                    "ZERO_RANGE: 0x%" G_GINT64_MODIFIER
+                    "x + 0x%" G_GINT64_MODIFIER
+                    "x is not a range of whole pages",
+                    *gpa, *n);
+        return false;
+    }
+    return true;
 }
 
 /* --- parsing ----------------------------------------------------------- */

@@ -21,7 +21,7 @@ struct GwMigWriter {
     bool not_socket; /* sendmsg said ENOTSOCK: use writev */
     bool broken;     /* a write failed: no record boundary any more */
     uint64_t bytes;
-    XXH3_state_t *xxh; /* 64-byte aligned: from XXH3_createState */
+    GwMigXxh *xxh;
 };
 
 struct GwMigReader {
@@ -37,7 +37,8 @@ static const struct {
     {GW_MIG_REC_DEVICE, "DEVICE"},     {GW_MIG_REC_ROUND_END, "ROUND_END"},
     {GW_MIG_REC_END, "END"},           {GW_MIG_REC_COMMIT, "COMMIT"},
     {GW_MIG_REC_RP_OK, "RP_OK"},       {GW_MIG_REC_RP_ERROR, "RP_ERROR"},
-    {GW_MIG_REC_RP_READY, "RP_READY"},
+    {GW_MIG_REC_RP_READY, "RP_READY"}, {GW_MIG_REC_ZERO_RANGE, "ZERO_RANGE"},
+    {GW_MIG_REC_CHANNELS, "CHANNELS"}, {GW_MIG_REC_CHANNEL, "CHANNEL"},
 };
 
 const char *
@@ -69,8 +70,7 @@ gw_mig_writer_new(int fd)
     GwMigWriter *w = g_new0(GwMigWriter, 1);
 
     w->fd = fd;
-    w->xxh = XXH3_createState();
-    g_assert(w->xxh);
+    w->xxh = gw_mig_xxh_new();
     return w;
 }
 
@@ -78,7 +78,7 @@ void
 gw_mig_writer_free(GwMigWriter *w)
 {
     if (w) {
-        XXH3_freeState(w->xxh);
+        gw_mig_xxh_free(w->xxh);
         g_free(w);
     }
 }
@@ -193,11 +193,11 @@ payload_len(uint32_t type, const struct iovec *iov, int iovcnt, size_t *len,
 static uint64_t
 hash_payload(GwMigWriter *w, const struct iovec *iov, int iovcnt)
 {
-    XXH3_64bits_reset(w->xxh);
+    gw_mig_xxh_reset(w->xxh);
     for (int i = 0; i < iovcnt; i++) {
-        XXH3_64bits_update(w->xxh, iov[i].iov_base, iov[i].iov_len);
+        gw_mig_xxh_update(w->xxh, iov[i].iov_base, iov[i].iov_len);
     }
-    return XXH3_64bits_digest(w->xxh);
+    return gw_mig_xxh_digest(w->xxh);
 }
 
 bool
@@ -391,7 +391,7 @@ gw_mig_read(GwMigReader *r, uint32_t *type, GBytes **payload, GError **errp)
     if (!read_exact(r, data, len, NULL, "inside a record", errp)) {
         return false;
     }
-    if (XXH3_64bits(data, len) != gw_mig_ld64(h + 8)) {
+    if (gw_mig_xxh3(data, len) != gw_mig_ld64(h + 8)) {
         g_set_error(errp, GW_MIG_ERROR, GW_MIG_ERROR_CHECKSUM,
                     "migration stream: %s record at offset %" PRIu64
                     ": payload checksum mismatch",

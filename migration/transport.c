@@ -11,6 +11,9 @@
 #include <godwit/util.h>
 
 #define SOCK_BUF (4 << 20) /* the kernel caps it at its rmem/wmem_max */
+/* multifd channels connect at once: with a backlog of 1, TCP drops their
+ * SYNs and each waits a second to retry */
+#define BACKLOG 16
 
 static bool
 bad_uri(const char *uri, const char *why, GError **errp)
@@ -213,7 +216,8 @@ tcp_listen(const GwMigUri *u, GError **errp)
             continue;
         }
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, 1) == 0) {
+        if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 &&
+            listen(fd, BACKLOG) == 0) {
             freeaddrinfo(res);
             return fd;
         }
@@ -239,7 +243,7 @@ gw_mig_uri_listen(const GwMigUri *u, bool *listening, GError **errp)
     case GW_MIG_URI_TCP:
         return tcp_listen(u, errp);
     case GW_MIG_URI_UNIX:
-        return gw_unix_listen("--incoming", u->path, 1, errp);
+        return gw_unix_listen("--incoming", u->path, BACKLOG, errp);
     case GW_MIG_URI_FILE:
         fd = open(u->path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {

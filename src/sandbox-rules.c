@@ -83,6 +83,9 @@ static const GwSandboxRule base[] = {
     ANY("clock_nanosleep"),
     ANY("nanosleep"),
     ANY("sched_yield"),
+    /* GLib's log writer asks whether stderr is a terminal (isatty) the
+     * first time a thread warns. */
+    IOCTL(TCGETS),
 };
 
 /* KVM_RUN and what the devices do on an exit: serial output, MSI and
@@ -120,6 +123,29 @@ static const GwSandboxRule mig_io[] = {
 static const GwSandboxRule mig_send[] = {
     IOCTL(KVM_GET_DIRTY_LOG),
     IOCTL(KVM_CLEAR_DIRTY_LOG),
+};
+
+/* Both ends: guest RAM's holes found with lseek and pages written with
+ * pwritev on the memfd; the multifd channels' sockets and threads. */
+static const GwSandboxRule mig_chan[] = {
+    ANY("lseek"),
+    ANY("pwritev"),
+    ANY("pwrite64"),
+    ANY("pread64"),
+    ANY("preadv"),
+    ANY("socket"),
+    ANY("connect"),
+    ANY("accept4"),
+    ANY("setsockopt"),
+    ANY("getsockopt"),
+    ANY("shutdown"),
+    ANY("close"),
+    ANY("fcntl"),
+    ANY("clone3"),
+    ANY("set_robust_list"),
+    ANY("rseq"),
+    ANY("sched_getaffinity"),
+    ARG_EQ("prctl", 0, PR_SET_NAME),
 };
 
 /* The main loop: building the VM, QMP, hotplug, migration control,
@@ -233,8 +259,8 @@ static const GwSandboxRule sanitizers[] = {
 #endif
 
 static const GwSandboxRules main_rules[] = {
-    TABLE(base),   TABLE(main_own), TABLE(vcpu),         TABLE(vdpa_sim),
-    TABLE(mig_io), TABLE(mig_send), SANITIZERS{NULL, 0},
+    TABLE(base),   TABLE(main_own), TABLE(vcpu),     TABLE(vdpa_sim),
+    TABLE(mig_io), TABLE(mig_send), TABLE(mig_chan), SANITIZERS{NULL, 0},
 };
 static const GwSandboxRules vcpu_rules[] = {
     TABLE(base),
@@ -249,14 +275,12 @@ static const GwSandboxRules vdpa_sim_rules[] = {
     SANITIZERS{NULL, 0},
 };
 static const GwSandboxRules mig_send_rules[] = {
-    TABLE(base),     TABLE(no_files),     TABLE(mig_io),
-    TABLE(mig_send), SANITIZERS{NULL, 0},
+    TABLE(base),     TABLE(no_files), TABLE(mig_io),
+    TABLE(mig_send), TABLE(mig_chan), SANITIZERS{NULL, 0},
 };
 static const GwSandboxRules mig_recv_rules[] = {
-    TABLE(base),
-    TABLE(no_files),
-    TABLE(mig_io),
-    SANITIZERS{NULL, 0},
+    TABLE(base),     TABLE(no_files),     TABLE(mig_io),
+    TABLE(mig_chan), SANITIZERS{NULL, 0},
 };
 
 const GwSandboxRules *

@@ -29,7 +29,7 @@
 #include <glib.h>
 
 #define GW_MIG_MAGIC         "GODWITMS" /* 8 bytes, no NUL on the wire */
-#define GW_MIG_VERSION       1u
+#define GW_MIG_VERSION       2u  /* 2 added ZERO_RANGE; 1 is still read */
 #define GW_MIG_STREAM_HEADER 16u /* magic, u32 version, u32 flags */
 #define GW_MIG_RECORD_HEADER 24u /* u32 type, u32 len, u64 xxh3, u64 check */
 #define GW_MIG_MAX_RECORD    (64u << 20) /* largest payload, bytes */
@@ -54,6 +54,9 @@ typedef enum {
     GW_MIG_REC_ROUND_END = 4,    /* one pre-copy pass done; empty */
     GW_MIG_REC_END = 5,          /* end of the stream; u8: source ran */
     GW_MIG_REC_COMMIT = 6,       /* after RP_OK: the destination runs */
+    GW_MIG_REC_ZERO_RANGE = 7,   /* u64 gpa, u64 len: all zero (v2) */
+    GW_MIG_REC_CHANNELS = 8,     /* u32 n: n channel streams follow (v2) */
+    GW_MIG_REC_CHANNEL = 9,      /* u32 i: a channel stream's first (v2) */
     GW_MIG_REC_RP_OK = 0x100,    /* return path: destination loaded all */
     GW_MIG_REC_RP_ERROR = 0x101, /* return path: UTF-8 reason */
     GW_MIG_REC_RP_READY = 0x102, /* return path: manifest accepted */
@@ -64,6 +67,22 @@ typedef enum {
  * "unknown" for a type this godwit does not know.  Any thread.
  */
 const char *gw_mig_record_type_name(uint32_t type);
+
+/* --- the payload checksum ----------------------------------------------- */
+
+/*
+ * XXH3-64 (seed 0) of `len` bytes, as libxxhash's XXH3_64bits computes
+ * it, with AVX2 where the CPU has it.  Any thread.
+ */
+uint64_t gw_mig_xxh3(const void *p, size_t len);
+
+/* The same over pieces: reset, update…, digest.  One thread at a time. */
+typedef struct GwMigXxh GwMigXxh;
+GwMigXxh *gw_mig_xxh_new(void);
+void gw_mig_xxh_free(GwMigXxh *h);
+void gw_mig_xxh_reset(GwMigXxh *h);
+void gw_mig_xxh_update(GwMigXxh *h, const void *p, size_t len);
+uint64_t gw_mig_xxh_digest(const GwMigXxh *h);
 
 /* --- writer ------------------------------------------------------------ */
 
@@ -208,6 +227,22 @@ bool gw_mig_cursor_ok(const GwMigCursor *c, GError **errp);
 /* gw_mig_cursor_ok, and also a FORMAT error for trailing bytes. */
 bool gw_mig_cursor_finish(const GwMigCursor *c, GError **errp);
 
+/* --- zero ranges (stream version 2) ---------------------------------- */
+
+#define GW_MIG_ZERO_RANGE_LEN 16u /* u64 gpa, u64 length */
+
+/* The payload of a ZERO_RANGE record; both page aligned, len > 0. */
+void gw_mig_zero_range_encode(uint8_t out[GW_MIG_ZERO_RANGE_LEN], uint64_t gpa,
+                              uint64_t len);
+
+/*
+ * Decodes a ZERO_RANGE payload: exactly 16 bytes, gpa and length page
+ * aligned, length not 0, gpa + length not past 2^64.  A FORMAT error
+ * otherwise.  The caller checks the range against guest RAM.
+ */
+bool gw_mig_zero_range_parse(const void *payload, size_t len, uint64_t *gpa,
+                             uint64_t *n, GError **errp);
+
 /* --- RAM batches ------------------------------------------------------- */
 
 #define GW_MIG_PAGE_SIZE       4096u
@@ -263,6 +298,10 @@ const struct iovec *gw_mig_ram_batch_iov(GwMigRamBatch *b, int *iovcnt);
 
 /* Empties the batch (capacity and mode kept). */
 void gw_mig_ram_batch_reset(GwMigRamBatch *b);
+
+/* Changes the mode of an empty batch; BOUNCE only for a batch created
+ * BOUNCE (it has the buffer). */
+void gw_mig_ram_batch_set_mode(GwMigRamBatch *b, GwMigRamBatchMode mode);
 
 /*
  * Writes the batch as one RAM record with gw_mig_writev and empties it,

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
@@ -35,6 +36,10 @@
 static char *sim_arg, *disk_dir, *disk;
 #define VDPA "--vdpa=path=@DIR@/vdpa/d0,id=disk0"
 #define SLOT 1
+/* RAM in use that nobody compares: what makes the first pass take time
+ * under max-bandwidth (RAM never written is a few ZERO_RANGE records) */
+#define BALLAST      0x2000000ull
+#define BALLAST_SIZE (1u << 20)
 
 static uint64_t
 page_addr(unsigned i)
@@ -59,6 +64,20 @@ write_patterns(GwQt *qt, unsigned seed)
     for (unsigned i = 0; i < NPAGES; i++) {
         fill(buf, seed + i);
         gw_qt_memwrite(qt, page_addr(i), buf, PAGE);
+    }
+}
+
+static void
+write_ballast(GwQt *qt)
+{
+    const unsigned chunk = 64 << 10;
+    g_autofree uint8_t *buf = g_malloc(chunk);
+
+    for (unsigned off = 0; off < BALLAST_SIZE; off += chunk) {
+        for (unsigned p = 0; p < chunk; p += PAGE) {
+            fill(buf + p, 5000 + (off + p) / PAGE);
+        }
+        gw_qt_memwrite(qt, BALLAST + off, buf, chunk);
     }
 }
 
@@ -425,8 +444,9 @@ migrate_live(GwTestVm *src, GwTestVm *dst, const char *uri)
 
     drain_events(src);
     set_caps(src, true);
-    /* Slow enough that the test's writes land during pre-copy. */
-    qmp_void(src, "migrate-set-parameters", "{\"max-bandwidth\": 4000000}");
+    /* Slow enough that the test's writes land during pre-copy: the
+     * first pass (the ballast, the patterns) takes about a second. */
+    qmp_void(src, "migrate-set-parameters", "{\"max-bandwidth\": 1000000}");
     qmp_void(src, "migrate", args);
     for (;;) {
         g_autoptr(json_object) r = query_migrate(src);
@@ -463,6 +483,7 @@ static void
 prepare_source(GwTestVm *src)
 {
     write_patterns(src->qt, 7);
+    write_ballast(src->qt);
     program_platform(src->qt);
     program_vdpa(src->qt);
 }
@@ -588,6 +609,74 @@ test_file(void)
     gw_test_vm_stop(&dst);
 }
 
+/* ---- RAM nobody wrote ---- */
+
+/* Bytes the guest RAM memfd of `pid` holds (64 MiB in size). */
+static uint64_t
+ram_allocated(GPid pid)
+{
+    g_autofree char *dir = g_strdup_printf("/proc/%d/fd", pid);
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *name;
+
+    g_assert_nonnull(d);
+    while ((name = g_dir_read_name(d))) {
+        g_autofree char *path = g_build_filename(dir, name, NULL);
+        g_autofree char *link = g_file_read_link(path, NULL);
+        struct stat st;
+        if (link && g_str_has_prefix(link, "/memfd:godwit-ram") &&
+            stat(path, &st) == 0) {
+            return (uint64_t)st.st_blocks * 512;
+        }
+    }
+    g_assert_not_reached();
+}
+
+/*
+ * The source's never-written RAM goes as ZERO_RANGE records: the
+ * destination allocates no more RAM than the source holds, and a page
+ * the destination held before (here written by the test while it waited
+ * in inmigrate) that is a hole on the source reads zero afterwards.
+ */
+static void
+test_holes(void)
+{
+    GwTestVm src, dst;
+    g_autofree char *uri = NULL;
+    uint8_t junk[PAGE], got[PAGE], zero[PAGE] = {0};
+    uint64_t src_bytes, dst_bytes, dup;
+
+    start_src(&src);
+    start_dst(&dst, "unix:@DIR@/mig.sock", NULL);
+    set_caps(&dst, false);
+    prepare_source(&src);
+    memset(junk, 0xa5, PAGE);
+    gw_qt_memwrite(dst.qt, 0x3800000, junk, PAGE); /* a hole on the source */
+    qmp_void(&src, "stop", NULL);
+    set_caps(&src, false);
+    qmp_void(&src, "migrate-set-parameters", "{\"max-bandwidth\": 0}");
+    uri = g_strdup_printf("{\"uri\": \"unix:%s/mig.sock\"}", dst.dir);
+    qmp_void(&src, "migrate", uri);
+    g_autoptr(json_object) r = poll_status(&src, "completed");
+    json_put_ok(poll_status(&dst, "completed"));
+    dup = (uint64_t)json_object_get_int64(
+        json_object_object_get(json_object_object_get(r, "ram"), "duplicate"));
+    src_bytes = ram_allocated(src.pid);
+    dst_bytes = ram_allocated(dst.pid);
+    g_test_message("source holds %" G_GUINT64_FORMAT
+                   " KiB, destination %" G_GUINT64_FORMAT
+                   " KiB, %" G_GUINT64_FORMAT " zero pages",
+                   src_bytes >> 10, dst_bytes >> 10, dup);
+    g_assert_cmpuint(src_bytes, <, 8 << 20); /* of 64 MiB */
+    g_assert_cmpuint(dst_bytes, <=, src_bytes + PAGE);
+    g_assert_cmpuint(dup * PAGE, >=, (64u << 20) - src_bytes);
+    gw_qt_memread(dst.qt, 0x3800000, got, PAGE);
+    g_assert_cmpmem(got, PAGE, zero, PAGE);
+    assert_same_guest(&src, &dst);
+    gw_test_vm_stop(&src);
+    gw_test_vm_stop(&dst);
+}
+
 /* ---- failures: the source runs on, unchanged; a retry succeeds ---- */
 
 typedef struct {
@@ -693,8 +782,8 @@ start_slow(GwTestVm *src, GwTestVm *dst, const char *phase)
     set_caps(dst, false);
     drain_events(src);
     set_caps(src, g_str_equal(phase, "pre-switchover"));
-    /* 64 MiB of zero pages are 128 KiB of entries: about 1 s at this. */
-    qmp_void(src, "migrate-set-parameters", "{\"max-bandwidth\": 150000}");
+    /* The first pass (the ballast, the patterns) takes ~2 s at this. */
+    qmp_void(src, "migrate-set-parameters", "{\"max-bandwidth\": 500000}");
     uri = g_strdup_printf("{\"uri\": \"unix:%s/mig.sock\"}", dst->dir);
     qmp_void(src, "migrate", uri);
     wait_status(src, phase);
@@ -1061,18 +1150,158 @@ test_vdpa_io_across_migration(void)
     gw_test_vm_stop(&dst);
 }
 
+/* ---- convergence ---- */
+
+/*
+ * The test rewrites 16 pages faster than max-bandwidth lets a pass send
+ * them within downtime-limit: pre-copy cannot end.  query-migrate must
+ * say so (while it runs on, as QEMU's does), MIGRATION_PASS must count
+ * the passes, and migrate_cancel leaves the source running.
+ */
+static void
+test_not_converging(void)
+{
+    GwTestVm src, dst;
+    g_autofree char *uri = NULL;
+    g_autofree char *why = NULL;
+    gint64 deadline;
+    uint8_t buf[PAGE];
+    unsigned round = 0;
+
+    start_src(&src);
+    start_dst(&dst, "unix:@DIR@/mig.sock", NULL);
+    set_caps(&dst, false);
+    write_patterns(src.qt, 7);
+    drain_events(&src);
+    set_caps(&src, false);
+    qmp_void(&src, "migrate-set-parameters",
+             "{\"max-bandwidth\": 200000, \"downtime-limit\": 20}");
+    uri = g_strdup_printf("{\"uri\": \"unix:%s/mig.sock\"}", dst.dir);
+    qmp_void(&src, "migrate", uri);
+    wait_status(&src, "active");
+    deadline = g_get_monotonic_time() + 3 * T * 1000ll;
+    while (!why) {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        for (unsigned i = 0; i < 16; i++) {
+            fill(buf, 9000 + round++);
+            gw_qt_memwrite(src.qt, page_addr(i), buf, PAGE);
+        }
+        g_autoptr(json_object) r = query_migrate(&src);
+        g_assert_cmpstr(status_of(r, "status"), ==, "active");
+        if (status_of(r, "x-godwit-not-converging")) {
+            why = g_strdup(status_of(r, "x-godwit-not-converging"));
+        }
+    }
+    g_test_message("%s", why);
+    g_assert_nonnull(strstr(why, "not converging"));
+    g_autoptr(GError) err = NULL;
+    g_autoptr(json_object) pass =
+        gw_qmp_conn_wait_event(src.c, "MIGRATION_PASS", T, &err);
+    g_assert_no_error(err);
+    qmp_void(&src, "migrate_cancel", NULL);
+    assert_source_ok(&src, "cancelled", "cancelled");
+    reap(&dst, 1);
+    gw_test_vm_stop(&src);
+}
+
+/* ---- parallel channels (multifd) ---- */
+
+static void
+set_multifd(GwTestVm *vm, unsigned channels)
+{
+    g_autofree char *args =
+        g_strdup_printf("{\"multifd-channels\": %u}", channels);
+
+    qmp_void(vm, "migrate-set-capabilities",
+             "{\"capabilities\": [{\"capability\": \"multifd\", "
+             "\"state\": true}]}");
+    qmp_void(vm, "migrate-set-parameters", args);
+}
+
+/* RAM over `channels` connections besides the main one, while the test
+ * writes pages: the same checks as a single stream. */
+static void
+multifd(bool tcp, unsigned channels)
+{
+    GwTestVm src, dst;
+    g_autofree char *uri = NULL;
+
+    start_src(&src);
+    if (tcp) {
+        uri = g_strdup_printf("tcp:127.0.0.1:%d", free_port());
+        start_dst(&dst, uri, NULL);
+    } else {
+        start_dst(&dst, "unix:@DIR@/mig.sock", NULL);
+        uri = g_strdup_printf("unix:%s/mig.sock", dst.dir);
+    }
+    set_caps(&dst, false);
+    set_multifd(&dst, channels);
+    set_multifd(&src, channels);
+    prepare_source(&src);
+    migrate_live(&src, &dst, uri);
+    check_completed(&src, &dst);
+    assert_same_guest(&src, &dst);
+    gw_test_vm_stop(&src);
+    gw_test_vm_stop(&dst);
+}
+
+static void
+test_multifd_2(void)
+{
+    multifd(false, 2);
+}
+
+static void
+test_multifd_4(void)
+{
+    multifd(true, 4);
+}
+
+/* A source with multifd and a destination without: refused in words. */
+static void
+test_multifd_one_side(void)
+{
+    GwTestVm src, dst;
+    g_autofree char *uri = NULL;
+    Snapshot before;
+
+    start_src(&src);
+    start_dst(&dst, "unix:@DIR@/mig.sock", NULL);
+    prepare_source(&src);
+    snapshot(src.qt, &before);
+    set_caps(&src, false);
+    set_multifd(&src, 2);
+    uri = g_strdup_printf("{\"uri\": \"unix:%s/mig.sock\"}", dst.dir);
+    qmp_void(&src, "migrate", uri);
+    assert_source_ok(&src, "failed", "multifd capability");
+    reap(&dst, 1);
+    assert_unchanged(src.qt, &before);
+    gw_test_vm_stop(&src);
+}
+
 /* ---- a link that breaks: a proxy between source and destination ---- */
 
 typedef enum { LINK_OK, LINK_CUT, LINK_CORRUPT } LinkFault;
 
+#define PROXY_LINKS 8 /* connections: the main one, then channels */
+
 typedef struct {
     int listen_fd;
     char *path, *to; /* where the source connects; the destination */
-    GThread *thread;
+    GThread *thread; /* accepts, relays the main connection */
+    GThread *links[PROXY_LINKS];
     int fault;        /* atomic LinkFault, acted on at the next byte */
     uint64_t auto_at; /* or at this source→destination offset (0: off) */
     int auto_fault;
+    unsigned fault_link; /* the connection (in accept order) it hits */
+    int stop;            /* atomic: accept no more */
 } Proxy;
+
+typedef struct {
+    Proxy *p;
+    unsigned index;
+    int src;
+} Link;
 
 static int
 unix_connect(const char *path)
@@ -1087,16 +1316,17 @@ unix_connect(const char *path)
 
 /* Copies what `from` has to `to`; false once either end is gone. */
 static bool
-relay(Proxy *p, int from, int to, bool downstream, uint64_t *off)
+relay(Proxy *p, unsigned link, int from, int to, bool downstream, uint64_t *off)
 {
     uint8_t buf[4096];
     ssize_t n = read(from, buf, sizeof(buf));
-    int fault = g_atomic_int_get(&p->fault);
+    int fault = link == p->fault_link ? g_atomic_int_get(&p->fault) : LINK_OK;
 
     if (n <= 0) {
         return false;
     }
-    if (downstream && p->auto_at && *off + (uint64_t)n > p->auto_at) {
+    if (downstream && link == p->fault_link && p->auto_at &&
+        *off + (uint64_t)n > p->auto_at) {
         fault = p->auto_fault;
         g_atomic_int_set(&p->fault, fault);
     }
@@ -1112,11 +1342,10 @@ relay(Proxy *p, int from, int to, bool downstream, uint64_t *off)
     return send(to, buf, (size_t)n, MSG_NOSIGNAL) == n; /* peer may be gone */
 }
 
-static gpointer
-proxy_thread(gpointer data)
+/* One connection, both ways, until either end goes. */
+static void
+relay_link(Proxy *p, unsigned index, int src)
 {
-    Proxy *p = data;
-    int src = accept4(p->listen_fd, NULL, NULL, SOCK_CLOEXEC);
     int dst = unix_connect(p->to);
     uint64_t off = 0, back = 0;
 
@@ -1125,13 +1354,45 @@ proxy_thread(gpointer data)
         if (poll(f, 2, 100) < 0) {
             break;
         }
-        if ((f[0].revents && !relay(p, src, dst, true, &off)) ||
-            (f[1].revents && !relay(p, dst, src, false, &back))) {
+        if ((f[0].revents && !relay(p, index, src, dst, true, &off)) ||
+            (f[1].revents && !relay(p, index, dst, src, false, &back))) {
             break;
         }
     }
     close(src); /* both ends see the link go */
     close(dst);
+}
+
+static gpointer
+link_thread(gpointer data)
+{
+    Link *l = data;
+
+    relay_link(l->p, l->index, l->src);
+    g_free(l);
+    return NULL;
+}
+
+/* The main connection here; each later one (a channel) in its own
+ * thread. */
+static gpointer
+proxy_thread(gpointer data)
+{
+    Proxy *p = data;
+    int src = accept4(p->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+    GThread *main_link = g_thread_new(
+        "link", link_thread, g_memdup2(&(Link){p, 0, src}, sizeof(Link)));
+    for (unsigned i = 1; i < PROXY_LINKS && !g_atomic_int_get(&p->stop);) {
+        struct pollfd f = {p->listen_fd, POLLIN, 0};
+        if (poll(&f, 1, 50) <= 0) {
+            continue;
+        }
+        Link l = {p, i, accept4(p->listen_fd, NULL, NULL, SOCK_CLOEXEC)};
+        p->links[i++] =
+            g_thread_new("link", link_thread, g_memdup2(&l, sizeof(l)));
+    }
+    g_thread_join(main_link);
     return NULL;
 }
 
@@ -1153,7 +1414,13 @@ proxy_start(Proxy *p, const char *dir, const char *to)
 static void
 proxy_stop(Proxy *p)
 {
+    g_atomic_int_set(&p->stop, 1);
     g_thread_join(p->thread);
+    for (unsigned i = 1; i < PROXY_LINKS; i++) {
+        if (p->links[i]) {
+            g_thread_join(p->links[i]);
+        }
+    }
     close(p->listen_fd);
     g_unlink(p->path);
     g_free(p->path);
@@ -1207,7 +1474,10 @@ link_fails(const char *phase, LinkFault fault)
     proxy_start(&p, src.dir, to);
     drain_events(&src);
     set_caps(&src, pause);
-    qmp_void(&src, "migrate-set-parameters", "{\"max-bandwidth\": 150000}");
+    /* A short downtime-limit: the patterns rewritten during the first
+     * pass make a second one (the "iteration"). */
+    qmp_void(&src, "migrate-set-parameters",
+             "{\"max-bandwidth\": 500000, \"downtime-limit\": 10}");
     uri = g_strdup_printf("{\"uri\": \"unix:%s\"}", p.path);
     qmp_void(&src, "migrate", uri);
     if (g_str_equal(phase, "first-pass")) {
@@ -1234,6 +1504,69 @@ link_fails(const char *phase, LinkFault fault)
     reap(&dst, 1);
     proxy_stop(&p);
     assert_unchanged(src.qt, &before);
+    qmp_void(&src, "migrate-set-parameters",
+             "{\"max-bandwidth\": 0, \"downtime-limit\": 300}");
+    retry(&src);
+    gw_test_vm_stop(&src);
+}
+
+/* Waits (bounded) until the source has sent `bytes`. */
+static void
+wait_transferred(GwTestVm *src, int64_t bytes)
+{
+    gint64 deadline = g_get_monotonic_time() + T * 1000ll;
+
+    for (;;) {
+        g_autoptr(json_object) r = query_migrate(src);
+        json_object *ram = json_object_object_get(r, "ram");
+        if (json_object_get_int64(json_object_object_get(ram, "transferred")) >=
+            bytes) {
+            return;
+        }
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(5 * 1000); /* polling query-migrate, bounded */
+    }
+}
+
+/*
+ * One multifd channel's connection cut while RAM flows (a proxy in
+ * between): the whole migration fails, the source runs on unchanged,
+ * the destination exits 1, and a single-stream retry succeeds.
+ */
+static void
+test_multifd_channel_cut(void)
+{
+    GwTestVm src, dst;
+    Proxy p = {.fault_link = 1}; /* the first channel, after the main */
+    Snapshot before;
+    g_autofree char *to = NULL, *uri = NULL;
+
+    start_src(&src);
+    prepare_source(&src);
+    snapshot(src.qt, &before);
+    start_dst(&dst, "unix:@DIR@/mig.sock", NULL);
+    set_multifd(&dst, 2);
+    set_multifd(&src, 2);
+    to = g_strdup_printf("%s/mig.sock", dst.dir);
+    proxy_start(&p, src.dir, to);
+    drain_events(&src);
+    set_caps(&src, false);
+    qmp_void(&src, "migrate-set-parameters", "{\"max-bandwidth\": 500000}");
+    uri = g_strdup_printf("{\"uri\": \"unix:%s\"}", p.path);
+    qmp_void(&src, "migrate", uri);
+    wait_status(&src, "active");
+    wait_transferred(&src, 1 << 19); /* RAM flows on the channels */
+    g_atomic_int_set(&p.fault, LINK_CUT);
+    /* Whichever stream tells the source first gives the reason (the
+     * destination's, "migration channel 0: …", when the return path
+     * outlives the cut); without the channels nothing would fail. */
+    assert_source_ok(&src, "failed", NULL);
+    reap(&dst, 1);
+    proxy_stop(&p);
+    assert_unchanged(src.qt, &before);
+    qmp_void(&src, "migrate-set-capabilities",
+             "{\"capabilities\": [{\"capability\": \"multifd\", "
+             "\"state\": false}]}");
     qmp_void(&src, "migrate-set-parameters", "{\"max-bandwidth\": 0}");
     retry(&src);
     gw_test_vm_stop(&src);
@@ -1271,8 +1604,10 @@ restore_damaged(bool truncate)
         data[len / 2] ^= 0x40;
     }
     g_assert_true(g_file_set_contents(path, data, (gssize)len, NULL));
-    in = g_strdup_printf("file:%s", path);
-    start_dst(&dst, in, NULL);
+    /* Deferred: read at once, the stream can fail before QMP is up. */
+    in = g_strdup_printf("{\"uri\": \"file:%s\"}", path);
+    start_dst(&dst, "defer", NULL);
+    qmp_void(&dst, "migrate-incoming", in);
     reap(&dst, 1);
     g_unlink(path);
     gw_test_vm_stop(&src);
@@ -1311,6 +1646,16 @@ main(int argc, char **argv)
     g_test_add_func("/migration/qtest/fd/getfd-socket-pair", test_fd);
     g_test_add_func("/migration/qtest/file/paused-vm-saved-and-restored",
                     test_file);
+    g_test_add_func("/migration/qtest/zero-range/holes-stay-holes", test_holes);
+    g_test_add_func(
+        "/migration/qtest/convergence/dirtying-faster-than-max-bandwidth",
+        test_not_converging);
+    g_test_add_func("/migration/qtest/multifd/unix-2-channels", test_multifd_2);
+    g_test_add_func("/migration/qtest/multifd/tcp-4-channels", test_multifd_4);
+    g_test_add_func("/migration/qtest/multifd/fail/destination-without-multifd",
+                    test_multifd_one_side);
+    g_test_add_func("/migration/qtest/multifd/fail/one-channel-cut",
+                    test_multifd_channel_cut);
     g_test_add_func("/migration/qtest/fail/manifest-mismatch",
                     test_manifest_mismatch);
     g_test_add_func("/migration/qtest/fail/kill-destination/active",

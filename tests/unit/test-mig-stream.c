@@ -436,13 +436,13 @@ test_bad_magic(void)
 static void
 test_newer_version(void)
 {
-    uint8_t h[GW_MIG_STREAM_HEADER] = "GODWITMS\x02\0\0\0\0\0\0\0";
+    uint8_t h[GW_MIG_STREAM_HEADER] = "GODWITMS\x03\0\0\0\0\0\0\0";
     g_autoptr(GError) err = NULL;
 
     g_assert_false(read_stream(h, sizeof(h), &err));
     g_assert_error(err, GW_MIG_ERROR, GW_MIG_ERROR_VERSION);
     g_assert_cmpstr(err->message, ==,
-                    "stream version 2 is newer than this godwit's 1");
+                    "stream version 3 is newer than this godwit's 2");
 }
 
 static void
@@ -783,6 +783,61 @@ test_batch_callback_error_stops(void)
     pages_clear(&p);
 }
 
+/* The stream's own XXH3 (AVX2 where there is AVX2) is the library's. */
+static void
+test_xxh3_is_the_library(void)
+{
+    static const size_t lens[] = {
+        0,   1,   3,    16,   17,   128,      129,
+        240, 241, 1024, 4096, 4099, 1u << 20, (1u << 20) + 77};
+    const size_t max = (1u << 20) + 77;
+    g_autofree uint8_t *buf = g_malloc(max);
+    GwMigXxh *h = gw_mig_xxh_new();
+
+    for (size_t i = 0; i < max; i++) {
+        buf[i] = (uint8_t)(i * 2654435761u >> 13);
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(lens); i++) {
+        size_t n = lens[i], cut = n / 3;
+        g_assert_cmphex(gw_mig_xxh3(buf, n), ==, XXH3_64bits(buf, n));
+        gw_mig_xxh_reset(h);
+        gw_mig_xxh_update(h, buf, cut);
+        gw_mig_xxh_update(h, buf + cut, n - cut);
+        g_assert_cmphex(gw_mig_xxh_digest(h), ==, XXH3_64bits(buf, n));
+    }
+    gw_mig_xxh_free(h);
+}
+
+/* ZERO_RANGE payloads: 16 bytes of whole pages, anything else refused. */
+static void
+test_zero_range_parse(void)
+{
+    uint8_t rec[GW_MIG_ZERO_RANGE_LEN];
+    uint64_t gpa, n;
+    static const struct {
+        uint64_t gpa, len;
+    } bad[] = {
+        {0x1000, 0}, {0x1001, 0x1000}, {0x1000, 0x10}, {~0xfffull, 0x2000}};
+
+    gw_mig_zero_range_encode(rec, 0x100000000ull, 0x40000000ull);
+    g_assert_true(gw_mig_zero_range_parse(rec, sizeof(rec), &gpa, &n, NULL));
+    g_assert_cmphex(gpa, ==, 0x100000000ull);
+    g_assert_cmphex(n, ==, 0x40000000ull);
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autoptr(GError) err = NULL;
+        for (int b = 0; b < 8; b++) {
+            rec[b] = (uint8_t)(bad[i].gpa >> (8 * b));
+            rec[8 + b] = (uint8_t)(bad[i].len >> (8 * b));
+        }
+        g_assert_false(
+            gw_mig_zero_range_parse(rec, sizeof(rec), &gpa, &n, &err));
+        g_assert_error(err, GW_MIG_ERROR, GW_MIG_ERROR_FORMAT);
+    }
+    g_autoptr(GError) err = NULL;
+    g_assert_false(gw_mig_zero_range_parse(rec, 15, &gpa, &n, &err));
+    g_assert_error(err, GW_MIG_ERROR, GW_MIG_ERROR_FORMAT);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -793,6 +848,10 @@ main(int argc, char **argv)
     g_test_add_func("/mig/stream/round-trip/short-writes-and-eintr",
                     test_round_trip_short_writes);
     g_test_add_func("/mig/stream/record-type-names", test_type_names);
+    g_test_add_func("/mig/stream/xxh3/same-as-libxxhash",
+                    test_xxh3_is_the_library);
+    g_test_add_func("/mig/stream/zero-range/rejects-partial-pages-and-wrap",
+                    test_zero_range_parse);
     g_test_add_func("/mig/stream/writev-is-byte-identical-to-write",
                     test_writev_equals_write);
     g_test_add_func("/mig/stream/corrupt-byte-at-every-offset",
