@@ -93,6 +93,19 @@ gw_bus_remove(GwBus *bus, uint64_t base)
     return false;
 }
 
+uint64_t
+gw_bus_next_claimed(const GwBus *bus, uint64_t addr)
+{
+    guint i = lower_bound(bus, addr);
+    const Range *r;
+
+    if (i >= bus->ranges->len) {
+        return UINT64_MAX;
+    }
+    r = &g_array_index(bus->ranges, Range, i);
+    return MAX(addr, r->base);
+}
+
 static Range *
 find(GwBus *bus, uint64_t addr, unsigned size)
 {

@@ -1,6 +1,7 @@
 /*
  * The KVM board.  See include/godwit/machine.h for threads and locking.
  */
+#include <string.h>
 #include <godwit/acpi-pcihp.h>
 #include <godwit/acpi-pm.h>
 #include <godwit/boot.h>
@@ -363,7 +364,29 @@ qt_mem_write(void *opaque, uint64_t addr, unsigned size, uint64_t val)
     g_mutex_unlock(&m->dev_lock);
 }
 
-/* RAM in one piece, anything else byte by byte. */
+/* How many bytes from `at` (at most `left`) no device claims and are
+ * not RAM: they are skipped in one go (reads as all ones). */
+static size_t
+unclaimed_run(GwMachine *m, uint64_t at, size_t left)
+{
+    uint64_t next;
+
+    if (gw_mem_ptr(m->mem, at, 1)) {
+        return 0;
+    }
+    g_mutex_lock(&m->dev_lock);
+    next = gw_bus_next_claimed(m->mmio, at);
+    g_mutex_unlock(&m->dev_lock);
+    for (guint r = 0; r < m->mem->n_regions; r++) {
+        uint64_t gpa = m->mem->regions[r].gpa;
+        if (gpa > at && gpa < next) {
+            next = gpa;
+        }
+    }
+    return next - at < left ? (size_t)(next - at) : left;
+}
+
+/* RAM in one piece, devices byte by byte, what nobody claims skipped. */
 static bool
 qt_mem_rw(void *opaque, uint64_t addr, void *buf, size_t len, bool write)
 {
@@ -374,12 +397,21 @@ qt_mem_rw(void *opaque, uint64_t addr, void *buf, size_t len, bool write)
               : gw_mem_read(m->mem, addr, buf, len)) {
         return true;
     }
-    for (size_t i = 0; i < len; i++) {
+    for (size_t i = 0; i < len;) {
+        size_t skip = unclaimed_run(m, addr + i, len - i);
+        if (skip) {
+            if (!write) {
+                memset(p + i, 0xff, skip);
+            }
+            i += skip;
+            continue;
+        }
         if (write) {
             qt_mem_write(m, addr + i, 1, p[i]);
         } else {
             p[i] = (uint8_t)qt_mem_read(m, addr + i, 1);
         }
+        i++;
     }
     return true;
 }

@@ -38,6 +38,11 @@ bool gw_bus_remove(GwBus *bus, uint64_t base);
  * access (then a read yields all ones, as on real hardware).
  */
 bool gw_bus_read(GwBus *bus, uint64_t addr, unsigned size, uint64_t *value);
+
+/* The first address at or above `addr` that a range covers (`addr`
+ * itself if one does), or UINT64_MAX: lets a long access skip what no
+ * device claims. */
+uint64_t gw_bus_next_claimed(const GwBus *bus, uint64_t addr);
 bool gw_bus_write(GwBus *bus, uint64_t addr, unsigned size, uint64_t value);
 
 /* What one range has been asked to do since it was mapped. */
