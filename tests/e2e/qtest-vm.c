@@ -156,3 +156,16 @@ gw_test_vm_qmp_err(GwTestVm *vm, const char *cmd, const char *args_json,
     *class_out = g_strdup(json_object_get_string(class));
     *desc_out = g_strdup(json_object_get_string(desc));
 }
+
+void
+gw_test_vm_release(GwTestVm *vm)
+{
+    gw_qt_free(vm->qt);
+    gw_qmp_conn_free(vm->c);
+    g_spawn_close_pid(vm->pid);
+    g_assert_true(rm_tree(vm->dir));
+    g_free(vm->qmp_sock);
+    g_free(vm->qt_sock);
+    g_free(vm->dir);
+    *vm = (GwTestVm){0};
+}

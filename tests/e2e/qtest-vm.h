@@ -33,6 +33,12 @@ void gw_test_vm_start(GwTestVm *vm, const char *const *args);
  * one per VM: the seeds of tests/fuzz/corpus/board (scripts/fuzz.sh).
  */
 
+/*
+ * For a godwit that has already ended (the test reaped its pid): closes
+ * the connections and removes its runtime directory with what is left.
+ */
+void gw_test_vm_release(GwTestVm *vm);
+
 /* SIGTERM; godwit must exit 0 and leave its runtime directory empty. */
 void gw_test_vm_stop(GwTestVm *vm);
 

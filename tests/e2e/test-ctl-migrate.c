@@ -110,14 +110,7 @@ reap_failed(GwTestVm *vm)
 
     g_assert_true(WIFEXITED(status));
     g_assert_cmpint(WEXITSTATUS(status), ==, 1);
-    gw_qt_free(vm->qt);
-    gw_qmp_conn_free(vm->c);
-    g_spawn_close_pid(vm->pid);
-    g_assert_true(rm_tree(vm->dir));
-    g_free(vm->qmp_sock);
-    g_free(vm->qt_sock);
-    g_free(vm->dir);
-    *vm = (GwTestVm){0};
+    gw_test_vm_release(vm);
 }
 
 static void

@@ -309,14 +309,7 @@ reap(GwTestVm *vm, int code)
     }
     g_assert_true(WIFEXITED(status));
     g_assert_cmpint(WEXITSTATUS(status), ==, code);
-    gw_qt_free(vm->qt);
-    gw_qmp_conn_free(vm->c);
-    g_spawn_close_pid(vm->pid);
-    g_assert_true(rm_tree(vm->dir));
-    g_free(vm->qmp_sock);
-    g_free(vm->qt_sock);
-    g_free(vm->dir);
-    *vm = (GwTestVm){0};
+    gw_test_vm_release(vm);
 }
 
 /* A destination we killed. */
@@ -327,14 +320,7 @@ reap_killed(GwTestVm *vm)
 
     g_assert_cmpint(waitpid(vm->pid, &status, 0), ==, vm->pid);
     g_assert_true(WIFSIGNALED(status));
-    gw_qt_free(vm->qt);
-    gw_qmp_conn_free(vm->c);
-    g_spawn_close_pid(vm->pid);
-    g_assert_true(rm_tree(vm->dir));
-    g_free(vm->qmp_sock);
-    g_free(vm->qt_sock);
-    g_free(vm->dir);
-    *vm = (GwTestVm){0};
+    gw_test_vm_release(vm);
 }
 
 static void
