@@ -1,11 +1,13 @@
 /* blk [dev=bb:dd.f] [sectors=N] [expect-capacity=N] [timeout-ms=N]
- * [inject-error=1]: drives a modern virtio-blk (1af4:1042, or a
+ * [rounds=N] [inject-error=1]: drives a modern virtio-blk (1af4:1042, or a
  * transitional 1af4:1001 with modern capabilities) through one polled
  * split queue.  Writes distinct patterns to N sectors at the start, the
  * middle and the end of the disk, then reads each region back and
  * verifies every word (so a device that ignores the sector number shows
  * the wrong region's pattern), then reads one sector past the end, which
- * must complete with VIRTIO_BLK_S_IOERR. */
+ * must complete with VIRTIO_BLK_S_IOERR.  rounds=N does that N times
+ * (0 = forever) with a new pattern each round, printing a line per round:
+ * for migration tests, a write lost or run on stale data shows. */
 #include "virtio.h"
 
 #define VIRTIO_BLK_T_IN    0
@@ -163,8 +165,13 @@ blk_check(struct virtio_dev *d, u32 bdf, const struct blk_opts *o)
                 d->name, cap, o->sectors);
         return false;
     }
-    if (!blk_io(d, cap, o)) {
-        return false;
+    for (u32 r = 1; !o->rounds || r <= o->rounds; r++) {
+        if (!blk_io(d, cap, o)) {
+            return false;
+        }
+        if (o->rounds != 1) {
+            gprintf("GUEST blk %s round=%u pass\n", d->name, r);
+        }
     }
     gprintf("GUEST pass blk\n");
     return true;
@@ -176,6 +183,7 @@ blk_opts_parse(const struct args *a, struct blk_opts *o)
     o->sectors = arg_u32(a, "sectors", 8);
     o->timeout_ms = arg_u32(a, "timeout-ms", 10000);
     o->inject = arg_u32(a, "inject-error", 0);
+    o->rounds = arg_u32(a, "rounds", 1);
     o->has_expect = false;
     for (int i = 0; i < a->n; i++) {
         o->has_expect |= !strcmp(a->key[i], "expect-capacity");
@@ -193,8 +201,8 @@ void
 wl_blk(const struct args *a)
 {
     static const char *const allowed[] = {
-        "dev",        "sectors",      "expect-capacity",
-        "timeout-ms", "inject-error", NULL};
+        "dev",          "sectors", "expect-capacity", "timeout-ms",
+        "inject-error", "rounds",  NULL};
     struct blk_opts o;
     struct virtio_dev d;
     u32 bdf = 0;

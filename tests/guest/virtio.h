@@ -147,6 +147,7 @@ bool virtio_check_id(u32 bdf, u16 modern, u16 transitional, const char *wl,
 struct blk_opts {
     u32 sectors;    /* per region: start, middle, end */
     u32 timeout_ms; /* per request */
+    u32 rounds;     /* write-and-verify rounds, 0 = forever */
     bool inject;    /* corrupt one sector between write and verify */
     bool has_expect;
     u64 expect_capacity;
@@ -155,7 +156,8 @@ struct blk_opts {
  * (pass or fail) and leaves the device running for the caller to stop
  * (d->common is NULL if probing failed before the device was found). */
 bool blk_check(struct virtio_dev *d, u32 bdf, const struct blk_opts *o);
-/* sectors (8), timeout-ms (10000), inject-error, expect-capacity of `a`;
+/* sectors (8), timeout-ms (10000), rounds (1), inject-error,
+ * expect-capacity of `a`;
  * prints a fail line and returns false when out of range. */
 bool blk_opts_parse(const struct args *a, struct blk_opts *o);
 
