@@ -299,14 +299,18 @@ test_blk(void)
         return;
     }
     g_autofree char *disk = make_disk(128);
-    g_autoptr(GuestReport) r =
-        run_blk("blk dev=00:04.0 sectors=8 expect-capacity=262144", disk);
+    g_autoptr(GuestReport) r = run_blk(
+        "blk dev=00:04.0 sectors=8 expect-capacity=262144 rounds=3", disk);
 
     g_assert_true(r->done);
     g_assert_true(guest_report_has(r, "GUEST blk 00:04.0 capacity=262144"));
     /* SeaBIOS placed the BARs; only VERSION_1 is offered and taken. */
     g_assert_true(guest_report_has(r, "GUEST blk 00:04.0 "
                                       "features=0x100000000 bars=firmware"));
+    /* Three rounds, each with its own pattern, then the pass line. */
+    g_assert_true(guest_report_has(r, "GUEST blk 00:04.0 round=1 pass"));
+    g_assert_true(guest_report_has(r, "GUEST blk 00:04.0 round=3 pass"));
+    g_assert_null(guest_report_find(r, "round=4"));
     g_assert_true(guest_report_has(r, "GUEST pass blk"));
     g_assert_null(guest_report_find(r, "GUEST fail"));
     /* The patterns reached the image: start, middle and end regions. */
@@ -540,7 +544,8 @@ test_net_bad_arguments(void)
     }
     g_autoptr(GuestReport) r =
         run_guest("net; net dev=00:1f.0; net dev=x; net mac=01:00:00:00:00:00;"
-                  " net mac=02:00:00:00:00; net frames=0; net nosuch=1",
+                  " net mac=02:00:00:00:00; net frames=100001; net every=0;"
+                  " net nosuch=1",
                   "1", false);
 
     g_assert_true(r->done);
@@ -552,8 +557,10 @@ test_net_bad_arguments(void)
                                       "mac=01:00:00:00:00:00 malformed"));
     g_assert_true(guest_report_has(r, "GUEST fail net "
                                       "mac=02:00:00:00:00 malformed"));
-    g_assert_true(guest_report_has(r, "GUEST fail net frames=0 out-of-range "
-                                      "max=100000"));
+    g_assert_true(guest_report_has(r, "GUEST fail net frames=100001 every=100 "
+                                      "out-of-range max=100000"));
+    g_assert_true(guest_report_has(r, "GUEST fail net frames=8 every=0 "
+                                      "out-of-range max=100000"));
     g_assert_true(guest_report_has(r, "GUEST fail net "
                                       "unknown-argument=nosuch"));
     g_assert_null(guest_report_find(r, "GUEST pass net"));

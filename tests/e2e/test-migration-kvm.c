@@ -15,196 +15,8 @@
 #include <glib/gstdio.h>
 #include <godwit/qmp-client.h>
 #include <godwit/util.h>
+#include "guest-vm.h"
 #include "spawn-util.h"
-
-#define T       120000 /* guest code is emulated on PVM: be generous */
-#define CMDLINE "dirty pages=16 rounds=0"
-
-typedef struct {
-    char *dir, *serial, *qmp;
-    const char *netns; /* run inside this network namespace, or NULL */
-    GPid pid;
-    GwQmpConn *c;
-} Vm;
-
-static void
-vm_start(Vm *vm, const char *cpus, const char *incoming)
-{
-    g_autoptr(GError) err = NULL;
-    g_autofree char *ser = NULL;
-    g_auto(GStrv) env = NULL;
-    g_autoptr(GPtrArray) argv = g_ptr_array_new();
-
-    vm->dir = g_dir_make_tmp("godwit-migkvm-XXXXXX", NULL);
-    vm->serial = g_build_filename(vm->dir, "serial.log", NULL);
-    vm->qmp = g_build_filename(vm->dir, "qmp.sock", NULL);
-    ser = g_strdup_printf("file=%s", vm->serial);
-    const char *base[] = {g_getenv("GODWIT_BIN"),
-                          "--kernel",
-                          g_getenv("GODWIT_GUEST"),
-                          "--cmdline",
-                          CMDLINE,
-                          "--memory",
-                          "size=128M",
-                          "--cpus",
-                          cpus,
-                          "--serial",
-                          ser,
-                          "--qmp",
-                          vm->qmp};
-    if (vm->netns) { /* `ip netns exec` execs godwit: the pid is godwit's */
-        g_ptr_array_add(argv, "ip");
-        g_ptr_array_add(argv, "netns");
-        g_ptr_array_add(argv, "exec");
-        g_ptr_array_add(argv, (char *)vm->netns);
-    }
-    for (size_t i = 0; i < G_N_ELEMENTS(base); i++) {
-        g_ptr_array_add(argv, (char *)base[i]);
-    }
-    if (incoming) {
-        g_ptr_array_add(argv, "--incoming");
-        g_ptr_array_add(argv, (char *)incoming);
-    }
-    g_ptr_array_add(argv, NULL);
-    env = godwit_test_env(vm->dir);
-    g_assert_true(g_spawn_async(NULL, (char **)argv->pdata, env,
-                                G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH,
-                                die_with_parent, NULL, &vm->pid, &err));
-    g_assert_no_error(err);
-    vm->c = gw_qmp_conn_new(vm->qmp, T, &err);
-    g_assert_no_error(err);
-    g_assert_true(gw_qmp_conn_negotiate(vm->c, T, &err));
-}
-
-static void
-vm_stop(Vm *vm)
-{
-    gw_qmp_conn_free(vm->c);
-    stop_child(vm->pid);
-    g_spawn_close_pid(vm->pid);
-    g_assert_true(rm_tree(vm->dir));
-    g_free(vm->dir);
-    g_free(vm->serial);
-    g_free(vm->qmp);
-}
-
-static json_object *
-qmp(Vm *vm, const char *cmd, const char *args)
-{
-    g_autoptr(GError) err = NULL;
-    g_autoptr(json_object) a = args ? json_tokener_parse(args) : NULL;
-    json_object *r =
-        gw_qmp_conn_execute(vm->c, cmd, g_steal_pointer(&a), -1, T, &err);
-    json_object *ret;
-
-    g_assert_no_error(err);
-    if (!json_object_object_get_ex(r, "return", &ret)) {
-        g_error("%s: %s", cmd, json_object_to_json_string(r));
-    }
-    ret = json_object_get(ret);
-    json_object_put(r);
-    return ret;
-}
-
-static void
-qmp_void(Vm *vm, const char *cmd, const char *args)
-{
-    json_object_put(qmp(vm, cmd, args));
-}
-
-static char *
-field(Vm *vm, const char *cmd, const char *key)
-{
-    g_autoptr(json_object) r = qmp(vm, cmd, NULL);
-
-    return g_strdup(json_object_get_string(json_object_object_get(r, key)));
-}
-
-static guint
-count(const char *path, const char *needle)
-{
-    g_autofree char *text = NULL;
-    guint n = 0;
-
-    if (!g_file_get_contents(path, &text, NULL, NULL)) {
-        return 0;
-    }
-    for (const char *p = text; (p = strstr(p, needle)); p++) {
-        n++;
-    }
-    return n;
-}
-
-/* Waits (bounded) until `path` holds `want` rounds. */
-static void
-wait_rounds(const char *path, guint want)
-{
-    gint64 deadline = g_get_monotonic_time() + T * 1000ll;
-
-    while (count(path, "GUEST dirty round=") < want) {
-        g_assert_cmpuint(count(path, "GUEST fail"), ==, 0);
-        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
-        g_usleep(20 * 1000); /* polling a file, bounded */
-    }
-}
-
-static void
-wait_completed(Vm *vm)
-{
-    gint64 deadline = g_get_monotonic_time() + T * 1000ll;
-
-    for (;;) {
-        g_autofree char *s = field(vm, "query-migrate", "status");
-        if (s && g_str_equal(s, "completed")) {
-            return;
-        }
-        if (s && g_str_equal(s, "failed")) {
-            g_autofree char *why = field(vm, "query-migrate", "error-desc");
-            g_error("migration failed: %s", why);
-        }
-        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
-        g_usleep(10 * 1000); /* polling query-migrate, bounded */
-    }
-}
-
-static void
-events_on(Vm *vm)
-{
-    qmp_void(vm, "migrate-set-capabilities",
-             "{\"capabilities\": [{\"capability\": \"events\", "
-             "\"state\": true}]}");
-}
-
-/* After the move: the destination runs the guest on, the source waits. */
-/* Waits (bounded) for the run state `want`: the destination resumes
- * once the source's COMMIT arrives, just after the source completed. */
-static void
-wait_state(Vm *vm, const char *want)
-{
-    gint64 deadline = g_get_monotonic_time() + T * 1000ll;
-
-    for (;;) {
-        g_autofree char *s = field(vm, "query-status", "status");
-        if (g_str_equal(s, want)) {
-            return;
-        }
-        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
-        g_usleep(10 * 1000); /* polling query-status, bounded */
-    }
-}
-
-static void
-check_moved(Vm *src, Vm *dst)
-{
-    g_autofree char *s = field(src, "query-status", "status");
-    guint before = count(src->serial, "GUEST dirty round=");
-
-    g_assert_cmpstr(s, ==, "postmigrate");
-    wait_state(dst, "running");
-    wait_rounds(dst->serial, 3); /* three full rounds, all pages checked */
-    g_assert_cmpuint(count(dst->serial, "GUEST fail"), ==, 0);
-    g_assert_cmpuint(count(src->serial, "GUEST dirty round="), ==, before);
-}
 
 static void
 migrate_live(const char *cpus, bool tcp)
@@ -296,21 +108,6 @@ test_file(void)
 
 /* ---- failure: the source's guest runs on, and a retry succeeds ---- */
 
-static void
-wait_migration(Vm *vm, const char *want)
-{
-    gint64 deadline = g_get_monotonic_time() + T * 1000ll;
-
-    for (;;) {
-        g_autofree char *s = field(vm, "query-migrate", "status");
-        if (s && g_str_equal(s, want)) {
-            return;
-        }
-        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
-        g_usleep(10 * 1000); /* polling query-migrate, bounded */
-    }
-}
-
 /*
  * The destination dies while the source waits in pre-switchover (vCPUs
  * paused, everything sent but the last pages and the devices): the
@@ -347,11 +144,7 @@ test_kill_dst_at_switchover(void)
     g_assert_cmpstr(st, ==, "running");
     rounds = count(src.serial, "GUEST dirty round=");
     wait_rounds(src.serial, rounds + 2); /* the guest goes on, unharmed */
-    gw_qmp_conn_free(dst.c);
-    g_assert_true(rm_tree(dst.dir));
-    g_free(dst.dir);
-    g_free(dst.serial);
-    g_free(dst.qmp);
+    vm_forget(&dst);
     /* And a second migration succeeds. */
     qmp_void(&src, "migrate-set-capabilities",
              "{\"capabilities\": [{\"capability\": "

@@ -1,5 +1,5 @@
-/* net [dev=bb:dd.f] [frames=N] [mac=xx:xx:xx:xx:xx:xx] [timeout-ms=N]
- * [inject-error=1]: drives a modern virtio-net (1af4:1041, or a
+/* net [dev=bb:dd.f] [frames=N] [every=N] [mac=xx:xx:xx:xx:xx:xx]
+ * [timeout-ms=N] [inject-error=1]: drives a modern virtio-net (1af4:1041, or a
  * transitional 1af4:1000 with modern capabilities) through polled split
  * queues: rx 0, tx 1, and the control queue 2 when CTRL_VQ is offered (no
  * MQ, so one pair).  Reads the MAC from config; with mac= sets it with
@@ -8,7 +8,9 @@
  * content, and expects each back on the receive queue: godwit's vDPA
  * simulator loops frames for its own MAC into the next RX buffer, QEMU
  * does it with a netdev whose frames come back to it (a UDP socket sending
- * to its own address).  Every received header and byte is checked. */
+ * to its own address).  Every received header and byte is checked.
+ * frames=0 loops forever, printing a line every `every` frames: for
+ * migration tests, a frame lost, duplicated or damaged fails. */
 #include "virtio.h"
 
 #define NET_MODERN       0x1041
@@ -40,7 +42,8 @@
 #define BAD_BYTE   (ETH_HLEN + 7)
 
 struct net_opts {
-    u32 frames;
+    u32 frames;     /* 0 = forever */
+    u32 every;      /* frames=0: a line every so many frames */
     u32 timeout_ms; /* every wait */
     bool inject;    /* flip a received byte before it is checked */
     bool set_mac;
@@ -255,7 +258,7 @@ one_frame(struct net *n, u32 k)
         gprintf("GUEST fail net %s frame=%u rx-id=%u\n", n->d.name, k, id);
         return false;
     }
-    if (n->o->inject && k == (n->o->frames + 1) / 2) {
+    if (n->o->inject && k == (n->o->frames + 1) / 2 + !n->o->frames) {
         rx_buf[id][HDR_LEN + BAD_BYTE] ^= 0xFF;
     }
     if (!check_frame(n, k, id, used)) {
@@ -273,9 +276,12 @@ net_io(struct net *n)
         rx_post(n, i);
     }
     virtq_kick(&net_rxq);
-    for (u32 k = 1; k <= n->o->frames; k++) {
+    for (u32 k = 1; !n->o->frames || k <= n->o->frames; k++) {
         if (!one_frame(n, k)) {
             return false;
+        }
+        if (!n->o->frames && k % n->o->every == 0) {
+            gprintf("GUEST net %s frames=%u pass\n", n->d.name, k);
         }
     }
     return true;
@@ -342,12 +348,13 @@ net_opts_parse(const struct args *a, struct net_opts *o)
     const char *mac = arg_str(a, "mac");
 
     o->frames = arg_u32(a, "frames", 8);
+    o->every = arg_u32(a, "every", 100);
     o->timeout_ms = arg_u32(a, "timeout-ms", 10000);
     o->inject = arg_u32(a, "inject-error", 0);
     o->set_mac = mac != NULL;
-    if (!o->frames || o->frames > MAX_FRAMES) {
-        gprintf("GUEST fail net frames=%u out-of-range max=%u\n", o->frames,
-                MAX_FRAMES);
+    if (o->frames > MAX_FRAMES || !o->every) {
+        gprintf("GUEST fail net frames=%u every=%u out-of-range max=%u\n",
+                o->frames, o->every, MAX_FRAMES);
         return false;
     }
     if (mac && !parse_mac(mac, o->mac)) {
@@ -361,7 +368,8 @@ void
 wl_net(const struct args *a)
 {
     static const char *const allowed[] = {
-        "dev", "frames", "mac", "timeout-ms", "inject-error", NULL};
+        "dev",        "frames",       "every", "mac",
+        "timeout-ms", "inject-error", NULL};
     struct net_opts o;
     struct net n;
     u32 bdf = 0;
