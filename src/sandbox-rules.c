@@ -113,6 +113,14 @@ static const GwSandboxRule vdpa_sim[] = {
     ANY("close"),
 };
 
+/* A shadow-virtqueue relay: poll the guest's kicks and the device's
+ * calls, drain them (eventfd writes are in base); rings are memory. */
+static const GwSandboxRule svq_relay[] = {
+    ANY("poll"),
+    ANY("ppoll"),
+    ANY("read"),
+};
+
 /* The stream's I/O both ways (a socket or a file), the dirty log. */
 static const GwSandboxRule mig_io[] = {
     ANY("read"),     ANY("readv"),   ANY("writev"),
@@ -259,8 +267,9 @@ static const GwSandboxRule sanitizers[] = {
 #endif
 
 static const GwSandboxRules main_rules[] = {
-    TABLE(base),   TABLE(main_own), TABLE(vcpu),     TABLE(vdpa_sim),
-    TABLE(mig_io), TABLE(mig_send), TABLE(mig_chan), SANITIZERS{NULL, 0},
+    TABLE(base),     TABLE(main_own),  TABLE(vcpu),
+    TABLE(vdpa_sim), TABLE(mig_io),    TABLE(mig_send),
+    TABLE(mig_chan), TABLE(svq_relay), SANITIZERS{NULL, 0},
 };
 static const GwSandboxRules vcpu_rules[] = {
     TABLE(base),
@@ -272,6 +281,12 @@ static const GwSandboxRules vdpa_sim_rules[] = {
     TABLE(base),
     TABLE(no_files),
     TABLE(vdpa_sim),
+    SANITIZERS{NULL, 0},
+};
+static const GwSandboxRules svq_rules[] = {
+    TABLE(base),
+    TABLE(no_files),
+    TABLE(svq_relay),
     SANITIZERS{NULL, 0},
 };
 static const GwSandboxRules mig_send_rules[] = {
@@ -292,6 +307,7 @@ gw_sandbox_role_rules(GwSandboxRole role)
         [GW_SANDBOX_VDPA_SIM] = vdpa_sim_rules,
         [GW_SANDBOX_MIG_SEND] = mig_send_rules,
         [GW_SANDBOX_MIG_RECV] = mig_recv_rules,
+        [GW_SANDBOX_SVQ] = svq_rules,
     };
     g_assert((unsigned)role < G_N_ELEMENTS(lists));
     return lists[role];

@@ -45,7 +45,7 @@ gw_sandbox_role_name(GwSandboxRole role)
     static const char *const names[] = {
         [GW_SANDBOX_MAIN] = "main",         [GW_SANDBOX_VCPU] = "vcpu",
         [GW_SANDBOX_VDPA_SIM] = "vdpa-sim", [GW_SANDBOX_MIG_SEND] = "mig-send",
-        [GW_SANDBOX_MIG_RECV] = "mig-recv",
+        [GW_SANDBOX_MIG_RECV] = "mig-recv", [GW_SANDBOX_SVQ] = "svq-relay",
     };
     g_assert((unsigned)role < G_N_ELEMENTS(names));
     return names[role];

@@ -20,10 +20,12 @@ typedef enum {
     GW_SANDBOX_VDPA_SIM, /* src/vdpa/sim/device.c: a simulator's worker */
     GW_SANDBOX_MIG_SEND, /* migration/outgoing.c: gw-mig-send */
     GW_SANDBOX_MIG_RECV, /* migration/incoming.c: gw-mig-recv */
+    GW_SANDBOX_SVQ,      /* src/vdpa/svq.c: a device's shadow-virtqueue relay */
     GW_SANDBOX_N_ROLES
 } GwSandboxRole;
 
-/* "main", "vcpu", "vdpa-sim", "mig-send", "mig-recv": static strings. */
+/* "main", "vcpu", "vdpa-sim", "mig-send", "mig-recv", "svq-relay":
+ * static strings. */
 const char *gw_sandbox_role_name(GwSandboxRole role);
 
 /*

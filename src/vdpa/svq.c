@@ -26,6 +26,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include <godwit/log.h>
+#include <godwit/sandbox.h>
 #include <godwit/util.h>
 #include <godwit/vdpa-svq.h>
 #include "device-priv.h"
@@ -232,6 +233,7 @@ relay_thread(gpointer opaque)
     struct pollfd pfd[1 + 2 * GW_VIRTIO_MAX_QUEUES];
     eventfd_t v;
 
+    gw_sandbox_enter_thread(GW_SANDBOX_SVQ);
     for (;;) {
         unsigned n = 0;
 

@@ -7,7 +7,7 @@
  *
  * Threads: the command runs on the main thread; it picks the target
  * thread by its name in /proc/self/task (vcpuN, vdpa-sim, gw-mig-send,
- * gw-mig-recv; the main thread is the process) and sends it SIGUSR2,
+ * gw-mig-recv, svq-ID; the main thread is the process) and sends it SIGUSR2,
  * whose handler makes the call on that thread and counts it in `done`.
  */
 #include <dirent.h>
@@ -43,6 +43,7 @@ comm_prefix(const char *role)
         {"vdpa-sim", "vdpa-sim"},
         {"mig-send", "gw-mig-send"},
         {"mig-recv", "gw-mig-recv"},
+        {"svq-relay", "svq-"},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(map); i++) {
         if (g_str_equal(role, map[i][0])) {

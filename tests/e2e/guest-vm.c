@@ -13,8 +13,7 @@ expand_dir(const char *arg, const char *dir)
 }
 
 static void
-add_args(GPtrArray *argv, const Vm *vm, const char *cpus,
-         const char *incoming)
+add_args(GPtrArray *argv, const Vm *vm, const char *cpus, const char *incoming)
 {
     g_autofree char *ser = g_strdup_printf("file=%s", vm->serial);
     const char *base[] = {g_getenv("GODWIT_BIN"),

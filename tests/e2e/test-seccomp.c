@@ -5,7 +5,8 @@
  * line on stderr naming the role and the syscall; with `log` it runs on
  * (the kernel logs it); with `false` no filter exists at all.  Each
  * thread of a sandboxed godwit carries its filters (main's, and its
- * role's on top).  vCPU and migration roles need /dev/kvm and skip
+ * role's on top).  vCPU, migration and svq-relay (a vDPA disk on shadow
+ * virtqueues during a migration) roles need /dev/kvm and skip
  * visibly without it.
  */
 #include <signal.h>
@@ -20,7 +21,8 @@
 #define T 120000
 
 typedef struct {
-    char *dir, *qmp, *err;
+    char *dir, *qmp, *err, *serial;
+    char *disk; /* svq-relay: the vDPA disk's backing file */
     GPid pid;
     GwQmpConn *c;
 } Vm;
@@ -41,12 +43,16 @@ child_setup(gpointer data)
 }
 
 static void
-vm_start(Vm *vm, const char *mode, const char *role, const char *incoming)
+vm_start(Vm *vm, const char *mode, const char *role, const char *incoming,
+         const char *disk)
 {
     g_autoptr(GError) err = NULL;
     g_auto(GStrv) env = NULL;
     g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_autoptr(GPtrArray) owned = g_ptr_array_new_with_free_func(g_free);
     bool kvm = !g_str_equal(role, "main") && !g_str_equal(role, "vdpa-sim");
+    bool svq = g_str_equal(role, "svq-relay");
+    g_autofree char *ser = NULL, *sim = NULL;
     int efd;
 
     vm->dir = g_dir_make_tmp("godwit-seccomp-XXXXXX", NULL);
@@ -55,14 +61,33 @@ vm_start(Vm *vm, const char *mode, const char *role, const char *incoming)
     g_ptr_array_add(argv, (char *)g_getenv("GODWIT_DEBUG_BIN"));
     g_ptr_array_add(argv, "--seccomp");
     g_ptr_array_add(argv, (char *)mode);
+    /* svq-relay: a vDPA disk on a file both VMs share (disk) and the
+     * guest's blk workload, whose rounds show in the serial file. */
+    vm->serial = g_build_filename(vm->dir, "serial.log", NULL);
+    vm->disk =
+        disk ? g_strdup(disk) : g_build_filename(vm->dir, "disk.img", NULL);
+    ser = g_strdup_printf("file=%s", vm->serial);
+    sim = g_strdup_printf("name=d0,mgmtdev=vdpasim_blk,capacity=1M,"
+                          "backing=%s",
+                          vm->disk);
     g_ptr_array_add(argv, "--serial");
-    g_ptr_array_add(argv, "off");
+    g_ptr_array_add(argv, svq ? ser : "off");
+    if (svq) {
+        const char *v[] = {"--vdpa-sim", sim, "--vdpa",
+                           "path=@DIR@/vdpa/d0,id=disk0"};
+        for (size_t i = 0; i < G_N_ELEMENTS(v); i++) {
+            g_auto(GStrv) parts = g_strsplit(v[i], "@DIR@", -1);
+            g_ptr_array_add(owned, g_strjoinv(vm->dir, parts));
+            g_ptr_array_add(argv, owned->pdata[owned->len - 1]);
+        }
+    }
     g_ptr_array_add(argv, "--qmp");
     g_ptr_array_add(argv, vm->qmp);
     if (kvm) {
-        const char *k[] = {"--kernel",  g_getenv("GODWIT_GUEST"),
-                           "--cmdline", "dirty pages=16 rounds=0",
-                           "--memory",  "size=64M"};
+        const char *k[] = {
+            "--kernel",  g_getenv("GODWIT_GUEST"),
+            "--cmdline", svq ? "blk rounds=0" : "dirty pages=16 rounds=0",
+            "--memory",  "size=64M"};
         for (size_t i = 0; i < G_N_ELEMENTS(k); i++) {
             g_ptr_array_add(argv, (char *)k[i]);
         }
@@ -101,6 +126,8 @@ vm_free(Vm *vm)
     g_free(vm->dir);
     g_free(vm->qmp);
     g_free(vm->err);
+    g_free(vm->serial);
+    g_free(vm->disk);
 }
 
 /* The reply to cmd, or NULL once the connection is gone. */
@@ -174,21 +201,51 @@ assert_threads_filtered(GPid pid, bool filtered)
     g_assert_cmpuint(n, >, 0);
 }
 
-/* A running VM with a thread of role c->role; for the migration roles,
- * a source (vm) migrating to dst, both waiting in pre-switchover. */
+/* Until the guest's vDPA disk has run a round (bounded). */
+static void
+wait_disk_running(Vm *vm)
+{
+    gint64 deadline = g_get_monotonic_time() + T * 1000ll;
+
+    for (;;) {
+        g_autofree char *text = NULL;
+        if (g_file_get_contents(vm->serial, &text, NULL, NULL) &&
+            strstr(text, "round=1 pass")) {
+            return;
+        }
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(20 * 1000); /* polling a file, bounded */
+    }
+}
+
+/* Roles whose thread lives only while a migration runs: a source (vm)
+ * migrating to dst, both waiting in pre-switchover; for svq-relay, with
+ * the guest's vDPA disk on shadow virtqueues. */
+static bool
+needs_migration(const Case *c)
+{
+    return g_str_has_prefix(c->role, "mig-") ||
+           g_str_equal(c->role, "svq-relay");
+}
+
+/* A running VM with a thread of role c->role. */
 static void
 setup(const Case *c, Vm *vm, Vm *dst)
 {
     g_autofree char *in = NULL, *args = NULL;
+    const char *kind = g_str_equal(c->role, "svq-relay") ? c->role : "vcpu";
 
-    if (!g_str_has_prefix(c->role, "mig-")) {
-        vm_start(vm, c->mode, c->role, NULL);
+    if (!needs_migration(c)) {
+        vm_start(vm, c->mode, c->role, NULL, NULL);
         return;
     }
-    vm_start(vm, c->mode, "vcpu", NULL);
+    vm_start(vm, c->mode, kind, NULL, NULL);
+    if (g_str_equal(kind, "svq-relay")) {
+        wait_disk_running(vm);
+    }
     in = g_strdup_printf("unix:%s/mig.sock", vm->dir);
     args = g_strdup_printf("{\"uri\": \"%s\"}", in);
-    vm_start(dst, c->mode, "vcpu", in);
+    vm_start(dst, c->mode, kind, in, vm->disk);
     must_ok(vm, "migrate-set-capabilities",
             "{\"capabilities\": [{\"capability\": "
             "\"pause-before-switchover\", \"state\": true}]}");
@@ -249,7 +306,7 @@ test_case(gconstpointer data)
 {
     const Case *c = data;
     Vm vm = {0}, dst = {0};
-    bool mig = g_str_has_prefix(c->role, "mig-");
+    bool mig = needs_migration(c);
     Vm *tested = g_str_equal(c->role, "mig-recv") ? &dst : &vm;
 
     if ((mig || g_str_equal(c->role, "vcpu")) && !kvm_usable()) {
@@ -270,8 +327,8 @@ test_case(gconstpointer data)
 int
 main(int argc, char **argv)
 {
-    static const char *const roles[] = {"main", "vcpu", "vdpa-sim", "mig-send",
-                                        "mig-recv"};
+    static const char *const roles[] = {"main",     "vcpu",     "vdpa-sim",
+                                        "mig-send", "mig-recv", "svq-relay"};
     static const char *const modes[] = {"true", "log", "false"};
     static const char *const what[] = {"dies-by-sigsys-with-one-line",
                                        "survives", "installs-nothing"};
