@@ -25,6 +25,13 @@
  * ioeventfds took.  Data is checked after every run: sampled sectors
  * read back after writes, the last batch's buffers after reads (zeroed
  * before the loop), against a pattern that changes from run to run.
+ *
+ * godwit runs twice: in passthrough (the device works on the guest's
+ * rings), then as "relay", during a migration's pre-copy (to a second
+ * godwit on the same disk, held in pre-copy by max-bandwidth, cancelled
+ * afterwards), when the device works on shadow virtqueues and godwit's
+ * relay thread carries every request and completion between them and
+ * the guest's rings.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -522,6 +529,111 @@ typedef struct {
     bool map; /* guest RAM mapped by the driver */
 } Opts;
 
+static json_object *
+qmp_ok(GwQmpConn *c, const char *cmd, const char *args)
+{
+    g_autoptr(GError) err = NULL;
+    json_object *a = args ? json_tokener_parse(args) : NULL;
+    json_object *r = gw_qmp_conn_execute(c, cmd, a, -1, T, &err);
+
+    if (!r || !json_object_object_get_ex(r, "return", NULL)) {
+        g_error("%s: %s", cmd,
+                err ? err->message : json_object_to_json_string(r));
+    }
+    return r;
+}
+
+static char *
+mig_status(GwQmpConn *c)
+{
+    g_autoptr(json_object) r = qmp_ok(c, "query-migrate", NULL);
+    json_object *ret = json_object_object_get(r, "return");
+
+    return g_strdup(
+        json_object_get_string(json_object_object_get(ret, "status")));
+}
+
+static void
+wait_mig_status(GwQmpConn *c, const char *want)
+{
+    gint64 deadline = g_get_monotonic_time() + T * 1000ll;
+
+    for (;;) {
+        g_autofree char *st = mig_status(c);
+        if (g_str_equal(st, want)) {
+            return;
+        }
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(1000); /* polling query-migrate, bounded */
+    }
+}
+
+/*
+ * The same runs with the device on shadow virtqueues: a destination
+ * godwit on the same disk, a migration held in pre-copy (4 KiB/s for
+ * the megabytes of RAM the runs touched), measured, then cancelled.
+ */
+static void
+measure_relay(Vmm *v, const char *dir, const char *sim, const Opts *o)
+{
+    g_autofree char *ddir = g_build_filename(dir, "dst", NULL);
+    g_autofree char *qt = g_build_filename(ddir, "qtest.sock", NULL);
+    g_autofree char *qmp = g_build_filename(ddir, "qmp.sock", NULL);
+    g_autofree char *vdpa =
+        g_strdup_printf("path=%s/vdpa/blk0,num_queues=1,id=disk0", ddir);
+    g_autofree char *in = g_strdup_printf("unix:%s/mig.sock", ddir);
+    g_autofree char *args = g_strdup_printf("{\"uri\": \"%s\"}", in);
+    const char *bin = g_getenv("GODWIT_BIN");
+    const char *argv[] = {bin ? bin : "./build/godwit",
+                          "--qtest",
+                          qt,
+                          "--qmp",
+                          qmp,
+                          "--memory",
+                          "size=256M",
+                          "--serial",
+                          "off",
+                          "--vdpa-sim",
+                          sim,
+                          "--vdpa",
+                          vdpa,
+                          "--incoming",
+                          in,
+                          NULL};
+    g_autoptr(GError) err = NULL;
+    g_auto(GStrv) env = NULL;
+    GwQmpConn *dst;
+    GPid pid;
+    int status;
+
+    g_assert_cmpint(g_mkdir(ddir, 0700), ==, 0);
+    env = godwit_test_env(ddir);
+    if (!g_spawn_async(NULL, (char **)argv, env, G_SPAWN_DO_NOT_REAP_CHILD,
+                       die_with_parent, NULL, &pid, &err) ||
+        !(dst = gw_qmp_conn_new(qmp, T, &err)) ||
+        !gw_qmp_conn_negotiate(dst, T, &err)) {
+        g_error("destination: %s", err->message);
+    }
+    json_object_put(
+        qmp_ok(v->qmp, "migrate-set-parameters", "{\"max-bandwidth\": 4096}"));
+    json_object_put(qmp_ok(v->qmp, "migrate", args));
+    wait_mig_status(v->qmp, "active");
+    v->name = "relay";
+    measure(v, o->secs);
+    g_autofree char *st = mig_status(v->qmp);
+    if (!g_str_equal(st, "active")) {
+        g_error("the migration left pre-copy (%s) during the runs", st);
+    }
+    json_object_put(qmp_ok(v->qmp, "migrate_cancel", NULL));
+    wait_mig_status(v->qmp, "cancelled");
+    v->name = "godwit";
+    gw_qmp_conn_free(dst);
+    kill(pid, SIGTERM);
+    waitpid(pid, &status, 0);
+    g_spawn_close_pid(pid);
+    g_rmdir(ddir);
+}
+
 static void
 bench_godwit(const char *dir, const Opts *o)
 {
@@ -553,6 +665,7 @@ bench_godwit(const char *dir, const Opts *o)
     make_disk(disk);
     start(&v, (char **)argv, env, qt, qmp, o->map);
     measure(&v, o->secs);
+    measure_relay(&v, dir, sim, o);
     stop(&v);
     g_unlink(disk);
 }
