@@ -339,6 +339,49 @@ test_lifecycle(gconstpointer data)
     teardown(&ns);
 }
 
+/* Until `virsh domstate` says `want` (bounded). */
+static bool
+wait_state(Ns *ns, const char *want)
+{
+    gint64 deadline = g_get_monotonic_time() + GUEST_TIMEOUT_S * G_USEC_PER_SEC;
+
+    for (;;) {
+        g_autofree char *out = must_run(ns, "virsh domstate gw1");
+        if (strstr(out, want)) {
+            return true;
+        }
+        if (g_get_monotonic_time() > deadline) {
+            return false;
+        }
+        g_usleep(50 * 1000); /* polling virsh, bounded */
+    }
+}
+
+/* virsh shutdown: libvirt's system_powerdown presses the ACPI power
+ * button, the guest's handler (wait-button) sees it and powers off. */
+static void
+test_shutdown(gconstpointer data)
+{
+    const Variant *v = data;
+    Ns ns = {0};
+    g_autofree char *log = NULL;
+
+    if (!setup(&ns, v, "pci-list; wait-button; poweroff")) {
+        teardown(&ns);
+        return;
+    }
+    log = g_build_filename(ns.dir, "serial.log", NULL);
+    g_free(must_run(&ns, "virsh start gw1"));
+    g_assert_true(wait_log(log, "GUEST acpi wait-button", 1));
+    assert_state(&ns, "running");
+    g_free(must_run(&ns, "virsh shutdown gw1"));
+    g_assert_true(wait_state(&ns, "shut off"));
+    g_assert_cmpuint(log_count(log, "GUEST acpi power-button"), ==, 1);
+    g_assert_cmpuint(log_count(log, "GUEST acpi pm1a_cnt="), ==, 1);
+    g_assert_cmpuint(log_count(log, "GUEST fail"), ==, 0);
+    teardown(&ns);
+}
+
 /* libvirt raises the emulator's RLIMIT_MEMLOCK for vDPA: CAP_SYS_RESOURCE */
 static bool
 can_raise_memlock(void)
@@ -420,7 +463,11 @@ main(int argc, char **argv)
                          &godwit, test_lifecycle);
     g_test_add_data_func("/libvirt/godwit/vdpa-attach-detach", &godwit,
                          test_vdpa);
+    g_test_add_data_func("/libvirt/godwit/shutdown-through-acpi", &godwit,
+                         test_shutdown);
     g_test_add_data_func("/libvirt/qemu/start-suspend-resume-destroy", &qemu,
                          test_lifecycle);
+    g_test_add_data_func("/libvirt/qemu/shutdown-through-acpi", &qemu,
+                         test_shutdown);
     return g_test_run();
 }

@@ -51,7 +51,7 @@ static const struct {
 } workloads[] = {
     {"memtest", wl_memtest}, {"dirty", wl_dirty}, {"pci-list", wl_pci_list},
     {"poweroff", wl_poweroff}, {"smp", wl_smp}, {"blk", wl_blk},
-    {"hotplug", wl_hotplug}, {"net", wl_net},
+    {"hotplug", wl_hotplug}, {"net", wl_net}, {"wait-button", wl_wait_button},
 };
 
 static bool
