@@ -1,6 +1,7 @@
 /*
  * /dev/kvm and the VM fd.  See include/godwit/kvm.h.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <string.h>
@@ -52,6 +53,13 @@ check_caps(GwKvm *kvm, GError **errp)
 {
     int version = ioctl(kvm->sys_fd, KVM_GET_API_VERSION, 0);
 
+    if (version < 0) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_NO_KVM,
+                    "/dev/kvm is not KVM (KVM_GET_API_VERSION: %s): godwit "
+                    "runs guests with KVM only",
+                    g_strerror(errno));
+        return false;
+    }
     if (version != KVM_API_VERSION) {
         g_set_error(errp, GW_ERROR, GW_ERROR_NO_KVM,
                     "KVM: API version %d, godwit needs %d", version,

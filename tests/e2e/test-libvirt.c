@@ -8,6 +8,9 @@
  * vDPA NIC attached and detached.  The same steps run with QEMU as the
  * emulator, so the test asks nothing of godwit that QEMU would not do.
  *
+ * And, on a host without KVM (no /dev/kvm in the namespace), libvirt
+ * refusing godwit for kvm domains with a clear reason.
+ *
  * Skips, saying why, without root, libvirtd, /dev/kvm, or (for vDPA) the
  * right to raise another process's locked-memory limit.
  */
@@ -60,7 +63,7 @@ ns_start(Ns *ns, const char *extra_env, char **why)
     g_autofree char *script = g_build_filename(g_getenv("G_TEST_SRCDIR"), "e2e",
                                                "libvirt", "ns.sh", NULL);
     g_autofree char *cmd = g_strdup_printf(
-        "exec %s unshare -m -p -f --kill-child --mount-proc sh %s %s 2>&1",
+        "%s exec unshare -m -p -f --kill-child --mount-proc sh %s %s 2>&1",
         extra_env, script, ns->dir);
     char *argv[] = {"/bin/sh", "-c", cmd, NULL};
     g_autoptr(GError) err = NULL;
@@ -382,6 +385,49 @@ test_shutdown(gconstpointer data)
     teardown(&ns);
 }
 
+/*
+ * A host without KVM (no /dev/kvm in the namespace).  godwit answers
+ * libvirt's probe but, honestly, with no accelerator it has: no KVM here
+ * and no TCG at all (it lists no tcg-accel type).  So libvirt probes it
+ * (no "failed to probe"), finds no virt type, and refuses a kvm domain
+ * at `virsh define` naming godwit and kvm: the clear reason a user gets.
+ * (QEMU would offer TCG here; godwit does not pretend to.)
+ */
+static void
+test_no_kvm(void)
+{
+    Ns ns = {.in = -1, .out = -1};
+    g_autofree char *why = NULL, *caps = NULL, *xml = NULL, *path = NULL;
+    g_autofree char *out = NULL, *want = NULL;
+    int status;
+
+    if (!have_tools(&why)) {
+        g_test_skip(why);
+        return;
+    }
+    ns.dir = g_dir_make_tmp("gw-libvirt-XXXXXX", NULL);
+    if (!ns_start(&ns, "GW_NO_KVM=1", &why)) {
+        g_test_skip(why);
+        teardown(&ns);
+        return;
+    }
+    g_free(must_run(&ns, "test ! -e /dev/kvm"));
+    caps = ns_run(&ns, &status, "virsh domcapabilities --emulatorbin %s",
+                  g_getenv("GODWIT_BIN"));
+    g_assert_cmpint(status, !=, 0);
+    g_assert_nonnull(strstr(caps, "does not support virt type"));
+    g_assert_null(strstr(caps, "probing"));
+    xml = domain_xml(ns.dir, g_getenv("GODWIT_BIN"), "", "pci-list");
+    path = g_build_filename(ns.dir, "dom.xml", NULL);
+    g_assert_true(g_file_set_contents(path, xml, -1, NULL));
+    out = ns_run(&ns, &status, "virsh define %s", path);
+    g_assert_cmpint(status, !=, 0);
+    want = g_strdup_printf("Emulator '%s' does not support virt type 'kvm'",
+                           g_getenv("GODWIT_BIN"));
+    g_assert_nonnull(strstr(out, want));
+    teardown(&ns);
+}
+
 /* libvirt raises the emulator's RLIMIT_MEMLOCK for vDPA: CAP_SYS_RESOURCE */
 static bool
 can_raise_memlock(void)
@@ -465,6 +511,7 @@ main(int argc, char **argv)
                          test_vdpa);
     g_test_add_data_func("/libvirt/godwit/shutdown-through-acpi", &godwit,
                          test_shutdown);
+    g_test_add_func("/libvirt/godwit/no-kvm-start-fails-clearly", test_no_kvm);
     g_test_add_data_func("/libvirt/qemu/start-suspend-resume-destroy", &qemu,
                          test_lifecycle);
     g_test_add_data_func("/libvirt/qemu/shutdown-through-acpi", &qemu,

@@ -38,7 +38,22 @@ security_driver = "none"
 cgroup_controllers = [ ]
 stdio_handler = "file"
 CONF
-[ -n "${GW_NO_KVM:-}" ] && mount --bind /dev/null /dev/kvm
+# GW_NO_KVM: a host without KVM, as far as this namespace sees: a private
+# /dev with the usual nodes and no kvm.
+if [ -n "${GW_NO_KVM:-}" ]; then
+    mkdir -p "$W/dev"
+    mount -t tmpfs -o mode=0755 gw-dev "$W/dev"
+    for n in null zero full random urandom tty ptmx; do
+        [ -e "/dev/$n" ] || continue
+        touch "$W/dev/$n"
+        mount --bind "/dev/$n" "$W/dev/$n"
+    done
+    mkdir -p "$W/dev/pts" "$W/dev/shm"
+    mount --rbind /dev/pts "$W/dev/pts"
+    mount -t tmpfs -o mode=1777 gw-shm "$W/dev/shm"
+    ln -s /proc/self/fd "$W/dev/fd"
+    mount --move "$W/dev" /dev
+fi
 [ -n "${GW_LIBVIRT_DEBUG:-}" ] && printf "log_filters=\"1:qemu 3:util 3:rpc 3:object 3:event\"\nlog_outputs=\"1:file:/var/log/libvirt/libvirtd.log\"\n" >>/etc/libvirt/libvirtd.conf
 libvirtd -d -p "$W/libvirtd.pid"
 i=0
