@@ -54,6 +54,10 @@ if [ -n "${GW_NO_KVM:-}" ]; then
     ln -s /proc/self/fd "$W/dev/fd"
     mount --move "$W/dev" /dev
 fi
+# GW_HOST_UUID: this libvirtd's host UUID, so that two of them on one
+# machine can migrate to each other (libvirt refuses its own UUID).
+[ -n "${GW_HOST_UUID:-}" ] &&
+    echo "host_uuid = \"$GW_HOST_UUID\"" >>/etc/libvirt/libvirtd.conf
 [ -n "${GW_LIBVIRT_DEBUG:-}" ] && printf "log_filters=\"1:qemu 3:util 3:rpc 3:object 3:event\"\nlog_outputs=\"1:file:/var/log/libvirt/libvirtd.log\"\n" >>/etc/libvirt/libvirtd.conf
 libvirtd -d -p "$W/libvirtd.pid"
 i=0
