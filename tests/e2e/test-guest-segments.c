@@ -5,10 +5,13 @@
  * workload there.  Skips visibly without a usable /dev/kvm.
  */
 #include <glib/gstdio.h>
+#include <godwit/qmp-client.h>
+#include <godwit/util.h>
 #include "guest-report.h"
 #include "spawn-util.h"
 
-#define T 120000 /* 32-bit guest code may be emulated: be generous */
+#define T     120000 /* 32-bit guest code may be emulated: be generous */
+#define QMP_T 30000  /* each QMP exchange and event */
 
 static char *runtime_dir;
 
@@ -115,6 +118,163 @@ test_blk_on_segments_0_and_2(void)
     g_assert_cmpuint(guest_report_count(r, "GUEST fail"), ==, 1);
 }
 
+/* ---- hotplug onto segment 1 with the guest's hotplug workload ---- */
+
+typedef struct {
+    char *sock;
+    GwQmpConn *qmp;
+    guint round; /* hp<round> was plugged last */
+    char *error; /* the first thing that went wrong on the host side */
+    char *bdf;   /* what x-godwit-vdpa-add answered */
+} Hp;
+
+static bool
+hp_fail(Hp *h, char *msg)
+{
+    if (!h->error) {
+        h->error = msg;
+    } else {
+        g_free(msg);
+    }
+    return false;
+}
+
+/* Runs a command; its "return" (caller's), or NULL and h->error. */
+static json_object *
+hp_qmp(Hp *h, const char *cmd, const char *args_json)
+{
+    g_autoptr(GError) err = NULL;
+    json_object *args = json_tokener_parse(args_json);
+    g_autoptr(json_object) r =
+        gw_qmp_conn_execute(h->qmp, cmd, args, -1, QMP_T, &err);
+    json_object *ret;
+
+    if (!r || !json_object_object_get_ex(r, "return", &ret)) {
+        hp_fail(h, g_strdup_printf("%s: %s", cmd,
+                                   r ? json_object_to_json_string(r)
+                                     : err->message));
+        return NULL;
+    }
+    return json_object_get(ret);
+}
+
+/* Round 1: x-godwit-vdpa-add on segment 1; round 2: device_add on bus
+ * pci.1, slot 4. */
+static bool
+hp_plug(Hp *h)
+{
+    g_autofree char *args = NULL;
+    g_autoptr(json_object) r = NULL;
+    guint n = ++h->round;
+
+    if (n == 1) {
+        args = g_strdup_printf("{\"path\":\"%s/vdpa/hp1\",\"id\":\"hp1\","
+                               "\"pci_segment\":1}",
+                               runtime_dir);
+        r = hp_qmp(h, "x-godwit-vdpa-add", args);
+        if (r) {
+            h->bdf = g_strdup(
+                json_object_get_string(json_object_object_get(r, "bdf")));
+        }
+        return r != NULL;
+    }
+    args = g_strdup_printf("{\"driver\":\"vhost-vdpa-device-pci\","
+                           "\"vhostdev\":\"%s/vdpa/hp2\",\"id\":\"hp2\","
+                           "\"bus\":\"pci.1\",\"addr\":\"4\"}",
+                           runtime_dir);
+    r = hp_qmp(h, "device_add", args);
+    return r != NULL;
+}
+
+static bool
+hp_wait_deleted(Hp *h)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(json_object) ev =
+        gw_qmp_conn_wait_event(h->qmp, "DEVICE_DELETED", QMP_T, &err);
+
+    return ev ||
+           hp_fail(h, g_strdup_printf("no DEVICE_DELETED: %s", err->message));
+}
+
+static bool
+hp_on_line(const char *line, gpointer data)
+{
+    Hp *h = data;
+    g_autoptr(GError) err = NULL;
+
+    if (g_str_has_prefix(line, "GUEST fail")) {
+        return false;
+    }
+    if (g_str_equal(line, "GUEST hotplug ready")) {
+        h->qmp = gw_qmp_conn_new(h->sock, QMP_T, &err);
+        if (!h->qmp || !gw_qmp_conn_negotiate(h->qmp, QMP_T, &err)) {
+            return hp_fail(h, g_strdup_printf("qmp: %s", err->message));
+        }
+        return hp_plug(h);
+    }
+    if (g_str_equal(line, "GUEST pass blk")) {
+        g_autofree char *args = g_strdup_printf("{\"id\":\"hp%u\"}", h->round);
+        g_autoptr(json_object) r = hp_qmp(h, "device_del", args);
+        return r != NULL;
+    }
+    if (g_str_has_prefix(line, "GUEST hotplug remove ")) {
+        return hp_wait_deleted(h);
+    }
+    if (g_str_has_prefix(line, "GUEST hotplug ejected ")) {
+        return h->round == 2 || hp_plug(h);
+    }
+    return true;
+}
+
+/* Two rounds on segment 1, each way of plugging: the guest sees each
+ * device through segment 1's hotplug registers, drives it, ejects it. */
+static void
+test_hotplug_on_segment_1(void)
+{
+    g_autofree char *sock = g_build_filename(runtime_dir, "hp.sock", NULL);
+    g_autoptr(GuestReport) r = NULL;
+    g_autoptr(GError) err = NULL;
+    Hp h = {.sock = sock};
+    const char *argv[] = {g_getenv("GODWIT_BIN"),
+                          "--kernel",
+                          g_getenv("GODWIT_GUEST"),
+                          "--cmdline",
+                          "hotplug segment=1 rounds=2",
+                          "--serial",
+                          "stdio",
+                          "--qmp",
+                          sock,
+                          "--platform",
+                          "num_pci_segments=2",
+                          "--vdpa-sim",
+                          "name=hp1,mgmtdev=vdpasim_blk,capacity=1M",
+                          "--vdpa-sim",
+                          "name=hp2,mgmtdev=vdpasim_blk,capacity=2M",
+                          NULL};
+
+    if (!kvm_usable()) {
+        return;
+    }
+    r = guest_report_run_full(argv, T, false, hp_on_line, &h, &err);
+    g_assert_no_error(err);
+    if (h.error || !r->done) {
+        guest_report_dump(r);
+    }
+    g_assert_null(h.error);
+    g_assert_cmpstr(h.bdf, ==, "0001:00:01.0");
+    g_assert_true(guest_report_has(r, "GUEST hotplug add slot=1"));
+    g_assert_true(guest_report_has(r, "GUEST blk 0001:00:01.0 capacity=2048"));
+    g_assert_true(guest_report_has(r, "GUEST hotplug ejected slot=1"));
+    g_assert_true(guest_report_has(r, "GUEST hotplug add slot=4"));
+    g_assert_true(guest_report_has(r, "GUEST blk 0001:00:04.0 capacity=4096"));
+    g_assert_true(guest_report_has(r, "GUEST hotplug ejected slot=4"));
+    g_assert_true(guest_report_has(r, "GUEST pass hotplug"));
+    g_assert_null(guest_report_find(r, "GUEST fail"));
+    g_clear_pointer(&h.qmp, gw_qmp_conn_free);
+    g_free(h.bdf);
+}
+
 /* The spec's example, word for word but for the device: two queues on
  * segment 1 (a simulated net device, as the blk simulator has one). */
 static void
@@ -149,6 +309,8 @@ main(int argc, char **argv)
                     test_blk_on_segments_0_and_2);
     g_test_add_func("/guest-segments/kvm/spec-example-two-queues-segment-1",
                     test_spec_example);
+    g_test_add_func("/guest-segments/kvm/hotplug-on-segment-1",
+                    test_hotplug_on_segment_1);
     rc = g_test_run();
     g_assert_true(rm_tree(runtime_dir));
     return rc;
