@@ -401,23 +401,24 @@ migrate(GwTestVm *src, GwTestVm *dst)
     json_object_put(gw_test_vm_qmp_ok(src, "migrate", uri));
 }
 
-/* The function's config space on `segment`, slot 1, as a guest reads
- * it (no register there changes on reading). */
+/* The config space of `slot` on `segment`, as a guest reads it (no
+ * register there changes on reading). */
 static GString *
-config_space(GwQt *qt, unsigned segment)
+config_space(GwQt *qt, unsigned segment, unsigned slot)
 {
     GString *s = g_string_new(NULL);
 
     for (unsigned off = 0; off < 256; off += 4) {
         g_string_append_printf(
             s, "%08x ",
-            gw_qt_pci_read(qt, GW_QT_SBDF(segment, 0, 1, 0), off, 4));
+            gw_qt_pci_read(qt, GW_QT_SBDF(segment, 0, slot, 0), off, 4));
     }
     return s;
 }
 
 /* The driver set up on the source's segment 1 goes on, on the
- * destination's: same config space there, the workload passes. */
+ * destination's: same config space there (the function's and segment
+ * 1's host bridge's, which the guest wrote to), the workload passes. */
 static void
 test_migrate_device_on_segment_1(void)
 {
@@ -426,6 +427,7 @@ test_migrate_device_on_segment_1(void)
     g_autoptr(GError) err = NULL;
     g_autoptr(GwQVirtio) vd = NULL;
     g_autoptr(GString) before = NULL, after = NULL;
+    g_autoptr(GString) bridge_before = NULL, bridge_after = NULL;
     g_autofree char *s = NULL, *d = NULL;
 
     start_mig_vm(&src, NULL, NULL);
@@ -434,15 +436,24 @@ test_migrate_device_on_segment_1(void)
     g_assert_no_error(err);
     g_assert_true(gw_qvirtio_blk_workload(vd, &err));
     g_assert_no_error(err);
-    before = config_space(src.qt, 1);
+    before = config_space(src.qt, 1, 1);
+    gw_qt_pci_write(src.qt, GW_QT_SBDF(1, 0, 0, 0), 0x04, 2, 0x0006);
+    gw_qt_pci_write(src.qt, GW_QT_SBDF(1, 0, 0, 0), 0x0c, 1, 0x10);
+    bridge_before = config_space(src.qt, 1, 0);
+    g_assert_cmphex(gw_qt_pci_read(dst.qt, GW_QT_SBDF(1, 0, 0, 0), 0x04, 2), ==,
+                    0); /* the destination's own, before the migration */
     migrate(&src, &dst);
     s = wait_migration(&src);
     g_assert_cmpstr(s, ==, "completed");
     d = wait_migration(&dst);
     g_assert_cmpstr(d, ==, "completed");
     must_run(&dst);
-    after = config_space(dst.qt, 1);
+    after = config_space(dst.qt, 1, 1);
     g_assert_cmpstr(before->str, ==, after->str);
+    bridge_after = config_space(dst.qt, 1, 0);
+    g_assert_cmpstr(bridge_before->str, ==, bridge_after->str);
+    g_assert_cmphex(gw_qt_pci_read(dst.qt, GW_QT_SBDF(1, 0, 0, 0), 0x04, 2), ==,
+                    0x0006);
     g_assert_cmphex(ecam_id(dst.qt, 0, 1), ==, 0xffffffff);
     g_assert_cmpint(query_slot(&dst, 1, "disk0"), ==, 1);
     gw_qvirtio_set_qt(vd, dst.qt);
