@@ -129,6 +129,37 @@ test_boot_on_segment_1(void)
     gw_test_vm_stop(&vm);
 }
 
+/* The most segments there may be: each with its host bridge and ECAM,
+ * the last one's slot windows still below the IOAPIC and working. */
+static void
+test_sixteen_segments(void)
+{
+    static const char *const args[] = {"--platform", "num_pci_segments=16",
+                                       "--vdpa-sim",
+                                       "name=blk15,mgmtdev=vdpasim_blk", NULL};
+    GwTestVm vm = {0};
+    g_autoptr(json_object) list = NULL, r = NULL;
+    g_autofree char *add = NULL;
+    uint32_t bar;
+
+    gw_test_vm_start(&vm, args);
+    for (unsigned s = 0; s < 16; s++) {
+        g_assert_cmphex(ecam_id(vm.qt, s, 0), ==, 0x00081b36);
+    }
+    list = gw_test_vm_qmp_ok(&vm, "query-pci", NULL);
+    g_assert_cmpuint(json_object_array_length(list), ==, 16);
+    add = g_strdup_printf("{\"path\":\"%s/vdpa/blk15\",\"pci_segment\":15,"
+                          "\"id\":\"d15\"}",
+                          vm.dir);
+    r = gw_test_vm_qmp_ok(&vm, "x-godwit-vdpa-add", add);
+    g_assert_cmpstr(json_object_get_string(json_object_object_get(r, "bdf")),
+                    ==, "000f:00:01.0");
+    bar = gw_qt_pci_read(vm.qt, GW_QT_SBDF(15, 0, 1, 0), 0x10, 4) & ~0xfu;
+    g_assert_cmphex(bar, ==, 0xEF000000u + (512u << 10));
+    blk_workload(vm.qt, 15, 1);
+    gw_test_vm_stop(&vm);
+}
+
 /* The guest's _E01 for segment `segment`: select it, read what changed. */
 static uint32_t
 pcihp_take(GwQt *qt, unsigned segment, uint32_t *down)
@@ -512,6 +543,8 @@ main(int argc, char **argv)
     atexit(remove_disk);
     g_test_add_func("/pci-segments/qtest/boot/disk-on-segment-1-only",
                     test_boot_on_segment_1);
+    g_test_add_func("/pci-segments/qtest/boot/sixteen-segments",
+                    test_sixteen_segments);
     g_test_add_func("/pci-segments/qtest/hotplug/every-segment-its-own",
                     test_hotplug_every_segment);
     g_test_add_func("/pci-segments/qtest/bad-input/missing-segment-refused",

@@ -11,6 +11,7 @@
 #include <godwit/aml.h>
 #include <godwit/boot.h>
 #include <godwit/memory.h>
+#include <godwit/util.h>
 
 static void
 assert_bytes(GwAml *a, const char *want, size_t len)
@@ -339,6 +340,30 @@ remove_dir(const char *dir)
     g_rmdir(dir);
 }
 
+/* The most segments godwit allows fit below 1 MiB, hotplug AML and
+ * all; one more is refused, not written. */
+static void
+test_sixteen_segments_fit(void)
+{
+    g_autoptr(GError) err = NULL;
+    GwAcpiConfig cfg = {.n_cpus = 1,
+                        .ecam_base = 0xE0000000ull,
+                        .n_pci_segments = 17,
+                        .pci_hotplug = true};
+    GwGuestMemory *mem = gw_mem_new(16 << 20, false, true, NULL);
+    Tables t;
+
+    g_assert_false(gw_acpi_build(mem, &cfg, &err));
+    g_assert_error(err, GW_ERROR, GW_ERROR_INVALID);
+    g_assert_nonnull(strstr(err->message, "17 PCI segments"));
+    gw_mem_free(mem);
+    build_segments(&t, true, 16);
+    g_assert_cmpuint(t.mcfg_len, ==, 36 + 8 + 16 * 16);
+    assert_mcfg_entry(&t, 15, 0xE0F00000ull, 15);
+    g_assert_true(HAS(&t, "PC0F\x08_HID"));
+    gw_mem_free(t.mem);
+}
+
 /* Writes `len` bytes as dir/name.dat, runs iasl -d on it and returns
  * the disassembly (dir/name.dsl); the test fails if iasl does. */
 static char *
@@ -468,5 +493,7 @@ main(int argc, char **argv)
                     test_three_segments);
     g_test_add_func("/acpi/segments/iasl-disassembles-mcfg-and-dsdt",
                     test_iasl_three_segments);
+    g_test_add_func("/acpi/segments/sixteen-fit-seventeen-refused",
+                    test_sixteen_segments_fit);
     return g_test_run();
 }
