@@ -409,9 +409,10 @@ static void
 test_iasl_three_segments(void)
 {
     g_autofree char *dir = NULL, *dsdt = NULL, *mcfg = NULL;
+    g_autofree char *iasl = g_find_program_in_path("iasl");
     Tables t;
 
-    if (!g_find_program_in_path("iasl")) {
+    if (!iasl) {
         g_test_skip("iasl not installed (apt-get install acpica-tools)");
         return;
     }
