@@ -312,6 +312,14 @@ test_three_segments(void)
     g_assert_true(HAS(&t, "\x86\x09\x00\x01\x00\x00\x20\xe0\x00\x00\x10\x00"));
     g_assert_true(HAS(&t, "BSEL\x0a\x02"));
     gw_mem_free(t.mem);
+    /* without hotplug: the bridges, none of the hotplug objects */
+    build_segments(&t, false, 3);
+    g_assert_true(HAS(&t, "PC02\x08_HID"));
+    g_assert_cmpuint(t.mcfg_len, ==, 36 + 8 + 3 * 16);
+    g_assert_false(HAS(&t, "BSEL"));
+    g_assert_false(HAS(&t, "_EJ0"));
+    g_assert_false(HAS(&t, "_GPE"));
+    gw_mem_free(t.mem);
 }
 
 /* ---- iasl ---- */
