@@ -33,7 +33,9 @@ struct GwMachine {
     GwSerial *serial;
     GwAcpiPm *pm;
     GwAcpiPcihp *pcihp;
-    GwPciBus *pci;
+    /* Bus 0 of each PCI segment: [0] is a platform device (the table
+     * below), 1..num_pci_segments-1 machine-pci.c's. */
+    GwPciBus *pci[GW_PCI_MAX_SEGMENTS];
     GPtrArray *vdpa_backends; /* GwVdpaBackend *, one per --vdpa */
     GPtrArray *vdpa;          /* GwVdpaDevice *, cold- and hot-plugged */
     GPtrArray *ejected;       /* GwVdpaDevice *: off the bus, to release */
@@ -62,3 +64,13 @@ const GwMachineDevice *gw_machine_devices(size_t *n);
 
 /* The device `d` describes, in `m`. */
 void *gw_machine_device(GwMachine *m, const GwMachineDevice *d);
+
+/* ---- PCI segments (machine-pci.c) ---- */
+
+/* Buses of segments 1..num_pci_segments-1 with their ECAM windows. */
+bool gw_machine_create_segments(GwMachine *m, GError **errp);
+void gw_machine_free_segments(GwMachine *m);
+unsigned gw_machine_n_segments(const GwMachine *m);
+/* Segment `s`'s bus, or NULL with an error naming both s and how many
+ * segments there are. */
+GwPciBus *gw_machine_segment(GwMachine *m, unsigned s, GError **errp);

@@ -149,6 +149,8 @@ gw_machine_manifest(GwMachine *m)
     json_object_object_add(o, "accel", jstr(m->kvm ? "kvm" : "qtest"));
     json_object_object_add(o, "vcpus",
                            json_object_new_int((int)m->cfg->boot_vcpus));
+    json_object_object_add(o, "pci-segments",
+                           json_object_new_int((int)gw_machine_n_segments(m)));
     g_mutex_lock(&m->dev_lock);
     json_object_object_add(o, "devices", manifest_devices(m));
     g_mutex_unlock(&m->dev_lock);
@@ -176,6 +178,18 @@ same_member(json_object *src, json_object *dst, const char *key,
     json_object *b = json_object_object_get(dst, key);
 
     return json_object_equal(a, b) || differs(errp, what, a, b);
+}
+
+/* A source from before segments sent no "pci-segments": it had one. */
+static bool
+same_segments(json_object *src, json_object *dst, GError **errp)
+{
+    json_object *a = json_object_object_get(src, "pci-segments");
+    json_object *b = json_object_object_get(dst, "pci-segments");
+    g_autoptr(json_object) one = json_object_new_int(1);
+
+    return json_object_equal(a ? a : one, b) ||
+           differs(errp, "number of PCI segments", a, b);
 }
 
 static json_object *
@@ -276,7 +290,8 @@ gw_machine_manifest_check(GwMachine *m, json_object *src, GError **errp)
         !same_member(src, mine, "memory-regions", "memory layout", errp) ||
         !same_member(src, mine, "accel", "accelerator", errp) ||
         !same_member(src, mine, "vcpus", "vCPU count", errp) ||
-        !same_devices(src, mine, errp) || !same_cpu(m, src, errp)) {
+        !same_segments(src, mine, errp) || !same_devices(src, mine, errp) ||
+        !same_cpu(m, src, errp)) {
         g_prefix_error(errp, "configuration mismatch: ");
         return false;
     }
@@ -401,6 +416,13 @@ save_devices(GwMachine *m, GPtrArray *out, GError **errp)
         }
         g_ptr_array_add(out, b);
     }
+    for (unsigned s = 1; s < gw_machine_n_segments(m); s++) {
+        g_autofree char *id = g_strdup_printf("pci:%u", s);
+        if (!(b = section(id, &gw_pci_bus_vmsd, m->pci[s], errp))) {
+            return false;
+        }
+        g_ptr_array_add(out, b);
+    }
     for (guint i = 0; i < m->vdpa->len; i++) {
         if (!(b = vdpa_section(m->vdpa->pdata[i], errp))) {
             return false;
@@ -482,6 +504,14 @@ load_devices(GwMachine *m, GHashTable *by_id, GError **errp)
         if (!take_section(by_id, devs[i].id, &c, errp) ||
             !gw_mig_device_section_load(&c, devs[i].vmsd,
                                         gw_machine_device(m, &devs[i]), errp)) {
+            return false;
+        }
+    }
+    for (unsigned s = 1; s < gw_machine_n_segments(m); s++) {
+        g_autofree char *id = g_strdup_printf("pci:%u", s);
+        if (!take_section(by_id, id, &c, errp) ||
+            !gw_mig_device_section_load(&c, &gw_pci_bus_vmsd, m->pci[s],
+                                        errp)) {
             return false;
         }
     }

@@ -155,10 +155,12 @@ pcihp_gpe(gpointer opaque)
 }
 
 static GwVdpaDevice *
-vdpa_in_slot(GwMachine *m, unsigned slot, guint *index)
+vdpa_in_slot(GwMachine *m, unsigned segment, unsigned slot, guint *index)
 {
     for (guint i = 0; i < m->vdpa->len; i++) {
-        if (gw_vdpa_device_pci(m->vdpa->pdata[i])->slot == slot) {
+        GwVdpaDevice *d = m->vdpa->pdata[i];
+        if (gw_vdpa_device_config(d)->pci_segment == segment &&
+            gw_vdpa_device_pci(d)->slot == slot) {
             *index = i;
             return m->vdpa->pdata[i];
         }
@@ -167,19 +169,19 @@ vdpa_in_slot(GwMachine *m, unsigned slot, guint *index)
 }
 
 /*
- * The guest ejected `slot` (device lock held, on the thread of its
- * access): off the bus now, so it sees the slot empty at once; the
- * backend is reset and released on the main thread.
+ * The guest ejected `slot` of `segment` (device lock held, on the thread
+ * of its access): off the bus now, so it sees the slot empty at once;
+ * the backend is reset and released on the main thread.
  */
 static void
-pcihp_eject(gpointer opaque, unsigned slot)
+pcihp_eject(gpointer opaque, unsigned segment, unsigned slot)
 {
     GwMachine *m = opaque;
     guint i;
-    GwVdpaDevice *d = vdpa_in_slot(m, slot, &i);
+    GwVdpaDevice *d = vdpa_in_slot(m, segment, slot, &i);
 
     if (d) {
-        gw_pci_bus_unplug(m->pci, gw_vdpa_device_pci(d));
+        gw_pci_bus_unplug(m->pci[segment], gw_vdpa_device_pci(d));
         g_ptr_array_add(m->ejected, g_ptr_array_steal_index(m->vdpa, i));
         post(m, EV_EJECTED, NULL);
     }
@@ -220,7 +222,7 @@ create_pm(GwMachine *m, GError **errp)
 static bool
 create_pcihp(GwMachine *m, GError **errp)
 {
-    m->pcihp = gw_acpi_pcihp_new(&pcihp_hooks, m);
+    m->pcihp = gw_acpi_pcihp_new(&pcihp_hooks, m, gw_machine_n_segments(m));
     return gw_bus_add(m->pio, GW_ACPI_PCIHP_BASE, GW_ACPI_PCIHP_LEN,
                       &gw_acpi_pcihp_ops, m->pcihp, errp);
 }
@@ -228,13 +230,14 @@ create_pcihp(GwMachine *m, GError **errp)
 static bool
 create_pci(GwMachine *m, GError **errp)
 {
-    m->pci = gw_pci_bus_new(0, m->mmio);
-    return gw_bus_add(m->pio, GW_PCI_CONFIG_ADDR, 4, &gw_pci_cf8_ops, m->pci,
+    m->pci[0] = gw_pci_bus_new(0, m->mmio);
+    return gw_bus_add(m->pio, GW_PCI_CONFIG_ADDR, 4, &gw_pci_cf8_ops, m->pci[0],
                       errp) &&
-           gw_bus_add(m->pio, GW_PCI_CONFIG_DATA, 4, &gw_pci_cfc_ops, m->pci,
+           gw_bus_add(m->pio, GW_PCI_CONFIG_DATA, 4, &gw_pci_cfc_ops, m->pci[0],
                       errp) &&
            gw_bus_add(m->mmio, GW_PCI_ECAM_BASE, GW_PCI_ECAM_SIZE,
-                      &gw_pci_ecam_ops, m->pci, errp);
+                      &gw_pci_ecam_ops, m->pci[0], errp) &&
+           gw_machine_create_segments(m, errp);
 }
 
 #define DEV(field) offsetof(GwMachine, field)
@@ -250,7 +253,8 @@ static const GwMachineDevice platform[] = {
     /* Its reset completes pending unplugs. */
     {"acpi-pcihp", DEV(pcihp), create_pcihp, FN(gw_acpi_pcihp_reset),
      FN(gw_acpi_pcihp_free), &gw_acpi_pcihp_vmsd},
-    {"pci", DEV(pci), create_pci, NULL, FN(gw_pci_bus_free), &gw_pci_bus_vmsd},
+    {"pci", DEV(pci[0]), create_pci, NULL, FN(gw_pci_bus_free),
+     &gw_pci_bus_vmsd},
 };
 
 const GwMachineDevice *
@@ -303,6 +307,7 @@ load_boot_state(GwMachine *m, GError **errp)
 {
     GwAcpiConfig acpi = {.n_cpus = m->cfg->boot_vcpus,
                          .ecam_base = GW_PCI_ECAM_BASE,
+                         .n_pci_segments = gw_machine_n_segments(m),
                          .pci_hotplug = true};
 
     return gw_acpi_build(m->mem, &acpi, errp) &&
@@ -464,38 +469,43 @@ open_vdpa_backends(GwMachine *m, GwVdpaSimRegistry *sims, GError **errp)
     return true;
 }
 
-static bool
-check_segment(const GwVdpaConfig *cfg, GError **errp)
-{
-    if (cfg->pci_segment != 0) {
-        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
-                    "vdpa %s: PCI segment %u: only segment 0 is built yet",
-                    cfg->id, cfg->pci_segment);
-        return false;
-    }
-    return true;
-}
-
 /* In command-line order, so each device gets the same slot every boot. */
 static bool
 create_vdpa_devices(GwMachine *m, GError **errp)
 {
     for (guint i = 0; i < m->cfg->vdpa->len; i++) {
-        if (!check_segment(m->cfg->vdpa->pdata[i], errp)) {
+        const GwVdpaConfig *cfg = m->cfg->vdpa->pdata[i];
+        GwPciBus *bus = gw_machine_segment(m, cfg->pci_segment, errp);
+        GwVdpaDevice *d;
+
+        if (!bus) {
+            g_prefix_error(errp, "vdpa %s: ", cfg->id);
             return false;
         }
-        GwVdpaDevice *d = gw_vdpa_device_new(m->cfg->vdpa->pdata[i],
-                                             m->vdpa_backends->pdata[i], m->mem,
-                                             m->irqchip, &m->dev_lock, errp);
+        d = gw_vdpa_device_new(cfg, m->vdpa_backends->pdata[i], m->mem,
+                               m->irqchip, &m->dev_lock, errp);
         if (!d) {
             return false;
         }
         g_ptr_array_add(m->vdpa, d);
-        if (!gw_pci_bus_plug(m->pci, gw_vdpa_device_pci(d), 0, errp)) {
+        if (!gw_pci_bus_plug(bus, gw_vdpa_device_pci(d), 0, errp)) {
             return false;
         }
     }
     return true;
+}
+
+/* Every function off its bus (before the buses go). */
+static void
+unplug_all(GwMachine *m)
+{
+    for (guint i = 0; m->vdpa && i < m->vdpa->len; i++) {
+        GwVdpaDevice *d = m->vdpa->pdata[i];
+        GwPciDevice *pci = gw_vdpa_device_pci(d);
+        if (pci->bus) {
+            gw_pci_bus_unplug(pci->bus, pci);
+        }
+    }
 }
 
 GwMachine *
@@ -557,12 +567,11 @@ gw_machine_free(GwMachine *m)
     }
     gw_qtest_free(m->qtest); /* first: no vCPU nor test may touch what */
     gw_vcpus_free(m->vcpus); /* follows */
-    for (guint i = 0; m->vdpa && i < m->vdpa->len; i++) {
-        gw_pci_bus_unplug(m->pci, gw_vdpa_device_pci(m->vdpa->pdata[i]));
-    }
+    unplug_all(m);
     g_clear_pointer(&m->vdpa, g_ptr_array_unref);
     g_clear_pointer(&m->ejected, g_ptr_array_unref);
     g_clear_pointer(&m->vdpa_backends, g_ptr_array_unref);
+    gw_machine_free_segments(m);
     free_devices(m);
     gw_chardev_free(m->chardev);
     gw_bus_free(m->pio);
@@ -639,20 +648,6 @@ gw_machine_power_button(GwMachine *m)
     g_mutex_lock(&m->dev_lock);
     gw_acpi_pm_press_power_button(m->pm);
     g_mutex_unlock(&m->dev_lock);
-}
-
-json_object *
-gw_machine_query_pci(GwMachine *m)
-{
-    json_object *bus = json_object_new_object();
-    json_object *list = json_object_new_array();
-
-    g_mutex_lock(&m->dev_lock);
-    json_object_object_add(bus, "bus", json_object_new_int(0));
-    json_object_object_add(bus, "devices", gw_pci_bus_query(m->pci));
-    g_mutex_unlock(&m->dev_lock);
-    json_object_array_add(list, bus);
-    return list;
 }
 
 /* One bus's counts: {"unclaimed": n, "devices": [{device, base, …}]}. */
@@ -771,17 +766,6 @@ gw_machine_has_device(GwMachine *m, const char *id)
     return g_hash_table_contains(ids, id);
 }
 
-bool
-gw_machine_check_slot(GwMachine *m, unsigned slot, GError **errp)
-{
-    bool ok;
-
-    g_mutex_lock(&m->dev_lock);
-    ok = gw_pci_bus_free_slot(m->pci, &slot, errp);
-    g_mutex_unlock(&m->dev_lock);
-    return ok;
-}
-
 int
 gw_machine_hotplug_vdpa(GwMachine *m, const GwVdpaConfig *cfg,
                         GwVdpaBackend *backend, const uint8_t *mac,
@@ -789,9 +773,10 @@ gw_machine_hotplug_vdpa(GwMachine *m, const GwVdpaConfig *cfg,
 {
     g_autoptr(GwVdpaDevice) d = NULL;
     GwPciDevice *pci;
+    GwPciBus *bus;
     bool plugged;
 
-    if (!check_segment(cfg, errp)) {
+    if (!(bus = gw_machine_segment(m, cfg->pci_segment, errp))) {
         return -1;
     }
     d = gw_vdpa_device_new(cfg, backend, m->mem, m->irqchip, &m->dev_lock,
@@ -801,12 +786,12 @@ gw_machine_hotplug_vdpa(GwMachine *m, const GwVdpaConfig *cfg,
     }
     pci = gw_vdpa_device_pci(d);
     g_mutex_lock(&m->dev_lock);
-    plugged = gw_pci_bus_plug(m->pci, pci, slot, errp);
+    plugged = gw_pci_bus_plug(bus, pci, slot, errp);
     if (plugged) {
         if (m->vm_stopped) { /* it must not run before the VM does */
             gw_vdpa_device_set_vm_running(d, false);
         }
-        gw_acpi_pcihp_plugged(m->pcihp, pci->slot);
+        gw_acpi_pcihp_plugged(m->pcihp, cfg->pci_segment, pci->slot);
         g_ptr_array_add(m->vdpa, g_steal_pointer(&d));
     }
     g_mutex_unlock(&m->dev_lock);
@@ -818,13 +803,14 @@ gw_machine_unplug_request(GwMachine *m, const char *id, GError **errp)
 {
     GwVdpaDevice *d;
     bool asked = false;
-    unsigned slot = 0;
+    unsigned slot = 0, segment = 0;
 
     g_mutex_lock(&m->dev_lock);
     d = find_vdpa(m, id);
     if (d) {
         slot = gw_vdpa_device_pci(d)->slot;
-        asked = gw_acpi_pcihp_request_unplug(m->pcihp, slot);
+        segment = gw_vdpa_device_config(d)->pci_segment;
+        asked = gw_acpi_pcihp_request_unplug(m->pcihp, segment, slot);
     }
     g_mutex_unlock(&m->dev_lock);
     if (!d) {
@@ -832,7 +818,9 @@ gw_machine_unplug_request(GwMachine *m, const char *id, GError **errp)
                     id);
     } else if (!asked) {
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
-                    "Device '%s': slot %u is not hot-pluggable", id, slot);
+                    "Device '%s': slot %u of PCI segment %u is not "
+                    "hot-pluggable",
+                    id, slot, segment);
     }
     return asked;
 }

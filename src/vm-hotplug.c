@@ -21,7 +21,14 @@
 #include <godwit/vdpa.h>
 #include <godwit/vm.h>
 
-#define ROOT_BUS "pci.0" /* QEMU pc's name for bus 0 */
+/* QEMU pc's name for bus 0 is "pci.0"; segment N's root bus is "pci.N",
+ * the name libvirt gives the bus of its pci-expander-bus controller N. */
+#define ROOT_BUS_PREFIX "pci."
+
+/* Where a device goes: a segment's root bus and a slot (0: any). */
+typedef struct {
+    unsigned segment, slot;
+} Where;
 
 typedef struct {
     const char *name;
@@ -31,7 +38,7 @@ typedef struct {
 typedef struct {
     const char *driver;
     json_object *(*add)(GwQmpSession *c, GwVm *vm, json_object *args,
-                        unsigned slot, GError **errp);
+                        const Where *at, GError **errp);
     const Prop *props; /* the driver's own, NULL-terminated */
 } Driver;
 
@@ -175,6 +182,7 @@ open_backend(GwQmpSession *c, GwVm *vm, const char *path, GError **errp)
     return gw_vdpa_open(gw_vm_vdpa_sims(vm), path, errp);
 }
 
+/* Into `slot` (0: any) of segment cfg->pci_segment. */
 static json_object *
 plug(GwVm *vm, const char *driver, GwVdpaConfig *cfg, GwVdpaBackend *b,
      const uint8_t *mac, unsigned slot, GError **errp)
@@ -192,7 +200,8 @@ plug(GwVm *vm, const char *driver, GwVdpaConfig *cfg, GwVdpaBackend *b,
     if (got < 0) {
         return NULL;
     }
-    g_info("device %s: hot-plugged into slot %d", cfg->id, got);
+    g_info("device %s: hot-plugged into slot %d of PCI segment %u", cfg->id,
+           got, cfg->pci_segment);
     g_hash_table_insert(gw_vm_device_drivers(vm), g_strdup(cfg->id),
                         (gpointer)driver);
     bdf = g_strdup_printf("%04x:00:%02x.0", cfg->pci_segment, (unsigned)got);
@@ -205,14 +214,15 @@ plug(GwVm *vm, const char *driver, GwVdpaConfig *cfg, GwVdpaBackend *b,
 /* ---- device_add ---- */
 
 static json_object *
-add_generic(GwQmpSession *c, GwVm *vm, json_object *args, unsigned slot,
+add_generic(GwQmpSession *c, GwVm *vm, json_object *args, const Where *at,
             GError **errp)
 {
     g_autoptr(GwVdpaBackend) b = NULL;
     g_autoptr(json_object) ret = NULL;
     json_object *qs = arg(args, "queue-size");
     GwVdpaConfig cfg = {.path = (char *)arg_str(args, "vhostdev"),
-                        .id = (char *)arg_str(args, "id")};
+                        .id = (char *)arg_str(args, "id"),
+                        .pci_segment = (uint16_t)at->segment};
 
     if (!cfg.path) {
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
@@ -226,8 +236,8 @@ add_generic(GwQmpSession *c, GwVm *vm, json_object *args, unsigned slot,
         return NULL;
     }
     b = open_backend(c, vm, cfg.path, errp);
-    ret =
-        b ? plug(vm, "vhost-vdpa-device-pci", &cfg, b, NULL, slot, errp) : NULL;
+    ret = b ? plug(vm, "vhost-vdpa-device-pci", &cfg, b, NULL, at->slot, errp)
+            : NULL;
     return ret ? empty() : NULL;
 }
 
@@ -259,14 +269,15 @@ netdev_for(GwVm *vm, const char *driver, const char *name, GError **errp)
 }
 
 static json_object *
-add_net(GwQmpSession *c, GwVm *vm, json_object *args, unsigned slot,
+add_net(GwQmpSession *c, GwVm *vm, json_object *args, const Where *at,
         GError **errp)
 {
     const char *name = arg_str(args, "netdev"), *mac_str = arg_str(args, "mac");
     g_autoptr(json_object) ret = NULL;
     uint8_t mac[6];
     GwNetdev *n;
-    GwVdpaConfig cfg = {.id = (char *)arg_str(args, "id")};
+    GwVdpaConfig cfg = {.id = (char *)arg_str(args, "id"),
+                        .pci_segment = (uint16_t)at->segment};
 
     if (!name) {
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
@@ -287,7 +298,7 @@ add_net(GwQmpSession *c, GwVm *vm, json_object *args, unsigned slot,
     cfg.path = n->id;
     cfg.num_queues = net_queues(n);
     ret = plug(vm, "virtio-net-pci", &cfg, n->backend, mac_str ? mac : NULL,
-               slot, errp);
+               at->slot, errp);
     if (!ret) {
         return NULL;
     }
@@ -325,27 +336,51 @@ find_driver(const char *name, GError **errp)
     return NULL;
 }
 
+/* "pci.N" (N decimal, no leading zeros) names segment N's root bus if
+ * the platform has that segment; no bus is segment 0's. */
+static bool
+parse_bus(GwVm *vm, const char *bus, unsigned *segment, GError **errp)
+{
+    char *end = NULL;
+    unsigned long s = 0;
+
+    *segment = 0;
+    if (!bus) {
+        return true;
+    }
+    if (g_str_has_prefix(bus, ROOT_BUS_PREFIX)) {
+        const char *n = bus + strlen(ROOT_BUS_PREFIX);
+        if (g_ascii_isdigit(n[0]) && (n[0] != '0' || n[1] == '\0')) {
+            s = strtoul(n, &end, 10);
+        }
+    }
+    if (!end || *end || s >= gw_vm_num_pci_segments(vm)) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_NOT_FOUND, "Bus '%s' not found",
+                    bus);
+        return false;
+    }
+    *segment = (unsigned)s;
+    return true;
+}
+
 /* What every driver needs: a bus there, a free id, a usable address. */
 static bool
-check_common(GwVm *vm, const Driver *drv, json_object *args, unsigned *slot,
+check_common(GwVm *vm, const Driver *drv, json_object *args, Where *at,
              GError **errp)
 {
-    const char *bus = arg_str(args, "bus"), *id = arg_str(args, "id");
+    const char *id = arg_str(args, "id");
 
     if (!gw_vm_machine(vm)) {
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
                     "No 'PCI' bus found for device '%s'", drv->driver);
         return false;
     }
-    if (bus && !g_str_equal(bus, ROOT_BUS)) {
-        g_set_error(errp, GW_ERROR, GW_ERROR_NOT_FOUND, "Bus '%s' not found",
-                    bus);
-        return false;
-    }
-    return check_props(drv, args, errp) &&
+    return parse_bus(vm, arg_str(args, "bus"), &at->segment, errp) &&
+           check_props(drv, args, errp) &&
            (!id || check_id(gw_vm_machine(vm), id, errp)) &&
-           parse_addr(drv->driver, arg(args, "addr"), slot, errp) &&
-           gw_machine_check_slot(gw_vm_machine(vm), *slot, errp);
+           parse_addr(drv->driver, arg(args, "addr"), &at->slot, errp) &&
+           gw_machine_check_slot(gw_vm_machine(vm), at->segment, at->slot,
+                                 errp);
 }
 
 static json_object *
@@ -354,9 +389,9 @@ device_add(GwQmpSession *c, json_object *args, gpointer vm, GError **errp)
     const Driver *drv = find_driver(arg_str(args, "driver"), errp);
     g_autoptr(json_object) own = NULL;
     g_autofree char *id = NULL;
-    unsigned slot;
+    Where at;
 
-    if (!drv || !check_common(vm, drv, args, &slot, errp)) {
+    if (!drv || !check_common(vm, drv, args, &at, errp)) {
         return NULL;
     }
     if (!arg(args, "id")) { /* QEMU's would be anonymous; ours get a name */
@@ -369,7 +404,7 @@ device_add(GwQmpSession *c, json_object *args, gpointer vm, GError **errp)
         json_object_object_add(own, "id", json_object_new_string(id));
         args = own;
     }
-    return drv->add(c, vm, args, slot, errp);
+    return drv->add(c, vm, args, &at, errp);
 }
 
 static json_object *
@@ -532,7 +567,7 @@ vdpa_add(GwQmpSession *c, json_object *args, gpointer vm, GError **errp)
     ids = gw_machine_device_ids(gw_vm_machine(vm));
     if (!gw_vdpa_config_check("x-godwit-vdpa-add", cfg, ids,
                               gw_vm_num_pci_segments(vm), &next, errp) ||
-        !gw_machine_check_slot(gw_vm_machine(vm), 0, errp)) {
+        !gw_machine_check_slot(gw_vm_machine(vm), cfg->pci_segment, 0, errp)) {
         return NULL;
     }
     b = open_backend(c, vm, cfg->path, errp);

@@ -2,8 +2,8 @@
  * boot: what the guest finds in memory at power-on.  A Multiboot v1
  * loader for 32-bit ELF kernels (segments, info block, command line,
  * memory map) and the ACPI tables (RSDP in the BIOS area, RSDT/XSDT,
- * FADT with its PM1 and GPE0 blocks, FACS, MADT, MCFG, DSDT with the PCI
- * host bridge and, optionally, its hotplug slots).
+ * FADT with its PM1 and GPE0 blocks, FACS, MADT, MCFG, DSDT with a PCI
+ * host bridge per segment and, optionally, their hotplug slots).
  *
  * Threads: main thread, while no vCPU runs.
  */
@@ -58,6 +58,13 @@ bool gw_multiboot_load_buf(GwGuestMemory *mem, const char *name,
 typedef struct {
     unsigned n_cpus;
     uint64_t ecam_base; /* MCFG: segment 0, bus 0 */
+    /*
+     * PCI segments (0 means 1): segment 0 is PCI0 with ecam_base; each
+     * further segment s gets an MCFG entry and a host bridge PC0s (_SEG
+     * s, its own 32-bit window) where gw_pci_segment_layout puts them;
+     * with pci_hotplug, its slots (BSEL s) too.
+     */
+    unsigned n_pci_segments;
     /*
      * ACPI PCI hotplug (QEMU's interface): the FADT gets GPE0_BLK and the
      * DSDT slots S01..S1F with _EJ0, the 0xae00 registers and \_GPE._E01.

@@ -17,7 +17,7 @@
 #include <json-c/json.h>
 
 #define GW_MAX_VCPUS        255
-#define GW_MAX_PCI_SEGMENTS 96 /* as Cloud Hypervisor */
+#define GW_MAX_PCI_SEGMENTS 16 /* CH: 96; what our PCI hole holds (pci.h) */
 #define GW_MAX_VDPA_QUEUES  256
 
 typedef struct {

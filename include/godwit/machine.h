@@ -63,7 +63,8 @@ bool gw_machine_reset(GwMachine *m, GError **errp);
 
 void gw_machine_power_button(GwMachine *m);
 json_object *gw_machine_query_cpus(GwMachine *m);
-/* query-pci's return value: [{bus, devices}] (QEMU's PciInfo list). */
+/* query-pci's return value: [{bus, devices}] (QEMU's PciInfo list), one
+ * per PCI segment, segments past 0 with "x-godwit-segment". */
 json_object *gw_machine_query_pci(GwMachine *m);
 GwGuestMemory *gw_machine_memory(GwMachine *m);
 /*
@@ -82,16 +83,19 @@ bool gw_machine_has_device(GwMachine *m, const char *id);
 /*
  * Hot-plugs a vDPA device: builds the device model for `cfg` on `backend`
  * (a reference is taken), writes `mac` into a net device's config when
- * given, plugs it into `slot` (0: the lowest free one) and tells the
- * guest.  Returns the slot, or -1 with *errp set and nothing left behind
- * (no device, mapping or slot).
+ * given, plugs it into `slot` (0: the lowest free one) of PCI segment
+ * cfg->pci_segment and tells the guest (that segment's ACPI hotplug).  Returns
+ * the slot, or -1 with *errp set and nothing left behind (no device, mapping or
+ * slot).
  */
 int gw_machine_hotplug_vdpa(GwMachine *m, const GwVdpaConfig *cfg,
                             GwVdpaBackend *backend, const uint8_t *mac,
                             unsigned slot, GError **errp);
 
-/* Whether `slot` (0: any) is free for a device now; *errp says why not. */
-bool gw_machine_check_slot(GwMachine *m, unsigned slot, GError **errp);
+/* Whether `slot` (0: any) of PCI segment `segment` is free for a device
+ * now; *errp says why not (GW_ERROR_NOT_FOUND: no such segment). */
+bool gw_machine_check_slot(GwMachine *m, unsigned segment, unsigned slot,
+                           GError **errp);
 
 /*
  * Asks the guest to release device `id` (ACPI eject request); the

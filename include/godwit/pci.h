@@ -1,9 +1,16 @@
 /*
  * pci: one PCI segment's bus 0 — a host bridge, legacy configuration
- * access (0xCF8/0xCFC) and ECAM, 32 slots each with a fixed 16 MiB
- * window in the PCI hole for its BARs (stable addresses across
- * hotplug, no allocator to fragment), BAR mapping on the MMIO bus as
- * the guest programs BARs and the command register, capability lists.
+ * access (0xCF8/0xCFC, segment 0 only) and ECAM, 32 slots each with a
+ * fixed window in the segment's part of the PCI hole for its BARs
+ * (stable addresses across hotplug, no allocator to fragment), BAR
+ * mapping on the MMIO bus as the guest programs BARs and the command
+ * register, capability lists.
+ *
+ * Segments (--platform num_pci_segments): segment 0 keeps the layout it
+ * always had, 32 slots of 16 MiB from GW_PCI_MMIO_BASE; segments 1-15
+ * get 16 MiB each from GW_PCI_SEG_MMIO_BASE, 32 slots of 512 KiB (a
+ * virtio-pci BAR is 16 KiB).  Segment s's ECAM window (bus 0 only) is
+ * 1 MiB at GW_PCI_ECAM_BASE + s MiB, as Cloud Hypervisor's.
  *
  * A device embeds a GwPciDevice (config space with per-byte write masks
  * and its BARs) and gives a GwPciDeviceOps table.
@@ -19,15 +26,20 @@
 #include <godwit/bus.h>
 #include <godwit/vmstate.h>
 
-#define GW_PCI_SLOTS       32
-#define GW_PCI_CONFIG_SIZE 4096
-#define GW_PCI_MMIO_BASE   0xC0000000ull
-#define GW_PCI_SLOT_WINDOW (16ull << 20)
-#define GW_PCI_ECAM_BASE   0xE0000000ull
-#define GW_PCI_ECAM_SIZE   (1ull << 20) /* bus 0 only */
-#define GW_PCI_CONFIG_ADDR 0xCF8
-#define GW_PCI_CONFIG_DATA 0xCFC
-#define GW_PCI_MAX_BARS    6
+#define GW_PCI_SLOTS        32
+#define GW_PCI_CONFIG_SIZE  4096
+#define GW_PCI_MMIO_BASE    0xC0000000ull
+#define GW_PCI_SLOT_WINDOW  (16ull << 20)
+#define GW_PCI_ECAM_BASE    0xE0000000ull
+#define GW_PCI_ECAM_SIZE    (1ull << 20) /* bus 0 only */
+#define GW_PCI_MAX_SEGMENTS 16
+/* Segments 1 and up: 16 MiB each above the ECAM windows. */
+#define GW_PCI_SEG_MMIO_BASE                                                   \
+    (GW_PCI_ECAM_BASE + GW_PCI_MAX_SEGMENTS * GW_PCI_ECAM_SIZE)
+#define GW_PCI_SEG_MMIO_SIZE (16ull << 20)
+#define GW_PCI_CONFIG_ADDR   0xCF8
+#define GW_PCI_CONFIG_DATA   0xCFC
+#define GW_PCI_MAX_BARS      6
 
 #define PCI_COMMAND_MEMORY  0x2
 #define PCI_STATUS_CAP_LIST 0x10
@@ -63,6 +75,16 @@ struct GwPciDevice {
 
 typedef struct GwPciBus GwPciBus;
 
+/* Where segment `segment` (< GW_PCI_MAX_SEGMENTS) lives in guest
+ * physical memory. */
+typedef struct {
+    uint64_t ecam;        /* GW_PCI_ECAM_SIZE bytes */
+    uint64_t mmio_base;   /* the BAR windows of its 32 slots */
+    uint64_t slot_window; /* bytes per slot */
+} GwPciSegmentLayout;
+
+void gw_pci_segment_layout(uint16_t segment, GwPciSegmentLayout *out);
+
 /*
  * Migratable state.  Saved and loaded on the main thread with the device
  * lock held; neither covers the devices in the slots, each of which is
@@ -82,7 +104,8 @@ typedef struct GwPciBus GwPciBus;
 extern const GwVmsd gw_pci_device_vmsd;
 extern const GwVmsd gw_pci_bus_vmsd;
 
-/* Creates bus 0 of `segment` with its host bridge at slot 0. */
+/* Creates bus 0 of `segment` (< GW_PCI_MAX_SEGMENTS) with its host
+ * bridge at slot 0, its slot windows where gw_pci_segment_layout says. */
 GwPciBus *gw_pci_bus_new(uint16_t segment, GwBus *mmio);
 void gw_pci_bus_free(GwPciBus *bus);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwPciBus, gw_pci_bus_free)
@@ -111,7 +134,8 @@ unsigned gw_pci_device_add_cap(GwPciDevice *dev, uint8_t cap_id,
 /*
  * Plugs `dev` into `slot` (0 picks the lowest free one): assigns its
  * BARs their slot window, so they are ready for a guest that does not
- * program them itself.  Fails if the slot is taken or the bus is full.
+ * program them itself.  Fails if the slot is taken, the bus is full or
+ * the BARs do not fit this segment's slot window.
  */
 bool gw_pci_bus_plug(GwPciBus *bus, GwPciDevice *dev, unsigned slot,
                      GError **errp);

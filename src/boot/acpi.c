@@ -4,8 +4,11 @@
  * DSDT.
  * The FADT's PM1 and GPE0 blocks and reset register are the ports of
  * src/devices/acpi-pm.c.  The DSDT holds \_S5 so a guest can power off,
- * the PCI host bridge with its windows and, with hotplug, QEMU's ACPI
- * PCI hotplug AML over the registers of src/devices/acpi-pcihp.c.
+ * a PCI host bridge per segment with its windows (PCI0 for segment 0,
+ * PC01.. for the others, as Cloud Hypervisor names them) and, with
+ * hotplug, QEMU's ACPI PCI hotplug AML over the registers of
+ * src/devices/acpi-pcihp.c: the registers and PCEJ live in PCI0, each
+ * bridge has its slots, its BSEL (= its segment) and its PCNT.
  */
 #include <string.h>
 #include <godwit/acpi-pcihp.h>
@@ -83,19 +86,33 @@ s5(void)
     return gw_aml_name("_S5", pkg);
 }
 
-/* Bus 0, config ports, all other ports, the 32 slots' BAR windows. */
+/* Bus 0, the 32 slots' BAR windows; segment 0 also has the config
+ * ports and forwards all other ports (the others decode no I/O). */
 static GwAml *
-pci0_crs(void)
+bridge_crs(unsigned segment)
 {
     g_autoptr(GByteArray) r = g_byte_array_new();
-    uint64_t hole_end = GW_PCI_MMIO_BASE + GW_PCI_SLOTS * GW_PCI_SLOT_WINDOW;
+    GwPciSegmentLayout l;
+    uint64_t end;
 
+    gw_pci_segment_layout((uint16_t)segment, &l);
+    end = l.mmio_base + GW_PCI_SLOTS * l.slot_window;
     gw_aml_res_bus(r, 0, 0);
-    gw_aml_res_io(r, GW_PCI_CONFIG_ADDR, 8);
-    gw_aml_res_io_window(r, 0x0000, GW_PCI_CONFIG_ADDR - 1);
-    gw_aml_res_io_window(r, 0x0d00, 0xffff);
-    gw_aml_res_mem32_window(r, GW_PCI_MMIO_BASE, (uint32_t)(hole_end - 1));
+    if (segment == 0) {
+        gw_aml_res_io(r, GW_PCI_CONFIG_ADDR, 8);
+        gw_aml_res_io_window(r, 0x0000, GW_PCI_CONFIG_ADDR - 1);
+        gw_aml_res_io_window(r, 0x0d00, 0xffff);
+    }
+    gw_aml_res_mem32_window(r, (uint32_t)l.mmio_base, (uint32_t)(end - 1));
     return gw_aml_name("_CRS", gw_aml_resource_template(r));
+}
+
+/* A hotplug name: local in PCI0, which holds it, absolute elsewhere. */
+static GwAml *
+hp_path(unsigned segment, const char *name)
+{
+    g_autofree char *abs = g_strdup_printf("\\_SB.PCI0.%s", name);
+    return gw_aml_path(segment == 0 ? name : abs);
 }
 
 /*
@@ -126,12 +143,11 @@ pcihp_registers(GwAml *pci0)
     gw_aml_append(m, gw_aml_release("BLCK"));
     gw_aml_append(m, gw_aml_return(gw_aml_int(0)));
     gw_aml_append(pci0, m);
-    gw_aml_append(pci0, gw_aml_name("BSEL", gw_aml_int(0)));
 }
 
 /* Device (Snn) { _ADR, _SUN, _EJ0 → PCEJ (BSEL, _SUN) } */
 static GwAml *
-pcihp_slot(unsigned slot)
+pcihp_slot(unsigned segment, unsigned slot)
 {
     g_autofree char *name = g_strdup_printf("S%02X", slot);
     GwAml *dev = gw_aml_device(name);
@@ -139,8 +155,8 @@ pcihp_slot(unsigned slot)
 
     gw_aml_append(dev, gw_aml_name("_ADR", gw_aml_int(slot << 16)));
     gw_aml_append(dev, gw_aml_name("_SUN", gw_aml_int(slot)));
-    gw_aml_append(
-        ej0, gw_aml_call("PCEJ", 2, gw_aml_path("BSEL"), gw_aml_path("_SUN")));
+    gw_aml_append(ej0, gw_aml_call(segment == 0 ? "PCEJ" : "\\_SB.PCI0.PCEJ", 2,
+                                   gw_aml_path("BSEL"), gw_aml_path("_SUN")));
     gw_aml_append(dev, ej0);
     return dev;
 }
@@ -151,7 +167,7 @@ pcihp_slot(unsigned slot)
  * Request (3).  Reading PCIU clears it.
  */
 static void
-pcihp_notify(GwAml *pci0)
+pcihp_notify(GwAml *bridge, unsigned segment)
 {
     GwAml *dvnt = gw_aml_method("DVNT", 2, false);
     GwAml *pcnt = gw_aml_method("PCNT", 0, false);
@@ -163,32 +179,50 @@ pcihp_notify(GwAml *pci0)
         gw_aml_append(test, gw_aml_notify(gw_aml_path(name), gw_aml_arg(1)));
         gw_aml_append(dvnt, test);
     }
-    gw_aml_append(pci0, dvnt);
-    gw_aml_append(pcnt, gw_aml_store(gw_aml_path("BSEL"), gw_aml_path("BNUM")));
+    gw_aml_append(bridge, dvnt);
     gw_aml_append(pcnt,
-                  gw_aml_call("DVNT", 2, gw_aml_path("PCIU"), gw_aml_int(1)));
-    gw_aml_append(pcnt,
-                  gw_aml_call("DVNT", 2, gw_aml_path("PCID"), gw_aml_int(3)));
-    gw_aml_append(pci0, pcnt);
+                  gw_aml_store(gw_aml_path("BSEL"), hp_path(segment, "BNUM")));
+    gw_aml_append(
+        pcnt, gw_aml_call("DVNT", 2, hp_path(segment, "PCIU"), gw_aml_int(1)));
+    gw_aml_append(
+        pcnt, gw_aml_call("DVNT", 2, hp_path(segment, "PCID"), gw_aml_int(3)));
+    gw_aml_append(bridge, pcnt);
+}
+
+static unsigned
+n_segments(const GwAcpiConfig *cfg)
+{
+    return cfg->n_pci_segments ? cfg->n_pci_segments : 1;
+}
+
+/* "PCI0" for segment 0 (as always), "PC01".."PC0F" for the others. */
+static char *
+bridge_name(unsigned segment)
+{
+    return segment == 0 ? g_strdup("PCI0") : g_strdup_printf("PC%02X", segment);
 }
 
 static GwAml *
-pci0(const GwAcpiConfig *cfg)
+host_bridge(const GwAcpiConfig *cfg, unsigned segment)
 {
-    GwAml *dev = gw_aml_device("PCI0");
+    g_autofree char *name = bridge_name(segment);
+    GwAml *dev = gw_aml_device(name);
 
     gw_aml_append(dev, gw_aml_name("_HID", gw_aml_eisaid("PNP0A08")));
     gw_aml_append(dev, gw_aml_name("_CID", gw_aml_eisaid("PNP0A03")));
-    gw_aml_append(dev, gw_aml_name("_SEG", gw_aml_int(0)));
+    gw_aml_append(dev, gw_aml_name("_SEG", gw_aml_int(segment)));
     gw_aml_append(dev, gw_aml_name("_BBN", gw_aml_int(0)));
-    gw_aml_append(dev, gw_aml_name("_UID", gw_aml_int(0)));
-    gw_aml_append(dev, pci0_crs());
+    gw_aml_append(dev, gw_aml_name("_UID", gw_aml_int(segment)));
+    gw_aml_append(dev, bridge_crs(segment));
     if (cfg->pci_hotplug) {
-        pcihp_registers(dev);
-        for (unsigned slot = 1; slot < GW_PCI_SLOTS; slot++) {
-            gw_aml_append(dev, pcihp_slot(slot));
+        if (segment == 0) {
+            pcihp_registers(dev);
         }
-        pcihp_notify(dev);
+        gw_aml_append(dev, gw_aml_name("BSEL", gw_aml_int(segment)));
+        for (unsigned slot = 1; slot < GW_PCI_SLOTS; slot++) {
+            gw_aml_append(dev, pcihp_slot(segment, slot));
+        }
+        pcihp_notify(dev, segment);
     }
     return dev;
 }
@@ -209,22 +243,32 @@ motherboard(const GwAcpiConfig *cfg)
         gw_aml_res_io(r, GW_ACPI_PCIHP_BASE, GW_ACPI_PCIHP_LEN);
     }
     gw_aml_res_mem32_fixed(r, (uint32_t)cfg->ecam_base, GW_PCI_ECAM_SIZE);
+    for (unsigned s = 1; s < n_segments(cfg); s++) {
+        GwPciSegmentLayout l;
+        gw_pci_segment_layout((uint16_t)s, &l);
+        gw_aml_res_mem32_fixed(r, (uint32_t)l.ecam, GW_PCI_ECAM_SIZE);
+    }
     gw_aml_append(dev, gw_aml_name("_HID", gw_aml_eisaid("PNP0C02")));
     gw_aml_append(dev, gw_aml_name("_UID", gw_aml_int(1)));
     gw_aml_append(dev, gw_aml_name("_CRS", gw_aml_resource_template(r)));
     return dev;
 }
 
-/* GPE 1, the hotplug event: PCNT under the lock PCEJ takes too. */
+/* GPE 1, the hotplug event: each bridge's PCNT under the lock PCEJ
+ * takes too. */
 static GwAml *
-gpe_scope(void)
+gpe_scope(const GwAcpiConfig *cfg)
 {
     GwAml *scope = gw_aml_scope("\\_GPE");
     GwAml *e01 = gw_aml_method("_E01", 0, false);
 
     gw_aml_append(scope, gw_aml_name("_HID", gw_aml_string("ACPI0006")));
     gw_aml_append(e01, gw_aml_acquire("\\_SB.PCI0.BLCK", 0xffff));
-    gw_aml_append(e01, gw_aml_call("\\_SB.PCI0.PCNT", 0));
+    for (unsigned s = 0; s < n_segments(cfg); s++) {
+        g_autofree char *name = bridge_name(s);
+        g_autofree char *pcnt = g_strdup_printf("\\_SB.%s.PCNT", name);
+        gw_aml_append(e01, gw_aml_call(pcnt, 0));
+    }
     gw_aml_append(e01, gw_aml_release("\\_SB.PCI0.BLCK"));
     gw_aml_append(scope, e01);
     return scope;
@@ -238,12 +282,14 @@ dsdt_aml(const GwAcpiConfig *cfg)
     GwAml *sb = gw_aml_scope("\\_SB");
     g_autoptr(GByteArray) rest = NULL;
 
-    gw_aml_append(sb, pci0(cfg));
+    for (unsigned s = 0; s < n_segments(cfg); s++) {
+        gw_aml_append(sb, host_bridge(cfg, s));
+    }
     gw_aml_append(sb, motherboard(cfg));
     rest = gw_aml_encode(sb);
     g_byte_array_append(aml, rest->data, rest->len);
     if (cfg->pci_hotplug) {
-        g_autoptr(GByteArray) gpe = gw_aml_encode(gpe_scope());
+        g_autoptr(GByteArray) gpe = gw_aml_encode(gpe_scope(cfg));
         g_byte_array_append(aml, gpe->data, gpe->len);
     }
     return aml;
@@ -356,15 +402,26 @@ build_madt(Writer *w, unsigned n_cpus)
     return emit(w, "APIC", 3, t->data, t->len);
 }
 
-/* One ECAM window: segment 0, bus 0 only. */
+/* One ECAM window per segment, bus 0 only. */
 static uint32_t
-build_mcfg(Writer *w, uint64_t ecam)
+build_mcfg(Writer *w, const GwAcpiConfig *cfg)
 {
-    uint8_t t[sizeof(Header) + 8 + 16] = {0};
+    uint8_t t[sizeof(Header) + 8 + 16 * GW_PCI_MAX_SEGMENTS] = {0};
+    unsigned n = n_segments(cfg);
 
-    memcpy(t + sizeof(Header) + 8, &ecam, 8);
-    /* segment 0, start bus 0, end bus 0 */
-    return emit(w, "MCFG", 1, t, sizeof(t));
+    for (unsigned s = 0; s < n; s++) {
+        uint8_t *e = t + sizeof(Header) + 8 + 16 * s;
+        uint64_t ecam = cfg->ecam_base;
+        uint16_t seg = (uint16_t)s;
+        if (s) {
+            GwPciSegmentLayout l;
+            gw_pci_segment_layout(seg, &l);
+            ecam = l.ecam;
+        }
+        memcpy(e, &ecam, 8);
+        memcpy(e + 8, &seg, 2); /* start bus 0, end bus 0 */
+    }
+    return emit(w, "MCFG", 1, t, sizeof(Header) + 8 + 16 * n);
 }
 
 static uint32_t
@@ -410,6 +467,12 @@ gw_acpi_build(GwGuestMemory *mem, const GwAcpiConfig *cfg, GError **errp)
                     "ACPI: %u CPUs do not fit the MADT", cfg->n_cpus);
         return false;
     }
+    if (n_segments(cfg) > GW_PCI_MAX_SEGMENTS) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "ACPI: %u PCI segments: at most %u", n_segments(cfg),
+                    GW_PCI_MAX_SEGMENTS);
+        return false;
+    }
     if (!gw_mem_ptr(mem, GW_ACPI_RSDP_GPA, ACPI_END - GW_ACPI_RSDP_GPA)) {
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
                     "ACPI: guest RAM does not cover the BIOS area");
@@ -419,7 +482,7 @@ gw_acpi_build(GwGuestMemory *mem, const GwAcpiConfig *cfg, GError **errp)
     facs = build_facs(&w);
     tables[0] = build_fadt(&w, dsdt, facs, cfg->pci_hotplug);
     tables[1] = build_madt(&w, cfg->n_cpus);
-    tables[2] = build_mcfg(&w, cfg->ecam_base);
+    tables[2] = build_mcfg(&w, cfg);
     rsdt = build_sdt(&w, "RSDT", tables, 3, 4);
     xsdt = build_sdt(&w, "XSDT", tables, 3, 8);
     build_rsdp(mem, rsdt, xsdt);

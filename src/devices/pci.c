@@ -12,6 +12,7 @@
 
 struct GwPciBus {
     uint16_t segment;
+    GwPciSegmentLayout layout;
     GwBus *mmio;
     uint32_t cf8;
     GwPciDevice host;
@@ -119,12 +120,28 @@ update_bars(GwPciDevice *dev)
     }
 }
 
+void
+gw_pci_segment_layout(uint16_t segment, GwPciSegmentLayout *out)
+{
+    g_assert(segment < GW_PCI_MAX_SEGMENTS);
+    out->ecam = GW_PCI_ECAM_BASE + segment * GW_PCI_ECAM_SIZE;
+    if (segment == 0) {
+        out->mmio_base = GW_PCI_MMIO_BASE;
+        out->slot_window = GW_PCI_SLOT_WINDOW;
+    } else {
+        out->mmio_base =
+            GW_PCI_SEG_MMIO_BASE + (segment - 1) * GW_PCI_SEG_MMIO_SIZE;
+        out->slot_window = GW_PCI_SEG_MMIO_SIZE / GW_PCI_SLOTS;
+    }
+}
+
 GwPciBus *
 gw_pci_bus_new(uint16_t segment, GwBus *mmio)
 {
     GwPciBus *bus = g_new0(GwPciBus, 1);
 
     bus->segment = segment;
+    gw_pci_segment_layout(segment, &bus->layout);
     bus->mmio = mmio;
     /* Red Hat's generic PCIe host bridge id, as QEMU's gpex uses. */
     gw_pci_device_init(&bus->host, &host_ops, 0x1b36, 0x0008, 0x060000, 0,
@@ -146,11 +163,25 @@ gw_pci_bus_segment(const GwPciBus *bus)
     return bus->segment;
 }
 
-/* Power-on BAR addresses: the slot's window, BARs in order. */
+/* Bytes `dev`'s BARs take in a slot window, in order. */
+static uint64_t
+bars_size(const GwPciDevice *dev)
+{
+    uint64_t total = 0;
+
+    for (unsigned n = 0; n < GW_PCI_MAX_BARS; n++) {
+        total += dev->bars[n].size;
+    }
+    return total;
+}
+
+/* Power-on BAR addresses: the slot's window, BARs in order (each BAR is
+ * a power of two and the window's start a multiple of the largest). */
 static void
 assign_bars(GwPciDevice *dev)
 {
-    uint64_t base = GW_PCI_MMIO_BASE + dev->slot * GW_PCI_SLOT_WINDOW;
+    const GwPciSegmentLayout *l = &dev->bus->layout;
+    uint64_t base = l->mmio_base + dev->slot * l->slot_window;
     uint64_t window = base;
 
     for (unsigned n = 0; n < GW_PCI_MAX_BARS; n++) {
@@ -159,7 +190,7 @@ assign_bars(GwPciDevice *dev)
             window += dev->bars[n].size;
         }
     }
-    g_assert(window <= base + GW_PCI_SLOT_WINDOW);
+    g_assert(window <= base + l->slot_window);
 }
 
 void
@@ -194,6 +225,14 @@ bool
 gw_pci_bus_plug(GwPciBus *bus, GwPciDevice *dev, unsigned slot, GError **errp)
 {
     if (!gw_pci_bus_free_slot(bus, &slot, errp)) {
+        return false;
+    }
+    if (bars_size(dev) > bus->layout.slot_window) {
+        g_set_error(
+            errp, GW_ERROR, GW_ERROR_INVALID,
+            "PCI segment %u: the device's BARs (%" G_GUINT64_FORMAT
+            " KiB) do not fit a slot window of %" G_GUINT64_FORMAT " KiB",
+            bus->segment, bars_size(dev) >> 10, bus->layout.slot_window >> 10);
         return false;
     }
     dev->bus = bus;

@@ -462,9 +462,22 @@ cf8(unsigned bdf, unsigned off)
     return 0x80000000u | bdf << 8 | (off & 0xfc);
 }
 
+/* Segment s's ECAM address of `off` in function `sbdf`. */
+static uint64_t
+ecam(unsigned sbdf, unsigned off)
+{
+    return 0xE0000000ull + ((uint64_t)(sbdf >> 16) << 20) +
+           ((uint64_t)(sbdf & 0xffff) << 12) + off;
+}
+
 uint32_t
 gw_qt_pci_read(GwQt *qt, unsigned bdf, unsigned off, unsigned size)
 {
+    if (bdf >> 16) {
+        return size == 1   ? gw_qt_readb(qt, ecam(bdf, off))
+               : size == 2 ? gw_qt_readw(qt, ecam(bdf, off))
+                           : gw_qt_readl(qt, ecam(bdf, off));
+    }
     gw_qt_outl(qt, 0xcf8, cf8(bdf, off));
     switch (size) {
     case 1:
@@ -480,6 +493,16 @@ gw_qt_pci_read(GwQt *qt, unsigned bdf, unsigned off, unsigned size)
 void
 gw_qt_pci_write(GwQt *qt, unsigned bdf, unsigned off, unsigned size, uint32_t v)
 {
+    if (bdf >> 16) {
+        if (size == 1) {
+            gw_qt_writeb(qt, ecam(bdf, off), (uint8_t)v);
+        } else if (size == 2) {
+            gw_qt_writew(qt, ecam(bdf, off), (uint16_t)v);
+        } else {
+            gw_qt_writel(qt, ecam(bdf, off), v);
+        }
+        return;
+    }
     gw_qt_outl(qt, 0xcf8, cf8(bdf, off));
     switch (size) {
     case 1:

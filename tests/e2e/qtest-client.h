@@ -88,8 +88,12 @@ unsigned gw_qt_irq_raises(GwQt *qt, unsigned line);
 /* Waits up to the timeout for `line` to reach `level`; false if not. */
 bool gw_qt_irq_wait(GwQt *qt, unsigned line, bool level);
 
-/* PCI configuration space through 0xCF8/0xCFC (mechanism #1). */
+/* PCI configuration space through 0xCF8/0xCFC (mechanism #1); with a
+ * segment other than 0 (GW_QT_SBDF), through that segment's ECAM window
+ * (godwit's: 1 MiB per segment from 0xE0000000). */
 #define GW_QT_BDF(bus, dev, fn) ((bus) << 8 | (dev) << 3 | (fn))
+#define GW_QT_SBDF(seg, bus, dev, fn)                                          \
+    ((unsigned)(seg) << 16 | GW_QT_BDF(bus, dev, fn))
 uint32_t gw_qt_pci_read(GwQt *qt, unsigned bdf, unsigned off, unsigned size);
 void gw_qt_pci_write(GwQt *qt, unsigned bdf, unsigned off, unsigned size,
                      uint32_t v);

@@ -207,14 +207,18 @@ enable_msix(GwQVirtio *vd, uint64_t addr, uint32_t data, GError **errp)
     return true;
 }
 
+/* `slot` may carry a segment (GW_QT_SBDF's upper bits, >> 3): config
+ * through its ECAM, rings in an area of their own. */
 static GwQVirtio *
 init(GwQt *qt, unsigned slot, uint64_t msi_at, uint32_t msi_data,
      uint16_t qsize, GError **errp)
 {
     g_autoptr(GwQVirtio) vd = g_new0(GwQVirtio, 1);
+    unsigned segment = slot >> 13;
 
+    slot &= 0x1f;
     vd->qt = qt;
-    vd->bdf = GW_QT_BDF(0, slot, 0);
+    vd->bdf = GW_QT_SBDF(segment, 0, slot, 0);
     vd->vector = msi_at ? 0 : VIRTIO_MSI_NO_VECTOR;
     place_cap_bars(vd, slot);
     if (!find_caps(vd, errp) ||
@@ -231,7 +235,7 @@ init(GwQt *qt, unsigned slot, uint64_t msi_at, uint32_t msi_data,
                          errp)) {
         return NULL;
     }
-    setup_queue(vd, slot, qsize);
+    setup_queue(vd, slot + 32 * segment, qsize);
     gw_qt_writeb(qt, COMMON(device_status),
                  VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
                      VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
@@ -242,6 +246,14 @@ GwQVirtio *
 gw_qvirtio_init(GwQt *qt, unsigned slot, GError **errp)
 {
     return init(qt, slot, 0, 0, QSIZE, errp);
+}
+
+GwQVirtio *
+gw_qvirtio_init_on_segment(GwQt *qt, unsigned segment, unsigned slot,
+                           GError **errp)
+{
+    g_assert(slot < 32 && segment < 16);
+    return init(qt, segment << 13 | slot, 0, 0, QSIZE, errp);
 }
 
 GwQVirtio *

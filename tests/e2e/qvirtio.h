@@ -28,6 +28,11 @@ typedef struct GwQVirtio GwQVirtio;
  */
 GwQVirtio *gw_qvirtio_init(GwQt *qt, unsigned slot, GError **errp);
 
+/* The same for slot `slot` of bus 0 of PCI segment `segment` (< 16):
+ * config space through that segment's ECAM window. */
+GwQVirtio *gw_qvirtio_init_on_segment(GwQt *qt, unsigned segment, unsigned slot,
+                                      GError **errp);
+
 /*
  * The same, with MSI-X on: table entry 0 points at the RAM word `msi_at`
  * with data `msi_data`, and queue 0 uses vector 0, so every completion

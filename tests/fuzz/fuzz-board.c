@@ -43,6 +43,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
                     "size=16M",
                     "--serial",
                     "off",
+                    "--platform", /* segment 1 empty: hotplug reaches it */
+                    "num_pci_segments=2",
                     "--vdpa-sim",
                     "name=blk0,mgmtdev=vdpasim_blk,capacity=64K",
                     "--vdpa-sim",

@@ -1,4 +1,5 @@
-/* ACPI: find tables from the RSDP; poweroff through PM1a_CNT. */
+/* ACPI: find tables from the RSDP; the MCFG's ECAM windows; poweroff
+ * through PM1a_CNT. */
 #include "guest.h"
 
 struct rsdp {
@@ -101,6 +102,25 @@ acpi_find(const char *sig)
         return table_ok(a);
     }
     return NULL;
+}
+
+/* MCFG: a 44-byte header (36 + 8 reserved), then 16-byte entries: base
+ * (8), segment (2), start bus, end bus, 4 reserved. */
+bool
+acpi_mcfg_entry(u32 i, struct mcfg_entry *e)
+{
+    const struct sdt_hdr *m = acpi_find("MCFG");
+
+    if (!m || m->length < 44 || i >= (m->length - 44) / 16) {
+        return false;
+    }
+    const u8 *p = (const u8 *)m + 44 + 16 * i;
+    u64 base = *(const u64 *)p;
+    e->base = base < 0xFFFFFFFFull ? (u32)base : 0;
+    e->segment = *(const u16 *)(p + 8);
+    e->bus_start = p[10];
+    e->bus_end = p[11];
+    return true;
 }
 
 /* One integer element of an AML package: ZeroOp, OneOp, BytePrefix,

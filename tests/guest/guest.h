@@ -118,9 +118,19 @@ struct sdt_hdr {
 } PACKED;
 /* The first table with this signature, checksum verified, or NULL. */
 const struct sdt_hdr *acpi_find(const char *sig);
+/* MCFG entry `i` (ECAM window below 4 GiB of a segment's bus range);
+ * false past the last entry or without an MCFG. */
+struct mcfg_entry {
+    u32 base, segment, bus_start, bus_end;
+};
+bool acpi_mcfg_entry(u32 i, struct mcfg_entry *e);
 
-/* pci.c: configuration mechanism #1; bdf = bus << 8 | dev << 3 | fn. */
-#define PCI_BDF(b, d, f) ((b) << 8 | (d) << 3 | (f))
+/* pci.c: bdf = segment << 16 | bus << 8 | dev << 3 | fn.  Segment 0
+ * through configuration mechanism #1 (0xCF8/0xCFC, what QEMU pc has);
+ * other segments through their ECAM window from the MCFG (a function on
+ * a segment or bus the MCFG does not cover reads all ones). */
+#define PCI_BDF(b, d, f)     ((b) << 8 | (d) << 3 | (f))
+#define PCI_SBDF(s, b, d, f) ((u32)(s) << 16 | PCI_BDF(b, d, f))
 u32 pci_cfg_read(u32 bdf, u32 reg, u32 size);
 void pci_cfg_write(u32 bdf, u32 reg, u32 size, u32 v);
 

@@ -1,6 +1,9 @@
 /* hotplug [rounds=N] [timeout-ms=N] [sectors=N] [inject-error=1]
- * [pcihp=0xae00] [gpe0=0xafe0]: QEMU's ACPI PCI hotplug interface
- * (hw/acpi/pcihp.c, piix4 PM), used without an ACPI interpreter.
+ * [pcihp=0xae00] [gpe0=0xafe0] [segment=N]: QEMU's ACPI PCI hotplug
+ * interface (hw/acpi/pcihp.c, piix4 PM), used without an ACPI
+ * interpreter.  With segment=N (godwit's several PCI segments) SEL is N,
+ * godwit's selector of segment N's bus 0, and the device is reached
+ * through that segment's ECAM window.
  *
  * Registers, 32-bit accesses only, at `pcihp`: PCIU +0x00 (slots added;
  * QEMU clears it on read unless in legacy PIIX mode), PCID +0x04 (slots
@@ -27,6 +30,7 @@
 
 struct hp {
     u16 pcihp, gpe0;
+    u32 sel; /* the bus selector: 0, or a segment */
     u32 timeout_ms;
     u32 up; /* add events seen, not yet handled */
 };
@@ -43,7 +47,7 @@ static u32
 poll_up(struct hp *h)
 {
     gpe_ack(h);
-    outl(h->pcihp + PCIHP_SEL, 0);
+    outl(h->pcihp + PCIHP_SEL, h->sel);
     h->up |= inl(h->pcihp + PCIHP_UP);
     return h->up;
 }
@@ -52,14 +56,15 @@ static u32
 poll_down(struct hp *h)
 {
     gpe_ack(h);
-    outl(h->pcihp + PCIHP_SEL, 0);
+    outl(h->pcihp + PCIHP_SEL, h->sel);
     return inl(h->pcihp + PCIHP_DOWN);
 }
 
 static bool
-slot_empty(u32 slot)
+slot_empty(const struct hp *h, u32 slot)
 {
-    return (pci_cfg_read(PCI_BDF(0, slot, 0), 0, 4) & 0xffff) == 0xffff;
+    return (pci_cfg_read(PCI_SBDF(h->sel, 0, slot, 0), 0, 4) & 0xffff) ==
+           0xffff;
 }
 
 /* One add/remove cycle; false when the protocol itself broke down. */
@@ -78,7 +83,7 @@ one_round(struct hp *h, u32 round, const struct blk_opts *o, bool *blk_ok)
     }
     h->up &= ~(1u << slot);
     gprintf("GUEST hotplug add slot=%u\n", slot);
-    if (!blk_check(&d, PCI_BDF(0, slot, 0), o)) {
+    if (!blk_check(&d, PCI_SBDF(h->sel, 0, slot, 0), o)) {
         gprintf("GUEST fail hotplug round=%u slot=%u blk\n", round, slot);
         *blk_ok = false;
     }
@@ -92,9 +97,9 @@ one_round(struct hp *h, u32 round, const struct blk_opts *o, bool *blk_ok)
                 slot);
     }
     gprintf("GUEST hotplug remove slot=%u\n", slot);
-    outl(h->pcihp + PCIHP_SEL, 0);
+    outl(h->pcihp + PCIHP_SEL, h->sel);
     outl(h->pcihp + PCIHP_EJ, 1u << slot);
-    if (!WAIT_MS(slot_empty(slot), h->timeout_ms)) {
+    if (!WAIT_MS(slot_empty(h, slot), h->timeout_ms)) {
         gprintf("GUEST fail hotplug round=%u slot=%u still-present\n", round,
                 slot);
         return false;
@@ -109,7 +114,7 @@ wl_hotplug(const struct args *a)
 {
     static const char *const allowed[] = {
         "rounds", "timeout-ms", "sectors", "inject-error",
-        "pcihp",  "gpe0",       NULL};
+        "pcihp",  "gpe0",       "segment", NULL};
     struct blk_opts o;
     struct hp h = {0};
 
@@ -120,9 +125,10 @@ wl_hotplug(const struct args *a)
     h.pcihp = (u16)arg_u32(a, "pcihp", 0xae00);
     h.gpe0 = (u16)arg_u32(a, "gpe0", 0xafe0);
     h.timeout_ms = arg_u32(a, "timeout-ms", 30000);
+    h.sel = arg_u32(a, "segment", 0) & 0xffff;
     o.timeout_ms = h.timeout_ms;
     gpe_ack(&h);
-    outl(h.pcihp + PCIHP_SEL, 0);
+    outl(h.pcihp + PCIHP_SEL, h.sel);
     (void)inl(h.pcihp + PCIHP_UP); /* nothing from before we were ready */
     gprintf("GUEST hotplug ready\n");
     bool blk_ok = true;

@@ -84,15 +84,25 @@ wr64(volatile u8 *b, u32 o, u64 v)
     wr32(b, o + 4, (u32)(v >> 32));
 }
 
+/* "bb:dd.f", or "ssss:bb:dd.f" with a PCI segment. */
 bool
 parse_bdf(const char *s, u32 *bdf)
 {
-    u32 f[3] = {0, 0, 0}, max[3] = {0xff, 0x1f, 7};
+    u32 f[4] = {0, 0, 0, 0}, max[4] = {0xffff, 0xff, 0x1f, 7};
+    u32 colons = 0, seg = 0;
     int i = 0, digits = 0;
 
+    for (const char *c = s; *c; c++) {
+        colons += *c == ':';
+    }
+    if (colons == 1) { /* no segment: fields from the bus on */
+        i = 1;
+    } else if (colons != 2) {
+        return false;
+    }
     for (; *s; s++) {
         char c = *s;
-        if ((c == ':' && i == 0) || (c == '.' && i == 1)) {
+        if ((c == ':' && i <= 1) || (c == '.' && i == 2)) {
             if (!digits) {
                 return false;
             }
@@ -109,10 +119,11 @@ parse_bdf(const char *s, u32 *bdf)
         }
         digits++;
     }
-    if (i != 2 || !digits) {
+    if (i != 3 || !digits) {
         return false;
     }
-    *bdf = PCI_BDF(f[0], f[1], f[2]);
+    seg = f[0];
+    *bdf = PCI_SBDF(seg, f[1], f[2], f[3]);
     return true;
 }
 
@@ -125,16 +136,35 @@ virtio_is(u32 bdf, u16 modern, u16 transitional)
 }
 
 static bool
-find_first(u16 modern, u16 transitional, u32 *bdf)
+find_on(u32 seg, u16 modern, u16 transitional, u32 *bdf)
 {
     for (u32 dev = 0; dev < 32; dev++) {
-        u32 nfn =
-            pci_cfg_read(PCI_BDF(0, dev, 0), 0x0C, 4) & 0x00800000 ? 8 : 1;
+        u32 nfn = pci_cfg_read(PCI_SBDF(seg, 0, dev, 0), 0x0C, 4) & 0x00800000
+                      ? 8
+                      : 1;
         for (u32 fn = 0; fn < nfn; fn++) {
-            if (virtio_is(PCI_BDF(0, dev, fn), modern, transitional)) {
-                *bdf = PCI_BDF(0, dev, fn);
+            if (virtio_is(PCI_SBDF(seg, 0, dev, fn), modern, transitional)) {
+                *bdf = PCI_SBDF(seg, 0, dev, fn);
                 return true;
             }
+        }
+    }
+    return false;
+}
+
+/* Bus 0 of segment 0, then bus 0 of each other segment in the MCFG. */
+static bool
+find_first(u16 modern, u16 transitional, u32 *bdf)
+{
+    struct mcfg_entry e;
+
+    if (find_on(0, modern, transitional, bdf)) {
+        return true;
+    }
+    for (u32 i = 0; acpi_mcfg_entry(i, &e); i++) {
+        if (e.segment && e.bus_start == 0 &&
+            find_on(e.segment, modern, transitional, bdf)) {
+            return true;
         }
     }
     return false;
@@ -164,8 +194,13 @@ virtio_check_id(u32 bdf, u16 modern, u16 transitional, const char *wl,
         return true;
     }
     u32 id = pci_cfg_read(bdf, 0, 4);
-    gprintf("GUEST fail %s %02x:%02x.%x not-virtio-%s id=%04x:%04x\n", wl,
-            bdf >> 8, (bdf >> 3) & 0x1f, bdf & 7, kind, id & 0xffff, id >> 16);
+    if (bdf >> 16) {
+        gprintf("GUEST fail %s %04x:", wl, bdf >> 16);
+    } else {
+        gprintf("GUEST fail %s ", wl);
+    }
+    gprintf("%02x:%02x.%x not-virtio-%s id=%04x:%04x\n", (bdf >> 8) & 0xff,
+            (bdf >> 3) & 0x1f, bdf & 7, kind, id & 0xffff, id >> 16);
     return false;
 }
 
@@ -211,6 +246,11 @@ bars_setup(struct virtio_dev *d, struct bar *bars, const char *wl)
     d->bars_assigned = need;
     if (!need) {
         return true;
+    }
+    if (d->bdf >> 16) { /* the windows below are segment 0's */
+        gprintf("GUEST fail %s %s bars-unassigned-off-segment-0\n", wl,
+                d->name);
+        return false;
     }
     u32 slot = (d->bdf >> 3) & 0x1f;
     u32 base = BAR_WINDOW_BASE + slot * BAR_WINDOW_SIZE, at = base;
@@ -294,12 +334,19 @@ virtio_pci_probe(struct virtio_dev *d, u32 bdf, const char *wl)
 
     memset(d, 0, sizeof(*d));
     d->bdf = bdf;
-    /* "bb:dd.f" without a printf-to-buffer */
+    /* "bb:dd.f" ("ssss:bb:dd.f" off segment 0) without a printf-to-buffer */
     const char *hex = "0123456789abcdef";
-    u32 bus = bdf >> 8, dev = (bdf >> 3) & 0x1f;
+    u32 seg = bdf >> 16, bus = (bdf >> 8) & 0xff, dev = (bdf >> 3) & 0x1f;
     char n[8] = {hex[bus >> 4], hex[bus & 15], ':',          hex[dev >> 4],
                  hex[dev & 15], '.',           hex[bdf & 7], 0};
-    memcpy(d->name, n, sizeof(n));
+    char *p = d->name;
+    if (seg) {
+        for (int sh = 12; sh >= 0; sh -= 4) {
+            *p++ = hex[(seg >> sh) & 15];
+        }
+        *p++ = ':';
+    }
+    memcpy(p, n, sizeof(n));
 
     if (!(pci_cfg_read(bdf, PCI_STATUS, 2) & STATUS_CAP_LIST)) {
         gprintf("GUEST fail %s %s no-capabilities\n", wl, d->name);

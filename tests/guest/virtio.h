@@ -48,7 +48,7 @@ struct virtq {
 
 struct virtio_dev {
     u32 bdf;
-    char name[8];        /* "bb:dd.f" for report lines */
+    char name[16];       /* "bb:dd.f" ("ssss:bb:dd.f") for reports */
     volatile u8 *common; /* struct virtio_pci_common_cfg */
     volatile u8 *isr;
     volatile u8 *devcfg;

@@ -132,7 +132,7 @@ test_gpe_reset_clears(void)
 
 typedef struct {
     unsigned gpes;
-    GArray *ejected; /* unsigned slots, in order */
+    GArray *ejected; /* unsigned: bus << 8 | slot, in order */
 } HpSink;
 
 static void
@@ -142,9 +142,10 @@ hp_gpe(gpointer o)
 }
 
 static void
-hp_eject(gpointer o, unsigned slot)
+hp_eject(gpointer o, unsigned bus, unsigned slot)
 {
-    g_array_append_val(((HpSink *)o)->ejected, slot);
+    unsigned v = bus << 8 | slot;
+    g_array_append_val(((HpSink *)o)->ejected, v);
 }
 
 static const GwAcpiPcihpHooks hp_hooks = {hp_gpe, hp_eject};
@@ -158,7 +159,7 @@ static void
 fx_setup(Fixture *f, gconstpointer data)
 {
     f->sink.ejected = g_array_new(false, false, sizeof(unsigned));
-    f->hp = gw_acpi_pcihp_new(&hp_hooks, &f->sink);
+    f->hp = gw_acpi_pcihp_new(&hp_hooks, &f->sink, 1);
 }
 
 static void
@@ -193,13 +194,13 @@ assert_ejected(Fixture *f, unsigned n, const unsigned *slots)
 static void
 test_plugged_sets_pciu_read_clears(Fixture *f, gconstpointer d)
 {
-    gw_acpi_pcihp_plugged(f->hp, 3);
+    gw_acpi_pcihp_plugged(f->hp, 0, 3);
     g_assert_cmpuint(f->sink.gpes, ==, 1);
     g_assert_cmphex(rd(f, GW_ACPI_PCIHP_PCID), ==, 0);
     g_assert_cmphex(rd(f, GW_ACPI_PCIHP_PCIU), ==, 1u << 3);
     g_assert_cmphex(rd(f, GW_ACPI_PCIHP_PCIU), ==, 0);
-    gw_acpi_pcihp_plugged(f->hp, 31);
-    gw_acpi_pcihp_plugged(f->hp, 4);
+    gw_acpi_pcihp_plugged(f->hp, 0, 31);
+    gw_acpi_pcihp_plugged(f->hp, 0, 4);
     g_assert_cmphex(rd(f, GW_ACPI_PCIHP_PCIU), ==, 1u << 31 | 1u << 4);
 }
 
@@ -208,15 +209,15 @@ test_unplug_pending_until_ejected(Fixture *f, gconstpointer d)
 {
     static const unsigned five[] = {5};
 
-    g_assert_true(gw_acpi_pcihp_request_unplug(f->hp, 5));
+    g_assert_true(gw_acpi_pcihp_request_unplug(f->hp, 0, 5));
     g_assert_cmpuint(f->sink.gpes, ==, 1);
-    g_assert_true(gw_acpi_pcihp_unplug_pending(f->hp, 5));
+    g_assert_true(gw_acpi_pcihp_unplug_pending(f->hp, 0, 5));
     g_assert_cmphex(rd(f, GW_ACPI_PCIHP_PCID), ==, 1u << 5);
     g_assert_cmphex(rd(f, GW_ACPI_PCIHP_PCID), ==, 1u << 5); /* not r/c */
     assert_ejected(f, 0, NULL);
     wr(f, GW_ACPI_PCIHP_B0EJ, 1u << 5);
     assert_ejected(f, 1, five);
-    g_assert_false(gw_acpi_pcihp_unplug_pending(f->hp, 5));
+    g_assert_false(gw_acpi_pcihp_unplug_pending(f->hp, 0, 5));
     g_assert_cmphex(rd(f, GW_ACPI_PCIHP_PCID), ==, 0);
     wr(f, GW_ACPI_PCIHP_B0EJ, 1u << 5); /* done: a second eject is moot */
     assert_ejected(f, 1, five);
@@ -226,7 +227,7 @@ test_unplug_pending_until_ejected(Fixture *f, gconstpointer d)
 static void
 test_eject_without_request_ignored(Fixture *f, gconstpointer d)
 {
-    gw_acpi_pcihp_plugged(f->hp, 4);
+    gw_acpi_pcihp_plugged(f->hp, 0, 4);
     wr(f, GW_ACPI_PCIHP_B0EJ, 1u << 4);
     wr(f, GW_ACPI_PCIHP_B0EJ, 1u << 9);
     wr(f, GW_ACPI_PCIHP_B0EJ, 0);
@@ -239,8 +240,8 @@ test_eject_takes_lowest_slot(Fixture *f, gconstpointer d)
 {
     static const unsigned three[] = {3};
 
-    gw_acpi_pcihp_request_unplug(f->hp, 3);
-    gw_acpi_pcihp_request_unplug(f->hp, 6);
+    gw_acpi_pcihp_request_unplug(f->hp, 0, 3);
+    gw_acpi_pcihp_request_unplug(f->hp, 0, 6);
     wr(f, GW_ACPI_PCIHP_B0EJ, 1u << 3 | 1u << 6);
     assert_ejected(f, 1, three);
     g_assert_cmphex(rd(f, GW_ACPI_PCIHP_PCID), ==, 1u << 6);
@@ -251,8 +252,8 @@ test_second_request_is_a_retry(Fixture *f, gconstpointer d)
 {
     static const unsigned five[] = {5};
 
-    g_assert_true(gw_acpi_pcihp_request_unplug(f->hp, 5));
-    g_assert_true(gw_acpi_pcihp_request_unplug(f->hp, 5));
+    g_assert_true(gw_acpi_pcihp_request_unplug(f->hp, 0, 5));
+    g_assert_true(gw_acpi_pcihp_request_unplug(f->hp, 0, 5));
     g_assert_cmpuint(f->sink.gpes, ==, 2);
     g_assert_cmphex(rd(f, GW_ACPI_PCIHP_PCID), ==, 1u << 5);
     wr(f, GW_ACPI_PCIHP_B0EJ, 1u << 5);
@@ -264,8 +265,8 @@ test_second_request_is_a_retry(Fixture *f, gconstpointer d)
 static void
 test_eject_clears_plug_notice(Fixture *f, gconstpointer d)
 {
-    gw_acpi_pcihp_plugged(f->hp, 5);
-    gw_acpi_pcihp_request_unplug(f->hp, 5);
+    gw_acpi_pcihp_plugged(f->hp, 0, 5);
+    gw_acpi_pcihp_request_unplug(f->hp, 0, 5);
     wr(f, GW_ACPI_PCIHP_B0EJ, 1u << 5);
     g_assert_cmphex(rd(f, GW_ACPI_PCIHP_PCIU), ==, 0);
 }
@@ -274,35 +275,35 @@ static void
 test_removability(Fixture *f, gconstpointer d)
 {
     g_assert_cmphex(rd(f, GW_ACPI_PCIHP_PCIRMV), ==, 0xfffffffe);
-    g_assert_false(gw_acpi_pcihp_hotpluggable(f->hp, 0));
-    gw_acpi_pcihp_set_hotpluggable(f->hp, 0, true); /* the host bridge */
-    gw_acpi_pcihp_set_hotpluggable(f->hp, 2, false);
+    g_assert_false(gw_acpi_pcihp_hotpluggable(f->hp, 0, 0));
+    gw_acpi_pcihp_set_hotpluggable(f->hp, 0, 0, true); /* the host bridge */
+    gw_acpi_pcihp_set_hotpluggable(f->hp, 0, 2, false);
     g_assert_cmphex(rd(f, GW_ACPI_PCIHP_PCIRMV), ==, 0xfffffffa);
-    g_assert_false(gw_acpi_pcihp_hotpluggable(f->hp, 2));
-    g_assert_false(gw_acpi_pcihp_request_unplug(f->hp, 2));
-    g_assert_false(gw_acpi_pcihp_request_unplug(f->hp, 0));
-    g_assert_false(gw_acpi_pcihp_request_unplug(f->hp, 32));
+    g_assert_false(gw_acpi_pcihp_hotpluggable(f->hp, 0, 2));
+    g_assert_false(gw_acpi_pcihp_request_unplug(f->hp, 0, 2));
+    g_assert_false(gw_acpi_pcihp_request_unplug(f->hp, 0, 0));
+    g_assert_false(gw_acpi_pcihp_request_unplug(f->hp, 0, 32));
     g_assert_cmpuint(f->sink.gpes, ==, 0);
     g_assert_cmphex(rd(f, GW_ACPI_PCIHP_PCID), ==, 0);
-    gw_acpi_pcihp_set_hotpluggable(f->hp, 2, true);
+    gw_acpi_pcihp_set_hotpluggable(f->hp, 0, 2, true);
     g_assert_cmphex(rd(f, GW_ACPI_PCIHP_PCIRMV), ==, 0xfffffffe);
 }
 
 static void
 test_fixed_while_pending_keeps_device(Fixture *f, gconstpointer d)
 {
-    gw_acpi_pcihp_request_unplug(f->hp, 7);
-    gw_acpi_pcihp_set_hotpluggable(f->hp, 7, false);
+    gw_acpi_pcihp_request_unplug(f->hp, 0, 7);
+    gw_acpi_pcihp_set_hotpluggable(f->hp, 0, 7, false);
     wr(f, GW_ACPI_PCIHP_B0EJ, 1u << 7);
     assert_ejected(f, 0, NULL);
-    g_assert_false(gw_acpi_pcihp_unplug_pending(f->hp, 7));
+    g_assert_false(gw_acpi_pcihp_unplug_pending(f->hp, 0, 7));
 }
 
 static void
 test_selector(Fixture *f, gconstpointer d)
 {
-    gw_acpi_pcihp_plugged(f->hp, 3);
-    gw_acpi_pcihp_request_unplug(f->hp, 6);
+    gw_acpi_pcihp_plugged(f->hp, 0, 3);
+    gw_acpi_pcihp_request_unplug(f->hp, 0, 6);
     g_assert_cmphex(rd(f, GW_ACPI_PCIHP_SEL), ==, 0);
     wr(f, GW_ACPI_PCIHP_SEL, 1); /* a bus that does not exist here */
     g_assert_cmphex(rd(f, GW_ACPI_PCIHP_SEL), ==, 1);
@@ -322,7 +323,7 @@ test_selector(Fixture *f, gconstpointer d)
 static void
 test_feature_and_acpi_index_read_zero(Fixture *f, gconstpointer d)
 {
-    gw_acpi_pcihp_request_unplug(f->hp, 6);
+    gw_acpi_pcihp_request_unplug(f->hp, 0, 6);
     g_assert_cmphex(rd(f, GW_ACPI_PCIHP_B0EJ), ==, 0);
     wr(f, GW_ACPI_PCIHP_AIDX, 1u << 6);
     g_assert_cmphex(rd(f, GW_ACPI_PCIHP_AIDX), ==, 0);
@@ -332,8 +333,8 @@ test_feature_and_acpi_index_read_zero(Fixture *f, gconstpointer d)
 static void
 test_other_widths_not_decoded(Fixture *f, gconstpointer d)
 {
-    gw_acpi_pcihp_plugged(f->hp, 3);
-    gw_acpi_pcihp_request_unplug(f->hp, 3);
+    gw_acpi_pcihp_plugged(f->hp, 0, 3);
+    gw_acpi_pcihp_request_unplug(f->hp, 0, 3);
     g_assert_cmphex(gw_acpi_pcihp_ops.read(f->hp, GW_ACPI_PCIHP_PCID, 2), ==,
                     0xffff);
     g_assert_cmphex(gw_acpi_pcihp_ops.read(f->hp, 1, 4), ==, 0xffffffff);
@@ -349,10 +350,10 @@ test_reset_completes_pending_unplugs(Fixture *f, gconstpointer d)
 {
     static const unsigned both[] = {3, 9};
 
-    gw_acpi_pcihp_set_hotpluggable(f->hp, 2, false);
-    gw_acpi_pcihp_request_unplug(f->hp, 9);
-    gw_acpi_pcihp_request_unplug(f->hp, 3);
-    gw_acpi_pcihp_plugged(f->hp, 4);
+    gw_acpi_pcihp_set_hotpluggable(f->hp, 0, 2, false);
+    gw_acpi_pcihp_request_unplug(f->hp, 0, 9);
+    gw_acpi_pcihp_request_unplug(f->hp, 0, 3);
+    gw_acpi_pcihp_plugged(f->hp, 0, 4);
     wr(f, GW_ACPI_PCIHP_SEL, 7);
     gw_acpi_pcihp_reset(f->hp);
     assert_ejected(f, 2, both);
@@ -360,6 +361,41 @@ test_reset_completes_pending_unplugs(Fixture *f, gconstpointer d)
     g_assert_cmphex(rd(f, GW_ACPI_PCIHP_PCID), ==, 0);
     g_assert_cmphex(rd(f, GW_ACPI_PCIHP_PCIU), ==, 0);
     g_assert_cmphex(rd(f, GW_ACPI_PCIHP_PCIRMV), ==, 0xfffffffa);
+}
+
+/* Each segment is its own bus selector: its notices, requests and
+ * ejects stay on it; a selector past the last segment shows nothing. */
+static void
+test_buses_are_separate(void)
+{
+    HpSink sink = {.ejected = g_array_new(false, false, sizeof(unsigned))};
+    g_autoptr(GwAcpiPcihp) hp = gw_acpi_pcihp_new(&hp_hooks, &sink, 3);
+    const GwDeviceOps *ops = &gw_acpi_pcihp_ops;
+
+    gw_acpi_pcihp_plugged(hp, 2, 5);
+    g_assert_true(gw_acpi_pcihp_request_unplug(hp, 1, 7));
+    g_assert_false(gw_acpi_pcihp_request_unplug(hp, 3, 7));
+    g_assert_false(gw_acpi_pcihp_unplug_pending(hp, 0, 7));
+    g_assert_cmphex(ops->read(hp, GW_ACPI_PCIHP_PCIU, 4), ==, 0); /* bus 0 */
+    ops->write(hp, GW_ACPI_PCIHP_SEL, 2, 4);
+    g_assert_cmphex(ops->read(hp, GW_ACPI_PCIHP_PCIU, 4), ==, 1u << 5);
+    g_assert_cmphex(ops->read(hp, GW_ACPI_PCIHP_PCID, 4), ==, 0);
+    ops->write(hp, GW_ACPI_PCIHP_B0EJ, 1u << 7, 4); /* not bus 2's */
+    g_assert_cmpuint(sink.ejected->len, ==, 0);
+    ops->write(hp, GW_ACPI_PCIHP_SEL, 3, 4); /* no segment 3 */
+    g_assert_cmphex(ops->read(hp, GW_ACPI_PCIHP_PCIRMV, 4), ==, 0);
+    ops->write(hp, GW_ACPI_PCIHP_SEL, 1, 4);
+    g_assert_cmphex(ops->read(hp, GW_ACPI_PCIHP_PCID, 4), ==, 1u << 7);
+    ops->write(hp, GW_ACPI_PCIHP_B0EJ, 1u << 7, 4);
+    g_assert_cmpuint(sink.ejected->len, ==, 1);
+    g_assert_cmphex(g_array_index(sink.ejected, unsigned, 0), ==, 1u << 8 | 7);
+    gw_acpi_pcihp_request_unplug(hp, 2, 4);
+    gw_acpi_pcihp_request_unplug(hp, 0, 9);
+    gw_acpi_pcihp_reset(hp);
+    g_assert_cmpuint(sink.ejected->len, ==, 3);
+    g_assert_cmphex(g_array_index(sink.ejected, unsigned, 1), ==, 9);
+    g_assert_cmphex(g_array_index(sink.ejected, unsigned, 2), ==, 2u << 8 | 4);
+    g_array_unref(sink.ejected);
 }
 
 /* ---- both together, as the machine wires them ---- */
@@ -376,9 +412,9 @@ board_gpe(gpointer o)
 }
 
 static void
-board_eject(gpointer o, unsigned slot)
+board_eject(gpointer o, unsigned bus, unsigned slot)
 {
-    hp_eject(&((Board *)o)->hp, slot);
+    hp_eject(&((Board *)o)->hp, bus, slot);
 }
 
 static const GwAcpiPcihpHooks board_hooks = {board_gpe, board_eject};
@@ -392,9 +428,9 @@ test_guest_acknowledges_unplug(void)
     g_autoptr(GwAcpiPcihp) hp = NULL;
 
     b.pm = gw_acpi_pm_new(&pm_hooks, &sci);
-    hp = gw_acpi_pcihp_new(&board_hooks, &b);
+    hp = gw_acpi_pcihp_new(&board_hooks, &b, 1);
     gw_acpi_gpe_ops.write(b.pm, GPE_EN, HP_GPE, 1); /* GPE 1 has _E01 */
-    g_assert_true(gw_acpi_pcihp_request_unplug(hp, 8));
+    g_assert_true(gw_acpi_pcihp_request_unplug(hp, 0, 8));
     g_assert_true(sci.sci);
     /* SCI handler: GPE 1 is set, clear it (edge), run _E01. */
     g_assert_cmphex(gw_acpi_gpe_ops.read(b.pm, GPE_STS, 1), ==, HP_GPE);
@@ -408,7 +444,7 @@ test_guest_acknowledges_unplug(void)
     gw_acpi_pcihp_ops.write(hp, GW_ACPI_PCIHP_B0EJ, 1u << 8, 4);
     g_assert_cmpuint(b.hp.ejected->len, ==, 1);
     g_assert_cmpuint(g_array_index(b.hp.ejected, unsigned, 0), ==, 8);
-    g_assert_false(gw_acpi_pcihp_unplug_pending(hp, 8));
+    g_assert_false(gw_acpi_pcihp_unplug_pending(hp, 0, 8));
     gw_acpi_pm_free(b.pm);
     g_array_unref(b.hp.ejected);
 }
@@ -421,6 +457,8 @@ int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/acpi-hotplug/pcihp/segments/separate-buses",
+                    test_buses_are_separate);
     g_test_add_func("/acpi-hotplug/gpe/status-write-one-to-clear",
                     test_gpe_status_write_one_to_clear);
     g_test_add_func("/acpi-hotplug/gpe/enable-any-width",

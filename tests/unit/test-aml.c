@@ -1,7 +1,8 @@
 /*
- * The AML encoder, byte for byte, and the DSDT/FADT that gw_acpi_build
- * writes with PCI hotplug on and off; with iasl installed, the DSDT is
- * also disassembled and compiled back.
+ * The AML encoder, byte for byte, and the DSDT/FADT/MCFG that
+ * gw_acpi_build writes with PCI hotplug on and off and with 1 or 3 PCI
+ * segments; with iasl installed, the DSDT is also disassembled and
+ * compiled back, and the MCFG disassembled.
  */
 #include <string.h>
 #include <glib.h>
@@ -10,6 +11,7 @@
 #include <godwit/aml.h>
 #include <godwit/boot.h>
 #include <godwit/memory.h>
+#include <godwit/util.h>
 
 static void
 assert_bytes(GwAml *a, const char *want, size_t len)
@@ -160,27 +162,38 @@ table_at(GwGuestMemory *mem, uint32_t gpa, const char *sig)
 
 typedef struct {
     GwGuestMemory *mem;
-    const uint8_t *fadt, *dsdt;
-    uint32_t dsdt_len;
+    const uint8_t *fadt, *dsdt, *mcfg;
+    uint32_t dsdt_len, mcfg_len;
 } Tables;
 
 static void
-build(Tables *t, bool hotplug)
+build_segments(Tables *t, bool hotplug, unsigned n_segments)
 {
-    GwAcpiConfig cfg = {
-        .n_cpus = 1, .ecam_base = 0xE0000000ull, .pci_hotplug = hotplug};
-    uint32_t a;
+    GwAcpiConfig cfg = {.n_cpus = 1,
+                        .ecam_base = 0xE0000000ull,
+                        .n_pci_segments = n_segments,
+                        .pci_hotplug = hotplug};
+    uint32_t a, rsdt;
 
     t->mem = gw_mem_new(16 << 20, false, true, NULL);
     g_assert_nonnull(t->mem);
     g_assert_true(gw_acpi_build(t->mem, &cfg, NULL));
-    memcpy(&a, (const uint8_t *)gw_mem_ptr(t->mem, GW_ACPI_RSDP_GPA, 20) + 16,
-           4);
-    memcpy(&a, table_at(t->mem, a, "RSDT") + 36, 4);
+    memcpy(&rsdt,
+           (const uint8_t *)gw_mem_ptr(t->mem, GW_ACPI_RSDP_GPA, 20) + 16, 4);
+    memcpy(&a, table_at(t->mem, rsdt, "RSDT") + 36, 4);
     t->fadt = table_at(t->mem, a, "FACP");
+    memcpy(&a, table_at(t->mem, rsdt, "RSDT") + 44, 4);
+    t->mcfg = table_at(t->mem, a, "MCFG");
+    memcpy(&t->mcfg_len, t->mcfg + 4, 4);
     memcpy(&a, t->fadt + 40, 4);
     t->dsdt = table_at(t->mem, a, "DSDT");
     memcpy(&t->dsdt_len, t->dsdt + 4, 4);
+}
+
+static void
+build(Tables *t, bool hotplug)
+{
+    build_segments(t, hotplug, 1);
 }
 
 static bool
@@ -253,6 +266,59 @@ test_dsdt_with_hotplug(void)
     g_assert_false(HAS(&t, "S00_"));
     g_assert_true(HAS(&t, "_EJ0\x01PCEJBSEL_SUN"));
     g_assert_true(HAS(&t, "_E01\x00"));
+    g_assert_false(HAS(&t, "PC01"));
+    g_assert_cmpuint(t.mcfg_len, ==, 36 + 8 + 16); /* one segment */
+    gw_mem_free(t.mem);
+}
+
+/* MCFG entry `i`: ECAM base and segment, start and end bus 0. */
+static void
+assert_mcfg_entry(const Tables *t, unsigned i, uint64_t base, uint16_t seg)
+{
+    const uint8_t *e = t->mcfg + 36 + 8 + 16 * i;
+    uint64_t got_base;
+    uint16_t got_seg;
+
+    memcpy(&got_base, e, 8);
+    memcpy(&got_seg, e + 8, 2);
+    g_assert_cmphex(got_base, ==, base);
+    g_assert_cmpuint(got_seg, ==, seg);
+    g_assert_cmpuint(e[10], ==, 0);
+    g_assert_cmpuint(e[11], ==, 0);
+}
+
+/* Three segments: an MCFG entry and a host bridge each, segment 0's
+ * unchanged; each bridge's own window, slots and hotplug selector. */
+static void
+test_three_segments(void)
+{
+    Tables t;
+
+    build_segments(&t, true, 3);
+    assert_common(&t);
+    g_assert_cmpuint(t.mcfg_len, ==, 36 + 8 + 3 * 16);
+    assert_mcfg_entry(&t, 0, 0xE0000000ull, 0);
+    assert_mcfg_entry(&t, 1, 0xE0100000ull, 1);
+    assert_mcfg_entry(&t, 2, 0xE0200000ull, 2);
+    g_assert_true(HAS(&t, "PC01\x08_HID\x0c\x41\xd0\x0a\x08"));
+    g_assert_true(HAS(&t, "PC02\x08_HID\x0c\x41\xd0\x0a\x08"));
+    g_assert_false(HAS(&t, "PC03"));
+    g_assert_true(HAS(&t, "_SEG\x0a\x02")); /* _SEG 2, _BBN 0, _UID 2 */
+    g_assert_true(HAS(&t, "_UID\x0a\x02"));
+    /* PC02's window: 0xE2000000-0xE2FFFFFF, 16 MiB */
+    g_assert_true(HAS(&t, "\x00\x00\x00\xe2\xff\xff\xff\xe2\x00\x00\x00\x00"
+                          "\x00\x00\x00\x01"));
+    /* segment 2's ECAM reserved as a motherboard resource */
+    g_assert_true(HAS(&t, "\x86\x09\x00\x01\x00\x00\x20\xe0\x00\x00\x10\x00"));
+    g_assert_true(HAS(&t, "BSEL\x0a\x02"));
+    gw_mem_free(t.mem);
+    /* without hotplug: the bridges, none of the hotplug objects */
+    build_segments(&t, false, 3);
+    g_assert_true(HAS(&t, "PC02\x08_HID"));
+    g_assert_cmpuint(t.mcfg_len, ==, 36 + 8 + 3 * 16);
+    g_assert_false(HAS(&t, "BSEL"));
+    g_assert_false(HAS(&t, "_EJ0"));
+    g_assert_false(HAS(&t, "_GPE"));
     gw_mem_free(t.mem);
 }
 
@@ -282,15 +348,107 @@ remove_dir(const char *dir)
     g_rmdir(dir);
 }
 
+/* The most segments godwit allows fit below 1 MiB, hotplug AML and
+ * all; one more is refused, not written. */
+static void
+test_sixteen_segments_fit(void)
+{
+    g_autoptr(GError) err = NULL;
+    GwAcpiConfig cfg = {.n_cpus = 1,
+                        .ecam_base = 0xE0000000ull,
+                        .n_pci_segments = 17,
+                        .pci_hotplug = true};
+    GwGuestMemory *mem = gw_mem_new(16 << 20, false, true, NULL);
+    Tables t;
+
+    g_assert_false(gw_acpi_build(mem, &cfg, &err));
+    g_assert_error(err, GW_ERROR, GW_ERROR_INVALID);
+    g_assert_nonnull(strstr(err->message, "17 PCI segments"));
+    gw_mem_free(mem);
+    build_segments(&t, true, 16);
+    g_assert_cmpuint(t.mcfg_len, ==, 36 + 8 + 16 * 16);
+    assert_mcfg_entry(&t, 15, 0xE0F00000ull, 15);
+    g_assert_true(HAS(&t, "PC0F\x08_HID"));
+    gw_mem_free(t.mem);
+}
+
+/* Writes `len` bytes as dir/name.dat, runs iasl -d on it and returns
+ * the disassembly (dir/name.dsl); the test fails if iasl does. */
+static char *
+disassemble(const char *dir, const char *name, const uint8_t *t, size_t len)
+{
+    g_autofree char *dat_name = g_strdup_printf("%s.dat", name);
+    g_autofree char *dat = g_build_filename(dir, dat_name, NULL);
+    g_autofree char *dsl = g_strdup_printf("%s/%s.dsl", dir, name);
+    const char *dis[] = {"iasl", "-d", dat_name, NULL};
+    g_autofree char *log = NULL;
+    char *text = NULL;
+    int status;
+
+    g_assert_true(g_file_set_contents(dat, (const char *)t, len, NULL));
+    log = run(dir, dis, &status);
+    if (!g_spawn_check_wait_status(status, NULL)) {
+        g_test_message("%s", log);
+    }
+    g_assert_true(g_spawn_check_wait_status(status, NULL));
+    g_assert_true(g_file_get_contents(dsl, &text, NULL, NULL));
+    return text;
+}
+
+/* Compiles dir/name.dsl back: no errors, no warnings. */
+static void
+recompile(const char *dir, const char *name)
+{
+    g_autofree char *dsl = g_strdup_printf("%s.dsl", name);
+    const char *asl[] = {"iasl", "-p", "again", dsl, NULL};
+    g_autofree char *log = NULL;
+    int status;
+
+    log = run(dir, asl, &status);
+    if (!g_spawn_check_wait_status(status, NULL)) {
+        g_test_message("%s", log);
+    }
+    g_assert_true(g_spawn_check_wait_status(status, NULL));
+    g_assert_nonnull(strstr(log, "0 Errors, 0 Warnings"));
+}
+
+/* iasl -d of the MCFG and DSDT of 3 segments, the DSDT compiled back. */
+static void
+test_iasl_three_segments(void)
+{
+    g_autofree char *dir = NULL, *dsdt = NULL, *mcfg = NULL;
+    g_autofree char *iasl = g_find_program_in_path("iasl");
+    Tables t;
+
+    if (!iasl) {
+        g_test_skip("iasl not installed (apt-get install acpica-tools)");
+        return;
+    }
+    build_segments(&t, true, 3);
+    dir = g_dir_make_tmp("godwit-dsdt-XXXXXX", NULL);
+    mcfg = disassemble(dir, "mcfg", t.mcfg, t.mcfg_len);
+    g_assert_null(strstr(mcfg, "**** Unknown"));
+    g_assert_nonnull(strstr(mcfg, "Base Address : 00000000E0200000"));
+    g_assert_nonnull(strstr(mcfg, "Segment Group Number : 0002"));
+    dsdt = disassemble(dir, "dsdt", t.dsdt, t.dsdt_len);
+    g_assert_nonnull(strstr(dsdt, "Device (PCI0)"));
+    g_assert_nonnull(strstr(dsdt, "Device (PC01)"));
+    g_assert_nonnull(strstr(dsdt, "Device (PC02)"));
+    g_assert_nonnull(strstr(dsdt, "Name (_SEG, 0x02)"));
+    g_assert_nonnull(strstr(dsdt, "Name (BSEL, 0x02)"));
+    g_assert_nonnull(strstr(dsdt, "\\_SB.PCI0.PCEJ (BSEL, _SUN)"));
+    g_assert_nonnull(strstr(dsdt, "\\_SB.PC02.PCNT ()"));
+    g_assert_nonnull(strstr(dsdt, "0xE2FFFFFF,         // Range Maximum"));
+    recompile(dir, "dsdt");
+    remove_dir(dir);
+    gw_mem_free(t.mem);
+}
+
 static void
 test_dsdt_iasl_round_trip(void)
 {
     g_autofree char *iasl = g_find_program_in_path("iasl");
-    g_autofree char *dir = NULL, *dat = NULL, *dsl = NULL, *text = NULL;
-    g_autofree char *log = NULL;
-    const char *dis[] = {"iasl", "-d", "dsdt.dat", NULL};
-    const char *asl[] = {"iasl", "-p", "again", "dsdt.dsl", NULL};
-    int status;
+    g_autofree char *dir = NULL, *text = NULL, *mcfg = NULL;
     Tables t;
 
     if (!iasl) {
@@ -299,13 +457,10 @@ test_dsdt_iasl_round_trip(void)
     }
     build(&t, true);
     dir = g_dir_make_tmp("godwit-dsdt-XXXXXX", NULL);
-    dat = g_build_filename(dir, "dsdt.dat", NULL);
-    dsl = g_build_filename(dir, "dsdt.dsl", NULL);
-    g_assert_true(
-        g_file_set_contents(dat, (const char *)t.dsdt, t.dsdt_len, NULL));
-    g_free(run(dir, dis, &status));
-    g_assert_true(g_spawn_check_wait_status(status, NULL));
-    g_assert_true(g_file_get_contents(dsl, &text, NULL, NULL));
+    mcfg = disassemble(dir, "mcfg", t.mcfg, t.mcfg_len);
+    g_assert_nonnull(strstr(mcfg, "Base Address : 00000000E0000000"));
+    g_assert_null(strstr(mcfg, "Segment Group Number : 0001"));
+    text = disassemble(dir, "dsdt", t.dsdt, t.dsdt_len);
     g_assert_nonnull(strstr(text, "Device (PCI0)"));
     g_assert_nonnull(strstr(text, "EisaId (\"PNP0A08\")"));
     g_assert_nonnull(strstr(text, "OperationRegion (PCST, SystemIO, 0xAE00, "
@@ -317,12 +472,8 @@ test_dsdt_iasl_round_trip(void)
     g_assert_nonnull(strstr(text, "Method (_E01, 0, NotSerialized)"));
     g_assert_nonnull(strstr(text, "\\_SB.PCI0.PCNT ()"));
     g_assert_nonnull(strstr(text, "0xDFFFFFFF,         // Range Maximum"));
-    log = run(dir, asl, &status);
-    if (!g_spawn_check_wait_status(status, NULL)) {
-        g_test_message("%s", log);
-    }
-    g_assert_true(g_spawn_check_wait_status(status, NULL));
-    g_assert_nonnull(strstr(log, "0 Errors, 0 Warnings"));
+    g_assert_null(strstr(text, "PC01"));
+    recompile(dir, "dsdt");
     remove_dir(dir);
     gw_mem_free(t.mem);
 }
@@ -347,5 +498,11 @@ main(int argc, char **argv)
                     test_dsdt_with_hotplug);
     g_test_add_func("/acpi/dsdt/iasl-disassembles-and-recompiles",
                     test_dsdt_iasl_round_trip);
+    g_test_add_func("/acpi/segments/three-bridges-three-mcfg-entries",
+                    test_three_segments);
+    g_test_add_func("/acpi/segments/iasl-disassembles-mcfg-and-dsdt",
+                    test_iasl_three_segments);
+    g_test_add_func("/acpi/segments/sixteen-fit-seventeen-refused",
+                    test_sixteen_segments_fit);
     return g_test_run();
 }

@@ -123,6 +123,12 @@ static const Case bad[] = {
      "--incoming: expected defer"},
     {"platform-zero", "--platform num_pci_segments=0",
      "--platform: num_pci_segments: 0 is out of range"},
+    {"platform-too-many", "--platform num_pci_segments=17",
+     "--platform: num_pci_segments: 17 is out of range (1..16)"},
+    {"vdpa-segment-past-platform",
+     "--platform num_pci_segments=2 --vdpa path=/x,pci_segment=2",
+     "--vdpa: pci_segment 2 does not exist (the platform has "
+     "num_pci_segments=2)"},
     {"seccomp-bad", "--seccomp yes", "--seccomp: expected true, false or log"},
     {"log-level-bad", "--log-level loud", "--log-level: expected error"},
     {"unknown-option", "--frobnicate", "Unknown option --frobnicate"},

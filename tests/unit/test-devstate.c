@@ -288,7 +288,7 @@ hp_gpe(gpointer opaque)
 }
 
 static void
-hp_eject(gpointer opaque, unsigned slot)
+hp_eject(gpointer opaque, unsigned bus, unsigned slot)
 {
     ((Hp *)opaque)->ejects++;
 }
@@ -321,12 +321,13 @@ static void
 test_acpi_pcihp_round_trip(void)
 {
     Hp h1 = {0}, h2 = {0};
-    g_autoptr(GwAcpiPcihp) src = gw_acpi_pcihp_new(&hp_hooks, &h1);
-    g_autoptr(GwAcpiPcihp) dst = gw_acpi_pcihp_new(&hp_hooks, &h2);
+    g_autoptr(GwAcpiPcihp) src = gw_acpi_pcihp_new(&hp_hooks, &h1, 3);
+    g_autoptr(GwAcpiPcihp) dst = gw_acpi_pcihp_new(&hp_hooks, &h2, 3);
 
-    gw_acpi_pcihp_plugged(src, 3);
-    g_assert_true(gw_acpi_pcihp_request_unplug(src, 5));
-    gw_acpi_pcihp_set_hotpluggable(src, 7, false);
+    gw_acpi_pcihp_plugged(src, 0, 3);
+    g_assert_true(gw_acpi_pcihp_request_unplug(src, 0, 5));
+    gw_acpi_pcihp_set_hotpluggable(src, 0, 7, false);
+    g_assert_true(gw_acpi_pcihp_request_unplug(src, 2, 6)); /* segment 2 */
     gw_acpi_pcihp_ops.write(src, GW_ACPI_PCIHP_SEL, 1, 4);
     g_autoptr(GBytes) bytes = save(&gw_acpi_pcihp_vmsd, src);
     must_load(&gw_acpi_pcihp_vmsd, dst, bytes);
@@ -338,6 +339,8 @@ test_acpi_pcihp_round_trip(void)
     /* The guest completes the unplug the source requested. */
     gw_acpi_pcihp_ops.write(dst, GW_ACPI_PCIHP_B0EJ, 1u << 5, 4);
     g_assert_cmpint(h2.ejects, ==, 1);
+    g_assert_true(gw_acpi_pcihp_unplug_pending(dst, 2, 6));
+    g_assert_false(gw_acpi_pcihp_unplug_pending(dst, 1, 6));
 }
 
 static void
@@ -345,11 +348,11 @@ test_acpi_pcihp_refusals(void)
 {
     Hp h1 = {0}, h2 = {0};
     Line l = {0};
-    g_autoptr(GwAcpiPcihp) src = gw_acpi_pcihp_new(&hp_hooks, &h1);
-    g_autoptr(GwAcpiPcihp) dst = gw_acpi_pcihp_new(&hp_hooks, &h2);
+    g_autoptr(GwAcpiPcihp) src = gw_acpi_pcihp_new(&hp_hooks, &h1, 1);
+    g_autoptr(GwAcpiPcihp) dst = gw_acpi_pcihp_new(&hp_hooks, &h2, 1);
     g_autoptr(GwAcpiPm) pm = gw_acpi_pm_new(&pm_hooks, &l);
 
-    gw_acpi_pcihp_plugged(src, 3);
+    gw_acpi_pcihp_plugged(src, 0, 3);
     g_autoptr(GBytes) good = save(&gw_acpi_pcihp_vmsd, src);
     g_autoptr(GBytes) other = save(&gw_acpi_pm_vmsd, pm);
     must_refuse_all(&gw_acpi_pcihp_vmsd, dst, good, other);

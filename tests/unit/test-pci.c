@@ -494,6 +494,67 @@ test_plug_errors(void)
     g_assert_cmpuint(json_object_array_length(q), ==, GW_PCI_SLOTS);
 }
 
+/* Segments: 1 MiB of ECAM each after segment 0's, 16 MiB of slot
+ * windows each after the ECAM area, none past the IOAPIC. */
+static void
+test_segment_layout(void)
+{
+    GwPciSegmentLayout l;
+
+    gw_pci_segment_layout(0, &l);
+    g_assert_cmphex(l.ecam, ==, GW_PCI_ECAM_BASE);
+    g_assert_cmphex(l.mmio_base, ==, GW_PCI_MMIO_BASE);
+    g_assert_cmphex(l.slot_window, ==, GW_PCI_SLOT_WINDOW);
+    gw_pci_segment_layout(1, &l);
+    g_assert_cmphex(l.ecam, ==, 0xE0100000ull);
+    g_assert_cmphex(l.mmio_base, ==, 0xE1000000ull);
+    g_assert_cmphex(l.slot_window, ==, 512 << 10);
+    gw_pci_segment_layout(GW_PCI_MAX_SEGMENTS - 1, &l);
+    g_assert_cmphex(l.ecam + GW_PCI_ECAM_SIZE, <=, 0xE1000000ull);
+    g_assert_cmphex(l.mmio_base + GW_PCI_SLOTS * l.slot_window, <=,
+                    0xFEC00000ull);
+}
+
+/* A function on segment 2: its BARs in segment 2's slot window, its
+ * config space through segment 2's ECAM only; query-pci and errors name
+ * the segment; BARs too big for the window are refused. */
+static void
+test_segment_bus(void)
+{
+    g_autoptr(GwBus) mmio = gw_bus_new("mmio");
+    g_autoptr(GwPciBus) seg0 = gw_pci_bus_new(0, mmio);
+    g_autoptr(GwPciBus) seg2 = gw_pci_bus_new(2, mmio);
+    static const GwPciDeviceOps ops = {"dummy"};
+    GwPciDevice dev, big, other;
+    GwPciSegmentLayout l;
+    g_autoptr(GError) err = NULL;
+    uint32_t bar;
+
+    gw_pci_segment_layout(2, &l);
+    g_assert_cmpuint(gw_pci_bus_segment(seg2), ==, 2);
+    gw_pci_device_init(&dev, &ops, 0x1af4, 0x1042, 0, 0, 0, 0);
+    gw_pci_device_set_bar(&dev, 0, 0x4000, &gw_pci_ecam_ops, seg0);
+    g_assert_true(gw_pci_bus_plug(seg2, &dev, 3, NULL));
+    bar = gw_pci_ecam_ops.read(seg2, 3 << 15 | 0x10, 4);
+    g_assert_cmphex(bar, ==, l.mmio_base + 3 * l.slot_window);
+    g_assert_cmphex(gw_pci_ecam_ops.read(seg2, 3 << 15, 4), ==, 0x10421af4);
+    g_assert_cmphex(gw_pci_ecam_ops.read(seg0, 3 << 15, 4), ==, 0xffffffff);
+    g_assert_cmphex(gw_pci_config_read(seg0, 3 << 3, 0, 4), ==, 0xffffffff);
+    gw_pci_device_init(&big, &ops, 0x1234, 1, 0, 0, 0, 0);
+    gw_pci_device_set_bar(&big, 0, 1 << 20, &gw_pci_ecam_ops, seg0);
+    g_assert_false(gw_pci_bus_plug(seg2, &big, 0, &err));
+    g_assert_error(err, GW_ERROR, GW_ERROR_INVALID);
+    g_assert_nonnull(strstr(err->message, "PCI segment 2"));
+    g_clear_error(&err);
+    g_assert_true(gw_pci_bus_plug(seg0, &big, 0, NULL)); /* 16 MiB there */
+    gw_pci_device_init(&other, &ops, 0x1234, 2, 0, 0, 0, 0);
+    g_assert_false(gw_pci_bus_plug(seg2, &other, 3, &err));
+    g_assert_error(err, GW_ERROR, GW_ERROR_EXISTS);
+    g_assert_nonnull(strstr(err->message, "PCI segment 2: slot 3"));
+    gw_pci_bus_unplug(seg2, &dev);
+    gw_pci_bus_unplug(seg0, &big);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -534,5 +595,8 @@ main(int argc, char **argv)
                    fx_teardown);
     }
     g_test_add_func("/pci/plug/full-bus-and-taken-slot", test_plug_errors);
+    g_test_add_func("/pci/segments/layout-fits-the-hole", test_segment_layout);
+    g_test_add_func("/pci/segments/bars-ecam-and-errors-per-segment",
+                    test_segment_bus);
     return g_test_run();
 }
