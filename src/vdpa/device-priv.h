@@ -45,3 +45,31 @@ bool gw_vdpa_device_backend_resume(GwVdpaDevice *d, GError **errp);
  * Device lock held, any thread.
  */
 void gw_vdpa_svq_abort(GwVdpaDevice *d);
+
+/* Whether queue `idx` runs on a shadow ring now.  Device lock held. */
+bool gw_vdpa_svq_shadows(const GwVdpaDevice *d, unsigned idx);
+
+/*
+ * VMM memory the device reaches (shadow rings, the control queue's
+ * replay): gw_vdpa_area_alloc gives `len` bytes (rounded up to pages)
+ * of a MAP_SHARED memfd, zeroed, and an IOVA range for them inside the
+ * device's GET_IOVA_RANGE and outside every guest-RAM IOVA (the highest
+ * such, below 2^47 if it can); nothing is mapped yet.
+ * gw_vdpa_area_map: VHOST_IOTLB_UPDATE of [off, off + len) with `perm`.
+ * gw_vdpa_area_unmap invalidates the range if anything was mapped;
+ * gw_vdpa_area_release frees the memory (after unmap).  One area at a
+ * time per device: two would be given the same IOVAs.  Device lock held.
+ */
+typedef struct {
+    uint8_t *host;
+    size_t len;
+    uint64_t iova; /* of host[0] */
+    bool mapped;
+} GwVdpaArea;
+
+bool gw_vdpa_area_alloc(GwVdpaDevice *d, GwVdpaArea *a, size_t len,
+                        GError **errp);
+bool gw_vdpa_area_map(GwVdpaDevice *d, GwVdpaArea *a, size_t off, size_t len,
+                      uint8_t perm, GError **errp);
+void gw_vdpa_area_unmap(GwVdpaDevice *d, GwVdpaArea *a);
+void gw_vdpa_area_release(GwVdpaArea *a);
