@@ -173,7 +173,13 @@ set_config(GwVdpaSimDev *d, const struct vhost_vdpa_config *c)
     if (r < 0) {
         return r;
     }
-    memcpy(d->config + c->off, c->buf, c->len);
+    for (uint32_t i = 0; i < c->len; i++) {
+        /* The MAC is bytes 0-5 of virtio_net_config. */
+        if (!(d->ignore_mac_config && d->type->device_id == VIRTIO_ID_NET &&
+              c->off + i < 6)) {
+            d->config[c->off + i] = c->buf[i];
+        }
+    }
     return 0;
 }
 
@@ -190,7 +196,7 @@ set_features(GwVdpaSimDev *d, const uint64_t *arg)
     if (!(*arg & BIT(VIRTIO_F_ACCESS_PLATFORM))) {
         return -EINVAL; /* DMA mapping must be done by the driver */
     }
-    d->features = *arg & d->type->features;
+    d->features = *arg & (d->type->features | d->extra_features);
     return 0;
 }
 
@@ -449,7 +455,8 @@ query(GwVdpaSimDev *d, unsigned long req, void *arg)
     case VHOST_VDPA_GET_STATUS:
         return COPY_OUT(arg, d->status);
     case VHOST_GET_FEATURES:
-        return COPY_OUT(arg, d->type->features);
+        u64 = d->type->features | d->extra_features;
+        return COPY_OUT(arg, u64);
     case VHOST_VDPA_GET_VRING_NUM:
         return COPY_OUT(arg, u16);
     case VHOST_VDPA_GET_GROUP_NUM:
