@@ -544,8 +544,9 @@ blocked_reasons(GwTestVm *vm)
 /*
  * A driver that negotiated CTRL_RX can have set rx modes that godwit
  * does not replay on the destination: the migration is blocked, with a
- * reason naming the device, and `migrate` refuses with it; the device
- * keeps working.  Before DRIVER_OK nothing blocks.
+ * reason naming the device, and `migrate` refuses with it; the VM keeps
+ * running.  Before DRIVER_OK nothing blocks.  (And the vring query
+ * refuses an id that is no vDPA device.)
  */
 static void
 test_net_uncarried_state_blocks(void)
@@ -574,6 +575,12 @@ test_net_uncarried_state_blocks(void)
     g_assert_nonnull(strstr(desc, "negotiated CTRL_RX, whose control-queue"));
     st = run_state(&vm);
     g_assert_cmpstr(st, ==, "running");
+    g_clear_pointer(&class, g_free);
+    g_clear_pointer(&desc, g_free);
+    gw_test_vm_qmp_err(&vm, "x-godwit-query-vdpa-vrings", "{\"id\":\"nope\"}",
+                       &class, &desc);
+    g_assert_cmpstr(class, ==, "DeviceNotFound");
+    g_assert_cmpstr(desc, ==, "Device 'nope' is no vDPA device");
     gw_qvirtio_reset(vd);
     gw_test_vm_stop(&vm);
 }
