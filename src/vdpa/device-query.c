@@ -1,11 +1,43 @@
 /*
- * What the vDPA device model reports: x-query-virtio-status and
- * x-godwit-query-vdpa-vrings.  Threads as in
+ * What the vDPA device model reports: its accessors,
+ * x-query-virtio-status and x-godwit-query-vdpa-vrings.  Threads as in
  * include/godwit/vdpa-device.h (device lock held).
  */
 #include <godwit/vdpa-device.h>
 #include <godwit/virtio-pci.h>
 #include "device-priv.h"
+
+GwPciDevice *
+gw_vdpa_device_pci(GwVdpaDevice *d)
+{
+    return gw_virtio_pci_device(d->vp);
+}
+
+const GwVdpaConfig *
+gw_vdpa_device_config(const GwVdpaDevice *d)
+{
+    return d->cfg;
+}
+
+uint8_t
+gw_vdpa_device_status(GwVdpaDevice *d)
+{
+    uint8_t status = 0;
+    gw_vdpa_get_status(d->backend, &status, NULL);
+    return status;
+}
+
+uint32_t
+gw_vdpa_device_type(const GwVdpaDevice *d)
+{
+    return d->device_id;
+}
+
+uint64_t
+gw_vdpa_device_features(const GwVdpaDevice *d)
+{
+    return d->device_features;
+}
 
 json_object *
 gw_vdpa_device_query(GwVdpaDevice *d)

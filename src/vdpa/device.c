@@ -601,65 +601,6 @@ gw_vdpa_device_reset(GwVdpaDevice *d)
     gw_pci_device_reset(gw_vdpa_device_pci(d));
 }
 
-GwPciDevice *
-gw_vdpa_device_pci(GwVdpaDevice *d)
-{
-    return gw_virtio_pci_device(d->vp);
-}
-
-const GwVdpaConfig *
-gw_vdpa_device_config(const GwVdpaDevice *d)
-{
-    return d->cfg;
-}
-
-uint8_t
-gw_vdpa_device_status(GwVdpaDevice *d)
-{
-    uint8_t status = 0;
-    gw_vdpa_get_status(d->backend, &status, NULL);
-    return status;
-}
-
-bool
-gw_vdpa_device_set_mac(GwVdpaDevice *d, const uint8_t mac[6], GError **errp)
-{
-    uint8_t now[6];
-
-    if (d->device_id != VIRTIO_ID_NET) {
-        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
-                    "vdpa %s: a MAC address needs a network device, and %s "
-                    "is virtio device type %u",
-                    d->cfg->id, gw_vdpa_backend_label(d->backend),
-                    d->device_id);
-        return false;
-    }
-    if (!gw_vdpa_set_config(d->backend, 0, mac, 6, errp) ||
-        !gw_vdpa_get_config(d->backend, 0, now, 6, errp)) {
-        return false;
-    }
-    if (memcmp(now, mac, 6) != 0) {
-        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
-                    "vdpa %s: %s did not take the MAC address; give it "
-                    "when creating the device (vdpa dev add … mac)",
-                    d->cfg->id, gw_vdpa_backend_label(d->backend));
-        return false;
-    }
-    return true;
-}
-
-uint32_t
-gw_vdpa_device_type(const GwVdpaDevice *d)
-{
-    return d->device_id;
-}
-
-uint64_t
-gw_vdpa_device_features(const GwVdpaDevice *d)
-{
-    return d->device_features;
-}
-
 bool
 gw_vdpa_device_is_running(const GwVdpaDevice *d)
 {

@@ -1,6 +1,8 @@
 /*
- * A network device's control-queue state, replayed on restore through a
- * ring of the VMM's own (see device-priv.h, gw_vdpa_cvq_*).
+ * What is particular to a network device: its MAC set at plug time
+ * (gw_vdpa_device_set_mac), and its control-queue state, replayed on
+ * restore through a ring of the VMM's own (see device-priv.h,
+ * gw_vdpa_cvq_*).
  *
  * Why: the MAC a guest set with VIRTIO_NET_CTRL_MAC_ADDR_SET lives in
  * the device, and the saved config space carries it, but a real device
@@ -285,5 +287,32 @@ gw_vdpa_cvq_to_guest(GwVdpaCvq *c, const GwVirtqueueSetup *q, GError **errp)
         return false;
     }
     gw_vdpa_area_unmap(d, &c->area);
+    return true;
+}
+
+bool
+gw_vdpa_device_set_mac(GwVdpaDevice *d, const uint8_t mac[6], GError **errp)
+{
+    uint8_t now[6];
+
+    if (d->device_id != VIRTIO_ID_NET) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "vdpa %s: a MAC address needs a network device, and %s "
+                    "is virtio device type %u",
+                    d->cfg->id, gw_vdpa_backend_label(d->backend),
+                    d->device_id);
+        return false;
+    }
+    if (!gw_vdpa_set_config(d->backend, 0, mac, 6, errp) ||
+        !gw_vdpa_get_config(d->backend, 0, now, 6, errp)) {
+        return false;
+    }
+    if (memcmp(now, mac, 6) != 0) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "vdpa %s: %s did not take the MAC address; give it "
+                    "when creating the device (vdpa dev add … mac)",
+                    d->cfg->id, gw_vdpa_backend_label(d->backend));
+        return false;
+    }
     return true;
 }
