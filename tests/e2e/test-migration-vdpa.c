@@ -36,8 +36,9 @@ typedef enum {
 typedef struct {
     const char *mgmtdev; /* vdpasim_blk or vdpasim_net */
     Plug plug;
-    bool mlx5;    /* the simulators ignore SET_CONFIG of the MAC */
-    bool ctrl_rx; /* the simulator offers CTRL_RX (hot-added only) */
+    bool mlx5;       /* the simulators ignore SET_CONFIG of the MAC */
+    bool ctrl_rx;    /* the simulator offers CTRL_RX (hot-added only) */
+    bool no_suspend; /* the simulator cannot suspend (hot-added only) */
 } Shape;
 
 #define NODE "dev0"
@@ -110,6 +111,10 @@ start_vm(GwTestVm *vm, const Shape *s, bool incoming)
     if (s->ctrl_rx) {
         qmp_void(vm, "x-godwit-vdpa-sim-fail",
                  "{\"name\":\"" NODE "\",\"failure\":\"offer-ctrl-rx\"}");
+    }
+    if (s->no_suspend) {
+        qmp_void(vm, "x-godwit-vdpa-sim-fail",
+                 "{\"name\":\"" NODE "\",\"failure\":\"no-suspend\"}");
     }
     if (s->plug != PLUG_BOOT) {
         hot_add(vm, s);
@@ -350,6 +355,22 @@ io_drain(Io *io)
     }
 }
 
+/* Enough RAM written that the first pass at 150 kB/s takes about seven
+ * seconds: what the test does during pre-copy fits well inside it even
+ * under a sanitizer on a loaded machine (and is checked to have). */
+#define BALLAST_SIZE (1u << 20)
+
+static void
+write_ballast(GwQt *qt)
+{
+    g_autofree uint8_t *buf = g_malloc(BALLAST_SIZE);
+
+    for (unsigned i = 0; i < BALLAST_SIZE; i++) {
+        buf[i] = (uint8_t)(i * 7 + 3);
+    }
+    gw_qt_memwrite(qt, BALLAST, buf, BALLAST_SIZE);
+}
+
 /* ---- a vDPA disk with I/O in flight across the migration ---- */
 
 /* During pre-copy (the device on shadow virtqueues): writes, then reads
@@ -419,6 +440,7 @@ test_blk(gconstpointer data)
     size_t len;
 
     start_vm(&src, s, false);
+    write_ballast(src.qt);
     io.qt = src.qt;
     io.vd =
         gw_qvirtio_init_queues(src.qt, SLOT, 1ull << 32 | 1ull << 33, 1, &err);
@@ -431,7 +453,8 @@ test_blk(gconstpointer data)
     begin_migration(&src, &dst, 150000);
     assert_shadowed(&src, 1, true);
     before = io_during_precopy(&io);
-    base = io.submitted; /* all of it taken and done at SUSPEND */
+    assert_still_active(&src); /* all that ran on shadow rings */
+    base = io.submitted;       /* all of it taken and done at SUSPEND */
     finish_migration(&src, &dst);
     assert_vrings_moved(&src, &dst, &base, 1);
     io_on_destination(&io, &dst);
@@ -446,22 +469,6 @@ test_blk(gconstpointer data)
 /* ---- a vDPA NIC with frames looping across the migration ---- */
 
 #define NET_QUEUES 3 /* rx, tx, ctrl */
-
-/* Enough RAM written that the first pass at 150 kB/s takes about seven
- * seconds: what the test does during pre-copy fits well inside it even
- * under a sanitizer on a loaded machine (and is checked to have). */
-#define BALLAST_SIZE (1u << 20)
-
-static void
-write_ballast(GwQt *qt)
-{
-    g_autofree uint8_t *buf = g_malloc(BALLAST_SIZE);
-
-    for (unsigned i = 0; i < BALLAST_SIZE; i++) {
-        buf[i] = (uint8_t)(i * 7 + 3);
-    }
-    gw_qt_memwrite(qt, BALLAST, buf, BALLAST_SIZE);
-}
 
 static void
 must(bool ok, GError *err)
@@ -525,6 +532,61 @@ test_net(gconstpointer data)
     must(gw_qvirtio_net_loopback(n, new_mac, 2, &err), err);
     g_test_message("%u frames, %u of them before the switch-over",
                    gw_qvirtio_net_sent(n), want[1]);
+    gw_qvirtio_net_free(g_steal_pointer(&n));
+    gw_test_vm_stop(&src);
+    gw_test_vm_stop(&dst);
+}
+
+/*
+ * The destination cannot replay the control queue (its device has no
+ * SUSPEND, which putting the guest's control ring back needs): its load
+ * fails, it exits 1 without running, and the source goes on — its NIC
+ * back on its own rings, the frames it delivered during pre-copy
+ * received there once, the MAC it had, new frames looping — and a
+ * second migration, to a destination that can, succeeds.
+ */
+static void
+test_net_replay_fails(void)
+{
+    static const Shape ok = {"vdpasim_net", PLUG_NETDEV, true};
+    static const Shape bad = {"vdpasim_net", PLUG_NETDEV, true, false, true};
+    GwTestVm src, dst;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GwQNet) n = NULL;
+    g_autoptr(json_object) r = NULL;
+    g_autofree char *st = NULL;
+    const char *why;
+
+    start_vm(&src, &ok, false);
+    write_ballast(src.qt);
+    n = gw_qvirtio_net_init(src.qt, SLOT, &err);
+    g_assert_no_error(err);
+    must(gw_qvirtio_net_set_mac(n, new_mac, &err), err);
+    start_vm(&dst, &bad, true);
+    begin_migration(&src, &dst, 150000);
+    must(gw_qvirtio_net_loopback(n, new_mac, 4, &err), err);
+    must(gw_qvirtio_net_send(n, new_mac, 4, &err), err);
+    wait_status(&src, "pre-switchover");
+    qmp_void(&src, "migrate-continue", "{\"state\": \"pre-switchover\"}");
+    r = poll_status(&src, "failed");
+    why = status_of(r, "error-desc");
+    g_test_message("source: %s", why);
+    g_assert_nonnull(strstr(why, "replaying the control queue needs"));
+    reap(&dst, 1);
+    st = run_state(&src);
+    g_assert_cmpstr(st, ==, "running");
+    assert_shadowed(&src, NET_QUEUES, false);
+    must(gw_qvirtio_net_receive_sent(n, &err), err);
+    must_mac(n, new_mac);
+    must(gw_qvirtio_net_loopback(n, new_mac, 8, &err), err);
+    /* Again, to a destination that can restore it. */
+    start_vm(&dst, &ok, true);
+    begin_migration(&src, &dst, 150000);
+    must(gw_qvirtio_net_loopback(n, new_mac, 4, &err), err);
+    finish_migration(&src, &dst);
+    gw_qvirtio_net_set_qt(n, dst.qt);
+    must_mac(n, new_mac);
+    must(gw_qvirtio_net_loopback(n, new_mac, 8, &err), err);
     gw_qvirtio_net_free(g_steal_pointer(&n));
     gw_test_vm_stop(&src);
     gw_test_vm_stop(&dst);
@@ -622,6 +684,8 @@ main(int argc, char **argv)
     g_test_add_data_func(
         "/migration-vdpa/net/netdev-add-virtio-net-pci/frames-and-mac",
         &net_netdev, test_net);
+    g_test_add_func("/migration-vdpa/net/fail/replay-refused-source-goes-on",
+                    test_net_replay_fails);
     g_test_add_func("/migration-vdpa/net/ctrl-rx-negotiated-blocks-migration",
                     test_net_uncarried_state_blocks);
     return g_test_run();
