@@ -170,6 +170,8 @@ sim_fail(GwQmpSession *c, json_object *args, gpointer vm, GError **errp)
         [GW_VDPA_SIM_FAIL_NO_SUSPEND] = "no-suspend",
         [GW_VDPA_SIM_FAIL_IGNORE_MAC_CONFIG] = "ignore-mac-config",
         [GW_VDPA_SIM_FAIL_OFFER_CTRL_RX] = "offer-ctrl-rx",
+        [GW_VDPA_SIM_FAIL_NO_ENABLE_AFTER_DRIVER_OK] =
+            "no-enable-after-driver-ok",
     };
     const char *failure = opt_str(args, "failure");
     size_t k = 0;

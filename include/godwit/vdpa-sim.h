@@ -112,6 +112,14 @@ typedef enum {
      * carry across a migration.  Give it before the device is opened.
      */
     GW_VDPA_SIM_FAIL_OFFER_CTRL_RX,
+    /*
+     * From now on the device does not offer
+     * VHOST_BACKEND_F_ENABLE_AFTER_DRIVER_OK (SET_BACKEND_FEATURES with
+     * it fails with EOPNOTSUPP) and enabling a queue after DRIVER_OK
+     * fails with EINVAL: a device whose queues must all be enabled
+     * before DRIVER_OK.  Give it before the device is opened.
+     */
+    GW_VDPA_SIM_FAIL_NO_ENABLE_AFTER_DRIVER_OK,
 } GwVdpaSimFailure;
 
 /*

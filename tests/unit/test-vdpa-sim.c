@@ -510,6 +510,31 @@ test_net_mlx5_hooks(void)
     fx_close(&f);
 }
 
+/* no-enable-after-driver-ok: not offered, refused, and a queue enabled
+ * after DRIVER_OK is refused (one enabled before stays usable). */
+static void
+test_no_late_enable(void)
+{
+    const uint64_t late = 1ull << VHOST_BACKEND_F_ENABLE_AFTER_DRIVER_OK;
+    g_autoptr(GError) err = NULL;
+    uint64_t bf;
+    Fx f;
+
+    fx_open(&f, "vdpasim_net", NULL);
+    g_assert_true(gw_vdpa_sim_inject_failure(
+        f.reg, "dev0", GW_VDPA_SIM_FAIL_NO_ENABLE_AFTER_DRIVER_OK, &err));
+    g_assert_true(gw_vdpa_get_backend_features(f.b, &bf, &err));
+    g_assert_cmphex(bf & late, ==, 0);
+    g_assert_false(gw_vdpa_set_backend_features(
+        f.b, (1ull << VHOST_BACKEND_F_IOTLB_MSG_V2) | late, &err));
+    g_assert_error(err, GW_VDPA_ERRNO_ERROR, EOPNOTSUPP);
+    g_clear_error(&err);
+    fx_start(&f, 2); /* rx and tx enabled before DRIVER_OK */
+    g_assert_false(gw_vdpa_set_vring_enable(f.b, 2, true, &err));
+    g_assert_error(err, GW_VDPA_ERRNO_ERROR, EINVAL);
+    fx_close(&f);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -539,6 +564,8 @@ main(int argc, char **argv)
                     test_net_cvq_mac);
     g_test_add_func("/vdpa/sim/net/mac-config-ignored-and-ctrl-rx-offered",
                     test_net_mlx5_hooks);
+    g_test_add_func("/vdpa/sim/no-enable-after-driver-ok-refuses-late-enable",
+                    test_no_late_enable);
     g_test_add_func("/vdpa/sim/blk/kick-before-driver-ok-dropped",
                     test_blk_kick_before_driver_ok);
     return g_test_run();

@@ -60,7 +60,9 @@ set_backend_features(GwVdpaSimDev *d, const uint64_t *arg)
         return -EOPNOTSUPP; /* vdpa_sim has no get_vq_desc_group */
     }
     pthread_mutex_lock(&d->lock);
-    if ((f & SUSPEND_RESUME) && d->no_suspend) {
+    if (((f & SUSPEND_RESUME) && d->no_suspend) ||
+        ((f & BIT(VHOST_BACKEND_F_ENABLE_AFTER_DRIVER_OK)) &&
+         d->no_late_enable)) {
         pthread_mutex_unlock(&d->lock);
         return -EOPNOTSUPP;
     }
@@ -248,6 +250,10 @@ set_vq_ready(GwVdpaSimDev *d, SimVq *vq, bool ready)
 {
     bool old = vq->ready;
 
+    if (ready && !old && d->no_late_enable &&
+        (d->status & VIRTIO_CONFIG_S_DRIVER_OK)) {
+        return -EINVAL; /* the hook's device enables before DRIVER_OK only */
+    }
     vq->ready = ready;
     if (ready && !old) {
         /* vdpasim_queue_ready: no inflight buffers, used = avail. */
@@ -466,7 +472,9 @@ query(GwVdpaSimDev *d, unsigned long req, void *arg)
         u32 = d->type->nas;
         return COPY_OUT(arg, u32);
     case VHOST_GET_BACKEND_FEATURES:
-        u64 = backend_offered & ~(d->no_suspend ? SUSPEND_RESUME : 0);
+        u64 = backend_offered & ~(d->no_suspend ? SUSPEND_RESUME : 0) &
+              ~(d->no_late_enable ? BIT(VHOST_BACKEND_F_ENABLE_AFTER_DRIVER_OK)
+                                  : 0);
         return COPY_OUT(arg, u64);
     case VHOST_VDPA_GET_IOVA_RANGE:
         return COPY_OUT(arg, range);
