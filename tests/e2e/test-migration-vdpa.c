@@ -39,6 +39,9 @@ typedef struct {
     bool mlx5;       /* the simulators ignore SET_CONFIG of the MAC */
     bool ctrl_rx;    /* the simulator offers CTRL_RX (hot-added only) */
     bool no_suspend; /* the simulator cannot suspend (hot-added only) */
+    /* No ENABLE_AFTER_DRIVER_OK (hot-added only): the data queues are
+     * enabled before DRIVER_OK while the control queue is replayed. */
+    bool no_late_enable;
 } Shape;
 
 #define NODE "dev0"
@@ -111,6 +114,11 @@ start_vm(GwTestVm *vm, const Shape *s, bool incoming)
     if (s->ctrl_rx) {
         qmp_void(vm, "x-godwit-vdpa-sim-fail",
                  "{\"name\":\"" NODE "\",\"failure\":\"offer-ctrl-rx\"}");
+    }
+    if (s->no_late_enable) {
+        qmp_void(vm, "x-godwit-vdpa-sim-fail",
+                 "{\"name\":\"" NODE "\",\"failure\":"
+                 "\"no-enable-after-driver-ok\"}");
     }
     if (s->no_suspend) {
         qmp_void(vm, "x-godwit-vdpa-sim-fail",
@@ -548,8 +556,9 @@ test_net(gconstpointer data)
 static void
 test_net_replay_fails(void)
 {
-    static const Shape ok = {"vdpasim_net", PLUG_NETDEV, true};
-    static const Shape bad = {"vdpasim_net", PLUG_NETDEV, true, false, true};
+    static const Shape ok = {"vdpasim_net", PLUG_NETDEV, .mlx5 = true};
+    static const Shape bad = {"vdpasim_net", PLUG_NETDEV, .mlx5 = true,
+                              .no_suspend = true};
     GwTestVm src, dst;
     g_autoptr(GError) err = NULL;
     g_autoptr(GwQNet) n = NULL;
@@ -617,7 +626,7 @@ blocked_reasons(GwTestVm *vm)
 static void
 test_net_uncarried_state_blocks(void)
 {
-    static const Shape s = {"vdpasim_net", PLUG_NETDEV, false, true};
+    static const Shape s = {"vdpasim_net", PLUG_NETDEV, .ctrl_rx = true};
     const uint64_t want = 1ull << 32 | 1ull << 33 | 1ull << 5 | 1ull << 17 |
                           1ull << 18; /* + MAC, CTRL_VQ, CTRL_RX */
     GwTestVm vm;
@@ -661,11 +670,13 @@ remove_disk(void)
 int
 main(int argc, char **argv)
 {
-    static const Shape blk_boot = {"vdpasim_blk", PLUG_BOOT, false};
-    static const Shape blk_generic = {"vdpasim_blk", PLUG_GENERIC, false};
-    static const Shape net_boot = {"vdpasim_net", PLUG_BOOT, false};
-    static const Shape net_mlx5 = {"vdpasim_net", PLUG_BOOT, true};
-    static const Shape net_netdev = {"vdpasim_net", PLUG_NETDEV, true};
+    static const Shape blk_boot = {"vdpasim_blk", PLUG_BOOT};
+    static const Shape blk_generic = {"vdpasim_blk", PLUG_GENERIC};
+    static const Shape net_boot = {"vdpasim_net", PLUG_BOOT};
+    static const Shape net_mlx5 = {"vdpasim_net", PLUG_BOOT, .mlx5 = true};
+    static const Shape net_netdev = {"vdpasim_net", PLUG_NETDEV, .mlx5 = true};
+    static const Shape net_early = {"vdpasim_net", PLUG_NETDEV, .mlx5 = true,
+                                    .no_late_enable = true};
 
     g_test_init(&argc, &argv, NULL);
     disk_dir = g_dir_make_tmp("godwit-mig-vdpa-XXXXXX", NULL);
@@ -684,6 +695,9 @@ main(int argc, char **argv)
     g_test_add_data_func(
         "/migration-vdpa/net/netdev-add-virtio-net-pci/frames-and-mac",
         &net_netdev, test_net);
+    g_test_add_data_func(
+        "/migration-vdpa/net/no-enable-after-driver-ok/mac-replayed-on-cvq",
+        &net_early, test_net);
     g_test_add_func("/migration-vdpa/net/fail/replay-refused-source-goes-on",
                     test_net_replay_fails);
     g_test_add_func("/migration-vdpa/net/ctrl-rx-negotiated-blocks-migration",
