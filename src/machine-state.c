@@ -325,6 +325,26 @@ gw_machine_migration_blocker(GwMachine *m)
     return why;
 }
 
+json_object *
+gw_machine_query_vdpa_vrings(GwMachine *m, const char *id, GError **errp)
+{
+    json_object *ret = NULL;
+
+    g_mutex_lock(&m->dev_lock);
+    for (guint i = 0; i < m->vdpa->len && !ret; i++) {
+        GwVdpaDevice *d = m->vdpa->pdata[i];
+        if (g_str_equal(gw_vdpa_device_config(d)->id, id)) {
+            ret = gw_vdpa_device_query_vrings(d);
+        }
+    }
+    g_mutex_unlock(&m->dev_lock);
+    if (!ret) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_NOT_FOUND,
+                    "Device '%s' is no vDPA device", id);
+    }
+    return ret;
+}
+
 /* Every vDPA device on shadow virtqueues (on) or back in passthrough;
  * with the device lock held. */
 static bool

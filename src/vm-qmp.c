@@ -168,6 +168,10 @@ sim_fail(GwQmpSession *c, json_object *args, gpointer vm, GError **errp)
         [GW_VDPA_SIM_FAIL_SUSPEND] = "suspend",
         [GW_VDPA_SIM_FAIL_RESUME] = "resume",
         [GW_VDPA_SIM_FAIL_NO_SUSPEND] = "no-suspend",
+        [GW_VDPA_SIM_FAIL_IGNORE_MAC_CONFIG] = "ignore-mac-config",
+        [GW_VDPA_SIM_FAIL_OFFER_CTRL_RX] = "offer-ctrl-rx",
+        [GW_VDPA_SIM_FAIL_NO_ENABLE_AFTER_DRIVER_OK] =
+            "no-enable-after-driver-ok",
     };
     const char *failure = opt_str(args, "failure");
     size_t k = 0;
@@ -180,6 +184,20 @@ sim_fail(GwQmpSession *c, json_object *args, gpointer vm, GError **errp)
                                       (GwVdpaSimFailure)k, errp)
                ? empty()
                : NULL;
+}
+
+static json_object *
+query_vdpa_vrings(GwQmpSession *c, json_object *args, gpointer vm,
+                  GError **errp)
+{
+    GwMachine *m = gw_vm_machine(vm);
+
+    if (!m) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_NOT_FOUND,
+                    "Device '%s' is no vDPA device", opt_str(args, "id"));
+        return NULL;
+    }
+    return gw_machine_query_vdpa_vrings(m, opt_str(args, "id"), errp);
 }
 
 /* ---- x-query-virtio, x-query-virtio-status: QEMU 7.2's shapes ---- */
@@ -266,6 +284,7 @@ gw_vm_qmp_register(GwVm *vm, GwQmpServer *s)
         {"x-query-virtio", query_virtio},
         {"x-query-virtio-status", query_virtio_status},
         {"x-godwit-query-exits", query_exits},
+        {"x-godwit-query-vdpa-vrings", query_vdpa_vrings},
     };
 
     for (size_t i = 0; i < G_N_ELEMENTS(cmds); i++) {

@@ -133,6 +133,11 @@ bool gw_machine_manifest_check(GwMachine *m, json_object *src, GError **errp);
 /* Why the board cannot migrate now (caller frees), or NULL. */
 char *gw_machine_migration_blocker(GwMachine *m);
 
+/* x-godwit-query-vdpa-vrings of vDPA device `id` (gw_vdpa_device_
+ * query_vrings); NULL with GW_ERROR_NOT_FOUND if there is none. */
+json_object *gw_machine_query_vdpa_vrings(GwMachine *m, const char *id,
+                                          GError **errp);
+
 /*
  * Every device's state as DEVICE record payloads (GBytes *, caller owns
  * the array): the platform devices, each vDPA function ("vdpa:ID"), each

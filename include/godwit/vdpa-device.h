@@ -78,6 +78,17 @@ uint64_t gw_vdpa_device_features(const GwVdpaDevice *d);
 json_object *gw_vdpa_device_query(GwVdpaDevice *d);
 
 /*
+ * x-godwit-query-vdpa-vrings, for debugging and tests: an array of
+ * {"index", "size", "enabled", "shadowed"} per queue the guest sees,
+ * with "vring-base" and "vring-base-at" when known: the index
+ * VHOST_GET_VRING_BASE gave at the last save of the suspended device
+ * ("suspend", the source of a migration), or the one SET_VRING_BASE
+ * took at the last restore ("restore", the destination).  With the
+ * device lock held.  Caller owns.
+ */
+json_object *gw_vdpa_device_query_vrings(GwVdpaDevice *d);
+
+/*
  * Quiesce: the VM's run state reaches the device (QEMU's vm state change
  * handlers).  Main thread, device lock held, vCPUs paused.
  *

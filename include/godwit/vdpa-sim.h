@@ -98,6 +98,28 @@ typedef enum {
      * before the device is opened, as the VMM negotiates at open.
      */
     GW_VDPA_SIM_FAIL_NO_SUSPEND,
+    /*
+     * From now on VHOST_VDPA_SET_CONFIG leaves a network device's MAC
+     * as it is (the other bytes are written), as mlx5_vdpa's set_config
+     * does nothing: the MAC then changes only by
+     * VIRTIO_NET_CTRL_MAC_ADDR_SET on the control queue.
+     */
+    GW_VDPA_SIM_FAIL_IGNORE_MAC_CONFIG,
+    /*
+     * From now on a network device also offers VIRTIO_NET_F_CTRL_RX
+     * (whose commands it refuses with VIRTIO_NET_ERR, as it knows only
+     * MAC_ADDR_SET): a device with control-queue state godwit does not
+     * carry across a migration.  Give it before the device is opened.
+     */
+    GW_VDPA_SIM_FAIL_OFFER_CTRL_RX,
+    /*
+     * From now on the device does not offer
+     * VHOST_BACKEND_F_ENABLE_AFTER_DRIVER_OK (SET_BACKEND_FEATURES with
+     * it fails with EOPNOTSUPP) and enabling a queue after DRIVER_OK
+     * fails with EINVAL: a device whose queues must all be enabled
+     * before DRIVER_OK.  Give it before the device is opened.
+     */
+    GW_VDPA_SIM_FAIL_NO_ENABLE_AFTER_DRIVER_OK,
 } GwVdpaSimFailure;
 
 /*

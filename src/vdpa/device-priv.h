@@ -29,6 +29,12 @@ struct GwVdpaDevice {
     bool relayed[GW_VIRTIO_MAX_QUEUES];
     uint64_t acked_features; /* what the driver negotiated last */
     GwVdpaSvq *svq;          /* shadow virtqueues running, or NULL */
+    /* Each queue's index as VHOST_GET_VRING_BASE gave it at the last
+     * save (suspended, the source) or as SET_VRING_BASE took it at the
+     * last restore (the destination): x-godwit-query-vdpa-vrings. */
+    uint32_t vring_base[GW_VIRTIO_MAX_QUEUES];
+    bool vring_base_known[GW_VIRTIO_MAX_QUEUES];
+    const char *vring_base_at; /* "suspend", "restore" or NULL */
 };
 
 /*
@@ -45,3 +51,67 @@ bool gw_vdpa_device_backend_resume(GwVdpaDevice *d, GError **errp);
  * Device lock held, any thread.
  */
 void gw_vdpa_svq_abort(GwVdpaDevice *d);
+
+/* Whether queue `idx` runs on a shadow ring now.  Device lock held. */
+bool gw_vdpa_svq_shadows(const GwVdpaDevice *d, unsigned idx);
+
+/*
+ * VMM memory the device reaches (shadow rings, the control queue's
+ * replay): gw_vdpa_area_alloc gives `len` bytes (rounded up to pages)
+ * of a MAP_SHARED memfd, zeroed, and an IOVA range for them inside the
+ * device's GET_IOVA_RANGE and outside every guest-RAM IOVA (the highest
+ * such, below 2^47 if it can); nothing is mapped yet.
+ * gw_vdpa_area_map: VHOST_IOTLB_UPDATE of [off, off + len) with `perm`.
+ * gw_vdpa_area_unmap invalidates the range if anything was mapped;
+ * gw_vdpa_area_release frees the memory (after unmap).  One area at a
+ * time per device: two would be given the same IOVAs.  Device lock held.
+ */
+typedef struct {
+    uint8_t *host;
+    size_t len;
+    uint64_t iova; /* of host[0] */
+    bool mapped;
+} GwVdpaArea;
+
+bool gw_vdpa_area_alloc(GwVdpaDevice *d, GwVdpaArea *a, size_t len,
+                        GError **errp);
+bool gw_vdpa_area_map(GwVdpaDevice *d, GwVdpaArea *a, size_t off, size_t len,
+                      uint8_t perm, GError **errp);
+void gw_vdpa_area_unmap(GwVdpaDevice *d, GwVdpaArea *a);
+void gw_vdpa_area_release(GwVdpaArea *a);
+
+/*
+ * Control-queue state of a network device on restore (net-cvq.c).
+ *
+ * gw_vdpa_net_cvq_blocker: why the device's control-queue state cannot
+ * migrate (its driver negotiated MQ, CTRL_RX, CTRL_VLAN, GUEST_ANNOUNCE
+ * or another feature whose state godwit does not carry), or NULL.
+ *
+ * gw_vdpa_net_cvq_replayed: whether restoring activation `a` replays
+ * control-queue commands (a network device whose driver negotiated
+ * CTRL_VQ and CTRL_MAC_ADDR, its control queue enabled); *idx is the
+ * control queue's index.
+ *
+ * gw_vdpa_cvq_open sets queue `idx` up (size, addresses, base, eventfds,
+ * enable) on a ring of the VMM's own, sized as the guest's `q`, at
+ * q->last_avail - n_cmds: after n_cmds commands the device stands at the
+ * guest's saved index.  Before DRIVER_OK.  gw_vdpa_cvq_set_mac sends
+ * VIRTIO_NET_CTRL_MAC_ADDR_SET and waits (bounded) for VIRTIO_NET_OK;
+ * after DRIVER_OK.  gw_vdpa_cvq_to_guest (the device suspended) checks
+ * that the device stands at q->last_avail and puts the guest's ring and
+ * eventfds in its place.  gw_vdpa_cvq_free unmaps and frees the VMM
+ * ring.  Each false with *errp on failure: the restore fails.
+ */
+typedef struct GwVdpaCvq GwVdpaCvq;
+
+char *gw_vdpa_net_cvq_blocker(const GwVdpaDevice *d);
+bool gw_vdpa_net_cvq_replayed(const GwVdpaDevice *d,
+                              const GwVirtioActivation *a, unsigned *idx);
+GwVdpaCvq *gw_vdpa_cvq_open(GwVdpaDevice *d, unsigned idx,
+                            const GwVirtqueueSetup *q, unsigned n_cmds,
+                            GError **errp);
+bool gw_vdpa_cvq_set_mac(GwVdpaCvq *c, const uint8_t mac[6], GError **errp);
+bool gw_vdpa_cvq_to_guest(GwVdpaCvq *c, const GwVirtqueueSetup *q,
+                          GError **errp);
+void gw_vdpa_cvq_free(GwVdpaCvq *c);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwVdpaCvq, gw_vdpa_cvq_free)

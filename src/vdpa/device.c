@@ -1,6 +1,7 @@
 /*
  * The vDPA device model.  See include/godwit/vdpa-device.h for threads.
  */
+#include <limits.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <glib-unix.h>
@@ -23,7 +24,8 @@
     ((1ull << VHOST_BACKEND_F_IOTLB_MSG_V2) |                                  \
      (1ull << VHOST_BACKEND_F_IOTLB_BATCH) |                                   \
      (1ull << VHOST_BACKEND_F_SUSPEND) | (1ull << VHOST_BACKEND_F_RESUME) |    \
-     (1ull << VHOST_BACKEND_F_IOTLB_PERSIST))
+     (1ull << VHOST_BACKEND_F_IOTLB_PERSIST) |                                 \
+     (1ull << VHOST_BACKEND_F_ENABLE_AFTER_DRIVER_OK))
 
 static bool
 has_backend(const GwVdpaDevice *d, unsigned bit)
@@ -60,12 +62,14 @@ unmap_memory(GwVdpaDevice *d)
     }
 }
 
+/* Every enabled queue but `skip` (UINT_MAX: none). */
 static bool
-setup_rings(GwVdpaDevice *d, const GwVirtioActivation *a, GError **errp)
+setup_rings(GwVdpaDevice *d, const GwVirtioActivation *a, unsigned skip,
+            GError **errp)
 {
     for (uint32_t i = 0; i < a->n_queues; i++) {
         const GwVirtqueueSetup *q = &a->queues[i];
-        if (!q->enabled) {
+        if (!q->enabled || i == skip) {
             continue;
         }
         if (!gw_vdpa_set_vring_num(d->backend, i, q->size, errp) ||
@@ -81,10 +85,11 @@ setup_rings(GwVdpaDevice *d, const GwVirtioActivation *a, GError **errp)
 }
 
 static bool
-enable_rings(GwVdpaDevice *d, const GwVirtioActivation *a, GError **errp)
+enable_rings(GwVdpaDevice *d, const GwVirtioActivation *a, unsigned skip,
+             GError **errp)
 {
     for (uint32_t i = 0; i < a->n_queues; i++) {
-        if (a->queues[i].enabled &&
+        if (a->queues[i].enabled && i != skip &&
             !gw_vdpa_set_vring_enable(d->backend, i, true, errp)) {
             return false;
         }
@@ -160,9 +165,10 @@ vdpa_activate(void *opaque, const GwVirtioActivation *a, GError **errp)
     GwVdpaDevice *d = opaque;
     uint8_t status = 0;
 
-    return negotiate_features(d, a, &status, errp) && setup_rings(d, a, errp) &&
+    return negotiate_features(d, a, &status, errp) &&
+           setup_rings(d, a, UINT_MAX, errp) &&
            gw_vdpa_set_config_call(d->backend, d->config_call_fd, errp) &&
-           enable_rings(d, a, errp) &&
+           enable_rings(d, a, UINT_MAX, errp) &&
            gw_vdpa_set_status(d->backend, status | GW_VIRTIO_STATUS_DRIVER_OK,
                               errp) &&
            quiesce_if_stopped(d, errp);
@@ -250,6 +256,9 @@ vdpa_ring_state(void *opaque, unsigned idx, const GwVirtqueueSetup *q,
         return false;
     }
     *last_avail = *last_used = (uint16_t)base;
+    d->vring_base[idx] = base;
+    d->vring_base_known[idx] = true;
+    d->vring_base_at = "suspend";
     return true;
 }
 
@@ -315,9 +324,60 @@ kick_queues(GwVdpaDevice *d)
     }
 }
 
+static void
+note_restored(GwVdpaDevice *d, const GwVirtioActivation *a)
+{
+    memset(d->vring_base_known, 0, sizeof(d->vring_base_known));
+    for (unsigned i = 0; i < a->n_queues; i++) {
+        d->vring_base[i] = a->queues[i].last_avail;
+        d->vring_base_known[i] = a->queues[i].enabled;
+    }
+    d->vring_base_at = "restore";
+}
+
+static bool
+driver_ok(GwVdpaDevice *d, uint8_t status, GError **errp)
+{
+    return gw_vdpa_set_status(d->backend, status | GW_VIRTIO_STATUS_DRIVER_OK,
+                              errp);
+}
+
 /*
- * features -> config -> rings at their bases -> DRIVER_OK, then
- * suspended until the VM runs (gw_vdpa_device_resume kicks every ring).
+ * A net device's control-queue state, replayed through a ring of the
+ * VMM's own before the guest's rings run (a real device ignores the MAC
+ * in SET_CONFIG): the control queue on the VMM ring, the data queues
+ * set up (enabled only after the replay if the device allows it) ->
+ * DRIVER_OK -> MAC_ADDR_SET acked -> SUSPEND -> the guest's control ring
+ * at its saved index -> the data queues enabled.
+ */
+static bool
+restore_with_cvq(GwVdpaDevice *d, const GwVirtioActivation *a, unsigned ci,
+                 const uint8_t *mac, uint8_t status, GError **errp)
+{
+    g_autoptr(GwVdpaCvq) c = NULL;
+    bool late = has_backend(d, VHOST_BACKEND_F_ENABLE_AFTER_DRIVER_OK);
+
+    if (!gw_vdpa_device_can_suspend(d)) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
+                    "vdpa %s: replaying the control queue needs "
+                    "VHOST_BACKEND_F_SUSPEND and _RESUME",
+                    d->cfg->id);
+        return false;
+    }
+    return (c = gw_vdpa_cvq_open(d, ci, &a->queues[ci], 1, errp)) &&
+           setup_rings(d, a, ci, errp) &&
+           gw_vdpa_set_config_call(d->backend, d->config_call_fd, errp) &&
+           (late || enable_rings(d, a, ci, errp)) &&
+           driver_ok(d, status, errp) && gw_vdpa_cvq_set_mac(c, mac, errp) &&
+           backend_suspend(d, errp) &&
+           gw_vdpa_cvq_to_guest(c, &a->queues[ci], errp) &&
+           (!late || enable_rings(d, a, ci, errp));
+}
+
+/*
+ * features -> config -> rings at their bases -> DRIVER_OK (a net
+ * device's control-queue state replayed first), then suspended until
+ * the VM runs (gw_vdpa_device_resume kicks every ring).
  */
 static bool
 vdpa_restore(void *opaque, const GwVirtioActivation *a, const uint8_t *config,
@@ -325,6 +385,7 @@ vdpa_restore(void *opaque, const GwVirtioActivation *a, const uint8_t *config,
 {
     GwVdpaDevice *d = opaque;
     uint8_t status = 0;
+    unsigned ci;
 
     for (unsigned i = 0; i < a->n_queues; i++) {
         if (a->queues[i].enabled &&
@@ -333,15 +394,23 @@ vdpa_restore(void *opaque, const GwVirtioActivation *a, const uint8_t *config,
         }
     }
     if (!negotiate_features(d, a, &status, errp) ||
-        !replay_config(d, config, config_len, errp) ||
-        !setup_rings(d, a, errp) ||
-        !gw_vdpa_set_config_call(d->backend, d->config_call_fd, errp) ||
-        !enable_rings(d, a, errp) ||
-        !gw_vdpa_set_status(d->backend, status | GW_VIRTIO_STATUS_DRIVER_OK,
-                            errp)) {
+        !replay_config(d, config, config_len, errp)) {
         return false;
     }
+    note_restored(d, a);
     d->vm_stopped = true; /* until the migration lets the VM run */
+    if (gw_vdpa_net_cvq_replayed(d, a, &ci) && config_len >= 6) {
+        if (!restore_with_cvq(d, a, ci, config, status, errp)) {
+            return false;
+        }
+        d->kick_on_resume = true;
+        return true;
+    }
+    if (!setup_rings(d, a, UINT_MAX, errp) ||
+        !gw_vdpa_set_config_call(d->backend, d->config_call_fd, errp) ||
+        !enable_rings(d, a, UINT_MAX, errp) || !driver_ok(d, status, errp)) {
+        return false;
+    }
     if (!gw_vdpa_device_can_suspend(d)) {
         kick_queues(d);
         return true;
@@ -532,83 +601,6 @@ gw_vdpa_device_reset(GwVdpaDevice *d)
     gw_pci_device_reset(gw_vdpa_device_pci(d));
 }
 
-GwPciDevice *
-gw_vdpa_device_pci(GwVdpaDevice *d)
-{
-    return gw_virtio_pci_device(d->vp);
-}
-
-const GwVdpaConfig *
-gw_vdpa_device_config(const GwVdpaDevice *d)
-{
-    return d->cfg;
-}
-
-uint8_t
-gw_vdpa_device_status(GwVdpaDevice *d)
-{
-    uint8_t status = 0;
-    gw_vdpa_get_status(d->backend, &status, NULL);
-    return status;
-}
-
-bool
-gw_vdpa_device_set_mac(GwVdpaDevice *d, const uint8_t mac[6], GError **errp)
-{
-    uint8_t now[6];
-
-    if (d->device_id != VIRTIO_ID_NET) {
-        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
-                    "vdpa %s: a MAC address needs a network device, and %s "
-                    "is virtio device type %u",
-                    d->cfg->id, gw_vdpa_backend_label(d->backend),
-                    d->device_id);
-        return false;
-    }
-    if (!gw_vdpa_set_config(d->backend, 0, mac, 6, errp) ||
-        !gw_vdpa_get_config(d->backend, 0, now, 6, errp)) {
-        return false;
-    }
-    if (memcmp(now, mac, 6) != 0) {
-        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
-                    "vdpa %s: %s did not take the MAC address; give it "
-                    "when creating the device (vdpa dev add … mac)",
-                    d->cfg->id, gw_vdpa_backend_label(d->backend));
-        return false;
-    }
-    return true;
-}
-
-uint32_t
-gw_vdpa_device_type(const GwVdpaDevice *d)
-{
-    return d->device_id;
-}
-
-uint64_t
-gw_vdpa_device_features(const GwVdpaDevice *d)
-{
-    return d->device_features;
-}
-
-json_object *
-gw_vdpa_device_query(GwVdpaDevice *d)
-{
-    json_object *o = gw_virtio_pci_query(d->vp);
-    json_object *started;
-
-    /* Once started, the queues run on the vDPA device: QEMU's
-     * vhost-started. */
-    json_object_object_get_ex(o, "started", &started);
-    json_object_object_add(
-        o, "vhost-started",
-        json_object_new_boolean(json_object_get_boolean(started)));
-    json_object_object_add(
-        o, "backend-features",
-        gw_virtio_features_json(d->device_id, d->device_features));
-    return o;
-}
-
 bool
 gw_vdpa_device_is_running(const GwVdpaDevice *d)
 {
@@ -618,6 +610,8 @@ gw_vdpa_device_is_running(const GwVdpaDevice *d)
 char *
 gw_vdpa_device_migration_blocker(const GwVdpaDevice *d)
 {
+    char *why;
+
     if (!gw_vdpa_device_can_suspend(d)) {
         return g_strdup_printf(
             "vDPA device %s cannot be suspended (%s offers no "
@@ -629,6 +623,9 @@ gw_vdpa_device_migration_blocker(const GwVdpaDevice *d)
         return g_strdup_printf("vDPA disk %s has no shared storage: create "
                                "it with backing=FILE",
                                d->cfg->id);
+    }
+    if (gw_vdpa_device_is_running(d) && (why = gw_vdpa_net_cvq_blocker(d))) {
+        return why;
     }
     if (gw_vdpa_device_is_running(d) &&
         (d->acked_features & GW_VDPA_SVQ_UNSUPPORTED)) {

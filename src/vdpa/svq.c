@@ -59,10 +59,7 @@ typedef struct {
 struct GwVdpaSvq {
     char *id;
     GwGuestMemory *mem;
-    uint8_t *ring; /* every shadow ring: one MAP_SHARED memfd */
-    size_t ring_len;
-    uint64_t iova; /* of ring[0] */
-    bool mapped;
+    GwVdpaArea ring; /* every shadow ring */
     int stop_fd;
     GThread *thread;
     unsigned n;
@@ -319,32 +316,25 @@ collect_queues(GwVdpaDevice *d, GwVdpaSvq *s, GError **errp)
     return true;
 }
 
+/* The shadow rings, in VMM memory at IOVAs outside guest RAM. */
 static bool
 alloc_rings(GwVdpaDevice *d, GwVdpaSvq *s, GError **errp)
 {
-    gw_autofd fd = -1;
+    size_t len = 0;
 
     for (unsigned i = 0; i < s->n; i++) {
-        s->q[i].off = s->ring_len;
-        s->ring_len += s->q[i].ro_len + s->q[i].used_len;
+        s->q[i].off = len;
+        len += s->q[i].ro_len + s->q[i].used_len;
     }
-    fd = memfd_create("godwit-svq", MFD_CLOEXEC);
-    if (fd < 0 || ftruncate(fd, s->ring_len) < 0) {
-        return gw_error_errno(errp, errno, "vdpa %s: shadow rings (memfd)",
-                              d->cfg->id);
-    }
-    s->ring =
-        mmap(NULL, s->ring_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (s->ring == MAP_FAILED) {
-        s->ring = NULL;
-        return gw_error_errno(errp, errno, "vdpa %s: shadow rings (mmap)",
-                              d->cfg->id);
+    if (!gw_vdpa_area_alloc(d, &s->ring, len, errp)) {
+        return false;
     }
     for (unsigned i = 0; i < s->n; i++) {
         SvqQueue *q = &s->q[i];
-        q->sdesc = (struct vring_desc *)(s->ring + q->off);
-        q->savail = (struct vring_avail *)(s->ring + q->off + 16u * q->num);
-        q->sused = (struct vring_used *)(s->ring + q->off + q->ro_len);
+        uint8_t *at = s->ring.host + q->off;
+        q->sdesc = (struct vring_desc *)at;
+        q->savail = (struct vring_avail *)(at + 16u * q->num);
+        q->sused = (struct vring_used *)(at + q->ro_len);
     }
     return true;
 }
@@ -367,10 +357,10 @@ meets_ram(const GwGuestMemory *mem, uint64_t iova, uint64_t len,
     return hit;
 }
 
-/* The highest page-aligned IOVA range of `len` bytes inside the
+/* The highest page-aligned IOVA range of a->len bytes inside the
  * device's range (below 2^47 if it can) that is no guest RAM. */
 static bool
-pick_iova(GwVdpaDevice *d, GwVdpaSvq *s, GError **errp)
+pick_iova(GwVdpaDevice *d, GwVdpaArea *a, GError **errp)
 {
     uint64_t first, last, top, base, below = 0;
 
@@ -378,15 +368,15 @@ pick_iova(GwVdpaDevice *d, GwVdpaSvq *s, GError **errp)
         return false;
     }
     top = last > SVQ_IOVA_TOP && first < SVQ_IOVA_TOP ? SVQ_IOVA_TOP : last;
-    for (guint tries = 0; top >= first && top - first >= s->ring_len - 1 &&
+    for (guint tries = 0; top >= first && top - first >= a->len - 1 &&
                           tries <= d->mem->n_regions;
          tries++) {
-        base = (top - (s->ring_len - 1)) & ~(SVQ_PAGE - 1);
+        base = (top - (a->len - 1)) & ~(SVQ_PAGE - 1);
         if (base < first) {
             break;
         }
-        if (!meets_ram(d->mem, base, s->ring_len, &below)) {
-            s->iova = base;
+        if (!meets_ram(d->mem, base, a->len, &below)) {
+            a->iova = base;
             return true;
         }
         if (below == 0) {
@@ -398,8 +388,55 @@ pick_iova(GwVdpaDevice *d, GwVdpaSvq *s, GError **errp)
                 "vdpa %s: no IOVA range of %zu bytes for shadow rings "
                 "outside guest RAM in [0x%" G_GINT64_MODIFIER
                 "x, 0x%" G_GINT64_MODIFIER "x]",
-                d->cfg->id, s->ring_len, first, last);
+                d->cfg->id, a->len, first, last);
     return false;
+}
+
+bool
+gw_vdpa_area_alloc(GwVdpaDevice *d, GwVdpaArea *a, size_t len, GError **errp)
+{
+    gw_autofd fd = -1;
+
+    a->len = page_up(len);
+    fd = memfd_create("godwit-vdpa-vmm", MFD_CLOEXEC);
+    if (fd < 0 || ftruncate(fd, a->len) < 0) {
+        return gw_error_errno(errp, errno, "vdpa %s: VMM rings (memfd)",
+                              d->cfg->id);
+    }
+    a->host = mmap(NULL, a->len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (a->host == MAP_FAILED) {
+        a->host = NULL;
+        return gw_error_errno(errp, errno, "vdpa %s: VMM rings (mmap)",
+                              d->cfg->id);
+    }
+    return pick_iova(d, a, errp);
+}
+
+bool
+gw_vdpa_area_map(GwVdpaDevice *d, GwVdpaArea *a, size_t off, size_t len,
+                 uint8_t perm, GError **errp)
+{
+    a->mapped = true; /* even failed: invalidating the whole is harmless */
+    return gw_vdpa_iotlb_update(d->backend, 0, a->iova + off, len,
+                                a->host + off, perm, errp);
+}
+
+void
+gw_vdpa_area_unmap(GwVdpaDevice *d, GwVdpaArea *a)
+{
+    if (a->mapped) {
+        gw_vdpa_iotlb_invalidate(d->backend, 0, a->iova, a->len, NULL);
+        a->mapped = false;
+    }
+}
+
+void
+gw_vdpa_area_release(GwVdpaArea *a)
+{
+    if (a->host) {
+        munmap(a->host, a->len);
+        a->host = NULL;
+    }
 }
 
 /* Descriptor table and avail ring read-only to the device, used RW. */
@@ -408,14 +445,11 @@ map_rings(GwVdpaDevice *d, GwVdpaSvq *s, GError **errp)
 {
     for (unsigned i = 0; i < s->n; i++) {
         SvqQueue *q = &s->q[i];
-        uint64_t at = s->iova + q->off;
 
-        if (!gw_vdpa_iotlb_update(d->backend, 0, at, q->ro_len,
-                                  s->ring + q->off, VHOST_ACCESS_RO, errp) ||
-            (s->mapped = true,
-             !gw_vdpa_iotlb_update(d->backend, 0, at + q->ro_len, q->used_len,
-                                   s->ring + q->off + q->ro_len,
-                                   VHOST_ACCESS_RW, errp))) {
+        if (!gw_vdpa_area_map(d, &s->ring, q->off, q->ro_len, VHOST_ACCESS_RO,
+                              errp) ||
+            !gw_vdpa_area_map(d, &s->ring, q->off + q->ro_len, q->used_len,
+                              VHOST_ACCESS_RW, errp)) {
             return false;
         }
     }
@@ -425,10 +459,7 @@ map_rings(GwVdpaDevice *d, GwVdpaSvq *s, GError **errp)
 static void
 unmap_rings(GwVdpaDevice *d, GwVdpaSvq *s)
 {
-    if (s->mapped) {
-        gw_vdpa_iotlb_invalidate(d->backend, 0, s->iova, s->ring_len, NULL);
-        s->mapped = false;
-    }
+    gw_vdpa_area_unmap(d, &s->ring);
 }
 
 static void
@@ -440,9 +471,7 @@ svq_free(GwVdpaSvq *s)
         g_free(s->q[i].copy);
         g_free(s->q[i].owner);
     }
-    if (s->ring) {
-        munmap(s->ring, s->ring_len);
-    }
+    gw_vdpa_area_release(&s->ring);
     gw_fd_cleanup(&s->stop_fd);
     g_free(s->id);
     g_free(s);
@@ -474,7 +503,7 @@ static bool
 switch_to_shadow(GwVdpaDevice *d, GwVdpaSvq *s, SvqQueue *q, uint32_t base,
                  GError **errp)
 {
-    uint64_t at = s->iova + q->off;
+    uint64_t at = s->ring.iova + q->off;
 
     q->next_avail = q->next_used = (uint16_t)base;
     q->savail->idx = q->sused->idx = (uint16_t)base;
@@ -608,8 +637,8 @@ gw_vdpa_device_svq_start(GwVdpaDevice *d, GError **errp)
         gw_error_errno(&err, errno, "vdpa %s: eventfd", d->cfg->id);
     }
     if (err || !collect_queues(d, s, &err) || !alloc_rings(d, s, &err) ||
-        !pick_iova(d, s, &err) || !map_rings(d, s, &err) ||
-        !switch_all_to_shadow(d, s, &err) || !start_relay(s, &err) ||
+        !map_rings(d, s, &err) || !switch_all_to_shadow(d, s, &err) ||
+        !start_relay(s, &err) ||
         (!was_suspended && !gw_vdpa_device_backend_resume(d, &err))) {
         roll_back(d, s);
         if (!was_suspended && d->suspended) {
@@ -622,7 +651,7 @@ gw_vdpa_device_svq_start(GwVdpaDevice *d, GError **errp)
     d->svq = s;
     g_debug("vdpa %s: %u queues on shadow rings at IOVA 0x%" G_GINT64_MODIFIER
             "x",
-            d->cfg->id, s->n, s->iova);
+            d->cfg->id, s->n, s->ring.iova);
     return true;
 }
 
@@ -681,6 +710,17 @@ bool
 gw_vdpa_device_svq_active(const GwVdpaDevice *d)
 {
     return d->svq != NULL;
+}
+
+bool
+gw_vdpa_svq_shadows(const GwVdpaDevice *d, unsigned idx)
+{
+    for (unsigned i = 0; d->svq && i < d->svq->n; i++) {
+        if (d->svq->q[i].idx == idx && d->svq->q[i].switched) {
+            return true;
+        }
+    }
+    return false;
 }
 
 void

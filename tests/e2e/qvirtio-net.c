@@ -31,6 +31,13 @@ struct GwQNet {
     uint64_t rx_addr[RX_BUFS]; /* the buffer behind each RX head */
     uint8_t mac[GW_QNET_ETH_LEN];
     uint32_t seed, seq;
+    /* Sent and not yet received (gw_qvirtio_net_send), in order. */
+    struct {
+        uint32_t k;
+        size_t len;
+        uint8_t dst[GW_QNET_ETH_LEN], src[GW_QNET_ETH_LEN];
+    } pending[RX_BUFS];
+    unsigned n_pending;
 };
 
 static bool
@@ -300,5 +307,69 @@ gw_qvirtio_net_not_looped(GwQNet *n, const uint8_t dst[GW_QNET_ETH_LEN],
                     k, dst[0], dst[1], dst[2], dst[3], dst[4], dst[5], used);
         return false;
     }
+    return true;
+}
+
+void
+gw_qvirtio_net_set_qt(GwQNet *n, GwQt *qt)
+{
+    n->qt = qt;
+    gw_qvirtio_set_qt(n->vd, qt);
+}
+
+uint32_t
+gw_qvirtio_net_sent(GwQNet *n)
+{
+    return n->seq;
+}
+
+bool
+gw_qvirtio_net_send(GwQNet *n, const uint8_t dst[GW_QNET_ETH_LEN],
+                    unsigned frames, GError **errp)
+{
+    uint8_t f[MAX_FRAME];
+
+    g_assert_cmpuint(n->n_pending + frames, <=, RX_BUFS);
+    for (unsigned i = 0; i < frames; i++) {
+        uint32_t k = ++n->seq;
+        size_t len = frame_len(i, k);
+        unsigned p = n->n_pending++;
+
+        make_frame(n, k, dst, f, len);
+        n->pending[p].k = k;
+        n->pending[p].len = len;
+        memcpy(n->pending[p].dst, dst, GW_QNET_ETH_LEN);
+        memcpy(n->pending[p].src, n->mac, GW_QNET_ETH_LEN);
+        if (!send_frame(n, k, f, len, errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool
+gw_qvirtio_net_receive_sent(GwQNet *n, GError **errp)
+{
+    uint8_t want[MAX_FRAME], got[GW_QNET_BUF_LEN], mac[GW_QNET_ETH_LEN];
+    uint32_t used;
+
+    memcpy(mac, n->mac, GW_QNET_ETH_LEN);
+    for (unsigned p = 0; p < n->n_pending; p++) {
+        uint32_t k = n->pending[p].k;
+        size_t len = n->pending[p].len;
+
+        memcpy(n->mac, n->pending[p].src, GW_QNET_ETH_LEN);
+        make_frame(n, k, n->pending[p].dst, want, len);
+        memcpy(n->mac, mac, GW_QNET_ETH_LEN);
+        if (!recv_frame(n, WAIT_MS, got, &used)) {
+            g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
+                        "net: frame %u (%zu bytes) was not received", k, len);
+            return false;
+        }
+        if (!check_frame(k, want, len, got, used, errp)) {
+            return false;
+        }
+    }
+    n->n_pending = 0;
     return true;
 }

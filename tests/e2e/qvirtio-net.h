@@ -69,3 +69,21 @@ bool gw_qvirtio_net_loopback(GwQNet *n, const uint8_t dst[GW_QNET_ETH_LEN],
  */
 bool gw_qvirtio_net_not_looped(GwQNet *n, const uint8_t dst[GW_QNET_ETH_LEN],
                                int wait_ms, GError **errp);
+
+/* Drives the device through `qt` from now on (the destination of a
+ * migration: the same function in the same slot, the same rings). */
+void gw_qvirtio_net_set_qt(GwQNet *n, GwQt *qt);
+
+/* Frames sent so far (each is one TX request). */
+uint32_t gw_qvirtio_net_sent(GwQNet *n);
+
+/*
+ * Sends `frames` frames to `dst` (waiting only until the device took
+ * each from the transmit queue) without reading the receive queue; at
+ * most 16 wait there.  gw_qvirtio_net_receive_sent() then expects each
+ * of them, in order, intact, as the next frames received (false with
+ * *errp naming the frame otherwise).
+ */
+bool gw_qvirtio_net_send(GwQNet *n, const uint8_t dst[GW_QNET_ETH_LEN],
+                         unsigned frames, GError **errp);
+bool gw_qvirtio_net_receive_sent(GwQNet *n, GError **errp);

@@ -480,6 +480,61 @@ test_net_cvq_mac(void)
     fx_close(&f);
 }
 
+/*
+ * ignore-mac-config: SET_CONFIG writes the bytes past the MAC and leaves
+ * the MAC (as mlx5_vdpa); offer-ctrl-rx: CTRL_RX offered and taken.
+ */
+static void
+test_net_mlx5_hooks(void)
+{
+    /* mac, status, max_virtqueue_pairs */
+    static const uint8_t cfg_in[10] = {2, 0, 0, 0, 0, 0x42, 1, 0, 0x34, 0x12};
+    static const uint8_t sim_mac[6] = {0x52, 0x54, 0, 0x12, 0x34, 0x56};
+    uint8_t cfg[10];
+    uint64_t features;
+    g_autoptr(GError) err = NULL;
+    Fx f;
+
+    fx_open(&f, "vdpasim_net", ",mac=52:54:00:12:34:56");
+    g_assert_true(gw_vdpa_sim_inject_failure(
+        f.reg, "dev0", GW_VDPA_SIM_FAIL_IGNORE_MAC_CONFIG, &err));
+    g_assert_true(gw_vdpa_sim_inject_failure(
+        f.reg, "dev0", GW_VDPA_SIM_FAIL_OFFER_CTRL_RX, &err));
+    g_assert_true(gw_vdpa_set_config(f.b, 0, cfg_in, 10, &err));
+    g_assert_true(gw_vdpa_get_config(f.b, 0, cfg, 10, &err));
+    g_assert_cmpmem(cfg, 6, sim_mac, 6);
+    g_assert_cmphex(cfg[8] | cfg[9] << 8, ==, 0x1234);
+    g_assert_true(gw_vdpa_get_features(f.b, &features, &err));
+    g_assert_cmphex(features & (1ull << VIRTIO_NET_F_CTRL_RX), !=, 0);
+    g_assert_no_error(err);
+    fx_close(&f);
+}
+
+/* no-enable-after-driver-ok: not offered, refused, and a queue enabled
+ * after DRIVER_OK is refused (one enabled before stays usable). */
+static void
+test_no_late_enable(void)
+{
+    const uint64_t late = 1ull << VHOST_BACKEND_F_ENABLE_AFTER_DRIVER_OK;
+    g_autoptr(GError) err = NULL;
+    uint64_t bf;
+    Fx f;
+
+    fx_open(&f, "vdpasim_net", NULL);
+    g_assert_true(gw_vdpa_sim_inject_failure(
+        f.reg, "dev0", GW_VDPA_SIM_FAIL_NO_ENABLE_AFTER_DRIVER_OK, &err));
+    g_assert_true(gw_vdpa_get_backend_features(f.b, &bf, &err));
+    g_assert_cmphex(bf & late, ==, 0);
+    g_assert_false(gw_vdpa_set_backend_features(
+        f.b, (1ull << VHOST_BACKEND_F_IOTLB_MSG_V2) | late, &err));
+    g_assert_error(err, GW_VDPA_ERRNO_ERROR, EOPNOTSUPP);
+    g_clear_error(&err);
+    fx_start(&f, 2); /* rx and tx enabled before DRIVER_OK */
+    g_assert_false(gw_vdpa_set_vring_enable(f.b, 2, true, &err));
+    g_assert_error(err, GW_VDPA_ERRNO_ERROR, EINVAL);
+    fx_close(&f);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -507,6 +562,10 @@ main(int argc, char **argv)
                     test_net_loopback);
     g_test_add_func("/vdpa/sim/net/cvq-mac-set-changes-config",
                     test_net_cvq_mac);
+    g_test_add_func("/vdpa/sim/net/mac-config-ignored-and-ctrl-rx-offered",
+                    test_net_mlx5_hooks);
+    g_test_add_func("/vdpa/sim/no-enable-after-driver-ok-refuses-late-enable",
+                    test_no_late_enable);
     g_test_add_func("/vdpa/sim/blk/kick-before-driver-ok-dropped",
                     test_blk_kick_before_driver_ok);
     return g_test_run();

@@ -422,6 +422,17 @@ gw_sim_dev_inject(GwVdpaSimDev *d, int what)
     case GW_VDPA_SIM_FAIL_RESUME:
         d->fail_resume = true;
         break;
+    case GW_VDPA_SIM_FAIL_IGNORE_MAC_CONFIG:
+        d->ignore_mac_config = true;
+        break;
+    case GW_VDPA_SIM_FAIL_NO_ENABLE_AFTER_DRIVER_OK:
+        d->no_late_enable = true;
+        break;
+    case GW_VDPA_SIM_FAIL_OFFER_CTRL_RX:
+        if (d->type->device_id == VIRTIO_ID_NET) {
+            d->extra_features = 1ull << VIRTIO_NET_F_CTRL_RX;
+        }
+        break;
     case GW_VDPA_SIM_FAIL_NO_SUSPEND:
         d->no_suspend = true;
         break;

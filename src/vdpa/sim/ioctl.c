@@ -60,7 +60,9 @@ set_backend_features(GwVdpaSimDev *d, const uint64_t *arg)
         return -EOPNOTSUPP; /* vdpa_sim has no get_vq_desc_group */
     }
     pthread_mutex_lock(&d->lock);
-    if ((f & SUSPEND_RESUME) && d->no_suspend) {
+    if (((f & SUSPEND_RESUME) && d->no_suspend) ||
+        ((f & BIT(VHOST_BACKEND_F_ENABLE_AFTER_DRIVER_OK)) &&
+         d->no_late_enable)) {
         pthread_mutex_unlock(&d->lock);
         return -EOPNOTSUPP;
     }
@@ -173,7 +175,13 @@ set_config(GwVdpaSimDev *d, const struct vhost_vdpa_config *c)
     if (r < 0) {
         return r;
     }
-    memcpy(d->config + c->off, c->buf, c->len);
+    for (uint32_t i = 0; i < c->len; i++) {
+        /* The MAC is bytes 0-5 of virtio_net_config. */
+        if (!(d->ignore_mac_config && d->type->device_id == VIRTIO_ID_NET &&
+              c->off + i < 6)) {
+            d->config[c->off + i] = c->buf[i];
+        }
+    }
     return 0;
 }
 
@@ -190,7 +198,7 @@ set_features(GwVdpaSimDev *d, const uint64_t *arg)
     if (!(*arg & BIT(VIRTIO_F_ACCESS_PLATFORM))) {
         return -EINVAL; /* DMA mapping must be done by the driver */
     }
-    d->features = *arg & d->type->features;
+    d->features = *arg & (d->type->features | d->extra_features);
     return 0;
 }
 
@@ -242,6 +250,10 @@ set_vq_ready(GwVdpaSimDev *d, SimVq *vq, bool ready)
 {
     bool old = vq->ready;
 
+    if (ready && !old && d->no_late_enable &&
+        (d->status & VIRTIO_CONFIG_S_DRIVER_OK)) {
+        return -EINVAL; /* the hook's device enables before DRIVER_OK only */
+    }
     vq->ready = ready;
     if (ready && !old) {
         /* vdpasim_queue_ready: no inflight buffers, used = avail. */
@@ -449,7 +461,8 @@ query(GwVdpaSimDev *d, unsigned long req, void *arg)
     case VHOST_VDPA_GET_STATUS:
         return COPY_OUT(arg, d->status);
     case VHOST_GET_FEATURES:
-        return COPY_OUT(arg, d->type->features);
+        u64 = d->type->features | d->extra_features;
+        return COPY_OUT(arg, u64);
     case VHOST_VDPA_GET_VRING_NUM:
         return COPY_OUT(arg, u16);
     case VHOST_VDPA_GET_GROUP_NUM:
@@ -459,7 +472,9 @@ query(GwVdpaSimDev *d, unsigned long req, void *arg)
         u32 = d->type->nas;
         return COPY_OUT(arg, u32);
     case VHOST_GET_BACKEND_FEATURES:
-        u64 = backend_offered & ~(d->no_suspend ? SUSPEND_RESUME : 0);
+        u64 = backend_offered & ~(d->no_suspend ? SUSPEND_RESUME : 0) &
+              ~(d->no_late_enable ? BIT(VHOST_BACKEND_F_ENABLE_AFTER_DRIVER_OK)
+                                  : 0);
         return COPY_OUT(arg, u64);
     case VHOST_VDPA_GET_IOVA_RANGE:
         return COPY_OUT(arg, range);

@@ -113,6 +113,9 @@ struct GwVdpaSimDev {
     int config_call_fd;
     bool fail_suspend, fail_resume;
     bool no_suspend; /* no .suspend/.resume (GW_VDPA_SIM_FAIL_NO_SUSPEND) */
+    bool ignore_mac_config;  /* GW_VDPA_SIM_FAIL_IGNORE_MAC_CONFIG */
+    uint64_t extra_features; /* GW_VDPA_SIM_FAIL_OFFER_CTRL_RX */
+    bool no_late_enable;     /* GW_VDPA_SIM_FAIL_NO_ENABLE_AFTER_DRIVER_OK */
     SimVq vqs[SIM_MAX_VQS];
     SimAs as[SIM_MAX_AS];
     uint8_t config[GW_VIRTIO_BLK_CONFIG_SIZE];

@@ -1,0 +1,706 @@
+/*
+ * Live migration of VMs with vDPA devices between two real godwit
+ * processes under --qtest, the test driving each device as a guest
+ * would (qvirtio.h, qvirtio-net.h) with work in flight before, during
+ * (the device on shadow virtqueues: what it writes into guest RAM is
+ * tracked only by the relay) and into the switch-over, then going on
+ * with the same rings on the destination.  Each device in each shape it
+ * can be given: --vdpa at boot, hot-added with device_add
+ * vhost-vdpa-device-pci, and libvirt's netdev_add vhost-vdpa +
+ * device_add virtio-net-pci (the destination hot-adds the same device
+ * before migrate-incoming, as libvirt does).  The destination's ring
+ * indices must be the source's at SUSPEND (x-godwit-query-vdpa-vrings).
+ */
+#include <string.h>
+#include <glib/gstdio.h>
+#include <godwit/util.h>
+#include "mig-util.h"
+#include "qtest-vm.h"
+#include "qvirtio-net.h"
+#include "qvirtio.h"
+
+#define T       GW_TEST_VM_WAIT_MS
+#define SLOT    1
+#define BALLAST 0x2000000ull /* RAM that makes the first pass take time */
+
+static char *disk_dir, *disk;
+
+/* ---- the shapes of a vDPA device ---- */
+
+typedef enum {
+    PLUG_BOOT,    /* --vdpa=path=…,id=… */
+    PLUG_GENERIC, /* device_add vhost-vdpa-device-pci */
+    PLUG_NETDEV,  /* netdev_add vhost-vdpa + device_add virtio-net-pci */
+} Plug;
+
+typedef struct {
+    const char *mgmtdev; /* vdpasim_blk or vdpasim_net */
+    Plug plug;
+    bool mlx5;       /* the simulators ignore SET_CONFIG of the MAC */
+    bool ctrl_rx;    /* the simulator offers CTRL_RX (hot-added only) */
+    bool no_suspend; /* the simulator cannot suspend (hot-added only) */
+    /* No ENABLE_AFTER_DRIVER_OK (hot-added only): the data queues are
+     * enabled before DRIVER_OK while the control queue is replayed. */
+    bool no_late_enable;
+} Shape;
+
+#define NODE "dev0"
+#define ID   "vdpa0"
+
+static const uint8_t sim_mac[] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+static const uint8_t new_mac[] = {0x52, 0x54, 0x00, 0xab, 0xcd, 0xef};
+
+static void
+hot_add(GwTestVm *vm, const Shape *s)
+{
+    g_autofree char *node = g_build_filename(vm->dir, "vdpa", NODE, NULL);
+    g_autofree char *args = NULL;
+
+    if (s->plug == PLUG_GENERIC) {
+        args = g_strdup_printf("{\"driver\":\"vhost-vdpa-device-pci\","
+                               "\"vhostdev\":\"%s\",\"id\":\"" ID "\","
+                               "\"addr\":\"0x%x\"}",
+                               node, SLOT);
+        qmp_void(vm, "device_add", args);
+        return;
+    }
+    args = g_strdup_printf("{\"type\":\"vhost-vdpa\",\"vhostdev\":\"%s\","
+                           "\"id\":\"hostnet0\"}",
+                           node);
+    qmp_void(vm, "netdev_add", args);
+    g_free(args);
+    args = g_strdup_printf("{\"driver\":\"virtio-net-pci\",\"netdev\":"
+                           "\"hostnet0\",\"id\":\"" ID "\",\"addr\":\"0x%x\"}",
+                           SLOT);
+    qmp_void(vm, "device_add", args);
+}
+
+/*
+ * A VM with the shape's device in SLOT; a destination (`incoming`)
+ * listens on unix:DIR/mig.sock: from its command line for a device
+ * given at boot, else after hot-adding the device, with migrate-incoming.
+ */
+static void
+start_vm(GwTestVm *vm, const Shape *s, bool incoming)
+{
+    g_autofree char *sim =
+        g_str_equal(s->mgmtdev, "vdpasim_blk")
+            ? g_strdup_printf("--vdpa-sim=name=" NODE ",mgmtdev=vdpasim_blk,"
+                              "capacity=1M,backing=%s",
+                              disk)
+            : g_strdup("--vdpa-sim=name=" NODE ",mgmtdev=vdpasim_net,"
+                       "mac=52:54:00:12:34:56");
+    g_autoptr(GPtrArray) args = g_ptr_array_new();
+
+    g_ptr_array_add(args, sim);
+    if (s->plug == PLUG_BOOT) {
+        /* --vdpa's num_queues is 1 unless given (Cloud Hypervisor's). */
+        g_ptr_array_add(args, g_str_equal(s->mgmtdev, "vdpasim_blk")
+                                  ? "--vdpa=path=@DIR@/vdpa/" NODE ",id=" ID
+                                  : "--vdpa=path=@DIR@/vdpa/" NODE
+                                    ",num_queues=3,id=" ID);
+    }
+    if (incoming) {
+        g_ptr_array_add(args, "--incoming");
+        g_ptr_array_add(args,
+                        s->plug == PLUG_BOOT ? "unix:@DIR@/mig.sock" : "defer");
+    }
+    g_ptr_array_add(args, NULL);
+    gw_test_vm_start(vm, (const char *const *)args->pdata);
+    if (s->mlx5) {
+        qmp_void(vm, "x-godwit-vdpa-sim-fail",
+                 "{\"name\":\"" NODE "\",\"failure\":\"ignore-mac-config\"}");
+    }
+    if (s->ctrl_rx) {
+        qmp_void(vm, "x-godwit-vdpa-sim-fail",
+                 "{\"name\":\"" NODE "\",\"failure\":\"offer-ctrl-rx\"}");
+    }
+    if (s->no_late_enable) {
+        qmp_void(vm, "x-godwit-vdpa-sim-fail",
+                 "{\"name\":\"" NODE "\",\"failure\":"
+                 "\"no-enable-after-driver-ok\"}");
+    }
+    if (s->no_suspend) {
+        qmp_void(vm, "x-godwit-vdpa-sim-fail",
+                 "{\"name\":\"" NODE "\",\"failure\":\"no-suspend\"}");
+    }
+    if (s->plug != PLUG_BOOT) {
+        hot_add(vm, s);
+    }
+    if (incoming) {
+        set_caps(vm, false);
+    }
+    if (incoming && s->plug != PLUG_BOOT) {
+        g_autofree char *uri =
+            g_strdup_printf("{\"uri\":\"unix:%s/mig.sock\"}", vm->dir);
+        qmp_void(vm, "migrate-incoming", uri);
+    }
+}
+
+/* Source paused before the switch-over, slowly: pre-copy lasts. */
+static void
+begin_migration(GwTestVm *src, GwTestVm *dst, unsigned bandwidth)
+{
+    g_autofree char *uri =
+        g_strdup_printf("{\"uri\": \"unix:%s/mig.sock\"}", dst->dir);
+    g_autofree char *bw = g_strdup_printf("{\"max-bandwidth\": %u}", bandwidth);
+
+    drain_events(src);
+    set_caps(src, true);
+    qmp_void(src, "migrate-set-parameters", bw);
+    qmp_void(src, "migrate", uri);
+    wait_status(src, "active");
+}
+
+static void
+finish_migration(GwTestVm *src, GwTestVm *dst)
+{
+    wait_status(src, "pre-switchover");
+    qmp_void(src, "migrate-continue", "{\"state\": \"pre-switchover\"}");
+    wait_status(src, "completed");
+    json_put_ok(poll_status(dst, "completed"));
+}
+
+static void
+assert_still_active(GwTestVm *src)
+{
+    g_autoptr(json_object) r = query_migrate(src);
+
+    g_assert_cmpstr(status_of(r, "status"), ==, "active");
+}
+
+/* ---- the vring indices (x-godwit-query-vdpa-vrings) ---- */
+
+static json_object *
+vrings(GwTestVm *vm)
+{
+    return gw_test_vm_qmp_ok(vm, "x-godwit-query-vdpa-vrings",
+                             "{\"id\":\"" ID "\"}");
+}
+
+static json_object *
+vring(json_object *all, unsigned q)
+{
+    json_object *o = json_object_array_get_idx(all, q);
+
+    g_assert_nonnull(o);
+    g_assert_cmpint(json_object_get_int(json_object_object_get(o, "index")), ==,
+                    q);
+    return o;
+}
+
+/* Queues 0..n-1 run on shadow rings (during pre-copy), or do not. */
+static void
+assert_shadowed(GwTestVm *vm, unsigned n, bool want)
+{
+    g_autoptr(json_object) all = vrings(vm);
+
+    for (unsigned q = 0; q < n; q++) {
+        json_object *o = vring(all, q);
+        g_assert_true(
+            json_object_get_boolean(json_object_object_get(o, "enabled")));
+        g_assert_cmpint(
+            json_object_get_boolean(json_object_object_get(o, "shadowed")), ==,
+            want);
+    }
+}
+
+/*
+ * Queue q's index on the source at SUSPEND, and the destination's as
+ * restored, are both want[q]: what the test's driver made available
+ * there (the device finished all it took before SUSPEND returned).
+ */
+static void
+assert_vrings_moved(GwTestVm *src, GwTestVm *dst, const uint32_t *want,
+                    unsigned n)
+{
+    g_autoptr(json_object) s = vrings(src);
+    g_autoptr(json_object) d = vrings(dst);
+
+    for (unsigned q = 0; q < n; q++) {
+        json_object *a = vring(s, q), *b = vring(d, q);
+        g_test_message("queue %u: source %s, destination %s", q,
+                       json_object_to_json_string(a),
+                       json_object_to_json_string(b));
+        g_assert_cmpstr(status_of(a, "vring-base-at"), ==, "suspend");
+        g_assert_cmpstr(status_of(b, "vring-base-at"), ==, "restore");
+        g_assert_cmpint(
+            json_object_get_int64(json_object_object_get(a, "vring-base")), ==,
+            want[q]);
+        g_assert_cmpint(
+            json_object_get_int64(json_object_object_get(b, "vring-base")), ==,
+            want[q]);
+        g_assert_false(
+            json_object_get_boolean(json_object_object_get(a, "shadowed")));
+        g_assert_false(
+            json_object_get_boolean(json_object_object_get(b, "shadowed")));
+    }
+}
+
+/* ---- a running vDPA disk with I/O in flight across the migration ---- */
+
+#define IO_SLOTS  4 /* requests in flight at most (3 descriptors each) */
+#define IO_SLOT   0x400
+#define IO_WRITES 24 /* sectors written, then read back */
+
+typedef struct {
+    GwQVirtio *vd;
+    GwQt *qt;
+    uint64_t area;
+    int head[IO_SLOTS]; /* -1: free */
+    uint64_t sector[IO_SLOTS];
+    bool read[IO_SLOTS];
+    int64_t last_read[IO_SLOTS]; /* what the device last wrote there */
+    unsigned completed, submitted;
+} Io;
+
+static void
+sector_pattern(uint8_t *buf, uint64_t sector)
+{
+    for (unsigned k = 0; k < 512; k++) {
+        buf[k] = (uint8_t)(sector * 37 + k * 3 + 1);
+    }
+}
+
+/* What the device wrote into guest RAM on the source (read data of the
+ * requests completed there) is in the destination's RAM. */
+static void
+assert_device_writes_moved(Io *io, GwQt *dst)
+{
+    unsigned checked = 0;
+
+    for (unsigned i = 0; i < IO_SLOTS; i++) {
+        uint8_t data[512], want[512];
+        if (io->head[i] >= 0 || io->last_read[i] < 0) {
+            continue; /* in flight, or last a write */
+        }
+        gw_qt_memread(dst, io->area + i * IO_SLOT + 512, data, 512);
+        sector_pattern(want, (uint64_t)io->last_read[i]);
+        g_assert_cmpmem(data, 512, want, 512);
+        checked++;
+    }
+    if (!checked) {
+        for (unsigned i = 0; i < IO_SLOTS; i++) {
+            g_test_message("slot %u head %d last_read %" G_GINT64_FORMAT, i,
+                           io->head[i], io->last_read[i]);
+        }
+    }
+    g_assert_cmpuint(checked, >, 0);
+}
+
+/* A write of `sector`'s pattern, or a read of it, in free slot `i`. */
+static void
+io_submit(Io *io, unsigned i, uint64_t sector, bool read)
+{
+    uint64_t at = io->area + i * IO_SLOT;
+    uint32_t hdr[4] = {read ? 0 : 1, 0, (uint32_t)sector,
+                       (uint32_t)(sector >> 32)};
+    uint8_t data[512];
+    const GwQVirtioBuf b[3] = {
+        {at, 16, false}, {at + 512, 512, read}, {at + 16, 1, true}};
+
+    sector_pattern(data, sector);
+    if (read) {
+        memset(data, 0, sizeof(data));
+    }
+    gw_qt_memwrite(io->qt, at, hdr, sizeof(hdr));
+    gw_qt_memwrite(io->qt, at + 512, data, sizeof(data));
+    gw_qt_writeb(io->qt, at + 16, 0xff);
+    io->head[i] = gw_qvirtio_vq_add(io->vd, 0, b, 3);
+    io->sector[i] = sector;
+    io->read[i] = read;
+    io->submitted++;
+    gw_qvirtio_vq_kick(io->vd, 0);
+}
+
+/* Takes every completion there is: each must be a request in flight
+ * (completed once), status OK, a read's data the sector's pattern. */
+static void
+io_reap(Io *io)
+{
+    uint32_t id, len;
+
+    while (gw_qvirtio_vq_poll(io->vd, 0, &id, &len)) {
+        unsigned i = 0;
+        uint8_t data[512], want[512];
+        while (i < IO_SLOTS && io->head[i] != (int)id) {
+            i++;
+        }
+        g_assert_cmpuint(i, <, IO_SLOTS); /* not a duplicate */
+        g_assert_cmpuint(gw_qt_readb(io->qt, io->area + i * IO_SLOT + 16), ==,
+                         0);
+        if (io->read[i]) {
+            gw_qt_memread(io->qt, io->area + i * IO_SLOT + 512, data, 512);
+            sector_pattern(want, io->sector[i]);
+            g_assert_cmpmem(data, 512, want, 512);
+        }
+        io->head[i] = -1;
+        io->last_read[i] = io->read[i] ? (int64_t)io->sector[i] : -1;
+        io->completed++;
+    }
+}
+
+static int
+io_free_slot(Io *io)
+{
+    for (unsigned i = 0; i < IO_SLOTS; i++) {
+        if (io->head[i] < 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+/* Until every request in flight completed (bounded). */
+static void
+io_drain(Io *io)
+{
+    gint64 deadline = g_get_monotonic_time() + T * 1000ll;
+
+    while (io->completed < io->submitted) {
+        io_reap(io);
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+    }
+}
+
+/* Enough RAM written that the first pass at 150 kB/s takes about seven
+ * seconds: what the test does during pre-copy fits well inside it even
+ * under a sanitizer on a loaded machine (and is checked to have). */
+#define BALLAST_SIZE (1u << 20)
+
+static void
+write_ballast(GwQt *qt)
+{
+    g_autofree uint8_t *buf = g_malloc(BALLAST_SIZE);
+
+    for (unsigned i = 0; i < BALLAST_SIZE; i++) {
+        buf[i] = (uint8_t)(i * 7 + 3);
+    }
+    gw_qt_memwrite(qt, BALLAST, buf, BALLAST_SIZE);
+}
+
+/* ---- a vDPA disk with I/O in flight across the migration ---- */
+
+/* During pre-copy (the device on shadow virtqueues): writes, then reads
+ * of what was written, into pages the device writes. */
+static uint64_t
+io_during_precopy(Io *io)
+{
+    gint64 deadline = g_get_monotonic_time() + T * 1000ll;
+    uint64_t next = IO_SLOTS;
+    int slot;
+
+    while (next < 2 * IO_WRITES) {
+        if (g_get_monotonic_time() > deadline) {
+            g_error("stuck: %u of %u completed, next %" G_GUINT64_FORMAT,
+                    io->completed, io->submitted, next);
+        }
+        io_reap(io);
+        if ((slot = io_free_slot(io)) >= 0) {
+            bool read = next >= IO_WRITES;
+            io_submit(io, (unsigned)slot, read ? next - IO_WRITES : next, read);
+            next++;
+        }
+    }
+    /* Two slots keep what the device read into them; two reads stay in
+     * flight into the switch-over (completed when the device suspends,
+     * taken up on the destination). */
+    io_drain(io);
+    for (unsigned i = 0; i < IO_SLOTS; i++) {
+        io_submit(io, i, 3 + i, true);
+    }
+    io_drain(io);
+    io_submit(io, 0, 1, true);
+    io_submit(io, 1, 2, true);
+    return next;
+}
+
+/* The destination goes on with the same rings: what was in flight
+ * completes there, once, and new requests read what was written. */
+static void
+io_on_destination(Io *io, GwTestVm *dst)
+{
+    int slot;
+
+    assert_device_writes_moved(io, dst->qt);
+    io->qt = dst->qt;
+    gw_qvirtio_set_qt(io->vd, dst->qt);
+    io_drain(io);
+    for (uint64_t s = 0; s < IO_WRITES; s++) {
+        while ((slot = io_free_slot(io)) < 0) {
+            io_reap(io);
+        }
+        io_submit(io, (unsigned)slot, s, true);
+    }
+    io_drain(io);
+    g_assert_cmpuint(io->completed, ==, io->submitted);
+}
+
+static void
+test_blk(gconstpointer data)
+{
+    const Shape *s = data;
+    GwTestVm src, dst;
+    g_autoptr(GError) err = NULL;
+    Io io = {.head = {-1, -1, -1, -1}, .last_read = {-1, -1, -1, -1}};
+    uint32_t base;
+    uint64_t before;
+    size_t len;
+
+    start_vm(&src, s, false);
+    write_ballast(src.qt);
+    io.qt = src.qt;
+    io.vd =
+        gw_qvirtio_init_queues(src.qt, SLOT, 1ull << 32 | 1ull << 33, 1, &err);
+    g_assert_no_error(err);
+    io.area = gw_qvirtio_data_area(io.vd, &len);
+    for (unsigned i = 0; i < IO_SLOTS; i++) { /* in flight at `migrate` */
+        io_submit(&io, i, i, false);
+    }
+    start_vm(&dst, s, true);
+    begin_migration(&src, &dst, 150000);
+    assert_shadowed(&src, 1, true);
+    before = io_during_precopy(&io);
+    assert_still_active(&src); /* all that ran on shadow rings */
+    base = io.submitted;       /* all of it taken and done at SUSPEND */
+    finish_migration(&src, &dst);
+    assert_vrings_moved(&src, &dst, &base, 1);
+    io_on_destination(&io, &dst);
+    g_test_message("%u requests, %" G_GUINT64_FORMAT
+                   " of them before the switch-over",
+                   io.submitted, before);
+    gw_qvirtio_free(io.vd);
+    gw_test_vm_stop(&src);
+    gw_test_vm_stop(&dst);
+}
+
+/* ---- a vDPA NIC with frames looping across the migration ---- */
+
+#define NET_QUEUES 3 /* rx, tx, ctrl */
+
+static void
+must(bool ok, GError *err)
+{
+    g_assert_no_error(err);
+    g_assert_true(ok);
+}
+
+static void
+must_mac(GwQNet *n, const uint8_t *want)
+{
+    uint8_t mac[GW_QNET_ETH_LEN];
+
+    gw_qvirtio_net_read_mac(n, mac);
+    g_assert_cmpmem(mac, sizeof(mac), want, GW_QNET_ETH_LEN);
+}
+
+/*
+ * Before: the MAC set over the control queue, frames looped (TX -> RX,
+ * which the simulator delivers only to its MAC).  During pre-copy, on
+ * shadow virtqueues: frames looped, then frames sent whose RX buffers
+ * the device fills and the driver reads only on the destination.  After:
+ * those frames, then new ones, each exactly once and intact; the MAC is
+ * the one set before, in config and in the device's filter (frames to
+ * it loop back, frames to the old one do not).
+ */
+static void
+test_net(gconstpointer data)
+{
+    const Shape *s = data;
+    GwTestVm src, dst;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GwQNet) n = NULL;
+    uint32_t want[NET_QUEUES];
+    bool ok;
+
+    start_vm(&src, s, false);
+    write_ballast(src.qt);
+    n = gw_qvirtio_net_init(src.qt, SLOT, &err);
+    g_assert_no_error(err);
+    must(gw_qvirtio_net_set_mac(n, new_mac, &err), err);
+    must_mac(n, new_mac);
+    must(gw_qvirtio_net_loopback(n, new_mac, 8, &err), err);
+    start_vm(&dst, s, true);
+    begin_migration(&src, &dst, 150000);
+    assert_shadowed(&src, NET_QUEUES, true);
+    must(gw_qvirtio_net_loopback(n, new_mac, 16, &err), err);
+    must(gw_qvirtio_net_send(n, new_mac, 6, &err), err);
+    assert_still_active(&src); /* all that ran on shadow rings */
+    /* rx: every frame was delivered; tx: every frame sent; ctrl: one. */
+    want[0] = want[1] = gw_qvirtio_net_sent(n);
+    want[2] = 1;
+    finish_migration(&src, &dst);
+    assert_vrings_moved(&src, &dst, want, NET_QUEUES);
+    gw_qvirtio_net_set_qt(n, dst.qt);
+    ok = gw_qvirtio_net_receive_sent(n, &err);
+    must(ok, err);
+    must_mac(n, new_mac);
+    must(gw_qvirtio_net_loopback(n, new_mac, 16, &err), err);
+    must(gw_qvirtio_net_not_looped(n, sim_mac, 200, &err), err);
+    must(gw_qvirtio_net_loopback(n, new_mac, 2, &err), err);
+    g_test_message("%u frames, %u of them before the switch-over",
+                   gw_qvirtio_net_sent(n), want[1]);
+    gw_qvirtio_net_free(g_steal_pointer(&n));
+    gw_test_vm_stop(&src);
+    gw_test_vm_stop(&dst);
+}
+
+/*
+ * The destination cannot replay the control queue (its device has no
+ * SUSPEND, which putting the guest's control ring back needs): its load
+ * fails, it exits 1 without running, and the source goes on — its NIC
+ * back on its own rings, the frames it delivered during pre-copy
+ * received there once, the MAC it had, new frames looping — and a
+ * second migration, to a destination that can, succeeds.
+ */
+static void
+test_net_replay_fails(void)
+{
+    static const Shape ok = {"vdpasim_net", PLUG_NETDEV, .mlx5 = true};
+    static const Shape bad = {"vdpasim_net", PLUG_NETDEV, .mlx5 = true,
+                              .no_suspend = true};
+    GwTestVm src, dst;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GwQNet) n = NULL;
+    g_autoptr(json_object) r = NULL;
+    g_autofree char *st = NULL;
+    const char *why;
+
+    start_vm(&src, &ok, false);
+    write_ballast(src.qt);
+    n = gw_qvirtio_net_init(src.qt, SLOT, &err);
+    g_assert_no_error(err);
+    must(gw_qvirtio_net_set_mac(n, new_mac, &err), err);
+    start_vm(&dst, &bad, true);
+    begin_migration(&src, &dst, 150000);
+    must(gw_qvirtio_net_loopback(n, new_mac, 4, &err), err);
+    must(gw_qvirtio_net_send(n, new_mac, 4, &err), err);
+    wait_status(&src, "pre-switchover");
+    qmp_void(&src, "migrate-continue", "{\"state\": \"pre-switchover\"}");
+    r = poll_status(&src, "failed");
+    why = status_of(r, "error-desc");
+    g_test_message("source: %s", why);
+    g_assert_nonnull(strstr(why, "replaying the control queue needs"));
+    reap(&dst, 1);
+    st = run_state(&src);
+    g_assert_cmpstr(st, ==, "running");
+    assert_shadowed(&src, NET_QUEUES, false);
+    must(gw_qvirtio_net_receive_sent(n, &err), err);
+    must_mac(n, new_mac);
+    must(gw_qvirtio_net_loopback(n, new_mac, 8, &err), err);
+    /* Again, to a destination that can restore it. */
+    start_vm(&dst, &ok, true);
+    begin_migration(&src, &dst, 150000);
+    must(gw_qvirtio_net_loopback(n, new_mac, 4, &err), err);
+    finish_migration(&src, &dst);
+    gw_qvirtio_net_set_qt(n, dst.qt);
+    must_mac(n, new_mac);
+    must(gw_qvirtio_net_loopback(n, new_mac, 8, &err), err);
+    gw_qvirtio_net_free(g_steal_pointer(&n));
+    gw_test_vm_stop(&src);
+    gw_test_vm_stop(&dst);
+}
+
+/* The blocked-reasons of query-migrate, joined ("" for none). */
+static char *
+blocked_reasons(GwTestVm *vm)
+{
+    g_autoptr(json_object) r = query_migrate(vm);
+    json_object *reasons = json_object_object_get(r, "blocked-reasons");
+    g_autoptr(GString) s = g_string_new("");
+
+    for (size_t i = 0; reasons && i < json_object_array_length(reasons); i++) {
+        g_string_append(
+            s, json_object_get_string(json_object_array_get_idx(reasons, i)));
+    }
+    return g_string_free(g_steal_pointer(&s), false);
+}
+
+/*
+ * A driver that negotiated CTRL_RX can have set rx modes that godwit
+ * does not replay on the destination: the migration is blocked, with a
+ * reason naming the device, and `migrate` refuses with it; the VM keeps
+ * running.  Before DRIVER_OK nothing blocks.  (And the vring query
+ * refuses an id that is no vDPA device.)
+ */
+static void
+test_net_uncarried_state_blocks(void)
+{
+    static const Shape s = {"vdpasim_net", PLUG_NETDEV, .ctrl_rx = true};
+    const uint64_t want = 1ull << 32 | 1ull << 33 | 1ull << 5 | 1ull << 17 |
+                          1ull << 18; /* + MAC, CTRL_VQ, CTRL_RX */
+    GwTestVm vm;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GwQVirtio) vd = NULL;
+    g_autofree char *none = NULL, *why = NULL, *class = NULL, *desc = NULL;
+    g_autofree char *st = NULL;
+
+    start_vm(&vm, &s, false);
+    none = blocked_reasons(&vm);
+    g_assert_cmpstr(none, ==, "");
+    vd = gw_qvirtio_init_queues(vm.qt, SLOT, want, 3, &err);
+    g_assert_no_error(err);
+    g_assert_cmphex(gw_qvirtio_features(vd) & want, ==, want);
+    why = blocked_reasons(&vm);
+    g_test_message("%s", why);
+    g_assert_nonnull(strstr(why, "vDPA network device " ID));
+    g_assert_nonnull(strstr(why, "CTRL_RX"));
+    gw_test_vm_qmp_err(&vm, "migrate", "{\"uri\":\"unix:/nonexistent\"}",
+                       &class, &desc);
+    g_assert_nonnull(strstr(desc, "negotiated CTRL_RX, whose control-queue"));
+    st = run_state(&vm);
+    g_assert_cmpstr(st, ==, "running");
+    g_clear_pointer(&class, g_free);
+    g_clear_pointer(&desc, g_free);
+    gw_test_vm_qmp_err(&vm, "x-godwit-query-vdpa-vrings", "{\"id\":\"nope\"}",
+                       &class, &desc);
+    g_assert_cmpstr(class, ==, "DeviceNotFound");
+    g_assert_cmpstr(desc, ==, "Device 'nope' is no vDPA device");
+    gw_qvirtio_reset(vd);
+    gw_test_vm_stop(&vm);
+}
+
+static void
+remove_disk(void)
+{
+    g_unlink(disk);
+    g_rmdir(disk_dir);
+}
+
+int
+main(int argc, char **argv)
+{
+    static const Shape blk_boot = {"vdpasim_blk", PLUG_BOOT};
+    static const Shape blk_generic = {"vdpasim_blk", PLUG_GENERIC};
+    static const Shape net_boot = {"vdpasim_net", PLUG_BOOT};
+    static const Shape net_mlx5 = {"vdpasim_net", PLUG_BOOT, .mlx5 = true};
+    static const Shape net_netdev = {"vdpasim_net", PLUG_NETDEV, .mlx5 = true};
+    static const Shape net_early = {"vdpasim_net", PLUG_NETDEV, .mlx5 = true,
+                                    .no_late_enable = true};
+
+    g_test_init(&argc, &argv, NULL);
+    disk_dir = g_dir_make_tmp("godwit-mig-vdpa-XXXXXX", NULL);
+    disk = g_build_filename(disk_dir, "disk.img", NULL);
+    atexit(remove_disk);
+    g_test_add_data_func("/migration-vdpa/blk/boot/io-in-flight-completes-once",
+                         &blk_boot, test_blk);
+    g_test_add_data_func(
+        "/migration-vdpa/blk/device-add-generic/io-in-flight-completes-once",
+        &blk_generic, test_blk);
+    g_test_add_data_func("/migration-vdpa/net/boot/frames-and-mac", &net_boot,
+                         test_net);
+    g_test_add_data_func(
+        "/migration-vdpa/net/boot-mac-config-ignored/mac-replayed-on-cvq",
+        &net_mlx5, test_net);
+    g_test_add_data_func(
+        "/migration-vdpa/net/netdev-add-virtio-net-pci/frames-and-mac",
+        &net_netdev, test_net);
+    g_test_add_data_func(
+        "/migration-vdpa/net/no-enable-after-driver-ok/mac-replayed-on-cvq",
+        &net_early, test_net);
+    g_test_add_func("/migration-vdpa/net/fail/replay-refused-source-goes-on",
+                    test_net_replay_fails);
+    g_test_add_func("/migration-vdpa/net/ctrl-rx-negotiated-blocks-migration",
+                    test_net_uncarried_state_blocks);
+    return g_test_run();
+}
