@@ -7,6 +7,7 @@
  * here the RAM page checked on the destination only proves that the
  * tool really migrated.
  */
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -138,6 +139,25 @@ read_all(int fd)
     return text;
 }
 
+/* The first line written to fd (bounded): the tool has begun reporting. */
+static GString *
+read_first_line(int fd)
+{
+    GString *line = g_string_new(NULL);
+    gint64 deadline = g_get_monotonic_time() + T * 1000ll;
+    char c = 0;
+
+    while (c != '\n') {
+        struct pollfd p = {fd, POLLIN, 0};
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        if (poll(&p, 1, 100) == 1) {
+            g_assert_cmpint(read(fd, &c, 1), ==, 1);
+            g_string_append_c(line, c);
+        }
+    }
+    return line;
+}
+
 static char *
 mig_uri(GwTestVm *dst)
 {
@@ -263,7 +283,8 @@ test_interrupt(void)
     g_autoptr(GError) err = NULL;
     GPid pid;
     int out_fd, err_fd, status;
-    g_autofree char *out_text = NULL;
+    g_autofree char *out_text = NULL, *rest = NULL;
+    g_autoptr(GString) first = NULL;
 
     gw_test_vm_start(&src, NULL);
     start_dst(&dst, "unix:@DIR@/mig.sock", NULL);
@@ -277,12 +298,14 @@ test_interrupt(void)
         NULL, &pid, NULL, &out_fd, &err_fd, &err));
     g_assert_no_error(err);
     poll_status(&src, "active");
+    first = read_first_line(out_fd); /* it is following the migration */
     kill(pid, SIGINT);
     status = wait_exit(pid);
     g_spawn_close_pid(pid);
     g_assert_true(WIFEXITED(status));
     g_assert_cmpint(WEXITSTATUS(status), ==, 1);
-    out_text = read_all(out_fd);
+    rest = read_all(out_fd);
+    out_text = g_strconcat(first->str, rest, NULL);
     err_text = read_all(err_fd);
     g_assert_true(g_str_has_prefix(out_text, "setup\n") ||
                   g_str_has_prefix(out_text, "active"));
