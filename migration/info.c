@@ -255,6 +255,7 @@ gw_mig_set_parameters(GwMig *mig, json_object *params, GError **errp)
     int64_t downtime = (int64_t)mig->downtime_limit_ms;
     int64_t bandwidth = (int64_t)mig->max_bandwidth;
     int64_t channels = mig->multifd_channels;
+    bool cpr = mig->cpr;
 
     if (!get_param(params, "downtime-limit", DOWNTIME_LIMIT_MAX, &downtime,
                    errp) ||
@@ -274,6 +275,11 @@ gw_mig_set_parameters(GwMig *mig, json_object *params, GError **errp)
         in_progress(mig, errp)) {
         return false; /* the channels are set up at the start */
     }
+    if (!gw_mig_cpr_parse_mode(params, &cpr, errp) ||
+        (cpr != mig->cpr && in_progress(mig, errp))) {
+        return false;
+    }
+    mig->cpr = cpr;
     mig->multifd_channels = (unsigned)channels;
     mig->downtime_limit_ms = (uint64_t)downtime;
     mig->max_bandwidth = (uint64_t)bandwidth;
@@ -294,5 +300,7 @@ gw_mig_query_parameters(GwMig *mig)
     add_int(ret, "downtime-limit", (int64_t)mig->downtime_limit_ms);
     add_int(ret, "max-bandwidth", (int64_t)mig->max_bandwidth);
     add_int(ret, "multifd-channels", (int64_t)mig->multifd_channels);
+    json_object_object_add(
+        ret, "mode", json_object_new_string(gw_mig_cpr_mode_name(mig->cpr)));
     return ret;
 }

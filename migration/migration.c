@@ -147,6 +147,12 @@ gw_mig_is_running(const GwMig *mig)
     return running(mig);
 }
 
+bool
+gw_mig_handed_over(const GwMig *mig)
+{
+    return mig->handed_over;
+}
+
 static bool
 busy(GError **errp)
 {
@@ -164,6 +170,7 @@ new_job(GwMig *mig, int fd, bool outgoing)
     j->max_bandwidth = (gpointer)(uintptr_t)mig->max_bandwidth;
     j->pause_before_switchover = mig->pause_before_switchover;
     j->channels = mig->multifd ? mig->multifd_channels : 0;
+    j->cpr = mig->cpr;
     if (gw_vm_machine(mig->vm)) {
         j->ram_file =
             gw_mig_ram_is_file(gw_machine_memory(gw_vm_machine(mig->vm)));
@@ -233,6 +240,15 @@ gw_mig_start(GwMig *mig, const char *uri, int fd, GError **errp)
     if ((blocker = gw_vm_migration_blocker(mig->vm))) {
         g_set_error(errp, GW_ERROR, GW_ERROR_BUSY, "%s", blocker);
         return false;
+    }
+    if (mig->handed_over) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_BUSY,
+                    "The guest was handed over to another process "
+                    "(cpr-transfer): there is nothing left to migrate");
+        return false;
+    }
+    if (!gw_mig_cpr_check_source(mig, uri, fd, errp)) {
+        return false; /* the caller closes fd */
     }
     if (mig->multifd && (fd >= 0 || !(g_str_has_prefix(uri, "tcp:") ||
                                       g_str_has_prefix(uri, "unix:")))) {
@@ -304,6 +320,9 @@ gw_mig_incoming(GwMig *mig, const char *uri, int fd, GError **errp)
                     "The incoming migration has already been started");
         return false;
     }
+    if (!gw_mig_cpr_check_incoming(mig, uri, fd, errp)) {
+        return false;
+    }
     if (fd >= 0) {
         begin_incoming(mig, fd, is_socket(fd), -1);
         return true;
@@ -361,6 +380,19 @@ gw_mig_continue(GwMig *mig, GError **errp)
     return true;
 }
 
+/* After a cpr-transfer: the guest's RAM is the destination's now. */
+static void
+give_up_guest(GwMig *mig)
+{
+    g_autoptr(GError) err = NULL;
+    GwMachine *m = gw_vm_machine(mig->vm);
+
+    mig->handed_over = true;
+    if (m && !gw_mem_give_up(gw_machine_memory(m), &err)) {
+        g_warning("%s", err->message);
+    }
+}
+
 /* The job's thread ended (joined): settle the state. */
 void
 gw_mig_job_done(GwMig *mig, GwMigJob *j, bool ok, const char *error)
@@ -383,6 +415,9 @@ gw_mig_job_done(GwMig *mig, GwMigJob *j, bool ok, const char *error)
     }
     if (j->outgoing) {
         gw_vm_migration_end(mig->vm, ok, j->paused_vm && j->was_running);
+    }
+    if (ok && j->outgoing && j->cpr) {
+        give_up_guest(mig);
     }
     if (ok) {
         gw_mig_set_status(mig, GW_MIG_COMPLETED);
