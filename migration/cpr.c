@@ -78,24 +78,6 @@ check_transport(const char *uri, int fd, GError **errp)
     return false;
 }
 
-/* vDPA functions are not handed over yet (docs/migration.md says why). */
-static bool
-check_no_vdpa(GwMachine *m, GError **errp)
-{
-    g_autoptr(json_object) man = gw_machine_manifest(m);
-    json_object *devs = json_object_object_get(man, "devices");
-    size_t n = devs ? json_object_array_length(devs) : 0;
-
-    if (n == 0) {
-        return true;
-    }
-    g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
-                "migration mode cpr-transfer does not support vDPA devices "
-                "yet (this VM has %zu); use mode normal",
-                n);
-    return false;
-}
-
 bool
 gw_mig_cpr_check_source(GwMig *mig, const char *uri, int fd, GError **errp)
 {
@@ -111,8 +93,7 @@ gw_mig_cpr_check_source(GwMig *mig, const char *uri, int fd, GError **errp)
         return false;
     }
     return check_transport(uri, fd, errp) &&
-           (!m || (gw_mem_can_hand_over(gw_machine_memory(m), errp) &&
-                   check_no_vdpa(m, errp)));
+           (!m || gw_mem_can_hand_over(gw_machine_memory(m), errp));
 }
 
 bool
@@ -186,24 +167,33 @@ gw_mig_cpr_layout_check(const GwGuestMemory *mem, const void *data, size_t len,
     return true;
 }
 
-/* The destination's main-thread half: check the fd, then map it. */
+/*
+ * The destination's main-thread half: check the fd, map it, and point
+ * the vDPA devices at it, read-only: until COMMIT the pages are the
+ * source's, and a device restored running must not write them (its
+ * writes fail in the IOTLB instead).
+ */
 bool
 gw_mig_cpr_adopt_main(GwMigJob *j, GError **errp)
 {
-    GwGuestMemory *mem = gw_machine_memory(gw_vm_machine(gw_mig_vm(j->mig)));
+    GwMachine *m = gw_vm_machine(gw_mig_vm(j->mig));
+    GwGuestMemory *mem = gw_machine_memory(m);
 
     if (!gw_mem_check_handover(mem, j->cpr_fd, errp) ||
         !gw_mem_adopt(mem, j->cpr_fd, errp)) {
         return false;
     }
     j->cpr_fd = -1; /* guest RAM's now */
-    return true;
+    return gw_machine_remap_vdpa(m, false, errp);
 }
 
-/* After COMMIT: the guest is this process's; its RAM becomes writable. */
+/* After COMMIT: the guest is this process's; its RAM becomes writable,
+ * for the vCPUs and for the vDPA devices. */
 bool
 gw_mig_cpr_own_main(GwMigJob *j, GError **errp)
 {
-    return gw_mem_take_ownership(
-        gw_machine_memory(gw_vm_machine(gw_mig_vm(j->mig))), errp);
+    GwMachine *m = gw_vm_machine(gw_mig_vm(j->mig));
+
+    return gw_mem_take_ownership(gw_machine_memory(m), errp) &&
+           gw_machine_remap_vdpa(m, true, errp);
 }

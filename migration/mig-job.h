@@ -194,7 +194,7 @@ const char *gw_mig_cpr_mode_name(bool cpr);
 bool gw_mig_cpr_parse_mode(json_object *params, bool *cpr, GError **errp);
 /* With mode cpr-transfer: what `migrate` / `migrate-incoming` refuse
  * (a transport that is not a unix socket, multifd, RAM that cannot be
- * handed over, vDPA devices on the source). */
+ * handed over). */
 bool gw_mig_cpr_check_source(GwMig *mig, const char *uri, int fd,
                              GError **errp);
 bool gw_mig_cpr_check_incoming(GwMig *mig, const char *uri, int fd,
