@@ -22,6 +22,7 @@
 #include <godwit/mig-stream.h>
 #include <godwit/util.h>
 #include "qtest-vm.h"
+#include "qvirtio.h"
 
 #define T     GW_TEST_VM_WAIT_MS
 #define PAGE  4096
@@ -289,6 +290,77 @@ test_handover(void)
     gw_qt_memread(dst.qt, page_addr(5), back, PAGE);
     g_assert_cmpmem(buf, PAGE, back, PAGE);
     gw_test_vm_stop(&dst);
+}
+
+/* ---- a vDPA disk across the handover ---- */
+
+static char *disk_dir, *sim_arg;
+#define VDPA "--vdpa=path=@DIR@/vdpa/d0,id=disk0"
+#define SLOT 1
+
+static void
+start_vdpa_vm(GwTestVm *vm, bool incoming)
+{
+    const char *args[] = {sim_arg, VDPA, incoming ? "--incoming" : NULL,
+                          "defer", NULL};
+    g_autofree char *uri = NULL;
+
+    gw_test_vm_start(vm, args);
+    if (incoming) {
+        set_mode(vm, "cpr-transfer");
+        uri = dst_uri(vm);
+        qmp_void(vm, "migrate-incoming", uri);
+    }
+}
+
+/*
+ * The destination's device DMAs into the guest RAM it was handed: a disk
+ * the guest's driver started on the source (restored running, its rings
+ * where they were) or one it never started (set up on the destination),
+ * reads and writes sectors through guest RAM buffers after the handover.
+ */
+static void
+test_vdpa(gconstpointer data)
+{
+    bool running = GPOINTER_TO_INT(data);
+    GwTestVm src, dst;
+    g_autoptr(GError) err = NULL;
+    g_autofree char *uri = NULL;
+    GwQVirtio *vd = NULL;
+
+    start_vdpa_vm(&src, false);
+    if (running) {
+        vd = gw_qvirtio_init(src.qt, SLOT, &err);
+        g_assert_no_error(err);
+        g_assert_true(gw_qvirtio_blk_workload(vd, &err));
+        g_assert_no_error(err);
+    }
+    start_vdpa_vm(&dst, true);
+    set_mode(&src, "cpr-transfer");
+    uri = dst_uri(&dst);
+    qmp_void(&src, "migrate", uri);
+    json_object_put(poll_status(&src, "completed"));
+    json_object_put(poll_status(&dst, "completed"));
+    if (running) {
+        gw_qvirtio_set_qt(vd, dst.qt);
+    } else {
+        vd = gw_qvirtio_init(dst.qt, SLOT, &err);
+        g_assert_no_error(err);
+    }
+    g_assert_true(gw_qvirtio_blk_workload(vd, &err));
+    g_assert_no_error(err);
+    gw_qvirtio_free(vd);
+    gw_test_vm_stop(&src);
+    gw_test_vm_stop(&dst);
+}
+
+static void
+remove_disk(void)
+{
+    g_autofree char *disk = g_build_filename(disk_dir, "disk.img", NULL);
+
+    g_unlink(disk);
+    g_rmdir(disk_dir);
 }
 
 /* ---- refused before anything is sent ---- */
@@ -725,10 +797,22 @@ test_kill_dst(void)
 int
 main(int argc, char **argv)
 {
+    g_autofree char *disk = NULL;
+
     g_test_init(&argc, &argv, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* the disk both processes share (a disk in memory blocks migration) */
+    disk_dir = g_dir_make_tmp("godwit-cpr-disk-XXXXXX", NULL);
+    disk = g_build_filename(disk_dir, "disk.img", NULL);
+    sim_arg = g_strdup_printf(
+        "--vdpa-sim=name=d0,mgmtdev=vdpasim_blk,capacity=1M,backing=%s", disk);
+    atexit(remove_disk);
     g_test_add_func("/migration/cpr/handover", test_handover);
     g_test_add_func("/migration/cpr/mode-values", test_mode_values);
+    g_test_add_data_func("/migration/cpr/vdpa-blk/running-disk-goes-on",
+                         GINT_TO_POINTER(1), test_vdpa);
+    g_test_add_data_func("/migration/cpr/vdpa-blk/started-after-handover",
+                         GINT_TO_POINTER(0), test_vdpa);
     for (size_t i = 0; i < G_N_ELEMENTS(refusals); i++) {
         g_autofree char *path =
             g_strdup_printf("/migration/cpr/refused/%s", refusals[i].name);
