@@ -292,6 +292,61 @@ test_handover(void)
     gw_test_vm_stop(&dst);
 }
 
+/* Over fd: with both ends of a unix socketpair (getfd on each side). */
+static void
+test_fd(void)
+{
+    const char *args[] = {"--incoming", "defer", NULL};
+    GwTestVm src, dst;
+    g_autofree uint8_t *before = NULL;
+    int sv[2];
+
+    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==,
+                    0);
+    start_vm(&src, NULL);
+    write_patterns(src.qt, 13);
+    before = whole_ram(src.pid);
+    gw_test_vm_start(&dst, args);
+    json_object_put(
+        gw_test_vm_qmp(&src, "getfd", "{\"fdname\": \"mig\"}", sv[0]));
+    json_object_put(
+        gw_test_vm_qmp(&dst, "getfd", "{\"fdname\": \"mig\"}", sv[1]));
+    close(sv[0]);
+    close(sv[1]);
+    set_mode(&dst, "cpr-transfer");
+    set_mode(&src, "cpr-transfer");
+    qmp_void(&dst, "migrate-incoming", "{\"uri\": \"fd:mig\"}");
+    qmp_void(&src, "migrate", "{\"uri\": \"fd:mig\"}");
+    json_object_put(poll_status(&src, "completed"));
+    json_object_put(poll_status(&dst, "completed"));
+    assert_ram_is(dst.pid, before);
+    g_assert_cmpuint(ram_map(src.pid).inode, ==, ram_map(dst.pid).inode);
+    gw_test_vm_stop(&src);
+    gw_test_vm_stop(&dst);
+}
+
+/* fd: that is a pipe: no SCM_RIGHTS, refused at migrate. */
+static void
+test_fd_pipe(void)
+{
+    GwTestVm src;
+    g_autofree char *cls = NULL, *why = NULL, *state = NULL;
+    int p[2];
+
+    g_assert_cmpint(pipe2(p, O_CLOEXEC), ==, 0);
+    start_vm(&src, NULL);
+    json_object_put(
+        gw_test_vm_qmp(&src, "getfd", "{\"fdname\": \"mig\"}", p[1]));
+    close(p[0]);
+    close(p[1]);
+    set_mode(&src, "cpr-transfer");
+    gw_test_vm_qmp_err(&src, "migrate", "{\"uri\": \"fd:mig\"}", &cls, &why);
+    g_assert_nonnull(strstr(why, "'fd:mig' is not one"));
+    state = run_state(&src);
+    g_assert_cmpstr(state, ==, "running");
+    gw_test_vm_stop(&src);
+}
+
 /* ---- a vDPA disk across the handover ---- */
 
 static char *disk_dir, *sim_arg;
@@ -819,6 +874,8 @@ main(int argc, char **argv)
         g_test_add_data_func(path, &refusals[i], test_refused);
     }
     g_test_add_func("/migration/cpr/refused/destination-tcp", test_dst_tcp);
+    g_test_add_func("/migration/cpr/refused/fd-pipe", test_fd_pipe);
+    g_test_add_func("/migration/cpr/fd/getfd-socket-pair", test_fd);
     g_test_add_func("/migration/cpr/refused/destination-normal",
                     test_dst_normal);
     g_test_add_func("/migration/cpr/refused/source-normal", test_src_normal);
