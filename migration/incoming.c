@@ -6,6 +6,8 @@
  * main thread, all or none.  The guest runs only after the source's
  * COMMIT (or, from a file, after everything loaded); any failure before
  * that ends this process with a non-zero status and the guest never ran.
+ * With mode cpr-transfer no page comes: guest RAM becomes the source's
+ * memfd (CPR_RAM), mapped read-only until COMMIT (cpr.c).
  */
 #include <string.h>
 #include <godwit/machine.h>

@@ -4,7 +4,8 @@
  * VM runs on the main thread through gw_mig_job_call_main.  Guest RAM
  * is read here while vCPUs write it: pages are copied into the batch
  * (GW_MIG_RAM_BATCH_BOUNCE) and a page written after its copy is dirty
- * again and sent in the next pass.
+ * again and sent in the next pass.  With mode cpr-transfer there is no
+ * pre-copy: the switch-over sends guest RAM's memfd instead of pages.
  */
 #include <string.h>
 #include <godwit/machine.h>
