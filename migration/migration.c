@@ -268,7 +268,8 @@ gw_mig_start(GwMig *mig, const char *uri, int fd, GError **errp)
     j = new_job(mig, fd, true);
     j->return_path = rp;
     j->uri = g_strdup(uri);
-    if (!gw_vm_migration_begin(mig->vm, errp)) {
+    /* cpr-transfer copies nothing: no dirty tracking, no shadow rings */
+    if (!j->cpr && !gw_vm_migration_begin(mig->vm, errp)) {
         gw_mig_job_unref(j);
         return false;
     }
