@@ -64,12 +64,13 @@ struct GwMigJob {
     GPtrArray *sections; /* GBytes *: device sections to send */
     /* incoming */
     bool source_running;
+    /* cpr-transfer (cpr.c): guest RAM's memfd goes over, no RAM pages;
+     * cpr_fd (incoming) is the memfd received, until adopted, else -1 */
+    bool cpr;
+    int cpr_fd;
     char *error; /* the thread's reason when it failed */
     /* outgoing, under lock: why pre-copy is not converging, or NULL */
     char *not_converging;
-    /* cpr-transfer (cpr.c): guest RAM's memfd goes over, no RAM pages */
-    bool cpr;
-    int cpr_fd; /* incoming: the memfd received, until adopted; else -1 */
 };
 
 GwMigJob *gw_mig_job_new(GwMig *mig, int fd, bool outgoing);

@@ -166,11 +166,11 @@ new_job(GwMig *mig, int fd, bool outgoing)
 {
     GwMigJob *j = gw_mig_job_new(mig, fd, outgoing);
 
+    j->cpr = mig->cpr;
     j->downtime_limit_ms = (int)mig->downtime_limit_ms;
     j->max_bandwidth = (gpointer)(uintptr_t)mig->max_bandwidth;
     j->pause_before_switchover = mig->pause_before_switchover;
     j->channels = mig->multifd ? mig->multifd_channels : 0;
-    j->cpr = mig->cpr;
     if (gw_vm_machine(mig->vm)) {
         j->ram_file =
             gw_mig_ram_is_file(gw_machine_memory(gw_vm_machine(mig->vm)));

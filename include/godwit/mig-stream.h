@@ -57,10 +57,10 @@ typedef enum {
     GW_MIG_REC_ZERO_RANGE = 7,   /* u64 gpa, u64 len: all zero (v2) */
     GW_MIG_REC_CHANNELS = 8,     /* u32 n: n channel streams follow (v2) */
     GW_MIG_REC_CHANNEL = 9,      /* u32 i: a channel stream's first (v2) */
-    GW_MIG_REC_CPR_RAM = 11,     /* guest RAM's memfd, SCM_RIGHTS (cpr) */
     GW_MIG_REC_RP_OK = 0x100,    /* return path: destination loaded all */
     GW_MIG_REC_RP_ERROR = 0x101, /* return path: UTF-8 reason */
     GW_MIG_REC_RP_READY = 0x102, /* return path: manifest accepted */
+    GW_MIG_REC_CPR_RAM = 11,     /* guest RAM's memfd, SCM_RIGHTS (cpr) */
 } GwMigRecordType;
 
 /*
