@@ -6,6 +6,8 @@
  * main thread, all or none.  The guest runs only after the source's
  * COMMIT (or, from a file, after everything loaded); any failure before
  * that ends this process with a non-zero status and the guest never ran.
+ * With mode cpr-transfer no page comes: guest RAM becomes the source's
+ * memfd (CPR_RAM), mapped read-only until COMMIT (cpr.c).
  */
 #include <string.h>
 #include <godwit/machine.h>
@@ -25,6 +27,7 @@ typedef struct {
     char *manifest;
     GwMigRamSink sink;
     GwMigChans *chans; /* multifd: the source's RAM channels, or NULL */
+    bool got_memfd;    /* cpr-transfer: CPR_RAM came and was adopted */
 } Receiver;
 
 /* ---- main-thread halves ---- */
@@ -46,6 +49,9 @@ load_main(GwMigJob *j, GError **errp)
 static bool
 run_main(GwMigJob *j, GError **errp)
 {
+    if (j->cpr && !gw_mig_cpr_own_main(j, errp)) {
+        return false;
+    }
     gw_vm_migration_incoming_done(gw_mig_vm(j->mig), j->source_running);
     return true;
 }
@@ -100,6 +106,12 @@ end_record(Receiver *rc, GBytes *payload, GError **errp)
                     "migration: malformed END record");
         return false;
     }
+    if (rc->j->cpr && !rc->got_memfd) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "migration: mode cpr-transfer, but the source handed "
+                    "over no guest RAM");
+        return false;
+    }
     rc->j->source_running = p[0];
     rc->j->sections = g_steal_pointer(&rc->sections);
     return gw_mig_job_call_main(rc->j, load_main, errp);
@@ -129,6 +141,55 @@ channels_record(Receiver *rc, const void *data, size_t len, GError **errp)
     return rc->chans != NULL;
 }
 
+/* CPR_RAM: guest RAM's memfd, the one fd that came with it. */
+static bool
+memfd_record(Receiver *rc, const void *data, size_t len, GError **errp)
+{
+    unsigned n;
+
+    if (!rc->j->cpr || rc->got_memfd) {
+        g_set_error(
+            errp, GW_ERROR, GW_ERROR_INVALID, "migration: %s",
+            rc->got_memfd
+                ? "repeated CPR_RAM record"
+                : "the source hands guest RAM over (mode cpr-transfer): "
+                  "set migrate-set-parameters mode cpr-transfer on the "
+                  "destination too");
+        return false;
+    }
+    rc->j->cpr_fd = gw_mig_reader_take_fd(rc->r, &n);
+    if (n != 1) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "migration: CPR_RAM came with %u file descriptors, not "
+                    "one (the stream is not a unix socket, or the source "
+                    "passed others)",
+                    n);
+        return false;
+    }
+    if (!gw_mig_cpr_layout_check(rc->mem, data, len, errp)) {
+        return false;
+    }
+    rc->got_memfd = true;
+    return gw_mig_job_call_main(rc->j, gw_mig_cpr_adopt_main, errp);
+}
+
+/* cpr-transfer: no RAM page may come; guest RAM is the source's memfd. */
+static bool
+check_cpr(Receiver *rc, uint32_t type, GError **errp)
+{
+    if (!rc->j->cpr ||
+        (type != GW_MIG_REC_RAM && type != GW_MIG_REC_ZERO_RANGE &&
+         type != GW_MIG_REC_ROUND_END && type != GW_MIG_REC_CHANNELS)) {
+        return true;
+    }
+    g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                "migration: this destination expects mode cpr-transfer, "
+                "but the source sends RAM pages (%s): set mode "
+                "cpr-transfer on the source too",
+                gw_mig_record_type_name(type));
+    return false;
+}
+
 static bool
 round_end(Receiver *rc, GError **errp)
 {
@@ -153,6 +214,9 @@ read_state(Receiver *rc, GError **errp)
         }
         data = g_bytes_get_data(payload, &len);
         count_bytes(rc);
+        if (!check_cpr(rc, type, errp)) {
+            return false;
+        }
         switch (type) {
         case GW_MIG_REC_RAM:
             if (!gw_mig_ram_sink_record(&rc->sink, type, data, len, errp)) {
@@ -174,6 +238,11 @@ read_state(Receiver *rc, GError **errp)
             break;
         case GW_MIG_REC_CHANNELS:
             if (!channels_record(rc, data, len, errp)) {
+                return false;
+            }
+            break;
+        case GW_MIG_REC_CPR_RAM:
+            if (!memfd_record(rc, data, len, errp)) {
                 return false;
             }
             break;
@@ -231,6 +300,8 @@ gw_mig_in_thread(gpointer data)
     GwMachine *m = gw_vm_machine(gw_mig_vm(j->mig));
     Receiver rc = {.j = j, .mem = gw_machine_memory(m)};
 
+    j->cpr_fd = -1;
+
     gw_mig_ram_sink_init(&rc.sink, rc.mem, j->ram_file);
     g_autoptr(GError) err = NULL;
     bool ok = gw_sandbox_enter(GW_SANDBOX_MIG_RECV, gw_sandbox_mode(), &err);
@@ -250,6 +321,10 @@ gw_mig_in_thread(gpointer data)
         tell_source(&rc, err);
     }
     gw_mig_chans_free(rc.chans);
+    if (j->cpr_fd >= 0) {
+        close(j->cpr_fd); /* received, never adopted */
+        j->cpr_fd = -1;
+    }
     g_clear_pointer(&rc.sections, g_ptr_array_unref);
     gw_mig_reader_free(rc.r);
     gw_mig_writer_free(rc.w);

@@ -252,6 +252,7 @@ get_param(json_object *params, const char *key, int64_t max, int64_t *out,
 bool
 gw_mig_set_parameters(GwMig *mig, json_object *params, GError **errp)
 {
+    bool cpr = mig->cpr;
     int64_t downtime = (int64_t)mig->downtime_limit_ms;
     int64_t bandwidth = (int64_t)mig->max_bandwidth;
     int64_t channels = mig->multifd_channels;
@@ -274,6 +275,11 @@ gw_mig_set_parameters(GwMig *mig, json_object *params, GError **errp)
         in_progress(mig, errp)) {
         return false; /* the channels are set up at the start */
     }
+    if (!gw_mig_cpr_parse_mode(params, &cpr, errp) ||
+        (cpr != mig->cpr && in_progress(mig, errp))) {
+        return false;
+    }
+    mig->cpr = cpr;
     mig->multifd_channels = (unsigned)channels;
     mig->downtime_limit_ms = (uint64_t)downtime;
     mig->max_bandwidth = (uint64_t)bandwidth;
@@ -291,6 +297,8 @@ gw_mig_query_parameters(GwMig *mig)
 {
     json_object *ret = json_object_new_object();
 
+    json_object_object_add(
+        ret, "mode", json_object_new_string(gw_mig_cpr_mode_name(mig->cpr)));
     add_int(ret, "downtime-limit", (int64_t)mig->downtime_limit_ms);
     add_int(ret, "max-bandwidth", (int64_t)mig->max_bandwidth);
     add_int(ret, "multifd-channels", (int64_t)mig->multifd_channels);

@@ -64,6 +64,10 @@ struct GwMigJob {
     GPtrArray *sections; /* GBytes *: device sections to send */
     /* incoming */
     bool source_running;
+    /* cpr-transfer (cpr.c): guest RAM's memfd goes over, no RAM pages;
+     * cpr_fd (incoming) is the memfd received, until adopted, else -1 */
+    bool cpr;
+    int cpr_fd;
     char *error; /* the thread's reason when it failed */
     /* outgoing, under lock: why pre-copy is not converging, or NULL */
     char *not_converging;
@@ -106,6 +110,8 @@ struct GwMig {
     guint listen_watch;
     char *listen_path; /* incoming unix: socket file, ours */
     bool incoming_started;
+    bool cpr;         /* migrate-set-parameters mode: cpr-transfer */
+    bool handed_over; /* a cpr-transfer completed: the guest is gone */
 };
 
 /* Guest RAM as a file (ram-file.c). */
@@ -182,6 +188,26 @@ bool gw_mig_chans_error(GwMigChans *c, GError **errp);
 uint64_t gw_mig_chans_bytes(GwMigChans *c);
 /* Stops and joins the threads, closes the channels (NULL: nothing). */
 void gw_mig_chans_free(GwMigChans *c);
+
+/* cpr-transfer (cpr.c). */
+const char *gw_mig_cpr_mode_name(bool cpr);
+/* migrate-set-parameters' "mode", if given, into *cpr. */
+bool gw_mig_cpr_parse_mode(json_object *params, bool *cpr, GError **errp);
+/* With mode cpr-transfer: what `migrate` / `migrate-incoming` refuse
+ * (a transport that is not a unix socket, multifd, RAM that cannot be
+ * handed over). */
+bool gw_mig_cpr_check_source(GwMig *mig, const char *uri, int fd,
+                             GError **errp);
+bool gw_mig_cpr_check_incoming(GwMig *mig, const char *uri, int fd,
+                               GError **errp);
+/* The CPR_RAM payload: guest RAM's size and regions (any thread). */
+GBytes *gw_mig_cpr_layout(const GwGuestMemory *mem);
+bool gw_mig_cpr_layout_check(const GwGuestMemory *mem, const void *data,
+                             size_t len, GError **errp);
+/* Main-thread halves of the receiver: check and map j->cpr_fd as guest
+ * RAM (read-only); after COMMIT, make it writable. */
+bool gw_mig_cpr_adopt_main(GwMigJob *j, GError **errp);
+bool gw_mig_cpr_own_main(GwMigJob *j, GError **errp);
 
 /* The threads' bodies (outgoing.c, incoming.c). */
 gpointer gw_mig_out_thread(gpointer job);

@@ -147,6 +147,12 @@ gw_mig_is_running(const GwMig *mig)
     return running(mig);
 }
 
+bool
+gw_mig_handed_over(const GwMig *mig)
+{
+    return mig->handed_over;
+}
+
 static bool
 busy(GError **errp)
 {
@@ -160,6 +166,7 @@ new_job(GwMig *mig, int fd, bool outgoing)
 {
     GwMigJob *j = gw_mig_job_new(mig, fd, outgoing);
 
+    j->cpr = mig->cpr;
     j->downtime_limit_ms = (int)mig->downtime_limit_ms;
     j->max_bandwidth = (gpointer)(uintptr_t)mig->max_bandwidth;
     j->pause_before_switchover = mig->pause_before_switchover;
@@ -234,6 +241,15 @@ gw_mig_start(GwMig *mig, const char *uri, int fd, GError **errp)
         g_set_error(errp, GW_ERROR, GW_ERROR_BUSY, "%s", blocker);
         return false;
     }
+    if (mig->handed_over) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_BUSY,
+                    "The guest was handed over to another process "
+                    "(cpr-transfer): there is nothing left to migrate");
+        return false;
+    }
+    if (!gw_mig_cpr_check_source(mig, uri, fd, errp)) {
+        return false; /* the caller closes fd */
+    }
     if (mig->multifd && (fd >= 0 || !(g_str_has_prefix(uri, "tcp:") ||
                                       g_str_has_prefix(uri, "unix:")))) {
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
@@ -252,7 +268,8 @@ gw_mig_start(GwMig *mig, const char *uri, int fd, GError **errp)
     j = new_job(mig, fd, true);
     j->return_path = rp;
     j->uri = g_strdup(uri);
-    if (!gw_vm_migration_begin(mig->vm, errp)) {
+    /* cpr-transfer copies nothing: no dirty tracking, no shadow rings */
+    if (!j->cpr && !gw_vm_migration_begin(mig->vm, errp)) {
         gw_mig_job_unref(j);
         return false;
     }
@@ -302,6 +319,9 @@ gw_mig_incoming(GwMig *mig, const char *uri, int fd, GError **errp)
         mig->listen_fd >= 0) {
         g_set_error(errp, GW_ERROR, GW_ERROR_BUSY,
                     "The incoming migration has already been started");
+        return false;
+    }
+    if (!gw_mig_cpr_check_incoming(mig, uri, fd, errp)) {
         return false;
     }
     if (fd >= 0) {
@@ -361,6 +381,19 @@ gw_mig_continue(GwMig *mig, GError **errp)
     return true;
 }
 
+/* After a cpr-transfer: the guest's RAM is the destination's now. */
+static void
+give_up_guest(GwMig *mig)
+{
+    g_autoptr(GError) err = NULL;
+    GwMachine *m = gw_vm_machine(mig->vm);
+
+    mig->handed_over = true;
+    if (m && !gw_mem_give_up(gw_machine_memory(m), &err)) {
+        g_warning("%s", err->message);
+    }
+}
+
 /* The job's thread ended (joined): settle the state. */
 void
 gw_mig_job_done(GwMig *mig, GwMigJob *j, bool ok, const char *error)
@@ -383,6 +416,9 @@ gw_mig_job_done(GwMig *mig, GwMigJob *j, bool ok, const char *error)
     }
     if (j->outgoing) {
         gw_vm_migration_end(mig->vm, ok, j->paused_vm && j->was_running);
+    }
+    if (ok && j->outgoing && j->cpr) {
+        give_up_guest(mig);
     }
     if (ok) {
         gw_mig_set_status(mig, GW_MIG_COMPLETED);

@@ -4,7 +4,8 @@
  * VM runs on the main thread through gw_mig_job_call_main.  Guest RAM
  * is read here while vCPUs write it: pages are copied into the batch
  * (GW_MIG_RAM_BATCH_BOUNCE) and a page written after its copy is dirty
- * again and sent in the next pass.
+ * again and sent in the next pass.  With mode cpr-transfer there is no
+ * pre-copy: the switch-over sends guest RAM's memfd instead of pages.
  */
 #include <string.h>
 #include <godwit/machine.h>
@@ -524,10 +525,35 @@ expect_ok(Sender *s, GError **errp)
     return false;
 }
 
+/* cpr-transfer: guest RAM goes as its memfd (SCM_RIGHTS), no page. */
+static bool
+send_memfd(Sender *s, GError **errp)
+{
+    g_autoptr(GBytes) layout = gw_mig_cpr_layout(s->mem);
+    gsize len;
+    const void *p = g_bytes_get_data(layout, &len);
+
+    return gw_mig_write_fds(s->w, GW_MIG_REC_CPR_RAM, p, len, &s->mem->fd, 1,
+                            errp);
+}
+
+/* What is left of RAM with the guest paused: the last dirty pages, or
+ * with cpr-transfer the memfd. */
+static bool
+send_last_ram(Sender *s, GError **errp)
+{
+    uint64_t dirty;
+
+    if (s->j->cpr) {
+        return send_memfd(s, errp);
+    }
+    return sync_dirty(s, &dirty, errp) &&
+           send_dirty(s, GW_MIG_RAM_BATCH_ZERO_COPY, errp);
+}
+
 static bool
 switchover(Sender *s, GError **errp)
 {
-    uint64_t dirty;
     uint8_t running;
     gint64 t0;
 
@@ -549,9 +575,7 @@ switchover(Sender *s, GError **errp)
     }
     running = s->j->was_running;
     s->throttled = false;
-    if (!sync_dirty(s, &dirty, errp) ||
-        !send_dirty(s, GW_MIG_RAM_BATCH_ZERO_COPY, errp) ||
-        !send_sections(s, errp) ||
+    if (!send_last_ram(s, errp) || !send_sections(s, errp) ||
         !gw_mig_write(s->w, GW_MIG_REC_END, &running, 1, errp) ||
         (s->j->return_path && !expect_ok(s, errp))) {
         return false;
@@ -603,7 +627,7 @@ setup(Sender *s, GError **errp)
     }
     /* The first pass sends every page: what was dirtied so far (all of
      * it, for KVM's initially-set log) is in it already. */
-    if (!gw_machine_dirty_sync(s->m, s->dirty, errp)) {
+    if (!s->j->cpr && !gw_machine_dirty_sync(s->m, s->dirty, errp)) {
         return false;
     }
     memset(s->dirty, 0xff, s->words * sizeof(long));
@@ -615,7 +639,8 @@ setup(Sender *s, GError **errp)
     s->j->stats.remaining = s->j->stats.total;
     s->j->stats.setup_ms = (g_get_monotonic_time() - t0) / 1000;
     g_mutex_unlock(&s->j->lock);
-    return open_channels(s, errp) && send_holes(s, errp);
+    /* cpr-transfer: no pass, the memfd goes at the switch-over */
+    return s->j->cpr || (open_channels(s, errp) && send_holes(s, errp));
 }
 
 /*
@@ -655,7 +680,8 @@ gw_mig_out_thread(gpointer data)
     s.dirty = g_new0(unsigned long, s.words);
     s.w = gw_mig_writer_new(j->fd);
     s.r = gw_mig_reader_new(j->fd);
-    ok = ok && setup(&s, &err) && precopy(&s, &err) && switchover(&s, &err);
+    ok = ok && setup(&s, &err) && (j->cpr || precopy(&s, &err)) &&
+         switchover(&s, &err);
     if (!ok && s.chans && !gw_mig_chans_error(s.chans, NULL)) {
         g_debug("migration: %s; a channel failed first", err->message);
         g_clear_error(&err); /* the channel's reason */

@@ -22,11 +22,19 @@ struct GwMigWriter {
     bool broken;     /* a write failed: no record boundary any more */
     uint64_t bytes;
     GwMigXxh *xxh;
+    const int *fds; /* to go with the next sendmsg (SCM_RIGHTS) */
+    unsigned n_fds;
 };
+
+#define MAX_FDS 4 /* a reader keeps at most this many received fds */
 
 struct GwMigReader {
     int fd;
     uint64_t bytes;
+    bool not_socket; /* recvmsg said ENOTSOCK: use read */
+    bool fds_lost;   /* more fds came than it keeps, or were cut off */
+    unsigned n_fds;
+    int fds[MAX_FDS]; /* received with SCM_RIGHTS, not yet taken */
 };
 
 static const struct {
@@ -39,6 +47,7 @@ static const struct {
     {GW_MIG_REC_RP_OK, "RP_OK"},       {GW_MIG_REC_RP_ERROR, "RP_ERROR"},
     {GW_MIG_REC_RP_READY, "RP_READY"}, {GW_MIG_REC_ZERO_RANGE, "ZERO_RANGE"},
     {GW_MIG_REC_CHANNELS, "CHANNELS"}, {GW_MIG_REC_CHANNEL, "CHANNEL"},
+    {GW_MIG_REC_CPR_RAM, "CPR_RAM"},
 };
 
 const char *
@@ -89,13 +98,40 @@ gw_mig_writer_bytes(const GwMigWriter *w)
     return w->bytes;
 }
 
-/* One writev or, on a socket, sendmsg without SIGPIPE. */
+/* The SCM_RIGHTS message for w->fds, into `buf` (CMSG_SPACE of them). */
+static void
+attach_fds(GwMigWriter *w, struct msghdr *msg, void *buf)
+{
+    struct cmsghdr *c;
+
+    msg->msg_control = buf;
+    msg->msg_controllen = CMSG_SPACE(sizeof(int) * w->n_fds);
+    c = CMSG_FIRSTHDR(msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * w->n_fds);
+    memcpy(CMSG_DATA(c), w->fds, sizeof(int) * w->n_fds);
+}
+
+/* One writev or, on a socket, sendmsg without SIGPIPE (with the fds
+ * to pass, on the first one that writes). */
 static ssize_t
 write_some(GwMigWriter *w, struct iovec *iov, int iovcnt)
 {
     if (!w->not_socket) {
+        union {
+            struct cmsghdr align;
+            char buf[CMSG_SPACE(sizeof(int) * MAX_FDS)];
+        } u;
         struct msghdr msg = {.msg_iov = iov, .msg_iovlen = iovcnt};
-        ssize_t n = sendmsg(w->fd, &msg, MSG_NOSIGNAL);
+        ssize_t n;
+        if (w->n_fds) {
+            attach_fds(w, &msg, u.buf);
+        }
+        n = sendmsg(w->fd, &msg, MSG_NOSIGNAL);
+        if (n > 0) {
+            w->n_fds = 0; /* they went with the first byte */
+        }
         if (n >= 0 || errno != ENOTSOCK) {
             return n;
         }
@@ -229,6 +265,33 @@ gw_mig_write(GwMigWriter *w, uint32_t type, const void *payload, size_t len,
     return gw_mig_writev(w, type, &iov, len ? 1 : 0, errp);
 }
 
+bool
+gw_mig_write_fds(GwMigWriter *w, uint32_t type, const void *payload, size_t len,
+                 const int *fds, unsigned n_fds, GError **errp)
+{
+    bool ok;
+
+    g_assert(n_fds >= 1 && n_fds <= MAX_FDS);
+    if (w->not_socket) {
+        g_set_error(errp, GW_MIG_ERROR, GW_MIG_ERROR_IO,
+                    "migration stream: file descriptors go over a unix "
+                    "socket only");
+        return false;
+    }
+    w->fds = fds;
+    w->n_fds = n_fds;
+    ok = gw_mig_write(w, type, payload, len, errp);
+    if (ok && w->n_fds) {
+        g_set_error(errp, GW_MIG_ERROR, GW_MIG_ERROR_IO,
+                    "migration stream: file descriptors go over a unix "
+                    "socket only");
+        ok = false;
+    }
+    w->fds = NULL;
+    w->n_fds = 0;
+    return ok;
+}
+
 /* --- reader ------------------------------------------------------------ */
 
 GwMigReader *
@@ -243,7 +306,76 @@ gw_mig_reader_new(int fd)
 void
 gw_mig_reader_free(GwMigReader *r)
 {
+    if (r) {
+        for (unsigned i = 0; i < r->n_fds; i++) {
+            close(r->fds[i]);
+        }
+    }
     g_free(r);
+}
+
+/* Keeps the fds of an SCM_RIGHTS message (closing what it cannot). */
+static void
+keep_fds(GwMigReader *r, struct msghdr *msg)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+        size_t n;
+        int fd;
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
+            continue;
+        }
+        n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+            if (r->n_fds < MAX_FDS) {
+                r->fds[r->n_fds++] = fd;
+            } else {
+                close(fd);
+                r->fds_lost = true;
+            }
+        }
+    }
+    if (msg->msg_flags & MSG_CTRUNC) {
+        r->fds_lost = true;
+    }
+}
+
+/* One read or, on a socket, recvmsg keeping any fds that come along. */
+static ssize_t
+read_some(GwMigReader *r, void *buf, size_t len)
+{
+    if (!r->not_socket) {
+        union {
+            struct cmsghdr align;
+            char buf[CMSG_SPACE(sizeof(int) * MAX_FDS)];
+        } u;
+        struct iovec iov = {buf, len};
+        struct msghdr msg = {.msg_iov = &iov,
+                             .msg_iovlen = 1,
+                             .msg_control = u.buf,
+                             .msg_controllen = sizeof(u.buf)};
+        ssize_t n = recvmsg(r->fd, &msg, MSG_CMSG_CLOEXEC);
+        if (n > 0) {
+            keep_fds(r, &msg);
+        }
+        if (n >= 0 || errno != ENOTSOCK) {
+            return n;
+        }
+        r->not_socket = true;
+    }
+    return read(r->fd, buf, len);
+}
+
+int
+gw_mig_reader_take_fd(GwMigReader *r, unsigned *n_fds)
+{
+    int fd = r->n_fds ? r->fds[0] : -1;
+
+    *n_fds = r->n_fds + (r->fds_lost ? 1 : 0);
+    if (r->n_fds) {
+        memmove(r->fds, r->fds + 1, sizeof(int) * --r->n_fds);
+    }
+    return fd;
 }
 
 uint64_t
@@ -274,7 +406,7 @@ read_full(GwMigReader *r, void *buf, size_t len, GError **errp)
     size_t got = 0;
 
     while (got < len) {
-        ssize_t n = read(r->fd, (uint8_t *)buf + got, len - got);
+        ssize_t n = read_some(r, (uint8_t *)buf + got, len - got);
         if (n < 0 && errno == EINTR) {
             continue;
         }

@@ -629,6 +629,19 @@ gw_machine_migration_begin(GwMachine *m, GError **errp)
     return ok;
 }
 
+bool
+gw_machine_remap_vdpa(GwMachine *m, bool writable, GError **errp)
+{
+    bool ok = true;
+
+    g_mutex_lock(&m->dev_lock);
+    for (guint i = 0; i < m->vdpa->len && ok; i++) {
+        ok = gw_vdpa_device_remap_memory(m->vdpa->pdata[i], writable, errp);
+    }
+    g_mutex_unlock(&m->dev_lock);
+    return ok;
+}
+
 void
 gw_machine_migration_end(GwMachine *m)
 {

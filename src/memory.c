@@ -1,6 +1,9 @@
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <linux/memfd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <string.h>
 #include <godwit/memory.h>
 #include <godwit/util.h>
@@ -50,11 +53,13 @@ GwGuestMemory *
 gw_mem_new(uint64_t size, bool hugepages, bool shared, GError **errp)
 {
     g_autoptr(GwGuestMemory) mem = g_new0(GwGuestMemory, 1);
-    unsigned flags = MFD_CLOEXEC | (hugepages ? MFD_HUGETLB : 0);
+    unsigned flags =
+        MFD_CLOEXEC | MFD_ALLOW_SEALING | (hugepages ? MFD_HUGETLB : 0);
 
     mem->fd = -1;
     mem->size = size;
     mem->hugepages = hugepages;
+    mem->shared = shared;
     if (size == 0 || size % (hugepages ? HUGEPAGE_SIZE : 4096)) {
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
                     "--memory: size must be a multiple of %s",
@@ -67,6 +72,12 @@ gw_mem_new(uint64_t size, bool hugepages, bool shared, GError **errp)
     }
     if (ftruncate(mem->fd, (off_t)size) < 0) {
         return gw_error_errno(errp, errno, "--memory: cannot size guest RAM"),
+               NULL;
+    }
+    /* Guest RAM never changes size: sealed so, a process it is handed to
+     * (cpr-transfer) knows its mapping cannot lose pages under it. */
+    if (fcntl(mem->fd, F_ADD_SEALS, GW_MEM_SEALS) < 0) {
+        return gw_error_errno(errp, errno, "--memory: cannot seal guest RAM"),
                NULL;
     }
     if (hugepages && !reserve(mem, errp)) {
@@ -99,6 +110,119 @@ gw_mem_free(GwGuestMemory *mem)
     }
     g_free(mem->dirty);
     g_free(mem);
+}
+
+/* ---- handing guest RAM to another process (cpr-transfer) ---- */
+
+bool
+gw_mem_can_hand_over(const GwGuestMemory *mem, GError **errp)
+{
+    if (!mem->shared || mem->hugepages) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "guest RAM cannot be handed over: it must be a memfd "
+                    "mapped shared without huge pages (--memory %s is not)",
+                    !mem->shared ? "shared=off" : "hugepages=on");
+        return false;
+    }
+    return true;
+}
+
+/* A memfd's /proc/self/fd link reads "/memfd:NAME (deleted)". */
+static bool
+is_memfd(int fd)
+{
+    g_autofree char *link = g_strdup_printf("/proc/self/fd/%d", fd);
+    g_autofree char *target = g_file_read_link(link, NULL);
+
+    return target && g_str_has_prefix(target, "/memfd:");
+}
+
+static bool
+bad_fd(GError **errp, const char *why)
+{
+    g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                "the source's guest RAM fd: %s", why);
+    return false;
+}
+
+bool
+gw_mem_check_handover(const GwGuestMemory *mem, int fd, GError **errp)
+{
+    struct stat st;
+    struct statfs sf;
+    int seals = fcntl(fd, F_GET_SEALS), fl = fcntl(fd, F_GETFL);
+
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !is_memfd(fd)) {
+        return bad_fd(errp, "not a memfd");
+    }
+    if (fstatfs(fd, &sf) < 0 || sf.f_type != TMPFS_MAGIC) {
+        return bad_fd(errp, "a memfd of huge pages (this VM has none)");
+    }
+    if ((uint64_t)st.st_size != mem->size) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "the source's guest RAM fd: %" G_GINT64_FORMAT
+                    " bytes, this VM has %" G_GUINT64_FORMAT,
+                    (gint64)st.st_size, mem->size);
+        return false;
+    }
+    if (seals < 0 || (seals & GW_MEM_SEALS) != GW_MEM_SEALS) {
+        return bad_fd(errp, "not sealed against shrinking and growing");
+    }
+    if (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)) {
+        return bad_fd(errp, "sealed against writing");
+    }
+    if (fl < 0 || (fl & O_ACCMODE) != O_RDWR) {
+        return bad_fd(errp, "not open for reading and writing");
+    }
+    return true;
+}
+
+bool
+gw_mem_adopt(GwGuestMemory *mem, int fd, GError **errp)
+{
+    void *p = mmap(NULL, mem->size, PROT_READ, MAP_SHARED, fd, 0);
+
+    if (p == MAP_FAILED) {
+        return gw_error_errno(errp, errno,
+                              "migration: cannot map the source's guest RAM");
+    }
+    /* One step: the old pages go and the new ones take their address, so
+     * every user of mem->host (KVM's slots, qtest) sees the source's. */
+    if (mremap(p, mem->size, mem->size, MREMAP_MAYMOVE | MREMAP_FIXED,
+               mem->host) == MAP_FAILED) {
+        int err = errno;
+        munmap(p, mem->size);
+        return gw_error_errno(errp, err,
+                              "migration: cannot map the source's guest RAM");
+    }
+    madvise(mem->host, mem->size, MADV_DONTDUMP);
+    close(mem->fd);
+    mem->fd = fd;
+    mem->read_only = true;
+    return true;
+}
+
+bool
+gw_mem_take_ownership(GwGuestMemory *mem, GError **errp)
+{
+    if (mem->read_only &&
+        mprotect(mem->host, mem->size, PROT_READ | PROT_WRITE) < 0) {
+        return gw_error_errno(errp, errno,
+                              "migration: cannot make guest RAM writable");
+    }
+    mem->read_only = false;
+    return true;
+}
+
+bool
+gw_mem_give_up(GwGuestMemory *mem, GError **errp)
+{
+    if (mprotect(mem->host, mem->size, PROT_READ) < 0) {
+        return gw_error_errno(errp, errno,
+                              "migration: cannot make guest RAM read-only");
+    }
+    mem->read_only = true;
+    return true;
 }
 
 void *

@@ -181,6 +181,7 @@ static const GwSandboxRule main_own[] = {
     ANY("fcntl"),
     ANY("newfstatat"),
     ANY("fstat"),
+    ANY("fstatfs"), /* cpr-transfer: a received memfd is not hugetlbfs */
     ANY("statx"),
     ANY("access"),
     ANY("faccessat"),

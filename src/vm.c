@@ -274,6 +274,12 @@ gw_vm_pause(GwVm *vm, GwRunState state, GError **errp)
         g_set_error(errp, GW_ERROR, GW_ERROR_BUSY, "the VM has shut down");
         return false;
     }
+    if (gw_mig_handed_over(vm->mig)) { /* a reset writes guest RAM */
+        g_set_error(errp, GW_ERROR, GW_ERROR_BUSY,
+                    "The guest was handed over to another process "
+                    "(cpr-transfer): its RAM is that process's now");
+        return false;
+    }
     if (vm->machine) {
         gw_machine_pause(vm->machine);
     }
@@ -290,6 +296,12 @@ gw_vm_resume(GwVm *vm, GError **errp)
     case GW_RUN_PAUSED:
     case GW_RUN_PRELAUNCH:
     case GW_RUN_POSTMIGRATE: /* as QEMU: the user's call after a migration */
+        if (gw_mig_handed_over(vm->mig)) {
+            g_set_error(errp, GW_ERROR, GW_ERROR_BUSY,
+                        "The guest was handed over to another process "
+                        "(cpr-transfer): its RAM is that process's now");
+            return false;
+        }
         break;
     case GW_RUN_INMIGRATE:
         g_set_error(errp, GW_ERROR, GW_ERROR_BUSY,
@@ -325,6 +337,12 @@ gw_vm_reset(GwVm *vm, GError **errp)
 
     if (vm->state == GW_RUN_SHUTDOWN) {
         g_set_error(errp, GW_ERROR, GW_ERROR_BUSY, "the VM has shut down");
+        return false;
+    }
+    if (gw_mig_handed_over(vm->mig)) { /* a reset writes guest RAM */
+        g_set_error(errp, GW_ERROR, GW_ERROR_BUSY,
+                    "The guest was handed over to another process "
+                    "(cpr-transfer): its RAM is that process's now");
         return false;
     }
     if (vm->machine) {

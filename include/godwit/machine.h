@@ -165,3 +165,11 @@ bool gw_machine_load_state(GwMachine *m, GPtrArray *sections, GError **errp);
 bool gw_machine_migration_begin(GwMachine *m, GError **errp);
 bool gw_machine_dirty_sync(GwMachine *m, unsigned long *out, GError **errp);
 void gw_machine_migration_end(GwMachine *m);
+
+/*
+ * cpr-transfer, on the destination: every vDPA device's IOTLB made again
+ * over guest RAM's (new) pages, read-only while they are still the
+ * source's, read-write once this VM owns them
+ * (gw_vdpa_device_remap_memory).  Main thread.
+ */
+bool gw_machine_remap_vdpa(GwMachine *m, bool writable, GError **errp);

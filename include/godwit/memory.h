@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <fcntl.h>
 #include <glib.h>
 
 /* RAM below the hole ends here; the hole holds PCI BARs, ECAM, APICs. */
@@ -30,6 +31,8 @@ typedef struct {
     uint8_t *host; /* the whole memfd, mapped */
     uint64_t size;
     bool hugepages;
+    bool shared;    /* mapped MAP_SHARED */
+    bool read_only; /* mapped read-only: handed over, not yet ours */
     guint n_regions;
     GwMemRegion regions[2];
     /* The VMM's own writes while tracking, one bit per 4 KiB page of the
@@ -46,8 +49,42 @@ typedef struct {
  */
 GwGuestMemory *gw_mem_new(uint64_t size, bool hugepages, bool shared,
                           GError **errp);
+
+/* The memfd's seals from its creation on: its size never changes. */
+#define GW_MEM_SEALS (F_SEAL_SHRINK | F_SEAL_GROW)
 void gw_mem_free(GwGuestMemory *mem);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwGuestMemory, gw_mem_free)
+
+/*
+ * Handing guest RAM to another process on this host (cpr-transfer):
+ * the source sends its memfd, the destination maps it at its own guest
+ * RAM's address instead of its own pages.  Main thread.
+ *
+ * gw_mem_can_hand_over: whether this RAM can be: a memfd mapped shared,
+ * not hugetlbfs (else a message naming the --memory option).
+ *
+ * gw_mem_check_handover: whether `fd` (received, untrusted) is RAM this
+ * VM can use: a memfd on tmpfs of exactly mem->size bytes, sealed with
+ * GW_MEM_SEALS and not against writing, open read-write.  It only looks.
+ *
+ * gw_mem_adopt: maps `fd` read-only where guest RAM is (one mremap, so
+ * no address changes), drops this VM's own pages and takes `fd`; on
+ * failure the caller keeps `fd` (and this VM, which will not run, may
+ * have lost its own mapping).  The pages are the source's until
+ * gw_mem_take_ownership: nothing here may write them, and a write
+ * through the mapping faults instead of reaching the source's guest.
+ *
+ * gw_mem_take_ownership: makes the mapping writable (after COMMIT).
+ *
+ * gw_mem_give_up: the source's side after COMMIT: its mapping becomes
+ * read-only, so nothing left in this process can write the pages the
+ * other one now runs (a write faults here instead).
+ */
+bool gw_mem_can_hand_over(const GwGuestMemory *mem, GError **errp);
+bool gw_mem_check_handover(const GwGuestMemory *mem, int fd, GError **errp);
+bool gw_mem_adopt(GwGuestMemory *mem, int fd, GError **errp);
+bool gw_mem_take_ownership(GwGuestMemory *mem, GError **errp);
+bool gw_mem_give_up(GwGuestMemory *mem, GError **errp);
 
 /*
  * The host address of [gpa, gpa + len) if it lies wholly inside one RAM

@@ -60,6 +60,7 @@ typedef enum {
     GW_MIG_REC_RP_OK = 0x100,    /* return path: destination loaded all */
     GW_MIG_REC_RP_ERROR = 0x101, /* return path: UTF-8 reason */
     GW_MIG_REC_RP_READY = 0x102, /* return path: manifest accepted */
+    GW_MIG_REC_CPR_RAM = 11,     /* guest RAM's memfd, SCM_RIGHTS (cpr) */
 } GwMigRecordType;
 
 /*
@@ -121,6 +122,15 @@ bool gw_mig_write(GwMigWriter *w, uint32_t type, const void *payload,
 bool gw_mig_writev(GwMigWriter *w, uint32_t type, const struct iovec *iov,
                    int iovcnt, GError **errp);
 
+/*
+ * gw_mig_write, with `n_fds` (1 … 4) file descriptors passed along
+ * (SCM_RIGHTS, attached to the record's first byte; the caller keeps
+ * its own).  Only on a unix socket: IO error otherwise.
+ */
+bool gw_mig_write_fds(GwMigWriter *w, uint32_t type, const void *payload,
+                      size_t len, const int *fds, unsigned n_fds,
+                      GError **errp);
+
 /* Bytes written to the fd so far, headers included (query-migrate). */
 uint64_t gw_mig_writer_bytes(const GwMigWriter *w);
 
@@ -153,6 +163,16 @@ bool gw_mig_reader_header(GwMigReader *r, GError **errp);
  */
 bool gw_mig_read(GwMigReader *r, uint32_t *type, GBytes **payload,
                  GError **errp);
+
+/*
+ * File descriptors that came with the bytes read so far (SCM_RIGHTS, on
+ * a socket; up to four are kept O_CLOEXEC, more are closed): the first
+ * one, the caller's from now on, or -1 if none.  *n_fds is how many had
+ * come before this call, one more if some were lost, so a caller can
+ * refuse anything but exactly what it expects.  A freed reader closes
+ * the fds nobody took.
+ */
+int gw_mig_reader_take_fd(GwMigReader *r, unsigned *n_fds);
 
 /* Bytes consumed from the fd so far, headers included. */
 uint64_t gw_mig_reader_bytes(const GwMigReader *r);

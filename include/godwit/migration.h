@@ -53,6 +53,10 @@ GwMigStatus gw_mig_status(const GwMig *mig);
  * device set must not change meanwhile. */
 bool gw_mig_is_running(const GwMig *mig);
 
+/* Whether a cpr-transfer handed this VM's guest (its RAM) to another
+ * process: this one may never run it again. */
+bool gw_mig_handed_over(const GwMig *mig);
+
 /*
  * Starts migrating out over `uri` (tcp:, unix:, file:), or over `fd`
  * when fd >= 0 (fd:NAME resolved by QMP; ownership passes here).

@@ -113,6 +113,16 @@ json_object *gw_vdpa_device_query_vrings(GwVdpaDevice *d);
  * a warning: the VM's stop or cont goes on).  gw_vdpa_device_is_suspended:
  * whether SUSPEND succeeded and no RESUME or reset came since.
  */
+/*
+ * gw_vdpa_device_remap_memory: guest RAM's IOTLB entries invalidated and
+ * made again over the same addresses, read-only or read-write: after
+ * other pages took those addresses (a cpr-transfer handover), so a
+ * device that pins what it maps (kernel vhost-vdpa) pins the new ones.
+ * Main thread, device lock held.  False with *errp if an update failed:
+ * the device then maps part of RAM or none, and must not run.
+ */
+bool gw_vdpa_device_remap_memory(GwVdpaDevice *d, bool writable, GError **errp);
+
 bool gw_vdpa_device_can_suspend(const GwVdpaDevice *d);
 bool gw_vdpa_device_suspend(GwVdpaDevice *d, GError **errp);
 bool gw_vdpa_device_resume(GwVdpaDevice *d, GError **errp);

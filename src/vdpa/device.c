@@ -35,7 +35,7 @@ has_backend(const GwVdpaDevice *d, unsigned bit)
 
 /* Identity map of every RAM region: IOVA = guest physical address. */
 static bool
-map_memory(GwVdpaDevice *d, GError **errp)
+map_memory_perm(GwVdpaDevice *d, uint8_t perm, GError **errp)
 {
     bool batch = has_backend(d, VHOST_BACKEND_F_IOTLB_BATCH);
 
@@ -45,12 +45,17 @@ map_memory(GwVdpaDevice *d, GError **errp)
     for (guint i = 0; i < d->mem->n_regions; i++) {
         const GwMemRegion *r = &d->mem->regions[i];
         if (!gw_vdpa_iotlb_update(d->backend, 0, r->gpa, r->size,
-                                  d->mem->host + r->offset, VHOST_ACCESS_RW,
-                                  errp)) {
+                                  d->mem->host + r->offset, perm, errp)) {
             return false;
         }
     }
     return !batch || gw_vdpa_iotlb_batch_end(d->backend, 0, errp);
+}
+
+static bool
+map_memory(GwVdpaDevice *d, GError **errp)
+{
+    return map_memory_perm(d, VHOST_ACCESS_RW, errp);
 }
 
 static void
@@ -592,6 +597,18 @@ gw_vdpa_device_free(GwVdpaDevice *d)
     gw_fd_cleanup(&d->config_call_fd);
     gw_vdpa_config_free(d->cfg);
     g_free(d);
+}
+
+bool
+gw_vdpa_device_remap_memory(GwVdpaDevice *d, bool writable, GError **errp)
+{
+    unmap_memory(d);
+    if (!map_memory_perm(d, writable ? VHOST_ACCESS_RW : VHOST_ACCESS_RO,
+                         errp)) {
+        g_prefix_error(errp, "vdpa %s: mapping guest RAM again: ", d->cfg->id);
+        return false;
+    }
+    return true;
 }
 
 void

@@ -76,6 +76,40 @@ test_tcp_2cpu(void)
     migrate_live("boot=2", true);
 }
 
+/* Same-host handover (mode cpr-transfer): the source's memfd becomes the
+ * destination's guest RAM, no page copied; the rounds go on there. */
+static void
+test_cpr_2cpu(void)
+{
+    Vm src = {0}, dst = {0};
+    g_autofree char *sockdir = NULL, *in = NULL, *args = NULL;
+    g_autoptr(json_object) r = NULL;
+    json_object *ram;
+
+    if (!kvm_usable()) {
+        return;
+    }
+    vm_start(&src, "boot=2", NULL);
+    wait_rounds(src.serial, 2);
+    sockdir = g_dir_make_tmp("godwit-migsock-XXXXXX", NULL);
+    in = g_strdup_printf("unix:%s/mig.sock", sockdir);
+    args = g_strdup_printf("{\"uri\": \"%s\"}", in);
+    vm_start(&dst, "boot=2", "defer");
+    qmp_void(&dst, "migrate-set-parameters", "{\"mode\": \"cpr-transfer\"}");
+    qmp_void(&dst, "migrate-incoming", args);
+    qmp_void(&src, "migrate-set-parameters", "{\"mode\": \"cpr-transfer\"}");
+    qmp_void(&src, "migrate", args);
+    wait_completed(&src);
+    r = qmp(&src, "query-migrate", NULL);
+    ram = json_object_object_get(r, "ram");
+    g_assert_cmpint(
+        json_object_get_int64(json_object_object_get(ram, "normal")), ==, 0);
+    check_moved(&src, &dst);
+    vm_stop(&src);
+    vm_stop(&dst);
+    g_assert_true(rm_tree(sockdir));
+}
+
 /* A paused guest saved to a file and restored: paused, then `cont`. */
 static void
 test_file(void)
@@ -241,6 +275,8 @@ main(int argc, char **argv)
                     test_unix_2cpu);
     g_test_add_func("/migration/kvm/tcp/dirty-rounds-go-on/2-vcpus",
                     test_tcp_2cpu);
+    g_test_add_func("/migration/kvm/cpr-transfer/dirty-rounds-go-on/2-vcpus",
+                    test_cpr_2cpu);
     g_test_add_func("/migration/kvm/file/paused-saved-restored-cont",
                     test_file);
     g_test_add_func("/migration/kvm/fail/destination-killed-at-switch-over",
