@@ -226,7 +226,7 @@ bool
 gw_mig_start(GwMig *mig, const char *uri, int fd, GError **errp)
 {
     g_autofree char *blocker = NULL;
-    bool rp = true;
+    bool rp = true, given = fd >= 0;
     GwMigJob *j;
 
     if (running(mig)) {
@@ -255,12 +255,9 @@ gw_mig_start(GwMig *mig, const char *uri, int fd, GError **errp)
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
                     "multifd needs a tcp: or unix: migration URI, not '%s'",
                     uri);
-        if (fd >= 0) {
-            close(fd);
-        }
-        return false;
+        return false; /* the caller closes fd */
     }
-    if (fd >= 0) {
+    if (given) {
         rp = is_socket(fd);
     } else if ((fd = connect_uri(uri, &rp, errp)) < 0) {
         return false;
@@ -270,6 +267,9 @@ gw_mig_start(GwMig *mig, const char *uri, int fd, GError **errp)
     j->uri = g_strdup(uri);
     /* cpr-transfer copies nothing: no dirty tracking, no shadow rings */
     if (!j->cpr && !gw_vm_migration_begin(mig->vm, errp)) {
+        if (given) {
+            j->fd = -1; /* the caller's to close */
+        }
         gw_mig_job_unref(j);
         return false;
     }

@@ -59,7 +59,8 @@ bool gw_mig_handed_over(const GwMig *mig);
 
 /*
  * Starts migrating out over `uri` (tcp:, unix:, file:), or over `fd`
- * when fd >= 0 (fd:NAME resolved by QMP; ownership passes here).
+ * when fd >= 0 (fd:NAME resolved by QMP; ownership passes here on
+ * success, and stays with the caller, who closes it, on failure).
  * Refused while a migration runs, while the VM is waiting for one, and
  * while anything blocks migration (the reason says what).  The rest
  * happens on the sender thread; progress is in gw_mig_query.
