@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -33,8 +34,11 @@
 
 #define SVQ_PAGE        4096ull
 #define SVQ_BACKSTOP_MS 100 /* re-look at every ring this often anyway */
-#define SVQ_IOVA_TOP    ((1ull << 47) - 1) /* what any IOMMU can address */
-#define NO_HEAD         0xffff
+/* While chains are in flight on the device, the relay looks again for
+ * this long before it sleeps: a completion then costs no wakeup. */
+#define SVQ_SPIN_US  50
+#define SVQ_IOVA_TOP ((1ull << 47) - 1) /* what any IOMMU can address */
+#define NO_HEAD      0xffff
 
 typedef struct {
     unsigned idx;
@@ -159,8 +163,9 @@ forward_chain(GwVdpaSvq *s, SvqQueue *q, uint16_t head)
     return true;
 }
 
-/* Forwards what the guest made available since the last call. */
-static void
+/* Forwards what the guest made available since the last call; how many
+ * chains. */
+static unsigned
 forward(GwVdpaSvq *s, SvqQueue *q)
 {
     uint16_t avail = __atomic_load_n(&q->gavail->idx, __ATOMIC_ACQUIRE);
@@ -178,10 +183,11 @@ forward(GwVdpaSvq *s, SvqQueue *q)
         __atomic_store_n(&q->savail->idx, q->next_avail, __ATOMIC_RELEASE);
         eventfd_write(q->dev_kick, 1);
     }
+    return (uint16_t)(q->next_avail - start);
 }
 
-/* Copies the device's completions to the guest's used ring. */
-static void
+/* Copies the device's completions to the guest's used ring; how many. */
+static unsigned
 complete(GwVdpaSvq *s, SvqQueue *q)
 {
     uint16_t used = __atomic_load_n(&q->sused->idx, __ATOMIC_ACQUIRE);
@@ -204,7 +210,7 @@ complete(GwVdpaSvq *s, SvqQueue *q)
         q->next_used++;
     }
     if (q->next_used == start) {
-        return;
+        return 0;
     }
     __atomic_store_n(&q->gused->idx, q->next_used, __ATOMIC_RELEASE);
     gw_mem_mark_dirty(s->mem, q->g.used + 2, 2);
@@ -212,14 +218,69 @@ complete(GwVdpaSvq *s, SvqQueue *q)
           VRING_AVAIL_F_NO_INTERRUPT)) {
         eventfd_write(q->g.call_fd, 1);
     }
+    return (uint16_t)(q->next_used - start);
 }
 
-static void
+static unsigned
 relay_once(GwVdpaSvq *s, SvqQueue *q)
 {
-    complete(s, q);
-    if (!q->broken) {
-        forward(s, q);
+    unsigned n = complete(s, q);
+
+    return q->broken ? n : n + forward(s, q);
+}
+
+/* Whether the device should signal completions on the shadow ring. */
+static void
+device_signals(SvqQueue *q, bool on)
+{
+    __atomic_store_n(&q->savail->flags, on ? 0 : VRING_AVAIL_F_NO_INTERRUPT,
+                     __ATOMIC_RELAXED);
+}
+
+/*
+ * Relays until nothing moves, the device asked not to signal meanwhile
+ * (VRING_AVAIL_F_NO_INTERRUPT on the shadow rings: the relay is looking
+ * anyway); while two chains or more are in flight on the device (one
+ * more completion is near) it keeps looking for SVQ_SPIN_US before
+ * giving up.  Then signals back on, and one more look
+ * for what the device completed before it saw that.
+ */
+static void
+relay_all(GwVdpaSvq *s)
+{
+    gint64 idle_since = 0;
+
+    for (unsigned i = 0; i < s->n; i++) {
+        device_signals(&s->q[i], false);
+    }
+    for (;;) {
+        unsigned moved = 0, in_flight = 0;
+
+        for (unsigned i = 0; i < s->n; i++) {
+            moved += relay_once(s, &s->q[i]);
+            if (!s->q[i].broken) {
+                in_flight += (uint16_t)(s->q[i].next_avail - s->q[i].next_used);
+            }
+        }
+        if (moved) {
+            idle_since = 0;
+            continue;
+        }
+        if (!idle_since) {
+            idle_since = g_get_monotonic_time();
+        }
+        if (in_flight < 2 ||
+            g_get_monotonic_time() - idle_since > SVQ_SPIN_US) {
+            break;
+        }
+        sched_yield(); /* two cores: let the device's thread run */
+    }
+    for (unsigned i = 0; i < s->n; i++) {
+        device_signals(&s->q[i], true);
+    }
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    for (unsigned i = 0; i < s->n; i++) {
+        relay_once(s, &s->q[i]);
     }
 }
 
@@ -252,8 +313,8 @@ relay_thread(gpointer opaque)
             /* Non-blocking eventfds: another reader may have won. */
             eventfd_read(s->q[i].g.kick_fd, &v);
             eventfd_read(s->q[i].dev_call, &v);
-            relay_once(s, &s->q[i]);
         }
+        relay_all(s);
     }
 }
 
