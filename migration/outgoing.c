@@ -169,13 +169,31 @@ count_page(Sender *s, bool zero)
  * one batch ran at the link's speed, which made every guest look as if
  * it converged).  The switch-over is never throttled.
  */
+/*
+ * What max-bandwidth charges: the main stream's bytes and what the
+ * channels were given, sent or not, so that their queues cannot let a
+ * burst past the limit.  Compressing channels are charged what they
+ * wrote, plus what is still queued at its uncompressed size (bounded by
+ * the pool); never less than before, so the window never goes back.
+ */
+static uint64_t
+charged_bytes(Sender *s)
+{
+    uint64_t bytes = gw_mig_writer_bytes(s->w) + s->queued;
+
+    if (gw_mig_chans_compressed(s->chans)) {
+        uint64_t raw = gw_mig_chans_raw_bytes(s->chans);
+        bytes = gw_mig_writer_bytes(s->w) + gw_mig_chans_bytes(s->chans) +
+                (s->queued > raw ? s->queued - raw : 0);
+    }
+    return MAX(bytes, s->prev_bytes);
+}
+
 static void
 throttle(Sender *s)
 {
     uint64_t limit = (uintptr_t)g_atomic_pointer_get(&s->j->max_bandwidth);
-    /* what the channels were given, sent or not: their queues must not
-     * let a burst past the limit */
-    uint64_t bytes = gw_mig_writer_bytes(s->w) + s->queued;
+    uint64_t bytes = charged_bytes(s);
     gint64 now = g_get_monotonic_time(), due;
 
     if (!s->throttled || !limit) {
@@ -198,18 +216,11 @@ throttle(Sender *s)
     }
 }
 
-/* A batch's record size on the wire. */
+/* A batch's record size on the wire (before compression). */
 static uint64_t
 batch_bytes(GwMigRamBatch *b)
 {
-    int n;
-    const struct iovec *iov = gw_mig_ram_batch_iov(b, &n);
-    uint64_t len = GW_MIG_RECORD_HEADER;
-
-    for (int i = 0; i < n; i++) {
-        len += iov[i].iov_len;
-    }
-    return len;
+    return gw_mig_ram_batch_wire_size(b);
 }
 
 /* A full batch goes: on the main stream, or to a channel for a new one. */
@@ -383,12 +394,28 @@ sync_dirty(Sender *s, uint64_t *n, GError **errp)
     return true;
 }
 
+/* How many bytes of RAM records one byte on the wire carried so far:
+ * above 1 when the channels compress. */
+static double
+compression_ratio(Sender *s)
+{
+    uint64_t wire = gw_mig_chans_bytes(s->chans);
+    uint64_t raw = gw_mig_chans_raw_bytes(s->chans);
+
+    if (!gw_mig_chans_compressed(s->chans) || !wire || raw <= wire) {
+        return 1.0;
+    }
+    return (double)raw / (double)wire;
+}
+
 static void
 record_pass(Sender *s, uint64_t bytes, gint64 us, uint64_t dirty)
 {
     GwMigStats *st = &s->j->stats;
     double secs = MAX(us, 1) / 1e6;
     double rate = bytes / secs; /* bytes/s */
+    /* what is left is counted uncompressed: so is the rate it goes at */
+    double raw_rate = rate * compression_ratio(s);
 
     g_mutex_lock(&s->j->lock);
     st->passes++;
@@ -396,7 +423,7 @@ record_pass(Sender *s, uint64_t bytes, gint64 us, uint64_t dirty)
     st->mbps = rate * 8 / 1e6;
     st->dirty_rate = (uint64_t)(dirty / secs);
     st->expected_downtime_ms =
-        rate > 0 ? (int64_t)(st->remaining / rate * 1000) : 0;
+        raw_rate > 0 ? (int64_t)(st->remaining / raw_rate * 1000) : 0;
     g_mutex_unlock(&s->j->lock);
 }
 

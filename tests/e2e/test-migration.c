@@ -1265,6 +1265,89 @@ test_multifd_one_side(void)
     gw_test_vm_stop(&src);
 }
 
+/* ---- multifd-compression zstd ---- */
+
+static void
+set_zstd(GwTestVm *vm, unsigned level)
+{
+    g_autofree char *args = g_strdup_printf(
+        "{\"multifd-compression\": \"zstd\", \"multifd-zstd-level\": %u}",
+        level);
+
+    qmp_void(vm, "migrate-set-parameters", args);
+}
+
+static int64_t
+ram_member(json_object *r, const char *key)
+{
+    json_object *ram = json_object_object_get(r, "ram");
+
+    g_assert_nonnull(ram);
+    return json_object_get_int64(json_object_object_get(ram, key));
+}
+
+/* RAM over 2 zstd channels while the test writes pages: every byte the
+ * same, and fewer bytes on the wire than the data pages held (the
+ * patterns compress), so the batches did go compressed. */
+static void
+test_multifd_zstd(void)
+{
+    GwTestVm src, dst;
+    g_autofree char *uri = NULL;
+
+    start_src(&src);
+    start_dst(&dst, "unix:@DIR@/mig.sock", NULL);
+    uri = g_strdup_printf("unix:%s/mig.sock", dst.dir);
+    set_caps(&dst, false);
+    set_multifd(&dst, 2);
+    set_zstd(&dst, 1);
+    set_multifd(&src, 2);
+    set_zstd(&src, 3);
+    prepare_source(&src);
+    migrate_live(&src, &dst, uri);
+    check_completed(&src, &dst);
+    assert_same_guest(&src, &dst);
+    g_autoptr(json_object) r = query_migrate(&src);
+    g_test_message("transferred %" G_GINT64_FORMAT " for %" G_GINT64_FORMAT
+                   " bytes of data pages",
+                   ram_member(r, "transferred"), ram_member(r, "normal-bytes"));
+    g_assert_cmpint(ram_member(r, "transferred"), <,
+                    ram_member(r, "normal-bytes") / 2);
+    gw_test_vm_stop(&src);
+    gw_test_vm_stop(&dst);
+}
+
+/* Source and destination with different multifd-compression: refused
+ * in words before any RAM, the source runs on unchanged. */
+static void
+test_multifd_zstd_mismatch(gconstpointer data)
+{
+    bool src_zstd = GPOINTER_TO_INT(data);
+    GwTestVm src, dst;
+    g_autofree char *uri = NULL;
+    Snapshot before;
+
+    start_src(&src);
+    start_dst(&dst, "unix:@DIR@/mig.sock", NULL);
+    set_caps(&dst, false);
+    set_multifd(&dst, 2);
+    set_zstd(src_zstd ? &src : &dst, 1);
+    prepare_source(&src);
+    snapshot(src.qt, &before);
+    set_caps(&src, false);
+    set_multifd(&src, 2);
+    uri = g_strdup_printf("{\"uri\": \"unix:%s/mig.sock\"}", dst.dir);
+    qmp_void(&src, "migrate", uri);
+    assert_source_ok(&src, "failed",
+                     src_zstd ? "multifd-compression is zstd, this "
+                                "destination's is none"
+                              : "multifd-compression is none, this "
+                                "destination's is zstd");
+    reap(&dst, 1);
+    assert_unchanged(src.qt, &before);
+    gw_test_vm_stop(&src);
+}
+
 /* ---- a link that breaks: a proxy between source and destination ---- */
 
 typedef enum { LINK_OK, LINK_CUT, LINK_CORRUPT } LinkFault;
@@ -1642,6 +1725,14 @@ main(int argc, char **argv)
                     test_multifd_one_side);
     g_test_add_func("/migration/qtest/multifd/fail/one-channel-cut",
                     test_multifd_channel_cut);
+    g_test_add_func("/migration/qtest/multifd/zstd/unix-2-channels",
+                    test_multifd_zstd);
+    g_test_add_data_func(
+        "/migration/qtest/multifd/zstd/fail/source-zstd-destination-none",
+        GINT_TO_POINTER(1), test_multifd_zstd_mismatch);
+    g_test_add_data_func(
+        "/migration/qtest/multifd/zstd/fail/source-none-destination-zstd",
+        GINT_TO_POINTER(0), test_multifd_zstd_mismatch);
     g_test_add_func("/migration/qtest/fail/manifest-mismatch",
                     test_manifest_mismatch);
     g_test_add_func("/migration/qtest/fail/kill-destination/active",
