@@ -155,6 +155,9 @@ capability(GwMig *mig, const char *name)
     if (g_str_equal(name, "multifd")) {
         return &mig->multifd;
     }
+    if (g_str_equal(name, "auto-converge")) {
+        return &mig->auto_converge;
+    }
     return NULL;
 }
 
@@ -227,7 +230,8 @@ json_object *
 gw_mig_query_capabilities(GwMig *mig)
 {
     static const char *const names[] = {"events", "return-path",
-                                        "pause-before-switchover", "multifd"};
+                                        "pause-before-switchover", "multifd",
+                                        "auto-converge"};
     json_object *list = json_object_new_array();
 
     for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {

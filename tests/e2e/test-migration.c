@@ -1190,6 +1190,93 @@ test_not_converging(void)
     gw_test_vm_stop(&src);
 }
 
+/* ---- auto-converge ---- */
+
+#define AC_PAGES 256 /* the working set the simulated guest cycles over */
+#define AC_RATE  500 /* pages/s it dirties when not throttled */
+#define AC_PAGE  0x1c00000ull
+
+/*
+ * The test plays the guest's vCPUs, as everywhere under qtest: it
+ * dirties AC_RATE pages a second over AC_PAGES pages, which no pass at
+ * max-bandwidth (500 kB/s, 122 pages/s) can get under downtime-limit,
+ * and it obeys the throttle the source reports as real vCPUs do (they
+ * run 100 - p % of the time: tests/e2e/test-migration-kvm.c has the real
+ * ones).  Without auto-converge that migration never ends; with it the
+ * throttle must start at cpu-throttle-initial, rise by the increment
+ * until the guest dirties less than the link carries, and the migration
+ * completes with every byte of RAM the same.  Convergence is not faked:
+ * the sender sees only what the writes dirtied.
+ */
+static void
+test_auto_converge(void)
+{
+    GwTestVm src, dst;
+    g_autofree char *uri = NULL;
+    uint8_t buf[PAGE];
+    double debt = 0;
+    gint64 last = g_get_monotonic_time();
+    gint64 deadline = last + 6 * T * 1000ll;
+    unsigned next = 0, writes = 0;
+    int64_t seen = 0, first = 0;
+
+    start_src(&src);
+    start_dst(&dst, "unix:@DIR@/mig.sock", NULL);
+    uri = g_strdup_printf("{\"uri\": \"unix:%s/mig.sock\"}", dst.dir);
+    set_caps(&dst, false);
+    prepare_source(&src);
+    drain_events(&src);
+    set_caps(&src, true);
+    qmp_void(&src, "migrate-set-capabilities",
+             "{\"capabilities\": [{\"capability\": \"auto-converge\", "
+             "\"state\": true}]}");
+    qmp_void(&src, "migrate-set-parameters",
+             "{\"max-bandwidth\": 500000, \"cpu-throttle-initial\": 50, "
+             "\"cpu-throttle-increment\": 20}");
+    qmp_void(&src, "migrate", uri);
+    for (;;) {
+        g_autoptr(json_object) r = query_migrate(&src);
+        const char *st = status_of(r, "status");
+        json_object *pct = json_object_object_get(r, "cpu-throttle-percentage");
+        gint64 now = g_get_monotonic_time();
+        if (g_str_equal(st, "pre-switchover")) {
+            break;
+        }
+        g_assert_cmpstr(st, !=, "failed");
+        g_assert_cmpint(now, <, deadline);
+        if (pct) {
+            int64_t p = json_object_get_int64(pct);
+            g_assert_cmpint(p, >=, seen); /* it only rises */
+            first = first ? first : p;
+            seen = p;
+        }
+        debt += (now - last) / 1e6 * AC_RATE * (100 - seen) / 100;
+        debt = MIN(debt, 16.0); /* a vCPU cannot catch up on lost time */
+        last = now;
+        for (; debt >= 1; debt -= 1, writes++) {
+            fill(buf, 20000 + writes);
+            gw_qt_memwrite(src.qt, AC_PAGE + (next++ % AC_PAGES) * PAGE, buf,
+                           PAGE);
+        }
+        g_usleep(2 * 1000); /* the guest's pace, not a wait for a state */
+    }
+    g_test_message("%u page writes, throttle first %" G_GINT64_FORMAT
+                   " %%, last %" G_GINT64_FORMAT " %%",
+                   writes, first, seen);
+    g_assert_cmpint(first, ==, 50);
+    g_assert_cmpint(seen, >=, 70); /* 50 % leaves the guest too fast */
+    g_assert_cmpint((seen - 50) % 20 == 0 || seen == 99, ==, TRUE);
+    qmp_void(&src, "migrate-continue", "{\"state\": \"pre-switchover\"}");
+    wait_status(&src, "completed");
+    check_completed(&src, &dst);
+    assert_same_guest(&src, &dst);
+    g_autoptr(json_object) done = query_migrate(&src);
+    g_assert_false(
+        json_object_object_get_ex(done, "cpu-throttle-percentage", NULL));
+    gw_test_vm_stop(&src);
+    gw_test_vm_stop(&dst);
+}
+
 /* ---- parallel channels (multifd) ---- */
 
 static void
@@ -1719,6 +1806,8 @@ main(int argc, char **argv)
     g_test_add_func(
         "/migration/qtest/convergence/dirtying-faster-than-max-bandwidth",
         test_not_converging);
+    g_test_add_func("/migration/qtest/auto-converge/throttle-rises-until-done",
+                    test_auto_converge);
     g_test_add_func("/migration/qtest/multifd/unix-2-channels", test_multifd_2);
     g_test_add_func("/migration/qtest/multifd/tcp-4-channels", test_multifd_4);
     g_test_add_func("/migration/qtest/multifd/fail/destination-without-multifd",
