@@ -242,8 +242,7 @@ main(int argc, char **argv)
                     test_round_trip);
     g_test_add_func("/mig/zstd/random-data-does-not-shrink",
                     test_incompressible);
-    g_test_add_func("/mig/zstd/refuses/size-other-than-header",
-                    test_size_lies);
+    g_test_add_func("/mig/zstd/refuses/size-other-than-header", test_size_lies);
     g_test_add_func("/mig/zstd/refuses/more-than-a-batch",
                     test_larger_than_a_batch);
     g_test_add_func("/mig/zstd/refuses/not-a-zstd-frame", test_not_zstd);
