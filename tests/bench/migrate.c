@@ -4,7 +4,8 @@
  * a single stream and with multifd x4 (both VMMs: the capability and
  * multifd-channels, set on both sides, the destination deferred).
  *
- *   migrate [RUNS=5] [MIB=1024] [godwit]   (godwit: skip QEMU)
+ *   migrate [RUNS=5] [MIB=1024] [godwit|zstd]...
+ *   (godwit: skip QEMU; zstd: only the zstd runs below)
  *
  * Then multifd x4 with multifd-compression zstd (level 1, the default),
  * on both VMMs: random RAM (which zstd cannot shrink: the cost of
@@ -560,17 +561,21 @@ main(int argc, char **argv)
     g_autofree char *dir = g_dir_make_tmp("gw-migrate-XXXXXX", NULL);
     const Vmm godwit = {"godwit", godwit_argv, "stop"};
     const Vmm qemu_vmm = {"qemu", qemu_argv, NULL}; /* -S: never ran */
-    bool only_godwit = argc > 3 && g_str_equal(argv[3], "godwit");
+    bool only_godwit = false, only_zstd = false;
     Sample med[2][2][2] = {{{{0}}}}; /* [mode][kind][vmm] */
     Sample zmed[2][2] = {{{0}}};     /* zstd x4: [random, half][vmm] */
 
+    for (int i = 3; i < argc; i++) {
+        only_godwit |= g_str_equal(argv[i], "godwit");
+        only_zstd |= g_str_equal(argv[i], "zstd");
+    }
     qemu_bin = g_find_program_in_path("qemu-system-x86_64");
     ram_bytes = (argc > 2 ? strtoull(argv[2], NULL, 10) : 1024) << 20;
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGPIPE, SIG_IGN);
     printf("paused VM, %" G_GUINT64_FORMAT " MiB, tcp loopback, %d runs\n",
            ram_bytes >> 20, runs);
-    for (int m = 0; m < 2; m++) {
+    for (int m = 0; m < 2 && !only_zstd; m++) {
         for (int k = 0; k < 2; k++) {
             med[m][k][0] =
                 median(&godwit, dir, (RamKind)k, modes[m], false, runs);
