@@ -235,8 +235,8 @@ send_channel_record(Chan *ch, GwMigWriter *w, GError **errp)
 
     gw_mig_st32(rec, ch->index);
     gw_mig_st32(rec + 4, ch->c->compression);
-    return gw_mig_writer_header_version(w, plain ? GW_MIG_VERSION_PLAIN : 3,
-                                        errp) &&
+    return gw_mig_writer_header_version(
+               w, plain ? GW_MIG_VERSION_PLAIN : GW_MIG_VERSION_ZSTD, errp) &&
            gw_mig_write(w, GW_MIG_REC_CHANNEL, rec, plain ? 4 : 8, errp);
 }
 

@@ -560,12 +560,6 @@ gw_vcpus_set_throttle(GwVcpus *v, unsigned pct)
     }
 }
 
-unsigned
-gw_vcpus_throttle(GwVcpus *v)
-{
-    return (unsigned)g_atomic_int_get(&v->throttle_pct);
-}
-
 json_object *
 gw_vcpus_query(GwVcpus *v)
 {

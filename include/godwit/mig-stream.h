@@ -35,6 +35,8 @@
 /* What a stream without compression is written as, so that a godwit
  * that reads only 2 still takes it. */
 #define GW_MIG_VERSION_PLAIN 2u
+/* What a compressed channel stream is written as. */
+#define GW_MIG_VERSION_ZSTD  3u
 #define GW_MIG_STREAM_HEADER 16u /* magic, u32 version, u32 flags */
 #define GW_MIG_RECORD_HEADER 24u /* u32 type, u32 len, u64 xxh3, u64 check */
 #define GW_MIG_MAX_RECORD    (64u << 20) /* largest payload, bytes */

@@ -69,8 +69,6 @@ void gw_vcpus_resume(GwVcpus *v);
  * KVM_RUN every 10 ms while it is on.  Main thread.
  */
 void gw_vcpus_set_throttle(GwVcpus *v, unsigned pct);
-/* The percentage set last (0: not throttled).  Any thread. */
-unsigned gw_vcpus_throttle(GwVcpus *v);
 
 /* How many vCPUs `v` has (fixed at creation). */
 unsigned gw_vcpus_count(GwVcpus *v);
