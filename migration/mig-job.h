@@ -206,6 +206,25 @@ bool gw_mig_chans_compressed(const GwMigChans *c);
 /* Stops and joins the threads, closes the channels (NULL: nothing). */
 void gw_mig_chans_free(GwMigChans *c);
 
+/* auto-converge (converge.c), on the sender thread. */
+typedef struct {
+    gint64 period_start;   /* the current period (a second at least) */
+    uint64_t period_bytes; /* bytes sent when it began */
+    uint64_t period_dirty; /* pages dirtied in it */
+    unsigned dirty_high;   /* periods that dirtied over half of what went */
+    int pct;               /* what the vCPUs were told, 0: not throttled */
+} GwMigConverge;
+
+/* Pre-copy begins, `sent` bytes on the wire so far. */
+void gw_mig_converge_start(GwMigConverge *c, uint64_t sent);
+/* After a dirty-log sync that found `dirty` pages: with the capability,
+ * throttles the vCPUs a step when QEMU's rule says so; false with *errp
+ * if the main thread let the job go. */
+bool gw_mig_converge_sync(GwMigConverge *c, GwMigJob *j, uint64_t sent,
+                          uint64_t dirty, GError **errp);
+/* The migration ends, whatever the outcome: the throttle goes. */
+void gw_mig_converge_stop(GwMigConverge *c, GwMigJob *j);
+
 /* The threads' bodies (outgoing.c, incoming.c). */
 gpointer gw_mig_out_thread(gpointer job);
 gpointer gw_mig_in_thread(gpointer job);

@@ -38,12 +38,8 @@ typedef struct {
     uint64_t queued;     /* multifd: bytes handed to the channels */
     uint64_t best_dirty; /* the fewest pages left after a pass so far */
     unsigned stalled;    /* passes since that did not improve on it */
-    /* auto-converge: the current period (QEMU's, a second at least) */
-    gint64 period_start;
-    uint64_t period_bytes; /* sent_bytes when it began */
-    uint64_t period_dirty; /* pages dirtied in it */
-    unsigned dirty_high;   /* periods that dirtied over half the bytes sent */
-    int throttle_pct;      /* what the vCPUs were told, 0: not throttled */
+    /* auto-converge (converge.c) */
+    GwMigConverge converge;
 } Sender;
 
 /* Bytes on the wire: the main stream's and the channels'. */
@@ -123,21 +119,6 @@ pre_switchover_main(GwMigJob *j, GError **errp)
     }
     gw_mig_set_status(j->mig, j->pause_before_switchover ? GW_MIG_PRE_SWITCHOVER
                                                          : GW_MIG_DEVICE);
-    return true;
-}
-
-/* auto-converge: the vCPUs get j->throttle_pct. */
-static bool
-throttle_main(GwMigJob *j, GError **errp)
-{
-    int pct;
-
-    g_mutex_lock(&j->lock);
-    pct = j->throttle_pct;
-    g_mutex_unlock(&j->lock);
-    g_debug("migration: auto-converge: vCPUs throttled to %d %%", pct);
-    gw_machine_set_cpu_throttle(gw_vm_machine(gw_mig_vm(j->mig)),
-                                (unsigned)pct);
     return true;
 }
 
@@ -484,9 +465,11 @@ check_convergence(Sender *s, uint64_t dirty)
             ", expected downtime %" G_GINT64_FORMAT
             " ms over downtime-limit %d ms, no pass in the last %u left "
             "fewer; raise downtime-limit or max-bandwidth, or pause the "
-            "guest",
+            "guest%s",
             dirty, s->j->stats.passes, s->j->stats.expected_downtime_ms,
-            g_atomic_int_get(&s->j->downtime_limit_ms), s->stalled);
+            g_atomic_int_get(&s->j->downtime_limit_ms), s->stalled,
+            s->converge.pct ? " (auto-converge throttles the vCPUs already)"
+                            : "");
     }
     g_mutex_lock(&s->j->lock);
     bool news = why && !s->j->not_converging;
@@ -498,82 +481,11 @@ check_convergence(Sender *s, uint64_t dirty)
     }
 }
 
-/* ---- auto-converge (QEMU's migration_trigger_throttle) ---- */
-
-#define THROTTLE_PERIOD_US    G_USEC_PER_SEC /* QEMU: bitmap syncs 1 s apart */
-#define THROTTLE_TRIGGER_PCT  50 /* QEMU's throttle-trigger-threshold */
-#define THROTTLE_HIGH_PERIODS 2
-
-/* The next percentage, as QEMU's mig_throttle_guest_down: the initial
- * one, then up by the increment (or, with tailslow, by no more than
- * what would bring the dirtying down to the threshold), up to max. */
-static int
-next_throttle(Sender *s, uint64_t dirty_bytes, uint64_t threshold)
-{
-    GwMigThrottle *t = &s->j->throttle;
-    int max = g_atomic_int_get(&t->max);
-    int inc = g_atomic_int_get(&t->increment);
-
-    if (!s->throttle_pct) {
-        return MIN(g_atomic_int_get(&t->initial), max);
-    }
-    if (g_atomic_int_get(&t->tailslow)) {
-        double cpu_now = 100 - s->throttle_pct;
-        double cpu_ideal = cpu_now * ((double)threshold / (double)dirty_bytes);
-        inc = MIN((int)(cpu_now - cpu_ideal), inc);
-    }
-    return MIN(s->throttle_pct + inc, max);
-}
-
-static bool
-set_throttle(Sender *s, int pct, GError **errp)
-{
-    if (pct == s->throttle_pct) {
-        return true;
-    }
-    g_mutex_lock(&s->j->lock);
-    s->j->throttle_pct = pct;
-    g_mutex_unlock(&s->j->lock);
-    s->throttle_pct = pct;
-    return gw_mig_job_call_main(s->j, throttle_main, errp);
-}
-
-/*
- * After each sync: once a period of a second or more is over, if the
- * guest dirtied more than half of what was sent in it, twice, throttle
- * the vCPUs down a step.  Without the capability nothing happens.
- */
-static bool
-auto_converge(Sender *s, uint64_t dirty, GError **errp)
-{
-    gint64 now = g_get_monotonic_time();
-    uint64_t sent = sent_bytes(s), dirty_bytes, threshold;
-
-    if (!s->j->auto_converge) {
-        return true;
-    }
-    s->period_dirty += dirty;
-    if (now - s->period_start < THROTTLE_PERIOD_US) {
-        return true;
-    }
-    dirty_bytes = s->period_dirty * GW_MEM_PAGE;
-    threshold = (sent - s->period_bytes) * THROTTLE_TRIGGER_PCT / 100;
-    s->period_start = now;
-    s->period_bytes = sent;
-    s->period_dirty = 0;
-    if (dirty_bytes <= threshold || ++s->dirty_high < THROTTLE_HIGH_PERIODS) {
-        return true;
-    }
-    s->dirty_high = 0;
-    return set_throttle(s, next_throttle(s, dirty_bytes, threshold), errp);
-}
-
 /* Passes over the dirty pages until what is left fits downtime-limit. */
 static bool
 precopy(Sender *s, GError **errp)
 {
-    s->period_start = g_get_monotonic_time();
-    s->period_bytes = sent_bytes(s);
+    gw_mig_converge_start(&s->converge, sent_bytes(s));
     for (;;) {
         uint64_t before = sent_bytes(s), dirty;
         gint64 t0 = g_get_monotonic_time();
@@ -592,7 +504,8 @@ precopy(Sender *s, GError **errp)
             return true;
         }
         check_convergence(s, dirty);
-        if (!auto_converge(s, dirty, errp)) {
+        if (!gw_mig_converge_sync(&s->converge, s->j, sent_bytes(s), dirty,
+                                  errp)) {
             return false;
         }
     }
@@ -802,7 +715,8 @@ gw_mig_out_thread(gpointer data)
         gw_mig_chans_shutdown(s.chans);
         destination_reason(&s, &err);
     }
-    set_throttle(&s, 0, NULL); /* the guest, wherever it runs, at speed */
+    gw_mig_converge_stop(&s.converge, j); /* the guest, wherever it runs,
+                                             at speed */
     gw_mig_chans_free(s.chans);
     gw_mig_writer_free(s.w);
     gw_mig_reader_free(s.r);

@@ -1190,6 +1190,76 @@ test_not_converging(void)
     gw_test_vm_stop(&src);
 }
 
+/* ---- compression and throttle parameters: QEMU's names and ranges ---- */
+
+static const struct {
+    const char *args, *desc;
+} bad_params[] = {
+    {"{\"multifd-zstd-level\": 21}",
+     "Parameter 'multifd-zstd-level' expects an integer in the range of 0 "
+     "to 20"},
+    {"{\"multifd-compression\": \"zlib\"}",
+     "multifd-compression 'zlib' is not supported by godwit (none, zstd)"},
+    {"{\"multifd-compression\": \"lz4\"}",
+     "Parameter 'multifd-compression' does not accept value 'lz4'"},
+    {"{\"cpu-throttle-initial\": 0}",
+     "Parameter 'cpu-throttle-initial' expects an integer in the range of 1 "
+     "to 99"},
+    {"{\"cpu-throttle-increment\": 100}",
+     "Parameter 'cpu-throttle-increment' expects an integer in the range of "
+     "1 to 99"},
+    {"{\"cpu-throttle-initial\": 60, \"max-cpu-throttle\": 50}",
+     "Parameter 'max-cpu-throttle' expects an integer in the range of 60 to "
+     "99"},
+};
+
+static int64_t
+param_int(GwTestVm *vm, const char *key)
+{
+    g_autoptr(json_object) p =
+        gw_test_vm_qmp_ok(vm, "query-migrate-parameters", NULL);
+
+    return json_object_get_int64(json_object_object_get(p, key));
+}
+
+/* QEMU's defaults; a refused set changes nothing (all checked first);
+ * a good one shows; auto-converge is a capability now. */
+static void
+test_parameters(void)
+{
+    GwTestVm vm;
+    g_autoptr(json_object) caps = NULL;
+
+    start_src(&vm);
+    g_assert_cmpint(param_int(&vm, "multifd-zstd-level"), ==, 1);
+    g_assert_cmpint(param_int(&vm, "cpu-throttle-initial"), ==, 20);
+    g_assert_cmpint(param_int(&vm, "cpu-throttle-increment"), ==, 10);
+    g_assert_cmpint(param_int(&vm, "max-cpu-throttle"), ==, 99);
+    for (size_t i = 0; i < G_N_ELEMENTS(bad_params); i++) {
+        g_autofree char *cls = NULL, *desc = NULL;
+        gw_test_vm_qmp_err(&vm, "migrate-set-parameters", bad_params[i].args,
+                           &cls, &desc);
+        g_assert_cmpstr(desc, ==, bad_params[i].desc);
+    }
+    g_assert_cmpint(param_int(&vm, "cpu-throttle-initial"), ==, 20);
+    qmp_void(&vm, "migrate-set-parameters",
+             "{\"multifd-compression\": \"zstd\", \"multifd-zstd-level\": "
+             "19, \"cpu-throttle-tailslow\": true}");
+    g_autoptr(json_object) p =
+        gw_test_vm_qmp_ok(&vm, "query-migrate-parameters", NULL);
+    g_assert_cmpstr(status_of(p, "multifd-compression"), ==, "zstd");
+    g_assert_cmpint(param_int(&vm, "multifd-zstd-level"), ==, 19);
+    g_assert_true(json_object_get_boolean(
+        json_object_object_get(p, "cpu-throttle-tailslow")));
+    qmp_void(&vm, "migrate-set-capabilities",
+             "{\"capabilities\": [{\"capability\": \"auto-converge\", "
+             "\"state\": true}]}");
+    caps = gw_test_vm_qmp_ok(&vm, "query-migrate-capabilities", NULL);
+    g_assert_nonnull(strstr(json_object_to_json_string(caps),
+                            "\"auto-converge\", \"state\": true"));
+    gw_test_vm_stop(&vm);
+}
+
 /* ---- auto-converge ---- */
 
 #define AC_PAGES 256 /* the working set the simulated guest cycles over */
@@ -1808,6 +1878,8 @@ main(int argc, char **argv)
         test_not_converging);
     g_test_add_func("/migration/qtest/auto-converge/throttle-rises-until-done",
                     test_auto_converge);
+    g_test_add_func("/migration/qtest/parameters/compression-and-throttle",
+                    test_parameters);
     g_test_add_func("/migration/qtest/multifd/unix-2-channels", test_multifd_2);
     g_test_add_func("/migration/qtest/multifd/tcp-4-channels", test_multifd_4);
     g_test_add_func("/migration/qtest/multifd/fail/destination-without-multifd",
