@@ -12,6 +12,10 @@
  * `failed`, `finished` and `error`; `bytes` are atomics.  The queues are
  * GAsyncQueues.
  *
+ * Compression (multifd-compression zstd): each channel thread compresses
+ * or decompresses its own batches with its own GwMigZstd; both sides
+ * must have the same method, which the CHANNEL record carries.
+ *
  * Order.  A page is in at most one batch per round, but consecutive
  * rounds may carry it on different channels.  So on the destination a
  * channel that read its ROUND_END k waits until every channel and the
@@ -44,7 +48,9 @@ typedef struct {
     GThread *thread;
     GAsyncQueue *q;    /* sending: batches and markers */
     GwMigRamSink sink; /* receiving */
+    GwMigZstd *z;      /* multifd-compression zstd, or NULL */
     uint64_t bytes;    /* atomic: written or read so far */
+    uint64_t raw;      /* atomic, sending: the same before compression */
     unsigned rounds;   /* receiving: ROUND_ENDs read (under lock) */
 } Chan;
 
@@ -53,9 +59,10 @@ struct GwMigChans {
     unsigned n;
     Chan *ch;
     bool sending;
-    GAsyncQueue *free; /* sending: empty batches */
-    unsigned next;     /* sending: the channel of the next batch */
-    int main_fd;       /* receiving: shut down to wake the main reader */
+    GwMigCompression compression; /* the same on every channel */
+    GAsyncQueue *free;            /* sending: empty batches */
+    unsigned next;                /* sending: the channel of the next batch */
+    int main_fd; /* receiving: shut down to wake the main reader */
     GMutex lock;
     GCond cond;
     unsigned main_round;
@@ -105,6 +112,23 @@ gw_mig_chans_bytes(GwMigChans *c)
     return n;
 }
 
+uint64_t
+gw_mig_chans_raw_bytes(GwMigChans *c)
+{
+    uint64_t n = 0;
+
+    for (unsigned i = 0; c && i < c->n; i++) {
+        n += __atomic_load_n(&c->ch[i].raw, __ATOMIC_RELAXED);
+    }
+    return n;
+}
+
+bool
+gw_mig_chans_compressed(const GwMigChans *c)
+{
+    return c && c->compression != GW_MIG_COMPRESS_NONE;
+}
+
 static GwMigChans *
 chans_new(GwMigJob *j, unsigned n, bool sending)
 {
@@ -115,8 +139,12 @@ chans_new(GwMigJob *j, unsigned n, bool sending)
     c->sending = sending;
     c->ch = g_new0(Chan, n);
     c->main_fd = -1;
+    c->compression = j->compression;
     for (unsigned i = 0; i < n; i++) {
         c->ch[i] = (Chan){.c = c, .index = i, .fd = -1};
+        if (c->compression == GW_MIG_COMPRESS_ZSTD) {
+            c->ch[i].z = gw_mig_zstd_new(j->zstd_level);
+        }
     }
     g_mutex_init(&c->lock);
     g_cond_init(&c->cond);
@@ -151,6 +179,7 @@ gw_mig_chans_free(GwMigChans *c)
         if (ch->fd >= 0) {
             close(ch->fd);
         }
+        gw_mig_zstd_free(ch->z);
         if (ch->q) {
             GwMigRamBatch *b;
             while ((b = g_async_queue_try_pop(ch->q))) {
@@ -186,11 +215,29 @@ send_item(Chan *ch, GwMigWriter *w, gpointer item, GError **errp)
     if (item == ROUND) {
         ok = gw_mig_write(w, GW_MIG_REC_ROUND_END, NULL, 0, errp);
     } else {
-        ok = gw_mig_ram_batch_send(item, w, errp);
+        uint64_t raw = gw_mig_ram_batch_wire_size(item);
+        ok = ch->z ? gw_mig_ram_batch_send_zstd(item, w, ch->z, errp)
+                   : gw_mig_ram_batch_send(item, w, errp);
+        __atomic_add_fetch(&ch->raw, raw, __ATOMIC_RELAXED);
         g_async_queue_push(ch->c->free, item); /* emptied, also on error */
     }
     __atomic_store_n(&ch->bytes, gw_mig_writer_bytes(w), __ATOMIC_RELAXED);
     return ok;
+}
+
+/* The stream header and CHANNEL: the index, and with compression its
+ * method (stream version 3, so an older godwit refuses it at once). */
+static bool
+send_channel_record(Chan *ch, GwMigWriter *w, GError **errp)
+{
+    uint8_t rec[8];
+    bool plain = ch->c->compression == GW_MIG_COMPRESS_NONE;
+
+    gw_mig_st32(rec, ch->index);
+    gw_mig_st32(rec + 4, ch->c->compression);
+    return gw_mig_writer_header_version(
+               w, plain ? GW_MIG_VERSION_PLAIN : GW_MIG_VERSION_ZSTD, errp) &&
+           gw_mig_write(w, GW_MIG_REC_CHANNEL, rec, plain ? 4 : 8, errp);
 }
 
 static gpointer
@@ -198,13 +245,9 @@ send_thread(gpointer data)
 {
     Chan *ch = data;
     g_autoptr(GwMigWriter) w = gw_mig_writer_new(ch->fd);
-    uint8_t idx[4];
     g_autoptr(GError) err = NULL;
-    bool ok;
+    bool ok = send_channel_record(ch, w, &err);
 
-    gw_mig_st32(idx, ch->index);
-    ok = gw_mig_writer_header(w, &err) &&
-         gw_mig_write(w, GW_MIG_REC_CHANNEL, idx, sizeof(idx), &err);
     for (;;) {
         gpointer item = g_async_queue_pop(ch->q);
         if (item == STOP) {
@@ -344,6 +387,27 @@ barrier(GwMigChans *c, unsigned *mine)
     return ok;
 }
 
+/* A RAM or RAM_ZSTD record, as this channel's compression says. */
+static bool
+recv_ram(Chan *ch, uint32_t type, const void *data, size_t len, GError **errp)
+{
+    const uint8_t *raw;
+    size_t raw_len;
+
+    if ((type == GW_MIG_REC_RAM_ZSTD) != (ch->z != NULL)) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "a %s record on a channel %s compression",
+                    gw_mig_record_type_name(type), ch->z ? "with" : "without");
+        return false;
+    }
+    if (!ch->z) {
+        return gw_mig_ram_sink_record(&ch->sink, type, data, len, errp);
+    }
+    return gw_mig_zstd_decompress(ch->z, data, len, &raw, &raw_len, errp) &&
+           gw_mig_ram_sink_record(&ch->sink, GW_MIG_REC_RAM, raw, raw_len,
+                                  errp);
+}
+
 static bool
 recv_record(Chan *ch, GwMigReader *r, GError **errp)
 {
@@ -359,6 +423,8 @@ recv_record(Chan *ch, GwMigReader *r, GError **errp)
     data = g_bytes_get_data(payload, &len);
     switch (type) {
     case GW_MIG_REC_RAM:
+    case GW_MIG_REC_RAM_ZSTD:
+        return recv_ram(ch, type, data, len, errp);
     case GW_MIG_REC_ZERO_RANGE:
         return gw_mig_ram_sink_record(&ch->sink, type, data, len, errp);
     case GW_MIG_REC_ROUND_END:
@@ -415,9 +481,38 @@ accept_one(GwMigJob *j, int listen_fd, GError **errp)
     return -1;
 }
 
-/* A new connection's header and CHANNEL record: its index. */
+static const char *
+compression_name(uint32_t method)
+{
+    return method == GW_MIG_COMPRESS_ZSTD ? "zstd" : "none";
+}
+
+/* Both sides must compress alike, as QEMU requires. */
 static bool
-read_channel_index(int fd, unsigned n, unsigned *index, GError **errp)
+check_compression(uint32_t source, GwMigCompression mine, GError **errp)
+{
+    if (source > GW_MIG_COMPRESS_ZSTD) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "migration: the source's channels use compression "
+                    "method %u, which this godwit does not know",
+                    source);
+        return false;
+    }
+    if (source != mine) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "migration: the source's multifd-compression is %s, "
+                    "this destination's is %s: set the same on both sides",
+                    compression_name(source), compression_name(mine));
+        return false;
+    }
+    return true;
+}
+
+/* A new connection's header and CHANNEL record: its index, and the
+ * compression both sides must agree on. */
+static bool
+read_channel_index(int fd, unsigned n, GwMigCompression mine, unsigned *index,
+                   GError **errp)
 {
     g_autoptr(GwMigReader) r = gw_mig_reader_new(fd);
     g_autoptr(GBytes) payload = NULL;
@@ -431,7 +526,8 @@ read_channel_index(int fd, unsigned n, unsigned *index, GError **errp)
         return false;
     }
     p = g_bytes_get_data(payload, &len);
-    if (type != GW_MIG_REC_CHANNEL || len != 4 || gw_mig_ld32(p) >= n) {
+    if (type != GW_MIG_REC_CHANNEL || (len != 4 && len != 8) ||
+        gw_mig_ld32(p) >= n) {
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
                     "migration: a channel's stream does not start with a "
                     "CHANNEL record below %u",
@@ -439,7 +535,7 @@ read_channel_index(int fd, unsigned n, unsigned *index, GError **errp)
         return false;
     }
     *index = gw_mig_ld32(p);
-    return true;
+    return check_compression(len == 8 ? gw_mig_ld32(p + 4) : 0, mine, errp);
 }
 
 GwMigChans *
@@ -452,7 +548,8 @@ gw_mig_chans_accept(GwMigJob *j, int listen_fd, int main_fd, unsigned n,
     for (unsigned k = 0; k < n; k++) {
         unsigned i = 0;
         int fd = accept_one(j, listen_fd, errp);
-        bool ok = fd >= 0 && read_channel_index(fd, n, &i, errp);
+        bool ok =
+            fd >= 0 && read_channel_index(fd, n, c->compression, &i, errp);
         if (ok && c->ch[i].fd >= 0) {
             g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
                         "migration: channel %u connected twice", i);

@@ -65,11 +65,15 @@ current_stats(GwMig *mig, gint64 *total_ms)
     return st;
 }
 
-/* godwit's own: why pre-copy is not converging, while it is not. */
+/* godwit's own: why pre-copy is not converging, while it is not; and
+ * QEMU's cpu-throttle-percentage while auto-converge throttles. */
 static void
 add_convergence(GwMigJob *j, json_object *ret)
 {
     g_mutex_lock(&j->lock);
+    if (j->throttle_pct) {
+        add_int(ret, "cpu-throttle-percentage", j->throttle_pct);
+    }
     if (j->not_converging) {
         json_object_object_add(ret, "x-godwit-not-converging",
                                json_object_new_string(j->not_converging));
@@ -118,12 +122,22 @@ gw_mig_query(GwMig *mig)
 
 /* QEMU 7.2's MigrationCapability values godwit does not implement. */
 static const char *const unimplemented[] = {
-    "xbzrle",          "rdma-pin-all",       "auto-converge",
-    "zero-blocks",     "compress",           "postcopy-ram",
-    "x-colo",          "release-ram",        "block",
-    "dirty-bitmaps",   "postcopy-blocktime", "late-block-activate",
-    "x-ignore-shared", "validate-uuid",      "background-snapshot",
-    "zero-copy-send",  "postcopy-preempt",
+    "xbzrle",
+    "rdma-pin-all",
+    "zero-blocks",
+    "compress",
+    "postcopy-ram",
+    "x-colo",
+    "release-ram",
+    "block",
+    "dirty-bitmaps",
+    "postcopy-blocktime",
+    "late-block-activate",
+    "x-ignore-shared",
+    "validate-uuid",
+    "background-snapshot",
+    "zero-copy-send",
+    "postcopy-preempt",
 };
 
 static bool *
@@ -140,6 +154,9 @@ capability(GwMig *mig, const char *name)
     }
     if (g_str_equal(name, "multifd")) {
         return &mig->multifd;
+    }
+    if (g_str_equal(name, "auto-converge")) {
+        return &mig->auto_converge;
     }
     return NULL;
 }
@@ -213,7 +230,8 @@ json_object *
 gw_mig_query_capabilities(GwMig *mig)
 {
     static const char *const names[] = {"events", "return-path",
-                                        "pause-before-switchover", "multifd"};
+                                        "pause-before-switchover", "multifd",
+                                        "auto-converge"};
     json_object *list = json_object_new_array();
 
     for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
@@ -230,8 +248,8 @@ gw_mig_query_capabilities(GwMig *mig)
 /* ---- parameters ---- */
 
 static bool
-get_param(json_object *params, const char *key, int64_t max, int64_t *out,
-          GError **errp)
+get_param_range(json_object *params, const char *key, int64_t min, int64_t max,
+                int64_t *out, GError **errp)
 {
     json_object *v;
 
@@ -239,14 +257,78 @@ get_param(json_object *params, const char *key, int64_t max, int64_t *out,
         return true;
     }
     *out = json_object_get_int64(v);
-    if (*out < 0 || *out > max) {
+    if (*out < min || *out > max) {
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
-                    "Parameter '%s' expects an integer in the range of 0 to "
-                    "%" G_GINT64_FORMAT,
-                    key, max);
+                    "Parameter '%s' expects an integer in the range of "
+                    "%" G_GINT64_FORMAT " to %" G_GINT64_FORMAT,
+                    key, min, max);
         return false;
     }
     return true;
+}
+
+static bool
+get_param(json_object *params, const char *key, int64_t max, int64_t *out,
+          GError **errp)
+{
+    return get_param_range(params, key, 0, max, out, errp);
+}
+
+/* multifd-compression: the schema let only QEMU's values through. */
+static bool
+get_compression(json_object *params, GwMigCompression *out, GError **errp)
+{
+    json_object *v;
+    const char *name;
+
+    if (!json_object_object_get_ex(params, "multifd-compression", &v)) {
+        return true;
+    }
+    name = json_object_get_string(v);
+    if (g_str_equal(name, "none") || g_str_equal(name, "zstd")) {
+        *out = name[0] == 'z' ? GW_MIG_COMPRESS_ZSTD : GW_MIG_COMPRESS_NONE;
+        return true;
+    }
+    g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                "multifd-compression '%s' is not supported by godwit (none, "
+                "zstd)",
+                name);
+    return false;
+}
+
+/* The auto-converge parameters, checked as QEMU checks them. */
+static bool
+get_throttle(json_object *params, GwMigThrottle *t, GError **errp)
+{
+    int64_t initial = t->initial, inc = t->increment, max = t->max;
+    json_object *v;
+
+    if (!get_param_range(params, "cpu-throttle-initial", 1, 99, &initial,
+                         errp) ||
+        !get_param_range(params, "cpu-throttle-increment", 1, 99, &inc, errp) ||
+        !get_param_range(params, "max-cpu-throttle", initial, 99, &max, errp)) {
+        return false;
+    }
+    t->initial = (int)initial;
+    t->increment = (int)inc;
+    t->max = (int)max;
+    if (json_object_object_get_ex(params, "cpu-throttle-tailslow", &v)) {
+        t->tailslow = json_object_get_boolean(v);
+    }
+    return true;
+}
+
+/* Everything a running migration picks up (atomics). */
+static void
+update_job(GwMigJob *j, const GwMig *mig)
+{
+    g_atomic_int_set(&j->downtime_limit_ms, (int)mig->downtime_limit_ms);
+    g_atomic_pointer_set(&j->max_bandwidth,
+                         (gpointer)(uintptr_t)mig->max_bandwidth);
+    g_atomic_int_set(&j->throttle.initial, mig->throttle.initial);
+    g_atomic_int_set(&j->throttle.increment, mig->throttle.increment);
+    g_atomic_int_set(&j->throttle.max, mig->throttle.max);
+    g_atomic_int_set(&j->throttle.tailslow, mig->throttle.tailslow);
 }
 
 bool
@@ -256,12 +338,19 @@ gw_mig_set_parameters(GwMig *mig, json_object *params, GError **errp)
     int64_t downtime = (int64_t)mig->downtime_limit_ms;
     int64_t bandwidth = (int64_t)mig->max_bandwidth;
     int64_t channels = mig->multifd_channels;
+    int64_t level = mig->multifd_zstd_level;
+    GwMigCompression compression = mig->multifd_compression;
+    GwMigThrottle throttle = mig->throttle;
 
     if (!get_param(params, "downtime-limit", DOWNTIME_LIMIT_MAX, &downtime,
                    errp) ||
         !get_param(params, "max-bandwidth", INT64_MAX, &bandwidth, errp) ||
         !get_param(params, "multifd-channels", GW_MIG_MAX_CHANNELS, &channels,
-                   errp)) {
+                   errp) ||
+        !get_param(params, "multifd-zstd-level", GW_MIG_ZSTD_LEVEL_MAX, &level,
+                   errp) ||
+        !get_compression(params, &compression, errp) ||
+        !get_throttle(params, &throttle, errp)) {
         return false;
     }
     if (channels < 1) {
@@ -271,7 +360,9 @@ gw_mig_set_parameters(GwMig *mig, json_object *params, GError **errp)
                     GW_MIG_MAX_CHANNELS);
         return false;
     }
-    if (json_object_object_get_ex(params, "multifd-channels", NULL) &&
+    if ((json_object_object_get_ex(params, "multifd-channels", NULL) ||
+         json_object_object_get_ex(params, "multifd-compression", NULL) ||
+         json_object_object_get_ex(params, "multifd-zstd-level", NULL)) &&
         in_progress(mig, errp)) {
         return false; /* the channels are set up at the start */
     }
@@ -281,13 +372,15 @@ gw_mig_set_parameters(GwMig *mig, json_object *params, GError **errp)
     }
     mig->cpr = cpr;
     mig->multifd_channels = (unsigned)channels;
+    mig->multifd_compression = compression;
+    mig->multifd_zstd_level = (int)level;
     mig->downtime_limit_ms = (uint64_t)downtime;
     mig->max_bandwidth = (uint64_t)bandwidth;
+    mig->throttle = throttle;
     if (mig->job) {
         /* As QEMU: a running migration uses the new values from its next
          * pass (or batch) on. */
-        g_atomic_int_set(&mig->job->downtime_limit_ms, (int)downtime);
-        g_atomic_pointer_set(&mig->job->max_bandwidth, (gpointer)bandwidth);
+        update_job(mig->job, mig);
     }
     return true;
 }
@@ -302,5 +395,16 @@ gw_mig_query_parameters(GwMig *mig)
     add_int(ret, "downtime-limit", (int64_t)mig->downtime_limit_ms);
     add_int(ret, "max-bandwidth", (int64_t)mig->max_bandwidth);
     add_int(ret, "multifd-channels", (int64_t)mig->multifd_channels);
+    json_object_object_add(
+        ret, "multifd-compression",
+        json_object_new_string(mig->multifd_compression == GW_MIG_COMPRESS_ZSTD
+                                   ? "zstd"
+                                   : "none"));
+    add_int(ret, "multifd-zstd-level", mig->multifd_zstd_level);
+    add_int(ret, "cpu-throttle-initial", mig->throttle.initial);
+    add_int(ret, "cpu-throttle-increment", mig->throttle.increment);
+    json_object_object_add(ret, "cpu-throttle-tailslow",
+                           json_object_new_boolean(mig->throttle.tailslow));
+    add_int(ret, "max-cpu-throttle", mig->throttle.max);
     return ret;
 }

@@ -30,6 +30,14 @@ typedef struct {
     int64_t setup_ms, downtime_ms, expected_downtime_ms;
 } GwMigStats;
 
+/* auto-converge's parameters (QEMU's names and defaults). */
+typedef struct {
+    int initial;   /* cpu-throttle-initial, 1 … 99, default 20 */
+    int increment; /* cpu-throttle-increment, 1 … 99, default 10 */
+    int max;       /* max-cpu-throttle, initial … 99, default 99 */
+    int tailslow;  /* cpu-throttle-tailslow, a bool */
+} GwMigThrottle;
+
 typedef struct GwMigJob GwMigJob;
 typedef bool (*GwMigMainFn)(GwMigJob *j, GError **errp);
 
@@ -52,11 +60,15 @@ struct GwMigJob {
     gpointer max_bandwidth; /* bytes/s, as an integer */
     bool pause_before_switchover;
     unsigned channels; /* multifd channels besides the main stream, or 0 */
-    bool ram_file;     /* gw_mig_ram_is_file, found on the main thread */
-    char *uri;         /* outgoing: where the channels connect */
-    int listen_fd;     /* incoming: the controller's, for the channels */
-    int continued;     /* atomic: migrate-continue came */
-    char *manifest;    /* outgoing: the source's, JSON text */
+    GwMigCompression compression; /* multifd-compression, both sides */
+    int zstd_level;               /* multifd-zstd-level, the source's */
+    bool auto_converge;           /* the capability, at the start */
+    GwMigThrottle throttle;       /* its parameters (atomics) */
+    bool ram_file;  /* gw_mig_ram_is_file, found on the main thread */
+    char *uri;      /* outgoing: where the channels connect */
+    int listen_fd;  /* incoming: the controller's, for the channels */
+    int continued;  /* atomic: migrate-continue came */
+    char *manifest; /* outgoing: the source's, JSON text */
     /* outgoing: set on the main thread before each pass */
     bool vm_paused;
     /* outgoing: set on the main thread by the switch-over call */
@@ -71,6 +83,8 @@ struct GwMigJob {
     char *error; /* the thread's reason when it failed */
     /* outgoing, under lock: why pre-copy is not converging, or NULL */
     char *not_converging;
+    /* outgoing, under lock: auto-converge's vCPU throttle now (0: off) */
+    int throttle_pct;
 };
 
 GwMigJob *gw_mig_job_new(GwMig *mig, int fd, bool outgoing);
@@ -105,6 +119,10 @@ struct GwMig {
     int64_t total_ms; /* the last job's total time */
     bool events, return_path, pause_before_switchover, multifd;
     unsigned multifd_channels;
+    GwMigCompression multifd_compression;
+    int multifd_zstd_level;
+    bool auto_converge;
+    GwMigThrottle throttle;
     uint64_t downtime_limit_ms, max_bandwidth;
     int listen_fd; /* incoming: waiting for the source */
     guint listen_watch;
@@ -186,6 +204,11 @@ bool gw_mig_chans_round(GwMigChans *c, GError **errp);
 bool gw_mig_chans_error(GwMigChans *c, GError **errp);
 /* Bytes all channels wrote or read (NULL: 0). */
 uint64_t gw_mig_chans_bytes(GwMigChans *c);
+/* Sending: the RAM records' size the channels sent, as it was before
+ * compression (gw_mig_ram_batch_wire_size of each; NULL: 0). */
+uint64_t gw_mig_chans_raw_bytes(GwMigChans *c);
+/* Whether the channels compress (NULL: no). */
+bool gw_mig_chans_compressed(const GwMigChans *c);
 /* Stops and joins the threads, closes the channels (NULL: nothing). */
 void gw_mig_chans_free(GwMigChans *c);
 
@@ -208,6 +231,24 @@ bool gw_mig_cpr_layout_check(const GwGuestMemory *mem, const void *data,
  * RAM (read-only); after COMMIT, make it writable. */
 bool gw_mig_cpr_adopt_main(GwMigJob *j, GError **errp);
 bool gw_mig_cpr_own_main(GwMigJob *j, GError **errp);
+/* auto-converge (converge.c), on the sender thread. */
+typedef struct {
+    gint64 period_start;   /* the current period (a second at least) */
+    uint64_t period_bytes; /* bytes sent when it began */
+    uint64_t period_dirty; /* pages dirtied in it */
+    unsigned dirty_high;   /* periods that dirtied over half of what went */
+    int pct;               /* what the vCPUs were told, 0: not throttled */
+} GwMigConverge;
+
+/* Pre-copy begins, `sent` bytes on the wire so far. */
+void gw_mig_converge_start(GwMigConverge *c, uint64_t sent);
+/* After a dirty-log sync that found `dirty` pages: with the capability,
+ * throttles the vCPUs a step when QEMU's rule says so; false with *errp
+ * if the main thread let the job go. */
+bool gw_mig_converge_sync(GwMigConverge *c, GwMigJob *j, uint64_t sent,
+                          uint64_t dirty, GError **errp);
+/* The migration ends, whatever the outcome: the throttle goes. */
+void gw_mig_converge_stop(GwMigConverge *c, GwMigJob *j);
 
 /* The threads' bodies (outgoing.c, incoming.c). */
 gpointer gw_mig_out_thread(gpointer job);

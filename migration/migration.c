@@ -42,7 +42,9 @@ gw_mig_new(GwVm *vm)
     mig->return_path = false;
     mig->downtime_limit_ms = GW_MIG_DOWNTIME_LIMIT_MS;
     mig->max_bandwidth = GW_MIG_MAX_BANDWIDTH;
-    mig->multifd_channels = 2; /* QEMU's default */
+    mig->multifd_channels = 2;   /* QEMU's default */
+    mig->multifd_zstd_level = 1; /* QEMU's default */
+    mig->throttle = (GwMigThrottle){.initial = 20, .increment = 10, .max = 99};
     mig->listen_fd = -1;
     return mig;
 }
@@ -171,6 +173,10 @@ new_job(GwMig *mig, int fd, bool outgoing)
     j->max_bandwidth = (gpointer)(uintptr_t)mig->max_bandwidth;
     j->pause_before_switchover = mig->pause_before_switchover;
     j->channels = mig->multifd ? mig->multifd_channels : 0;
+    j->compression = mig->multifd_compression;
+    j->zstd_level = mig->multifd_zstd_level;
+    j->auto_converge = mig->auto_converge;
+    j->throttle = mig->throttle;
     if (gw_vm_machine(mig->vm)) {
         j->ram_file =
             gw_mig_ram_is_file(gw_machine_memory(gw_vm_machine(mig->vm)));

@@ -39,6 +39,8 @@ typedef struct {
     uint64_t queued;     /* multifd: bytes handed to the channels */
     uint64_t best_dirty; /* the fewest pages left after a pass so far */
     unsigned stalled;    /* passes since that did not improve on it */
+    /* auto-converge (converge.c) */
+    GwMigConverge converge;
 } Sender;
 
 /* Bytes on the wire: the main stream's and the channels'. */
@@ -121,6 +123,19 @@ pre_switchover_main(GwMigJob *j, GError **errp)
     return true;
 }
 
+/* The log line goes out on the main thread: GLib's timestamp reads the
+ * time zone file, which a migration thread may not stat. */
+static bool
+warn_main(GwMigJob *j, GError **errp)
+{
+    g_mutex_lock(&j->lock);
+    if (j->not_converging) {
+        g_warning("migration: %s", j->not_converging);
+    }
+    g_mutex_unlock(&j->lock);
+    return true;
+}
+
 static bool
 device_main(GwMigJob *j, GError **errp)
 {
@@ -170,13 +185,31 @@ count_page(Sender *s, bool zero)
  * one batch ran at the link's speed, which made every guest look as if
  * it converged).  The switch-over is never throttled.
  */
+/*
+ * What max-bandwidth charges: the main stream's bytes and what the
+ * channels were given, sent or not, so that their queues cannot let a
+ * burst past the limit.  Compressing channels are charged what they
+ * wrote, plus what is still queued at its uncompressed size (bounded by
+ * the pool); never less than before, so the window never goes back.
+ */
+static uint64_t
+charged_bytes(Sender *s)
+{
+    uint64_t bytes = gw_mig_writer_bytes(s->w) + s->queued;
+
+    if (gw_mig_chans_compressed(s->chans)) {
+        uint64_t raw = gw_mig_chans_raw_bytes(s->chans);
+        bytes = gw_mig_writer_bytes(s->w) + gw_mig_chans_bytes(s->chans) +
+                (s->queued > raw ? s->queued - raw : 0);
+    }
+    return MAX(bytes, s->prev_bytes);
+}
+
 static void
 throttle(Sender *s)
 {
     uint64_t limit = (uintptr_t)g_atomic_pointer_get(&s->j->max_bandwidth);
-    /* what the channels were given, sent or not: their queues must not
-     * let a burst past the limit */
-    uint64_t bytes = gw_mig_writer_bytes(s->w) + s->queued;
+    uint64_t bytes = charged_bytes(s);
     gint64 now = g_get_monotonic_time(), due;
 
     if (!s->throttled || !limit) {
@@ -199,18 +232,11 @@ throttle(Sender *s)
     }
 }
 
-/* A batch's record size on the wire. */
+/* A batch's record size on the wire (before compression). */
 static uint64_t
 batch_bytes(GwMigRamBatch *b)
 {
-    int n;
-    const struct iovec *iov = gw_mig_ram_batch_iov(b, &n);
-    uint64_t len = GW_MIG_RECORD_HEADER;
-
-    for (int i = 0; i < n; i++) {
-        len += iov[i].iov_len;
-    }
-    return len;
+    return gw_mig_ram_batch_wire_size(b);
 }
 
 /* A full batch goes: on the main stream, or to a channel for a new one. */
@@ -384,12 +410,28 @@ sync_dirty(Sender *s, uint64_t *n, GError **errp)
     return true;
 }
 
+/* How many bytes of RAM records one byte on the wire carried so far:
+ * above 1 when the channels compress. */
+static double
+compression_ratio(Sender *s)
+{
+    uint64_t wire = gw_mig_chans_bytes(s->chans);
+    uint64_t raw = gw_mig_chans_raw_bytes(s->chans);
+
+    if (!gw_mig_chans_compressed(s->chans) || !wire || raw <= wire) {
+        return 1.0;
+    }
+    return (double)raw / (double)wire;
+}
+
 static void
 record_pass(Sender *s, uint64_t bytes, gint64 us, uint64_t dirty)
 {
     GwMigStats *st = &s->j->stats;
     double secs = MAX(us, 1) / 1e6;
     double rate = bytes / secs; /* bytes/s */
+    /* what is left is counted uncompressed: so is the rate it goes at */
+    double raw_rate = rate * compression_ratio(s);
 
     g_mutex_lock(&s->j->lock);
     st->passes++;
@@ -397,7 +439,7 @@ record_pass(Sender *s, uint64_t bytes, gint64 us, uint64_t dirty)
     st->mbps = rate * 8 / 1e6;
     st->dirty_rate = (uint64_t)(dirty / secs);
     st->expected_downtime_ms =
-        rate > 0 ? (int64_t)(st->remaining / rate * 1000) : 0;
+        raw_rate > 0 ? (int64_t)(st->remaining / raw_rate * 1000) : 0;
     g_mutex_unlock(&s->j->lock);
 }
 
@@ -424,23 +466,27 @@ check_convergence(Sender *s, uint64_t dirty)
             ", expected downtime %" G_GINT64_FORMAT
             " ms over downtime-limit %d ms, no pass in the last %u left "
             "fewer; raise downtime-limit or max-bandwidth, or pause the "
-            "guest",
+            "guest%s",
             dirty, s->j->stats.passes, s->j->stats.expected_downtime_ms,
-            g_atomic_int_get(&s->j->downtime_limit_ms), s->stalled);
+            g_atomic_int_get(&s->j->downtime_limit_ms), s->stalled,
+            s->converge.pct ? " (auto-converge throttles the vCPUs already)"
+                            : "");
     }
     g_mutex_lock(&s->j->lock);
-    if (why && !s->j->not_converging) {
-        g_warning("migration: %s", why);
-    }
+    bool news = why && !s->j->not_converging;
     g_free(s->j->not_converging);
     s->j->not_converging = g_steal_pointer(&why);
     g_mutex_unlock(&s->j->lock);
+    if (news) {
+        gw_mig_job_call_main(s->j, warn_main, NULL);
+    }
 }
 
 /* Passes over the dirty pages until what is left fits downtime-limit. */
 static bool
 precopy(Sender *s, GError **errp)
 {
+    gw_mig_converge_start(&s->converge, sent_bytes(s));
     for (;;) {
         uint64_t before = sent_bytes(s), dirty;
         gint64 t0 = g_get_monotonic_time();
@@ -459,6 +505,10 @@ precopy(Sender *s, GError **errp)
             return true;
         }
         check_convergence(s, dirty);
+        if (!gw_mig_converge_sync(&s->converge, s->j, sent_bytes(s), dirty,
+                                  errp)) {
+            return false;
+        }
     }
 }
 
@@ -691,6 +741,8 @@ gw_mig_out_thread(gpointer data)
         gw_mig_chans_shutdown(s.chans);
         destination_reason(&s, &err);
     }
+    gw_mig_converge_stop(&s.converge, j); /* the guest, wherever it runs,
+                                             at speed */
     gw_mig_chans_free(s.chans);
     gw_mig_writer_free(s.w);
     gw_mig_reader_free(s.r);

@@ -131,6 +131,16 @@ gw_mig_ram_batch_iov(GwMigRamBatch *b, int *iovcnt)
     return b->iov;
 }
 
+uint64_t
+gw_mig_ram_batch_wire_size(GwMigRamBatch *b)
+{
+    if (!b->count) {
+        return 0;
+    }
+    return GW_MIG_RECORD_HEADER + 4 + 8 * (uint64_t)b->count +
+           (uint64_t)b->ndata * GW_MIG_PAGE_SIZE;
+}
+
 bool
 gw_mig_ram_batch_send(GwMigRamBatch *b, GwMigWriter *w, GError **errp)
 {

@@ -48,6 +48,7 @@ static const struct {
     {GW_MIG_REC_RP_READY, "RP_READY"}, {GW_MIG_REC_ZERO_RANGE, "ZERO_RANGE"},
     {GW_MIG_REC_CHANNELS, "CHANNELS"}, {GW_MIG_REC_CHANNEL, "CHANNEL"},
     {GW_MIG_REC_CPR_RAM, "CPR_RAM"},
+    {GW_MIG_REC_RAM_ZSTD, "RAM_ZSTD"},
 };
 
 const char *
@@ -199,11 +200,18 @@ check_not_broken(const GwMigWriter *w, GError **errp)
 bool
 gw_mig_writer_header(GwMigWriter *w, GError **errp)
 {
+    return gw_mig_writer_header_version(w, GW_MIG_VERSION_PLAIN, errp);
+}
+
+bool
+gw_mig_writer_header_version(GwMigWriter *w, uint32_t version, GError **errp)
+{
     uint8_t h[GW_MIG_STREAM_HEADER];
     struct iovec iov = {h, sizeof(h)};
 
+    g_assert(version >= 1 && version <= GW_MIG_VERSION);
     memcpy(h, GW_MIG_MAGIC, 8);
-    gw_mig_st32(h + 8, GW_MIG_VERSION);
+    gw_mig_st32(h + 8, version);
     gw_mig_st32(h + 12, 0);
     return check_not_broken(w, errp) && write_all(w, &iov, 1, errp);
 }

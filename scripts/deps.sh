@@ -1,7 +1,7 @@
 # Sourced by demo.sh and test.sh: installs the Debian packages godwit
 # needs when any is missing (as root, or through sudo).
 GW_BUILD_DEPS="meson ninja-build gcc gcc-multilib pkg-config libglib2.0-dev
-libjson-c-dev libseccomp-dev libxxhash-dev"
+libjson-c-dev libseccomp-dev libxxhash-dev libzstd-dev"
 # Only tests use these: a reference VMM, a QMP peer, a formatter, Go
 # with go-qemu (a QMP client written for QEMU), and iasl, which
 # disassembles and recompiles the DSDT (tests/unit/test-aml.c), and

@@ -614,6 +614,14 @@ gw_machine_pause(GwMachine *m)
 }
 
 void
+gw_machine_set_cpu_throttle(GwMachine *m, unsigned pct)
+{
+    if (m->vcpus) {
+        gw_vcpus_set_throttle(m->vcpus, pct);
+    }
+}
+
+void
 gw_machine_resume(GwMachine *m)
 {
     set_devices_running(m, true);

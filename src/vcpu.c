@@ -3,6 +3,12 @@
  * in include/godwit/vcpu.h; in short: `lock` guards pause_req, quit,
  * parked and each Vcpu's tid; `dev_lock` (the machine's) guards device
  * state and is held only around one exit's device access.
+ *
+ * The throttle (auto-converge), as QEMU's softmmu/cpu-throttle.c: while
+ * `throttle_pct` (an atomic) is p > 0, a main-loop timer kicks every
+ * vCPU out of KVM_RUN each THROTTLE_SLICE_US, and a vCPU that ran that
+ * long since it last slept sleeps p / (1 - p) of a slice, on `cond`, so
+ * that a pause or quit wakes it at once.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -16,10 +22,11 @@
 #include <godwit/util.h>
 #include <godwit/vcpu.h>
 
-#define KICK_SIGNAL  SIGUSR1
-#define BOOT_GDT_GPA 0x500u
-#define BOOT_CS      0x10
-#define BOOT_DS      0x18
+#define KICK_SIGNAL       SIGUSR1
+#define THROTTLE_SLICE_US 10000 /* QEMU's CPU_THROTTLE_TIMESLICE_NS */
+#define BOOT_GDT_GPA      0x500u
+#define BOOT_CS           0x10
+#define BOOT_DS           0x18
 
 typedef struct {
     struct GwVcpus *owner;
@@ -33,6 +40,7 @@ typedef struct {
     /* The last exit was IO/MMIO: KVM finishes that instruction only on
      * the next KVM_RUN.  Owned by the vCPU's thread. */
     bool io_pending;
+    gint64 slice_start; /* throttle: when it last woke; vCPU thread only */
 } Vcpu;
 
 struct GwVcpus {
@@ -49,6 +57,8 @@ struct GwVcpus {
     GCond cond;
     bool pause_req, quit;
     unsigned parked;
+    int throttle_pct;    /* atomic: auto-converge's, 0 … 99 */
+    guint throttle_tick; /* main thread: the kicking timer, or 0 */
 };
 
 static void
@@ -162,6 +172,27 @@ handle_exit(Vcpu *c)
 
 static void complete_pending_io(Vcpu *c);
 
+/* Throttled: after a slice of running, sleep pct / (1 - pct) of one. */
+static void
+throttle_sleep(Vcpu *c)
+{
+    GwVcpus *v = c->owner;
+    int pct = g_atomic_int_get(&v->throttle_pct);
+    gint64 now = g_get_monotonic_time(), end;
+
+    if (!pct || now - c->slice_start < THROTTLE_SLICE_US) {
+        c->slice_start = pct ? c->slice_start : now;
+        return;
+    }
+    end = now + (gint64)(THROTTLE_SLICE_US * (pct / (100.0 - pct))) + 1;
+    g_mutex_lock(&v->lock);
+    while (!v->quit && !v->pause_req && g_atomic_int_get(&v->throttle_pct) &&
+           g_cond_wait_until(&v->cond, &v->lock, end)) {
+    }
+    g_mutex_unlock(&v->lock);
+    c->slice_start = g_get_monotonic_time();
+}
+
 /*
  * Parks while paused (or dead); false once told to quit.  A vCPU never
  * parks with an IO/MMIO instruction half done, so that its state read
@@ -262,6 +293,7 @@ vcpu_thread(gpointer data)
             break;
         }
         run_once(c);
+        throttle_sleep(c);
     }
     return NULL;
 }
@@ -349,6 +381,7 @@ gw_vcpus_free(GwVcpus *v)
     if (!v) {
         return;
     }
+    g_clear_handle_id(&v->throttle_tick, g_source_remove);
     g_mutex_lock(&v->lock);
     v->quit = true;
     kick(v);
@@ -478,6 +511,7 @@ gw_vcpus_pause(GwVcpus *v)
     g_mutex_lock(&v->lock);
     v->pause_req = true;
     kick(v);
+    g_cond_broadcast(&v->cond); /* a throttled vCPU asleep */
     while (v->parked < v->n) {
         g_cond_wait(&v->cond, &v->lock);
     }
@@ -491,6 +525,39 @@ gw_vcpus_resume(GwVcpus *v)
     v->pause_req = false;
     g_cond_broadcast(&v->cond);
     g_mutex_unlock(&v->lock);
+}
+
+/* Each slice: every vCPU out of KVM_RUN, to see whether it must sleep.
+ * A signal alone: unlike a pause, an exit is not required. */
+static gboolean
+throttle_tick(gpointer data)
+{
+    GwVcpus *v = data;
+
+    g_mutex_lock(&v->lock);
+    for (unsigned i = 0; i < v->n; i++) {
+        if (v->cpus[i].tid) {
+            pthread_kill(v->cpus[i].pthread, KICK_SIGNAL);
+        }
+    }
+    g_mutex_unlock(&v->lock);
+    return G_SOURCE_CONTINUE;
+}
+
+void
+gw_vcpus_set_throttle(GwVcpus *v, unsigned pct)
+{
+    g_assert(pct <= 99);
+    g_atomic_int_set(&v->throttle_pct, (int)pct);
+    if (pct && !v->throttle_tick) {
+        v->throttle_tick =
+            g_timeout_add(THROTTLE_SLICE_US / 1000, throttle_tick, v);
+    } else if (!pct) {
+        g_clear_handle_id(&v->throttle_tick, g_source_remove);
+        g_mutex_lock(&v->lock);
+        g_cond_broadcast(&v->cond); /* sleepers run again now */
+        g_mutex_unlock(&v->lock);
+    }
 }
 
 json_object *

@@ -58,6 +58,11 @@ void gw_machine_pause(GwMachine *m);
  * gw_machine_pause run again.  Main thread. */
 void gw_machine_resume(GwMachine *m);
 
+/* auto-converge: throttles the vCPUs to run (100 - pct) % of the time
+ * (gw_vcpus_set_throttle), 0 … 99, 0 off; nothing without vCPUs (qtest,
+ * where the test plays the CPU).  Main thread. */
+void gw_machine_set_cpu_throttle(GwMachine *m, unsigned pct);
+
 /* Resets devices and vCPUs and reloads the kernel (vCPUs paused). */
 bool gw_machine_reset(GwMachine *m, GError **errp);
 

@@ -28,8 +28,15 @@
 #include <sys/uio.h>
 #include <glib.h>
 
-#define GW_MIG_MAGIC         "GODWITMS" /* 8 bytes, no NUL on the wire */
-#define GW_MIG_VERSION       2u  /* 2 added ZERO_RANGE; 1 is still read */
+#define GW_MIG_MAGIC "GODWITMS" /* 8 bytes, no NUL on the wire */
+/* The newest version read: 2 added ZERO_RANGE, 3 compressed channels
+ * (RAM_ZSTD, CHANNEL's compression); 1 is still read. */
+#define GW_MIG_VERSION 3u
+/* What a stream without compression is written as, so that a godwit
+ * that reads only 2 still takes it. */
+#define GW_MIG_VERSION_PLAIN 2u
+/* What a compressed channel stream is written as. */
+#define GW_MIG_VERSION_ZSTD  3u
 #define GW_MIG_STREAM_HEADER 16u /* magic, u32 version, u32 flags */
 #define GW_MIG_RECORD_HEADER 24u /* u32 type, u32 len, u64 xxh3, u64 check */
 #define GW_MIG_MAX_RECORD    (64u << 20) /* largest payload, bytes */
@@ -56,7 +63,9 @@ typedef enum {
     GW_MIG_REC_COMMIT = 6,       /* after RP_OK: the destination runs */
     GW_MIG_REC_ZERO_RANGE = 7,   /* u64 gpa, u64 len: all zero (v2) */
     GW_MIG_REC_CHANNELS = 8,     /* u32 n: n channel streams follow (v2) */
-    GW_MIG_REC_CHANNEL = 9,      /* u32 i: a channel stream's first (v2) */
+    GW_MIG_REC_CHANNEL = 9,      /* u32 i: a channel stream's first (v2);
+                                    v3: and u32 compression */
+    GW_MIG_REC_RAM_ZSTD = 10,    /* a RAM batch, zstd-compressed (v3) */
     GW_MIG_REC_RP_OK = 0x100,    /* return path: destination loaded all */
     GW_MIG_REC_RP_ERROR = 0x101, /* return path: UTF-8 reason */
     GW_MIG_REC_RP_READY = 0x102, /* return path: manifest accepted */
@@ -98,11 +107,16 @@ void gw_mig_writer_free(GwMigWriter *w);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwMigWriter, gw_mig_writer_free)
 
 /*
- * Writes the stream header; call once, before any record.  On a write
- * error the writer is broken: every later call fails with the same
- * kind of error, since the peer can no longer find a record boundary.
+ * Writes the stream header (version GW_MIG_VERSION_PLAIN); call once,
+ * before any record.  On a write error the writer is broken: every
+ * later call fails with the same kind of error, since the peer can no
+ * longer find a record boundary.
  */
 bool gw_mig_writer_header(GwMigWriter *w, GError **errp);
+/* The same with `version` (1 … GW_MIG_VERSION): a stream that uses
+ * what a later version added says so, so an older reader refuses it. */
+bool gw_mig_writer_header_version(GwMigWriter *w, uint32_t version,
+                                  GError **errp);
 
 /*
  * Writes one record of `type` with `len` bytes of `payload` (NULL when
@@ -316,6 +330,10 @@ void gw_mig_ram_batch_add_zero(GwMigRamBatch *b, uint64_t gpa);
  */
 const struct iovec *gw_mig_ram_batch_iov(GwMigRamBatch *b, int *iovcnt);
 
+/* The batch's RAM record size on the wire, header included (0 when
+ * empty). */
+uint64_t gw_mig_ram_batch_wire_size(GwMigRamBatch *b);
+
 /* Empties the batch (capacity and mode kept). */
 void gw_mig_ram_batch_reset(GwMigRamBatch *b);
 
@@ -345,3 +363,47 @@ typedef bool (*GwMigPageFn)(void *opaque, uint64_t gpa, const void *data,
  */
 bool gw_mig_ram_batch_parse(const void *payload, size_t len, GwMigPageFn page,
                             void *opaque, GError **errp);
+
+/* --- compressed RAM batches (RAM_ZSTD, stream version 3) -------------- */
+
+/* A channel's compression method, as the CHANNEL record names it. */
+typedef enum {
+    GW_MIG_COMPRESS_NONE = 0,
+    GW_MIG_COMPRESS_ZSTD = 1,
+} GwMigCompression;
+
+#define GW_MIG_ZSTD_LEVEL_MAX 20 /* QEMU's multifd-zstd-level bound */
+/* The largest batch a RAM_ZSTD record may decompress to: a batch of
+ * GW_MIG_RAM_BATCH_PAGES data pages. */
+#define GW_MIG_ZSTD_MAX_RAW                                                    \
+    (4u + GW_MIG_RAM_BATCH_PAGES * (8u + GW_MIG_PAGE_SIZE))
+
+/*
+ * One channel's zstd state: a compression context at `level` (0 …
+ * GW_MIG_ZSTD_LEVEL_MAX; 0 is zstd's default, as in QEMU) and a
+ * decompression context, with their buffers.  One thread at a time.
+ */
+typedef struct GwMigZstd GwMigZstd;
+GwMigZstd *gw_mig_zstd_new(int level);
+void gw_mig_zstd_free(GwMigZstd *z);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwMigZstd, gw_mig_zstd_free)
+
+/*
+ * Writes the batch as one RAM_ZSTD record (u32 length of the RAM batch
+ * payload, then one zstd frame of it) and empties it, also on error.
+ * An empty batch writes nothing.
+ */
+bool gw_mig_ram_batch_send_zstd(GwMigRamBatch *b, GwMigWriter *w, GwMigZstd *z,
+                                GError **errp);
+
+/*
+ * Decompresses a RAM_ZSTD payload into z's buffer: *raw points at the
+ * RAM batch payload (valid until the next call on z), *raw_len its
+ * length.  FORMAT errors: a length of 0 or over GW_MIG_ZSTD_MAX_RAW, a
+ * frame that is not zstd or is corrupt, or one that decompresses to
+ * another length than the header says.  The batch itself is not
+ * checked: that is gw_mig_ram_batch_parse's.
+ */
+bool gw_mig_zstd_decompress(GwMigZstd *z, const void *payload, size_t len,
+                            const uint8_t **raw, size_t *raw_len,
+                            GError **errp);

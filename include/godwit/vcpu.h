@@ -62,6 +62,14 @@ bool gw_vcpus_start(GwVcpus *v, bool paused, GError **errp);
 void gw_vcpus_pause(GwVcpus *v);
 void gw_vcpus_resume(GwVcpus *v);
 
+/*
+ * auto-converge's throttle: each vCPU thread, after running 10 ms,
+ * sleeps pct / (1 - pct) of that (QEMU's cpu_throttle_set), 0 … 99; 0
+ * stops it.  A timer on the default main context kicks the vCPUs out of
+ * KVM_RUN every 10 ms while it is on.  Main thread.
+ */
+void gw_vcpus_set_throttle(GwVcpus *v, unsigned pct);
+
 /* How many vCPUs `v` has (fixed at creation). */
 unsigned gw_vcpus_count(GwVcpus *v);
 

@@ -4,7 +4,13 @@
  * a single stream and with multifd x4 (both VMMs: the capability and
  * multifd-channels, set on both sides, the destination deferred).
  *
- *   migrate [RUNS=5] [MIB=1024] [godwit]   (godwit: skip QEMU)
+ *   migrate [RUNS=5] [MIB=1024] [godwit|zstd]...
+ *   (godwit: skip QEMU; zstd: only the zstd runs below)
+ *
+ * Then multifd x4 with multifd-compression zstd (level 1, the default),
+ * on both VMMs: random RAM (which zstd cannot shrink: the cost of
+ * trying) and half-compressible RAM (each page's first half random, the
+ * second zero: no zero page, about 2:1 for zstd).
  *
  * godwit runs --qtest on both sides (no vCPU: the VM is paused anyway),
  * QEMU 7.2 `-accel tcg -S -machine pc` with its RAM in a memory backend
@@ -42,7 +48,7 @@
 
 #define T (120 * 1000) /* ms: every wait is bounded by this */
 
-typedef enum { RAM_RANDOM, RAM_ZERO } RamKind;
+typedef enum { RAM_RANDOM, RAM_ZERO, RAM_HALF } RamKind;
 
 typedef struct {
     GPid pid;
@@ -240,6 +246,23 @@ fill_random(int fd, uint64_t seed)
     return h;
 }
 
+/* Half-compressible: each page's first 2 KiB random, the rest zero. */
+static uint64_t
+fill_half(int fd, uint64_t seed)
+{
+    uint64_t *p =
+        mmap(NULL, ram_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    uint64_t h;
+
+    g_assert_true(p != MAP_FAILED);
+    for (uint64_t i = 0; i < ram_bytes / 8; i++) {
+        p[i] = (i % 512) < 256 ? splitmix64(&seed) : 0;
+    }
+    h = XXH3_64bits(p, ram_bytes);
+    munmap(p, ram_bytes);
+    return h;
+}
+
 /* XXH3 of guest RAM, by pread (holes read as zero and stay holes;
  * untouched anonymous memory reads as the zero page). */
 static uint64_t
@@ -353,8 +376,8 @@ qemu_argv(const char *dir, const char *sock, const char *incoming, RamKind kind)
     GPtrArray *a = g_ptr_array_new();
     /* Zero RAM in QEMU's fastest form, anonymous memory on both sides
      * (a hole of a memfd would be allocated by QEMU's zero check). */
-    const char *backend = kind == RAM_RANDOM ? "memory-backend-memfd,share=on"
-                                             : "memory-backend-ram";
+    const char *backend = kind != RAM_ZERO ? "memory-backend-memfd,share=on"
+                                           : "memory-backend-ram";
 
     (void)dir;
     for (const char *const *s =
@@ -379,9 +402,9 @@ qemu_argv(const char *dir, const char *sock, const char *incoming, RamKind kind)
     return (char **)g_ptr_array_free(a, FALSE);
 }
 
-/* events; multifd with `channels` (0: a single stream). */
+/* events; multifd with `channels` (0: a single stream), with zstd. */
 static void
-prepare_side(Proc *p, unsigned channels)
+prepare_side(Proc *p, unsigned channels, bool zstd)
 {
     g_autofree char *caps = g_strdup_printf(
         "{\"capabilities\": [{\"capability\": \"events\", \"state\": true},"
@@ -389,8 +412,9 @@ prepare_side(Proc *p, unsigned channels)
         channels ? "true" : "false");
     /* Both default to 128 MiB/s; the link is what is measured. */
     g_autofree char *params = g_strdup_printf(
-        "{\"max-bandwidth\": 1000000000000, \"multifd-channels\": %u}",
-        channels ? channels : 2);
+        "{\"max-bandwidth\": 1000000000000, \"multifd-channels\": %u, "
+        "\"multifd-compression\": \"%s\"}",
+        channels ? channels : 2, zstd ? "zstd" : "none");
 
     qmp_void(p, "migrate-set-capabilities", caps);
     qmp_void(p, "migrate-set-parameters", params);
@@ -405,10 +429,11 @@ expect_ram(const Vmm *v, Proc *src, RamKind kind, uint64_t seed, uint64_t *want)
 {
     Ram ram;
 
-    if (kind == RAM_RANDOM) {
+    if (kind != RAM_ZERO) {
         ram = open_ram(src->pid);
         g_assert_true(ram.memfd);
-        *want = fill_random(ram.fd, seed);
+        *want = kind == RAM_RANDOM ? fill_random(ram.fd, seed)
+                                   : fill_half(ram.fd, seed);
     } else if (v->pause) {
         ram = open_ram(src->pid); /* godwit wrote its ACPI tables */
         *want = hash_ram(ram);
@@ -420,9 +445,11 @@ expect_ram(const Vmm *v, Proc *src, RamKind kind, uint64_t seed, uint64_t *want)
 }
 
 /* One migration, timed, the RAM checked. */
+static const char *const kinds[] = {"random", "zero", "half"};
+
 static Sample
 run_once(const Vmm *v, const char *dir, RamKind kind, unsigned channels,
-         uint64_t seed)
+         bool zstd, uint64_t seed)
 {
     g_autofree char *ssock = g_build_filename(dir, "src.qmp", NULL);
     g_autofree char *dsock = g_build_filename(dir, "dst.qmp", NULL);
@@ -445,8 +472,8 @@ run_once(const Vmm *v, const char *dir, RamKind kind, unsigned channels,
         qmp_void(&src, v->pause, NULL);
     }
     expect_ram(v, &src, kind, seed, &want);
-    prepare_side(&src, channels);
-    prepare_side(&dst, channels);
+    prepare_side(&src, channels, zstd);
+    prepare_side(&dst, channels, zstd);
     qmp_void(&dst, "migrate-incoming", args);
     scpu = cpu_secs(src.pid);
     dcpu = cpu_secs(dst.pid);
@@ -469,10 +496,16 @@ run_once(const Vmm *v, const char *dir, RamKind kind, unsigned channels,
     if (alloc >= 0) {
         g_snprintf(held, sizeof(held), "%" G_GINT64_FORMAT, alloc);
     }
-    printf("  %s %s, %u channels: %.3f s, CPU source %.2f s destination "
-           "%.2f s, destination holds %s MiB, RAM equal\n",
-           v->name, kind == RAM_RANDOM ? "random" : "zero", channels, r.wall,
-           r.src_cpu, r.dst_cpu, held);
+    g_autoptr(json_object) info = qmp(&src, "query-migrate", NULL);
+    json_object *ram_info =
+        json_object_object_get(json_object_object_get(info, "return"), "ram");
+    int64_t wire =
+        json_object_get_int64(json_object_object_get(ram_info, "transferred"));
+    printf("  %s %s, %u channels%s: %.3f s, CPU source %.2f s destination "
+           "%.2f s, %" G_GINT64_FORMAT " MiB on the wire, destination holds "
+           "%s MiB, RAM equal\n",
+           v->name, kinds[kind], channels, zstd ? " zstd" : "", r.wall,
+           r.src_cpu, r.dst_cpu, wire >> 20, held);
     reap(&src);
     reap(&dst);
     return r;
@@ -487,14 +520,15 @@ median_of(double *t, int n)
 
 /* Medians of `runs` migrations, each of wall and CPU time. */
 static Sample
-median(const Vmm *v, const char *dir, RamKind kind, unsigned channels, int runs)
+median(const Vmm *v, const char *dir, RamKind kind, unsigned channels,
+       bool zstd, int runs)
 {
     g_autofree double *w = g_new(double, runs);
     g_autofree double *sc = g_new(double, runs);
     g_autofree double *dc = g_new(double, runs);
 
     for (int i = 0; i < runs; i++) {
-        Sample s = run_once(v, dir, kind, channels, 1000 + (uint64_t)i);
+        Sample s = run_once(v, dir, kind, channels, zstd, 1000 + (uint64_t)i);
         w[i] = s.wall;
         sc[i] = s.src_cpu;
         dc[i] = s.dst_cpu;
@@ -503,8 +537,22 @@ median(const Vmm *v, const char *dir, RamKind kind, unsigned channels, int runs)
                     median_of(dc, runs)};
 }
 
-static const char *const kinds[] = {"random", "zero"};
 static const unsigned modes[] = {0, 4}; /* a single stream, multifd x4 */
+
+static void
+print_row(const char *ram, const char *streams, int v, Sample x, Sample qemu)
+{
+    if (x.wall == 0) {
+        return;
+    }
+    printf("| %s | %s | %s | %.3f s | %.2f s | %.2f s | ", ram, streams,
+           v ? "QEMU 7.2" : "godwit", x.wall, x.src_cpu, x.dst_cpu);
+    if (v == 0 && qemu.wall > 0) {
+        printf("%.3f |\n", x.wall / qemu.wall);
+    } else {
+        printf("|\n");
+    }
+}
 
 int
 main(int argc, char **argv)
@@ -513,22 +561,35 @@ main(int argc, char **argv)
     g_autofree char *dir = g_dir_make_tmp("gw-migrate-XXXXXX", NULL);
     const Vmm godwit = {"godwit", godwit_argv, "stop"};
     const Vmm qemu_vmm = {"qemu", qemu_argv, NULL}; /* -S: never ran */
-    bool only_godwit = argc > 3 && g_str_equal(argv[3], "godwit");
+    bool only_godwit = false, only_zstd = false;
     Sample med[2][2][2] = {{{{0}}}}; /* [mode][kind][vmm] */
+    Sample zmed[2][2] = {{{0}}};     /* zstd x4: [random, half][vmm] */
 
+    for (int i = 3; i < argc; i++) {
+        only_godwit |= g_str_equal(argv[i], "godwit");
+        only_zstd |= g_str_equal(argv[i], "zstd");
+    }
     qemu_bin = g_find_program_in_path("qemu-system-x86_64");
     ram_bytes = (argc > 2 ? strtoull(argv[2], NULL, 10) : 1024) << 20;
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGPIPE, SIG_IGN);
     printf("paused VM, %" G_GUINT64_FORMAT " MiB, tcp loopback, %d runs\n",
            ram_bytes >> 20, runs);
-    for (int m = 0; m < 2; m++) {
+    for (int m = 0; m < 2 && !only_zstd; m++) {
         for (int k = 0; k < 2; k++) {
-            med[m][k][0] = median(&godwit, dir, (RamKind)k, modes[m], runs);
+            med[m][k][0] =
+                median(&godwit, dir, (RamKind)k, modes[m], false, runs);
             if (qemu_bin && !only_godwit) {
                 med[m][k][1] =
-                    median(&qemu_vmm, dir, (RamKind)k, modes[m], runs);
+                    median(&qemu_vmm, dir, (RamKind)k, modes[m], false, runs);
             }
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        RamKind kind = k ? RAM_HALF : RAM_RANDOM;
+        zmed[k][0] = median(&godwit, dir, kind, 4, true, runs);
+        if (qemu_bin && !only_godwit) {
+            zmed[k][1] = median(&qemu_vmm, dir, kind, 4, true, runs);
         }
     }
     printf("\n| RAM | streams | VMM | time (median) | CPU source | "
@@ -537,19 +598,15 @@ main(int argc, char **argv)
     for (int k = 0; k < 2; k++) {
         for (int m = 0; m < 2; m++) {
             for (int v = 0; v < 2; v++) {
-                Sample x = med[m][k][v];
-                if (x.wall == 0) {
-                    continue;
-                }
-                printf("| %s | %s | %s | %.3f s | %.2f s | %.2f s | ", kinds[k],
-                       modes[m] ? "multifd x4" : "1", v ? "QEMU 7.2" : "godwit",
-                       x.wall, x.src_cpu, x.dst_cpu);
-                if (v == 0 && med[m][k][1].wall > 0) {
-                    printf("%.3f |\n", x.wall / med[m][k][1].wall);
-                } else {
-                    printf("|\n");
-                }
+                print_row(kinds[k], modes[m] ? "multifd x4" : "1", v,
+                          med[m][k][v], med[m][k][1]);
             }
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        for (int v = 0; v < 2; v++) {
+            print_row(k ? "half" : "random", "multifd x4 zstd", v, zmed[k][v],
+                      zmed[k][1]);
         }
     }
     g_rmdir(dir);

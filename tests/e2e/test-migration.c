@@ -857,6 +857,163 @@ test_not_converging(void)
     gw_test_vm_stop(&src);
 }
 
+/* ---- compression and throttle parameters: QEMU's names and ranges ---- */
+
+static const struct {
+    const char *args, *desc;
+} bad_params[] = {
+    {"{\"multifd-zstd-level\": 21}",
+     "Parameter 'multifd-zstd-level' expects an integer in the range of 0 "
+     "to 20"},
+    {"{\"multifd-compression\": \"zlib\"}",
+     "multifd-compression 'zlib' is not supported by godwit (none, zstd)"},
+    {"{\"multifd-compression\": \"lz4\"}",
+     "Parameter 'multifd-compression' does not accept value 'lz4'"},
+    {"{\"cpu-throttle-initial\": 0}",
+     "Parameter 'cpu-throttle-initial' expects an integer in the range of 1 "
+     "to 99"},
+    {"{\"cpu-throttle-increment\": 100}",
+     "Parameter 'cpu-throttle-increment' expects an integer in the range of "
+     "1 to 99"},
+    {"{\"cpu-throttle-initial\": 60, \"max-cpu-throttle\": 50}",
+     "Parameter 'max-cpu-throttle' expects an integer in the range of 60 to "
+     "99"},
+};
+
+static int64_t
+param_int(GwTestVm *vm, const char *key)
+{
+    g_autoptr(json_object) p =
+        gw_test_vm_qmp_ok(vm, "query-migrate-parameters", NULL);
+
+    return json_object_get_int64(json_object_object_get(p, key));
+}
+
+/* QEMU's defaults; a refused set changes nothing (all checked first);
+ * a good one shows; auto-converge is a capability now. */
+static void
+test_parameters(void)
+{
+    GwTestVm vm;
+    g_autoptr(json_object) caps = NULL;
+
+    start_src(&vm);
+    g_assert_cmpint(param_int(&vm, "multifd-zstd-level"), ==, 1);
+    g_assert_cmpint(param_int(&vm, "cpu-throttle-initial"), ==, 20);
+    g_assert_cmpint(param_int(&vm, "cpu-throttle-increment"), ==, 10);
+    g_assert_cmpint(param_int(&vm, "max-cpu-throttle"), ==, 99);
+    for (size_t i = 0; i < G_N_ELEMENTS(bad_params); i++) {
+        g_autofree char *cls = NULL, *desc = NULL;
+        gw_test_vm_qmp_err(&vm, "migrate-set-parameters", bad_params[i].args,
+                           &cls, &desc);
+        g_assert_cmpstr(desc, ==, bad_params[i].desc);
+    }
+    g_assert_cmpint(param_int(&vm, "cpu-throttle-initial"), ==, 20);
+    qmp_void(&vm, "migrate-set-parameters",
+             "{\"multifd-compression\": \"zstd\", \"multifd-zstd-level\": "
+             "19, \"cpu-throttle-tailslow\": true}");
+    g_autoptr(json_object) p =
+        gw_test_vm_qmp_ok(&vm, "query-migrate-parameters", NULL);
+    g_assert_cmpstr(status_of(p, "multifd-compression"), ==, "zstd");
+    g_assert_cmpint(param_int(&vm, "multifd-zstd-level"), ==, 19);
+    g_assert_true(json_object_get_boolean(
+        json_object_object_get(p, "cpu-throttle-tailslow")));
+    qmp_void(&vm, "migrate-set-capabilities",
+             "{\"capabilities\": [{\"capability\": \"auto-converge\", "
+             "\"state\": true}]}");
+    caps = gw_test_vm_qmp_ok(&vm, "query-migrate-capabilities", NULL);
+    g_assert_nonnull(strstr(json_object_to_json_string(caps),
+                            "\"auto-converge\", \"state\": true"));
+    gw_test_vm_stop(&vm);
+}
+
+/* ---- auto-converge ---- */
+
+#define AC_PAGES 256 /* the working set the simulated guest cycles over */
+#define AC_RATE  500 /* pages/s it dirties when not throttled */
+#define AC_PAGE  0x1c00000ull
+
+/*
+ * The test plays the guest's vCPUs, as everywhere under qtest: it
+ * dirties AC_RATE pages a second over AC_PAGES pages, which no pass at
+ * max-bandwidth (500 kB/s, 122 pages/s) can get under downtime-limit,
+ * and it obeys the throttle the source reports as real vCPUs do (they
+ * run 100 - p % of the time: tests/e2e/test-migration-kvm.c has the real
+ * ones).  Without auto-converge that migration never ends; with it the
+ * throttle must start at cpu-throttle-initial, rise by the increment
+ * until the guest dirties less than the link carries, and the migration
+ * completes with every byte of RAM the same.  Convergence is not faked:
+ * the sender sees only what the writes dirtied.
+ */
+static void
+test_auto_converge(void)
+{
+    GwTestVm src, dst;
+    g_autofree char *uri = NULL;
+    uint8_t buf[PAGE];
+    double debt = 0;
+    gint64 last = g_get_monotonic_time();
+    gint64 deadline = last + 6 * T * 1000ll;
+    unsigned next = 0, writes = 0;
+    int64_t seen = 0, first = 0;
+
+    start_src(&src);
+    start_dst(&dst, "unix:@DIR@/mig.sock", NULL);
+    uri = g_strdup_printf("{\"uri\": \"unix:%s/mig.sock\"}", dst.dir);
+    set_caps(&dst, false);
+    prepare_source(&src);
+    drain_events(&src);
+    set_caps(&src, true);
+    qmp_void(&src, "migrate-set-capabilities",
+             "{\"capabilities\": [{\"capability\": \"auto-converge\", "
+             "\"state\": true}]}");
+    qmp_void(&src, "migrate-set-parameters",
+             "{\"max-bandwidth\": 500000, \"cpu-throttle-initial\": 50, "
+             "\"cpu-throttle-increment\": 20}");
+    qmp_void(&src, "migrate", uri);
+    for (;;) {
+        g_autoptr(json_object) r = query_migrate(&src);
+        const char *st = status_of(r, "status");
+        json_object *pct = json_object_object_get(r, "cpu-throttle-percentage");
+        gint64 now = g_get_monotonic_time();
+        if (g_str_equal(st, "pre-switchover")) {
+            break;
+        }
+        g_assert_cmpstr(st, !=, "failed");
+        g_assert_cmpint(now, <, deadline);
+        if (pct) {
+            int64_t p = json_object_get_int64(pct);
+            g_assert_cmpint(p, >=, seen); /* it only rises */
+            first = first ? first : p;
+            seen = p;
+        }
+        debt += (now - last) / 1e6 * AC_RATE * (100 - seen) / 100;
+        debt = MIN(debt, 16.0); /* a vCPU cannot catch up on lost time */
+        last = now;
+        for (; debt >= 1; debt -= 1, writes++) {
+            fill(buf, 20000 + writes);
+            gw_qt_memwrite(src.qt, AC_PAGE + (next++ % AC_PAGES) * PAGE, buf,
+                           PAGE);
+        }
+        g_usleep(2 * 1000); /* the guest's pace, not a wait for a state */
+    }
+    g_test_message("%u page writes, throttle first %" G_GINT64_FORMAT
+                   " %%, last %" G_GINT64_FORMAT " %%",
+                   writes, first, seen);
+    g_assert_cmpint(first, ==, 50);
+    g_assert_cmpint(seen, >=, 70); /* 50 % leaves the guest too fast */
+    g_assert_cmpint((seen - 50) % 20 == 0 || seen == 99, ==, TRUE);
+    qmp_void(&src, "migrate-continue", "{\"state\": \"pre-switchover\"}");
+    wait_status(&src, "completed");
+    check_completed(&src, &dst);
+    assert_same_guest(&src, &dst);
+    g_autoptr(json_object) done = query_migrate(&src);
+    g_assert_false(
+        json_object_object_get_ex(done, "cpu-throttle-percentage", NULL));
+    gw_test_vm_stop(&src);
+    gw_test_vm_stop(&dst);
+}
+
 /* ---- parallel channels (multifd) ---- */
 
 static void
@@ -927,6 +1084,89 @@ test_multifd_one_side(void)
     uri = g_strdup_printf("{\"uri\": \"unix:%s/mig.sock\"}", dst.dir);
     qmp_void(&src, "migrate", uri);
     assert_source_ok(&src, "failed", "multifd capability");
+    reap(&dst, 1);
+    assert_unchanged(src.qt, &before);
+    gw_test_vm_stop(&src);
+}
+
+/* ---- multifd-compression zstd ---- */
+
+static void
+set_zstd(GwTestVm *vm, unsigned level)
+{
+    g_autofree char *args = g_strdup_printf(
+        "{\"multifd-compression\": \"zstd\", \"multifd-zstd-level\": %u}",
+        level);
+
+    qmp_void(vm, "migrate-set-parameters", args);
+}
+
+static int64_t
+ram_member(json_object *r, const char *key)
+{
+    json_object *ram = json_object_object_get(r, "ram");
+
+    g_assert_nonnull(ram);
+    return json_object_get_int64(json_object_object_get(ram, key));
+}
+
+/* RAM over 2 zstd channels while the test writes pages: every byte the
+ * same, and fewer bytes on the wire than the data pages held (the
+ * patterns compress), so the batches did go compressed. */
+static void
+test_multifd_zstd(void)
+{
+    GwTestVm src, dst;
+    g_autofree char *uri = NULL;
+
+    start_src(&src);
+    start_dst(&dst, "unix:@DIR@/mig.sock", NULL);
+    uri = g_strdup_printf("unix:%s/mig.sock", dst.dir);
+    set_caps(&dst, false);
+    set_multifd(&dst, 2);
+    set_zstd(&dst, 1);
+    set_multifd(&src, 2);
+    set_zstd(&src, 3);
+    prepare_source(&src);
+    migrate_live(&src, &dst, uri);
+    check_completed(&src, &dst);
+    assert_same_guest(&src, &dst);
+    g_autoptr(json_object) r = query_migrate(&src);
+    g_test_message("transferred %" G_GINT64_FORMAT " for %" G_GINT64_FORMAT
+                   " bytes of data pages",
+                   ram_member(r, "transferred"), ram_member(r, "normal-bytes"));
+    g_assert_cmpint(ram_member(r, "transferred"), <,
+                    ram_member(r, "normal-bytes") / 2);
+    gw_test_vm_stop(&src);
+    gw_test_vm_stop(&dst);
+}
+
+/* Source and destination with different multifd-compression: refused
+ * in words before any RAM, the source runs on unchanged. */
+static void
+test_multifd_zstd_mismatch(gconstpointer data)
+{
+    bool src_zstd = GPOINTER_TO_INT(data);
+    GwTestVm src, dst;
+    g_autofree char *uri = NULL;
+    Snapshot before;
+
+    start_src(&src);
+    start_dst(&dst, "unix:@DIR@/mig.sock", NULL);
+    set_caps(&dst, false);
+    set_multifd(&dst, 2);
+    set_zstd(src_zstd ? &src : &dst, 1);
+    prepare_source(&src);
+    snapshot(src.qt, &before);
+    set_caps(&src, false);
+    set_multifd(&src, 2);
+    uri = g_strdup_printf("{\"uri\": \"unix:%s/mig.sock\"}", dst.dir);
+    qmp_void(&src, "migrate", uri);
+    assert_source_ok(&src, "failed",
+                     src_zstd ? "multifd-compression is zstd, this "
+                                "destination's is none"
+                              : "multifd-compression is none, this "
+                                "destination's is zstd");
     reap(&dst, 1);
     assert_unchanged(src.qt, &before);
     gw_test_vm_stop(&src);
@@ -1303,12 +1543,24 @@ main(int argc, char **argv)
     g_test_add_func(
         "/migration/qtest/convergence/dirtying-faster-than-max-bandwidth",
         test_not_converging);
+    g_test_add_func("/migration/qtest/auto-converge/throttle-rises-until-done",
+                    test_auto_converge);
+    g_test_add_func("/migration/qtest/parameters/compression-and-throttle",
+                    test_parameters);
     g_test_add_func("/migration/qtest/multifd/unix-2-channels", test_multifd_2);
     g_test_add_func("/migration/qtest/multifd/tcp-4-channels", test_multifd_4);
     g_test_add_func("/migration/qtest/multifd/fail/destination-without-multifd",
                     test_multifd_one_side);
     g_test_add_func("/migration/qtest/multifd/fail/one-channel-cut",
                     test_multifd_channel_cut);
+    g_test_add_func("/migration/qtest/multifd/zstd/unix-2-channels",
+                    test_multifd_zstd);
+    g_test_add_data_func(
+        "/migration/qtest/multifd/zstd/fail/source-zstd-destination-none",
+        GINT_TO_POINTER(1), test_multifd_zstd_mismatch);
+    g_test_add_data_func(
+        "/migration/qtest/multifd/zstd/fail/source-none-destination-zstd",
+        GINT_TO_POINTER(0), test_multifd_zstd_mismatch);
     g_test_add_func("/migration/qtest/fail/manifest-mismatch",
                     test_manifest_mismatch);
     g_test_add_func("/migration/qtest/fail/kill-destination/active",

@@ -3,7 +3,9 @@
  * record reader, the RAM batch parser and the vmstate loader.  The first
  * input byte picks the decoder, the rest is its input; mode 3 frames the
  * input into valid records, so the fuzzer gets past the checksums and
- * checks that what is written is what is read.
+ * checks that what is written is what is read; mode 4 is a RAM_ZSTD
+ * payload (decompressed, never past a batch, then parsed); mode 5
+ * compresses the input as pages and checks they come back.
  *
  *   clang build: meson setup build-fuzz -Dfuzz=true (CC=clang)
  *   ninja -C build-fuzz tests/fuzz/fuzz-mig-stream
@@ -83,6 +85,18 @@ touch_page(void *opaque, uint64_t gpa, const void *page, GError **errp)
     return true;
 }
 
+/* The page at gpa must be what the round trip put there. */
+static bool
+check_page(void *opaque, uint64_t gpa, const void *page, GError **errp)
+{
+    const uint8_t *pages = opaque;
+    static const uint8_t zero[GW_MIG_PAGE_SIZE];
+
+    g_assert(gpa < 16 * GW_MIG_PAGE_SIZE);
+    g_assert(memcmp(pages + gpa, page ? page : zero, GW_MIG_PAGE_SIZE) == 0);
+    return true;
+}
+
 static void
 fuzz_batch(const uint8_t *data, size_t len)
 {
@@ -105,6 +119,58 @@ fuzz_vmstate(const uint8_t *data, size_t len)
     if (id && !gw_mig_device_section_load(&c, &state_vmsd, &s, NULL)) {
         g_assert(memcmp(&s, &before, sizeof(s)) == 0);
     }
+}
+
+/* An untrusted RAM_ZSTD payload: refused, or exactly the claimed
+ * length (at most a batch), which then goes to the batch parser. */
+static void
+fuzz_zstd(const uint8_t *data, size_t len)
+{
+    g_autoptr(GwMigZstd) z = gw_mig_zstd_new(1);
+    const uint8_t *raw;
+    size_t raw_len;
+    uint64_t sum = 0;
+
+    if (!gw_mig_zstd_decompress(z, data, len, &raw, &raw_len, NULL)) {
+        return;
+    }
+    g_assert(len >= 4 && raw_len == (data[0] | data[1] << 8 | data[2] << 16 |
+                                     (size_t)data[3] << 24));
+    g_assert(raw_len <= GW_MIG_ZSTD_MAX_RAW);
+    gw_mig_ram_batch_parse(raw, raw_len, touch_page, &sum, NULL);
+}
+
+/* The input as up to 16 pages (the rest zero), compressed and read
+ * back: the same pages, zero ones as flags. */
+static void
+fuzz_zstd_round_trip(const uint8_t *data, size_t len)
+{
+    g_autoptr(GwMigRamBatch) b =
+        gw_mig_ram_batch_new(16, GW_MIG_RAM_BATCH_BOUNCE);
+    g_autoptr(GwMigZstd) z = gw_mig_zstd_new(data[0] % 4);
+    int fd = memfd_create("fuzz", MFD_CLOEXEC);
+    g_autoptr(GwMigWriter) w = gw_mig_writer_new(fd);
+    g_autoptr(GwMigReader) r = gw_mig_reader_new(fd);
+    g_autoptr(GBytes) payload = NULL;
+    g_autofree uint8_t *pages = g_malloc0(16 * GW_MIG_PAGE_SIZE);
+    const uint8_t *raw;
+    size_t raw_len;
+    uint32_t type;
+
+    memcpy(pages, data, MIN(len, 16 * GW_MIG_PAGE_SIZE));
+    for (unsigned i = 0; i < 16; i++) {
+        gw_mig_ram_batch_add(b, (uint64_t)i * GW_MIG_PAGE_SIZE,
+                             pages + i * GW_MIG_PAGE_SIZE);
+    }
+    g_assert(gw_mig_ram_batch_send_zstd(b, w, z, NULL));
+    g_assert(lseek(fd, 0, SEEK_SET) == 0);
+    g_assert(gw_mig_read(r, &type, &payload, NULL) &&
+             type == GW_MIG_REC_RAM_ZSTD);
+    g_assert(gw_mig_zstd_decompress(z, g_bytes_get_data(payload, NULL),
+                                    g_bytes_get_size(payload), &raw, &raw_len,
+                                    NULL));
+    g_assert(gw_mig_ram_batch_parse(raw, raw_len, check_page, pages, NULL));
+    close(fd);
 }
 
 /* Splits the input into records (u8 type, u8 length, payload), writes
@@ -144,7 +210,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
     if (len < 1) {
         return 0;
     }
-    switch (data[0] % 4) {
+    switch (data[0] % 6) {
     case 0:
         fuzz_reader(data + 1, len - 1);
         break;
@@ -153,6 +219,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
         break;
     case 2:
         fuzz_vmstate(data + 1, len - 1);
+        break;
+    case 4:
+        fuzz_zstd(data + 1, len - 1);
+        break;
+    case 5:
+        fuzz_zstd_round_trip(data, len);
         break;
     default:
         fuzz_round_trip(data + 1, len - 1);

@@ -311,6 +311,11 @@ test_corrupt_byte_at_every_offset(void)
         for (size_t m = 0; m < G_N_ELEMENTS(masks); m++) {
             g_autoptr(GError) err = NULL;
             buf[off] = orig[off] ^ masks[m];
+            if (off == 8 && buf[off] >= 1 && buf[off] <= GW_MIG_VERSION) {
+                buf[off] = orig[off]; /* another version this godwit
+                                         reads: a valid header */
+                continue;
+            }
             if (read_stream(buf, len, &err)) {
                 g_error("flipping 0x%02x at offset %zu went unnoticed",
                         masks[m], off);
@@ -436,13 +441,13 @@ test_bad_magic(void)
 static void
 test_newer_version(void)
 {
-    uint8_t h[GW_MIG_STREAM_HEADER] = "GODWITMS\x03\0\0\0\0\0\0\0";
+    uint8_t h[GW_MIG_STREAM_HEADER] = "GODWITMS\x04\0\0\0\0\0\0\0";
     g_autoptr(GError) err = NULL;
 
     g_assert_false(read_stream(h, sizeof(h), &err));
     g_assert_error(err, GW_MIG_ERROR, GW_MIG_ERROR_VERSION);
     g_assert_cmpstr(err->message, ==,
-                    "stream version 3 is newer than this godwit's 2");
+                    "stream version 4 is newer than this godwit's 3");
 }
 
 static void
