@@ -240,9 +240,8 @@ device_signals(SvqQueue *q, bool on)
 /*
  * Relays until nothing moves, the device asked not to signal meanwhile
  * (VRING_AVAIL_F_NO_INTERRUPT on the shadow rings: the relay is looking
- * anyway); while two chains or more are in flight on the device (one
- * more completion is near) it keeps looking for SVQ_SPIN_US before
- * giving up.  Then signals back on, and one more look
+ * anyway); while chains are in flight on the device it keeps looking
+ * for SVQ_SPIN_US before giving up.  Then signals back on, and one more look
  * for what the device completed before it saw that.
  */
 static void
@@ -269,8 +268,7 @@ relay_all(GwVdpaSvq *s)
         if (!idle_since) {
             idle_since = g_get_monotonic_time();
         }
-        if (in_flight < 2 ||
-            g_get_monotonic_time() - idle_since > SVQ_SPIN_US) {
+        if (!in_flight || g_get_monotonic_time() - idle_since > SVQ_SPIN_US) {
             break;
         }
         sched_yield(); /* two cores: let the device's thread run */

@@ -110,6 +110,43 @@ test_cpr_2cpu(void)
     g_assert_true(rm_tree(sockdir));
 }
 
+/* multifd ×4 channels with zstd: the destination set up as libvirt does
+ * (--incoming defer, capabilities, then migrate-incoming). */
+static void
+test_multifd_zstd(void)
+{
+    static const char *const setup[][2] = {
+        {"migrate-set-capabilities",
+         "{\"capabilities\": [{\"capability\": \"multifd\", "
+         "\"state\": true}]}"},
+        {"migrate-set-parameters",
+         "{\"multifd-channels\": 4, \"multifd-compression\": \"zstd\"}"},
+    };
+    Vm src = {0}, dst = {0};
+    g_autofree char *sockdir = NULL, *in = NULL, *args = NULL;
+
+    if (!kvm_usable()) {
+        return;
+    }
+    sockdir = g_dir_make_tmp("godwit-migsock-XXXXXX", NULL);
+    in = g_strdup_printf("unix:%s/mig.sock", sockdir);
+    args = g_strdup_printf("{\"uri\": \"%s\"}", in);
+    vm_start(&src, "boot=2", NULL);
+    wait_rounds(src.serial, 2);
+    vm_start(&dst, "boot=2", "defer");
+    for (size_t i = 0; i < G_N_ELEMENTS(setup); i++) {
+        qmp_void(&src, setup[i][0], setup[i][1]);
+        qmp_void(&dst, setup[i][0], setup[i][1]);
+    }
+    qmp_void(&dst, "migrate-incoming", args);
+    qmp_void(&src, "migrate", args);
+    wait_completed(&src);
+    check_moved(&src, &dst);
+    vm_stop(&src);
+    vm_stop(&dst);
+    g_assert_true(rm_tree(sockdir));
+}
+
 /* A paused guest saved to a file and restored: paused, then `cont`. */
 static void
 test_file(void)
@@ -405,6 +442,8 @@ main(int argc, char **argv)
                     test_tcp_2cpu);
     g_test_add_func("/migration/kvm/cpr-transfer/dirty-rounds-go-on/2-vcpus",
                     test_cpr_2cpu);
+    g_test_add_func("/migration/kvm/multifd/4-channels-zstd/2-vcpus",
+                    test_multifd_zstd);
     g_test_add_func("/migration/kvm/file/paused-saved-restored-cont",
                     test_file);
     g_test_add_func("/migration/kvm/fail/destination-killed-at-switch-over",

@@ -89,6 +89,27 @@ set_cap(Vm *vm, const char *cap, bool on)
     qmp_void(vm, "migrate-set-capabilities", args);
 }
 
+/* Whether every enabled queue of the VM's vDPA disk runs on a shadow
+ * ring (`want`) or on the guest's own. */
+static void
+assert_shadowed(Vm *vm, bool want)
+{
+    g_autoptr(json_object) r =
+        qmp(vm, "x-godwit-query-vdpa-vrings", "{\"id\": \"disk0\"}");
+    guint enabled = 0;
+
+    for (size_t i = 0; i < json_object_array_length(r); i++) {
+        json_object *q = json_object_array_get_idx(r, i);
+        if (json_object_get_boolean(json_object_object_get(q, "enabled"))) {
+            enabled++;
+            g_assert_cmpint(
+                json_object_get_boolean(json_object_object_get(q, "shadowed")),
+                ==, want);
+        }
+    }
+    g_assert_cmpuint(enabled, >, 0);
+}
+
 /* The source's guest goes on passing rounds, unharmed. */
 static void
 check_source_runs_on(Vm *src, Hosts *h)
@@ -177,10 +198,11 @@ test_net(void)
     migrate_live(true);
 }
 
-/* The destination dies after the source paused and suspended its
- * device (pre-switchover): the source resumes both. */
+/* After the source paused and suspended its device (pre-switchover):
+ * the destination dies, or the migration is cancelled; the source
+ * resumes both. */
 static void
-test_kill_dst_at_switchover(void)
+fail_at_switchover(bool kill_destination)
 {
     Hosts h;
     Vm src = {0}, dst = {0};
@@ -195,9 +217,16 @@ test_kill_dst_at_switchover(void)
     set_cap(&src, "pause-before-switchover", true);
     migrate(&src, &h);
     wait_migration(&src, "pre-switchover");
-    kill_vm(&dst);
-    qmp_void(&src, "migrate-continue", "{\"state\": \"pre-switchover\"}");
-    wait_migration(&src, "failed");
+    if (kill_destination) {
+        kill_vm(&dst);
+        qmp_void(&src, "migrate-continue", "{\"state\": \"pre-switchover\"}");
+        wait_migration(&src, "failed");
+    } else {
+        qmp_void(&src, "migrate_cancel", NULL);
+        wait_migration(&src, "cancelled");
+        vm_stop(&dst);
+    }
+    assert_shadowed(&src, false);
     check_source_runs_on(&src, &h);
     set_cap(&src, "pause-before-switchover", false);
     migrate_again(&src, &h);
@@ -225,6 +254,7 @@ fail_during_precopy(bool kill_destination)
     migrate(&src, &h);
     wait_migration(&src, "active");
     /* Rounds on shadow virtqueues: the relay carries the disk's I/O. */
+    assert_shadowed(&src, true);
     wait_lines(src.serial, h.round, count(src.serial, h.round) + 2);
     if (kill_destination) {
         kill_vm(&dst);
@@ -234,11 +264,24 @@ fail_during_precopy(bool kill_destination)
         wait_migration(&src, "cancelled");
         vm_stop(&dst);
     }
+    assert_shadowed(&src, false); /* back on the guest's rings */
     check_source_runs_on(&src, &h);
     qmp_void(&src, "migrate-set-parameters", "{\"max-bandwidth\": 0}");
     migrate_again(&src, &h);
     vm_stop(&src);
     hosts_free(&h);
+}
+
+static void
+test_kill_dst_at_switchover(void)
+{
+    fail_at_switchover(true);
+}
+
+static void
+test_cancel_at_switchover(void)
+{
+    fail_at_switchover(false);
 }
 
 static void
@@ -266,5 +309,7 @@ main(int argc, char **argv)
                     test_kill_dst_during_precopy);
     g_test_add_func("/migration/vdpa-kvm/fail/cancelled-in-pre-copy",
                     test_cancel_during_precopy);
+    g_test_add_func("/migration/vdpa-kvm/fail/cancelled-at-switch-over",
+                    test_cancel_at_switchover);
     return g_test_run();
 }
