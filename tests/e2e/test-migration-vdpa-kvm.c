@@ -198,11 +198,16 @@ test_net(void)
     migrate_live(true);
 }
 
-/* After the source paused and suspended its device (pre-switchover):
- * the destination dies, or the migration is cancelled; the source
- * resumes both. */
+/*
+ * A migration that fails with the disk's I/O running: at the switch-over
+ * (the source paused, its device suspended: pre-switchover) or during
+ * pre-copy (the device on shadow virtqueues, the bandwidth so low that
+ * pre-copy lasts), the destination killed or the migration cancelled.
+ * The source's device goes back to the guest's rings and resumes, the
+ * guest passes rounds, and a second migration succeeds.
+ */
 static void
-fail_at_switchover(bool kill_destination)
+fail_migration(bool at_switchover, bool kill_destination)
 {
     Hosts h;
     Vm src = {0}, dst = {0};
@@ -214,50 +219,26 @@ fail_at_switchover(bool kill_destination)
     vdpa_vm_start(&src, &h, NULL);
     wait_lines(src.serial, h.round, 2);
     vdpa_vm_start(&dst, &h, h.uri);
-    set_cap(&src, "pause-before-switchover", true);
-    migrate(&src, &h);
-    wait_migration(&src, "pre-switchover");
-    if (kill_destination) {
-        kill_vm(&dst);
-        qmp_void(&src, "migrate-continue", "{\"state\": \"pre-switchover\"}");
-        wait_migration(&src, "failed");
+    if (at_switchover) {
+        set_cap(&src, "pause-before-switchover", true);
     } else {
-        qmp_void(&src, "migrate_cancel", NULL);
-        wait_migration(&src, "cancelled");
-        vm_stop(&dst);
+        qmp_void(&src, "migrate-set-parameters", "{\"max-bandwidth\": 65536}");
     }
-    assert_shadowed(&src, false);
-    check_source_runs_on(&src, &h);
-    set_cap(&src, "pause-before-switchover", false);
-    migrate_again(&src, &h);
-    vm_stop(&src);
-    hosts_free(&h);
-}
-
-/* During pre-copy (the device on shadow virtqueues, the bandwidth so
- * low that pre-copy lasts): the destination killed, or the migration
- * cancelled.  The source's device goes back to passthrough. */
-static void
-fail_during_precopy(bool kill_destination)
-{
-    Hosts h;
-    Vm src = {0}, dst = {0};
-
-    if (!kvm_usable()) {
-        return;
-    }
-    hosts_init(&h, false);
-    vdpa_vm_start(&src, &h, NULL);
-    wait_lines(src.serial, h.round, 2);
-    vdpa_vm_start(&dst, &h, h.uri);
-    qmp_void(&src, "migrate-set-parameters", "{\"max-bandwidth\": 65536}");
     migrate(&src, &h);
-    wait_migration(&src, "active");
-    /* Rounds on shadow virtqueues: the relay carries the disk's I/O. */
-    assert_shadowed(&src, true);
-    wait_lines(src.serial, h.round, count(src.serial, h.round) + 2);
+    if (at_switchover) {
+        wait_migration(&src, "pre-switchover");
+    } else {
+        wait_migration(&src, "active");
+        /* Rounds on shadow virtqueues: the relay carries the disk's I/O. */
+        assert_shadowed(&src, true);
+        wait_lines(src.serial, h.round, count(src.serial, h.round) + 2);
+    }
     if (kill_destination) {
         kill_vm(&dst);
+        if (at_switchover) {
+            qmp_void(&src, "migrate-continue",
+                     "{\"state\": \"pre-switchover\"}");
+        }
         wait_migration(&src, "failed");
     } else {
         qmp_void(&src, "migrate_cancel", NULL);
@@ -266,7 +247,11 @@ fail_during_precopy(bool kill_destination)
     }
     assert_shadowed(&src, false); /* back on the guest's rings */
     check_source_runs_on(&src, &h);
-    qmp_void(&src, "migrate-set-parameters", "{\"max-bandwidth\": 0}");
+    if (at_switchover) {
+        set_cap(&src, "pause-before-switchover", false);
+    } else {
+        qmp_void(&src, "migrate-set-parameters", "{\"max-bandwidth\": 0}");
+    }
     migrate_again(&src, &h);
     vm_stop(&src);
     hosts_free(&h);
@@ -275,25 +260,25 @@ fail_during_precopy(bool kill_destination)
 static void
 test_kill_dst_at_switchover(void)
 {
-    fail_at_switchover(true);
+    fail_migration(true, true);
 }
 
 static void
 test_cancel_at_switchover(void)
 {
-    fail_at_switchover(false);
+    fail_migration(true, false);
 }
 
 static void
 test_kill_dst_during_precopy(void)
 {
-    fail_during_precopy(true);
+    fail_migration(false, true);
 }
 
 static void
 test_cancel_during_precopy(void)
 {
-    fail_during_precopy(false);
+    fail_migration(false, false);
 }
 
 int
