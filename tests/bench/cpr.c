@@ -35,35 +35,16 @@
 #include <godwit/qmp-client.h>
 #include <godwit/util.h>
 #include "../e2e/spawn-util.h"
+#include "bench-proc.h"
 
-#define T (120 * 1000) /* ms: every wait is bounded by this */
-
-typedef struct {
-    GPid pid;
-    GwQmpConn *qmp;
-} Proc;
+#define T BENCH_WAIT_MS
 
 static uint64_t ram_bytes;
 static bool kvm; /* the test guest on KVM instead of --qtest */
 
-static int
-cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double
-median_of(double *t, int n)
-{
-    qsort(t, (size_t)n, sizeof(double), cmp_double);
-    return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
-}
-
 static void
 spawn(Proc *p, const char *dir, const char *sock, const char *incoming)
 {
-    g_autoptr(GError) err = NULL;
     const char *bin = g_getenv("GODWIT_BIN");
     const char *guest = g_getenv("GODWIT_GUEST");
     g_autoptr(GPtrArray) a = g_ptr_array_new_with_free_func(g_free);
@@ -94,68 +75,7 @@ spawn(Proc *p, const char *dir, const char *sock, const char *incoming)
         g_ptr_array_add(a, g_strdup(incoming));
     }
     g_ptr_array_add(a, NULL);
-    g_unlink(sock);
-    if (!g_spawn_async(NULL, (char **)a->pdata, env, G_SPAWN_DO_NOT_REAP_CHILD,
-                       die_with_parent, NULL, &p->pid, &err) ||
-        !(p->qmp = gw_qmp_conn_new(sock, T, &err)) ||
-        !gw_qmp_conn_negotiate(p->qmp, T, &err)) {
-        g_error("%s: %s", (char *)a->pdata[0], err->message);
-    }
-}
-
-static void
-reap(Proc *p)
-{
-    int status;
-
-    kill(p->pid, SIGTERM);
-    waitpid(p->pid, &status, 0);
-    g_spawn_close_pid(p->pid);
-    g_clear_pointer(&p->qmp, gw_qmp_conn_free);
-}
-
-static json_object *
-qmp(Proc *p, const char *cmd, const char *args)
-{
-    g_autoptr(GError) err = NULL;
-    json_object *a = args ? json_tokener_parse(args) : NULL;
-    json_object *r = gw_qmp_conn_execute(p->qmp, cmd, a, -1, T, &err);
-
-    if (!r || json_object_object_get_ex(r, "error", NULL)) {
-        g_error("%s: %s", cmd,
-                r ? json_object_to_json_string(r) : err->message);
-    }
-    return r;
-}
-
-static void
-qmp_void(Proc *p, const char *cmd, const char *args)
-{
-    json_object_put(qmp(p, cmd, args));
-}
-
-/* Waits for MIGRATION {"status": want}; dies on "failed". */
-static void
-wait_migration(Proc *p, const char *want)
-{
-    for (;;) {
-        g_autoptr(GError) err = NULL;
-        g_autoptr(json_object) ev =
-            gw_qmp_conn_wait_event(p->qmp, "MIGRATION", T, &err);
-        if (!ev) {
-            g_error("no MIGRATION %s: %s", want, err->message);
-        }
-        json_object *data = json_object_object_get(ev, "data");
-        const char *s =
-            json_object_get_string(json_object_object_get(data, "status"));
-        if (g_str_equal(s, want)) {
-            return;
-        }
-        if (g_str_equal(s, "failed")) {
-            g_autoptr(json_object) r = qmp(p, "query-migrate", NULL);
-            g_error("migration failed: %s", json_object_to_json_string(r));
-        }
-    }
+    proc_spawn(p, (char **)a->pdata, env, sock);
 }
 
 /* The wall-clock time (µs) of the next event `name`: both processes
@@ -203,16 +123,6 @@ open_ram(GPid pid, ino_t *ino)
     g_error("no guest RAM memfd in %d", pid);
 }
 
-static uint64_t
-splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 /* Random bytes from `seed` into the memfd, or (fill false) just its
  * XXH3. */
 static uint64_t
@@ -224,7 +134,7 @@ ram_hash(int fd, bool fill, uint64_t seed)
 
     g_assert_true(p != MAP_FAILED);
     for (uint64_t i = 0; fill && i < ram_bytes / 8; i++) {
-        p[i] = splitmix64(&seed);
+        p[i] = bench_splitmix64(&seed);
     }
     h = XXH3_64bits(p, ram_bytes);
     munmap(p, ram_bytes);
@@ -260,17 +170,17 @@ run_once(const char *dir, bool cpr, uint64_t seed)
     want = kvm ? 0 : ram_hash(fd, true, seed); /* a guest writes its own */
     close(fd);
     for (Proc *p = &src; p; p = p == &src ? &dst : NULL) {
-        qmp_void(p, "migrate-set-capabilities", events);
-        qmp_void(p, "migrate-set-parameters", params);
+        proc_qmp_void(p, "migrate-set-capabilities", events);
+        proc_qmp_void(p, "migrate-set-parameters", params);
     }
-    qmp_void(&dst, "migrate-incoming", args);
+    proc_qmp_void(&dst, "migrate-incoming", args);
     t0 = g_get_monotonic_time();
-    qmp_void(&src, "migrate", args);
-    wait_migration(&dst, "completed");
+    proc_qmp_void(&src, "migrate", args);
+    proc_wait_migration(&dst, "completed");
     r.total_ms = (g_get_monotonic_time() - t0) / 1e3;
     r.downtime_ms = (event_us(&dst, "RESUME") - event_us(&src, "STOP")) / 1e3;
-    wait_migration(&src, "completed");
-    g_autoptr(json_object) q = qmp(&src, "query-migrate", NULL);
+    proc_wait_migration(&src, "completed");
+    g_autoptr(json_object) q = proc_qmp(&src, "query-migrate", NULL);
     json_object *ret = json_object_object_get(q, "return");
     r.src_downtime_ms =
         (double)json_object_get_int64(json_object_object_get(ret, "downtime"));
@@ -285,8 +195,8 @@ run_once(const char *dir, bool cpr, uint64_t seed)
            cpr ? "cpr-transfer" : "normal", r.total_ms, r.downtime_ms,
            r.src_downtime_ms, kvm ? "" : ", RAM equal",
            cpr ? ", the same memfd" : "");
-    reap(&src);
-    reap(&dst);
+    proc_reap(&src);
+    proc_reap(&dst);
     return r;
 }
 
@@ -303,8 +213,8 @@ median(const char *dir, bool cpr, int runs)
         d[i] = s.downtime_ms;
         sd[i] = s.src_downtime_ms;
     }
-    return (Sample){median_of(t, runs), median_of(d, runs),
-                    median_of(sd, runs)};
+    return (Sample){bench_median(t, runs), bench_median(d, runs),
+                    bench_median(sd, runs)};
 }
 
 int

@@ -45,25 +45,14 @@
 #include <godwit/qmp-client.h>
 #include <godwit/util.h>
 #include "../e2e/spawn-util.h"
+#include "bench-proc.h"
 
-#define T (120 * 1000) /* ms: every wait is bounded by this */
+#define T BENCH_WAIT_MS
 
 typedef enum { RAM_RANDOM, RAM_ZERO, RAM_HALF } RamKind;
 
-typedef struct {
-    GPid pid;
-    GwQmpConn *qmp;
-} Proc;
-
 static uint64_t ram_bytes;
 static char *qemu_bin; /* qemu-system-x86_64 in PATH, or NULL */
-
-static int
-cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 static int
 free_port(void)
@@ -77,79 +66,6 @@ free_port(void)
     g_assert_cmpint(getsockname(fd, (struct sockaddr *)&a, &len), ==, 0);
     close(fd);
     return ntohs(a.sin_port);
-}
-
-static void
-spawn(Proc *p, char **argv, char **env, const char *qmp_sock)
-{
-    g_autoptr(GError) err = NULL;
-
-    g_unlink(qmp_sock);
-    /* QEMU says "terminating on signal 15" when reaped. */
-    GSpawnFlags quiet =
-        strstr(argv[0], "qemu") ? G_SPAWN_STDERR_TO_DEV_NULL : 0;
-
-    if (!g_spawn_async(NULL, argv, env, G_SPAWN_DO_NOT_REAP_CHILD | quiet,
-                       die_with_parent, NULL, &p->pid, &err) ||
-        !(p->qmp = gw_qmp_conn_new(qmp_sock, T, &err)) ||
-        !gw_qmp_conn_negotiate(p->qmp, T, &err)) {
-        g_error("%s: %s", argv[0], err->message);
-    }
-}
-
-static void
-reap(Proc *p)
-{
-    int status;
-
-    kill(p->pid, SIGTERM);
-    waitpid(p->pid, &status, 0);
-    g_spawn_close_pid(p->pid);
-    g_clear_pointer(&p->qmp, gw_qmp_conn_free);
-}
-
-static json_object *
-qmp(Proc *p, const char *cmd, const char *args)
-{
-    g_autoptr(GError) err = NULL;
-    json_object *a = args ? json_tokener_parse(args) : NULL;
-    json_object *r = gw_qmp_conn_execute(p->qmp, cmd, a, -1, T, &err);
-
-    if (!r || json_object_object_get_ex(r, "error", NULL)) {
-        g_error("%s: %s", cmd,
-                r ? json_object_to_json_string(r) : err->message);
-    }
-    return r;
-}
-
-static void
-qmp_void(Proc *p, const char *cmd, const char *args)
-{
-    json_object_put(qmp(p, cmd, args));
-}
-
-/* Waits for MIGRATION {"status": want}; dies on "failed". */
-static void
-wait_migration(Proc *p, const char *want)
-{
-    for (;;) {
-        g_autoptr(GError) err = NULL;
-        g_autoptr(json_object) ev =
-            gw_qmp_conn_wait_event(p->qmp, "MIGRATION", T, &err);
-        if (!ev) {
-            g_error("no MIGRATION %s: %s", want, err->message);
-        }
-        json_object *data = json_object_object_get(ev, "data");
-        const char *s =
-            json_object_get_string(json_object_object_get(data, "status"));
-        if (g_str_equal(s, want)) {
-            return;
-        }
-        if (g_str_equal(s, "failed")) {
-            g_autoptr(json_object) r = qmp(p, "query-migrate", NULL);
-            g_error("migration failed: %s", json_object_to_json_string(r));
-        }
-    }
 }
 
 /* Guest RAM of a VMM: an fd and where RAM starts in it. */
@@ -219,16 +135,6 @@ open_ram(GPid pid)
     return ram;
 }
 
-static uint64_t
-splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 /* Random bytes from `seed` into the memfd; returns their XXH3. */
 static uint64_t
 fill_random(int fd, uint64_t seed)
@@ -239,7 +145,7 @@ fill_random(int fd, uint64_t seed)
 
     g_assert_true(p != MAP_FAILED);
     for (uint64_t i = 0; i < ram_bytes / 8; i++) {
-        p[i] = splitmix64(&seed);
+        p[i] = bench_splitmix64(&seed);
     }
     h = XXH3_64bits(p, ram_bytes);
     munmap(p, ram_bytes);
@@ -256,7 +162,7 @@ fill_half(int fd, uint64_t seed)
 
     g_assert_true(p != MAP_FAILED);
     for (uint64_t i = 0; i < ram_bytes / 8; i++) {
-        p[i] = (i % 512) < 256 ? splitmix64(&seed) : 0;
+        p[i] = (i % 512) < 256 ? bench_splitmix64(&seed) : 0;
     }
     h = XXH3_64bits(p, ram_bytes);
     munmap(p, ram_bytes);
@@ -416,8 +322,8 @@ prepare_side(Proc *p, unsigned channels, bool zstd)
         "\"multifd-compression\": \"%s\"}",
         channels ? channels : 2, zstd ? "zstd" : "none");
 
-    qmp_void(p, "migrate-set-capabilities", caps);
-    qmp_void(p, "migrate-set-parameters", params);
+    proc_qmp_void(p, "migrate-set-capabilities", caps);
+    proc_qmp_void(p, "migrate-set-parameters", params);
 }
 
 typedef struct {
@@ -466,22 +372,22 @@ run_once(const Vmm *v, const char *dir, RamKind kind, unsigned channels,
     Ram ram;
     gint64 t0;
 
-    spawn(&src, sargv, env, ssock);
-    spawn(&dst, dargv, env, dsock);
+    proc_spawn(&src, sargv, env, ssock);
+    proc_spawn(&dst, dargv, env, dsock);
     if (v->pause) {
-        qmp_void(&src, v->pause, NULL);
+        proc_qmp_void(&src, v->pause, NULL);
     }
     expect_ram(v, &src, kind, seed, &want);
     prepare_side(&src, channels, zstd);
     prepare_side(&dst, channels, zstd);
-    qmp_void(&dst, "migrate-incoming", args);
+    proc_qmp_void(&dst, "migrate-incoming", args);
     scpu = cpu_secs(src.pid);
     dcpu = cpu_secs(dst.pid);
     t0 = g_get_monotonic_time();
-    qmp_void(&src, "migrate", args);
-    wait_migration(&dst, "completed");
+    proc_qmp_void(&src, "migrate", args);
+    proc_wait_migration(&dst, "completed");
     r.wall = (g_get_monotonic_time() - t0) / 1e6;
-    wait_migration(&src, "completed");
+    proc_wait_migration(&src, "completed");
     r.src_cpu = cpu_secs(src.pid) - scpu;
     r.dst_cpu = cpu_secs(dst.pid) - dcpu;
 
@@ -496,7 +402,7 @@ run_once(const Vmm *v, const char *dir, RamKind kind, unsigned channels,
     if (alloc >= 0) {
         g_snprintf(held, sizeof(held), "%" G_GINT64_FORMAT, alloc);
     }
-    g_autoptr(json_object) info = qmp(&src, "query-migrate", NULL);
+    g_autoptr(json_object) info = proc_qmp(&src, "query-migrate", NULL);
     json_object *ram_info =
         json_object_object_get(json_object_object_get(info, "return"), "ram");
     int64_t wire =
@@ -506,16 +412,9 @@ run_once(const Vmm *v, const char *dir, RamKind kind, unsigned channels,
            "%s MiB, RAM equal\n",
            v->name, kinds[kind], channels, zstd ? " zstd" : "", r.wall,
            r.src_cpu, r.dst_cpu, wire >> 20, held);
-    reap(&src);
-    reap(&dst);
+    proc_reap(&src);
+    proc_reap(&dst);
     return r;
-}
-
-static double
-median_of(double *t, int n)
-{
-    qsort(t, (size_t)n, sizeof(double), cmp_double);
-    return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
 }
 
 /* Medians of `runs` migrations, each of wall and CPU time. */
@@ -533,8 +432,8 @@ median(const Vmm *v, const char *dir, RamKind kind, unsigned channels,
         sc[i] = s.src_cpu;
         dc[i] = s.dst_cpu;
     }
-    return (Sample){median_of(w, runs), median_of(sc, runs),
-                    median_of(dc, runs)};
+    return (Sample){bench_median(w, runs), bench_median(sc, runs),
+                    bench_median(dc, runs)};
 }
 
 static const unsigned modes[] = {0, 4}; /* a single stream, multifd x4 */
