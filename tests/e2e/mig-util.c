@@ -127,6 +127,9 @@ poll_status(GwTestVm *vm, const char *want)
         if (s && g_str_equal(s, want)) {
             return r;
         }
+        if (s && (g_str_equal(s, "failed") || g_str_equal(s, "completed"))) {
+            g_test_message("status %s: %s", s, status_of(r, "error-desc"));
+        }
         json_object_put(r);
         g_assert_cmpint(g_get_monotonic_time(), <, deadline);
         g_usleep(5 * 1000); /* polling query-migrate, bounded */

@@ -21,6 +21,7 @@
 #include <glib/gstdio.h>
 #include <godwit/mig-stream.h>
 #include <godwit/util.h>
+#include "mig-util.h"
 #include "qtest-vm.h"
 #include "qvirtio.h"
 
@@ -112,26 +113,6 @@ assert_ram_is(GPid pid, const uint8_t *want)
 /* ---- QMP ---- */
 
 static void
-qmp_void(GwTestVm *vm, const char *cmd, const char *args)
-{
-    json_object_put(gw_test_vm_qmp_ok(vm, cmd, args));
-}
-
-static const char *
-str_of(json_object *o, const char *key)
-{
-    return json_object_get_string(json_object_object_get(o, key));
-}
-
-static char *
-run_state(GwTestVm *vm)
-{
-    g_autoptr(json_object) r = gw_test_vm_qmp_ok(vm, "query-status", NULL);
-
-    return g_strdup(str_of(r, "status"));
-}
-
-static void
 set_mode(GwTestVm *vm, const char *mode)
 {
     g_autofree char *args = g_strdup_printf("{\"mode\": \"%s\"}", mode);
@@ -139,44 +120,7 @@ set_mode(GwTestVm *vm, const char *mode)
 
     qmp_void(vm, "migrate-set-parameters", args);
     r = gw_test_vm_qmp_ok(vm, "query-migrate-parameters", NULL);
-    g_assert_cmpstr(str_of(r, "mode"), ==, mode);
-}
-
-/* Waits (bounded) until query-migrate shows `want`; its reply. */
-static json_object *
-poll_status(GwTestVm *vm, const char *want)
-{
-    gint64 deadline = g_get_monotonic_time() + T * 1000ll;
-
-    for (;;) {
-        json_object *r = gw_test_vm_qmp_ok(vm, "query-migrate", NULL);
-        const char *s = str_of(r, "status");
-        if (s && g_str_equal(s, want)) {
-            return r;
-        }
-        if (s && (g_str_equal(s, "failed") || g_str_equal(s, "completed"))) {
-            g_test_message("status %s: %s", s, str_of(r, "error-desc"));
-        }
-        json_object_put(r);
-        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
-        g_usleep(5 * 1000); /* polling query-migrate, bounded */
-    }
-}
-
-/* The destination must end by itself with `code` (bounded wait). */
-static void
-reap(GwTestVm *vm, int code)
-{
-    gint64 deadline = g_get_monotonic_time() + T * 1000ll;
-    int status = 0;
-
-    while (waitpid(vm->pid, &status, WNOHANG) == 0) {
-        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
-        g_usleep(10 * 1000); /* polling for the exit, bounded */
-    }
-    g_assert_true(WIFEXITED(status));
-    g_assert_cmpint(WEXITSTATUS(status), ==, code);
-    gw_test_vm_release(vm);
+    g_assert_cmpstr(status_of(r, "mode"), ==, mode);
 }
 
 static void
@@ -217,8 +161,8 @@ assert_source_intact(GwTestVm *src, const char *words, const uint8_t *before)
     g_autofree char *state = run_state(src);
     uint8_t buf[PAGE] = {0x5a}, back[PAGE];
 
-    g_test_message("source: %s", str_of(r, "error-desc"));
-    g_assert_nonnull(strstr(str_of(r, "error-desc"), words));
+    g_test_message("source: %s", status_of(r, "error-desc"));
+    g_assert_nonnull(strstr(status_of(r, "error-desc"), words));
     g_assert_cmpstr(state, ==, "running");
     assert_ram_is(src->pid, before);
     gw_qt_memwrite(src->qt, page_addr(0), buf, PAGE);
@@ -460,7 +404,7 @@ test_refused(gconstpointer data)
     g_assert_nonnull(strstr(why, c->words));
     r = gw_test_vm_qmp_ok(&src, "query-migrate", NULL);
     g_assert_false(json_object_object_get_ex(r, "status", NULL) &&
-                   g_str_equal(str_of(r, "status"), "setup"));
+                   g_str_equal(status_of(r, "status"), "setup"));
     state = run_state(&src);
     g_assert_cmpstr(state, ==, "running");
     gw_test_vm_stop(&src);
