@@ -52,6 +52,14 @@ bool gw_vdpa_device_backend_resume(GwVdpaDevice *d, GError **errp);
  */
 void gw_vdpa_svq_abort(GwVdpaDevice *d);
 
+/*
+ * Whether the relay stopped relaying a queue (a chain that breaks the
+ * rules): the device is then as good as broken for the guest, which
+ * gets NEEDS_RESET.  The relay signals the device's config call fd when
+ * it happens.  Device lock held.
+ */
+bool gw_vdpa_svq_broken(const GwVdpaDevice *d);
+
 /* Whether queue `idx` runs on a shadow ring now.  Device lock held. */
 bool gw_vdpa_svq_shadows(const GwVdpaDevice *d, unsigned idx);
 

@@ -441,8 +441,13 @@ on_config_call(int fd, GIOCondition cond, gpointer opaque)
         return G_SOURCE_CONTINUE;
     }
     g_mutex_lock(d->dev_lock);
-    if (gw_vdpa_get_status(d->backend, &status, NULL) &&
-        (status & GW_VIRTIO_STATUS_NEEDS_RESET)) {
+    if (gw_vdpa_svq_broken(d)) {
+        gw_warning_ratelimited("vdpa %s: a queue is no longer relayed: the "
+                               "guest must reset the device",
+                               d->cfg->id);
+        gw_virtio_pci_set_needs_reset(d->vp);
+    } else if (gw_vdpa_get_status(d->backend, &status, NULL) &&
+               (status & GW_VIRTIO_STATUS_NEEDS_RESET)) {
         gw_warning_ratelimited("vdpa %s: the device needs a reset", d->cfg->id);
         gw_virtio_pci_set_needs_reset(d->vp);
     } else {

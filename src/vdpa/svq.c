@@ -65,6 +65,8 @@ struct GwVdpaSvq {
     GwGuestMemory *mem;
     GwVdpaArea ring; /* every shadow ring */
     int stop_fd;
+    int notify_fd; /* the device's config call fd: the main loop looks */
+    int broken;    /* a queue stopped being relayed (atomic) */
     GThread *thread;
     unsigned n;
     SvqQueue q[GW_VIRTIO_MAX_QUEUES];
@@ -85,6 +87,10 @@ queue_fail(GwVdpaSvq *s, SvqQueue *q, const char *why, unsigned what)
                            "longer relayed",
                            s->id, q->idx, why, what);
     q->broken = true;
+    /* The guest must learn it (NEEDS_RESET), as from a device that
+     * broke: the main loop's config-call watch sets it. */
+    __atomic_store_n(&s->broken, 1, __ATOMIC_RELEASE);
+    eventfd_write(s->notify_fd, 1);
     return false;
 }
 
@@ -691,6 +697,7 @@ gw_vdpa_device_svq_start(GwVdpaDevice *d, GError **errp)
     s = g_new0(GwVdpaSvq, 1);
     s->id = g_strdup(d->cfg->id);
     s->mem = d->mem;
+    s->notify_fd = d->config_call_fd;
     s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (s->stop_fd < 0) {
         gw_error_errno(&err, errno, "vdpa %s: eventfd", d->cfg->id);
@@ -791,4 +798,10 @@ gw_vdpa_svq_abort(GwVdpaDevice *d)
     stop_relay(d->svq);
     unmap_rings(d, d->svq);
     g_clear_pointer(&d->svq, svq_free);
+}
+
+bool
+gw_vdpa_svq_broken(const GwVdpaDevice *d)
+{
+    return d->svq && __atomic_load_n(&d->svq->broken, __ATOMIC_ACQUIRE);
 }

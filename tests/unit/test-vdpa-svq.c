@@ -45,6 +45,31 @@ mmio_write(Fx *f, uint64_t addr, unsigned size, uint64_t v)
     g_mutex_unlock(&f->lock);
 }
 
+static uint64_t
+mmio_read(Fx *f, uint64_t addr, unsigned size)
+{
+    uint64_t v = 0;
+
+    g_mutex_lock(&f->lock);
+    g_assert_true(gw_bus_read(f->mmio, addr, size, &v));
+    g_mutex_unlock(&f->lock);
+    return v;
+}
+
+/* Until the guest reads NEEDS_RESET in device_status (the main loop
+ * runs the device's config-call watch), bounded. */
+static void
+wait_needs_reset(Fx *f)
+{
+    gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+
+    while (!(mmio_read(f, f->bar0 + 0x14, 1) & 0x40)) {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_main_context_iteration(NULL, FALSE);
+        g_usleep(1000); /* polling the status, bounded */
+    }
+}
+
 static void
 cfg_write(Fx *f, unsigned off, unsigned size, uint32_t v)
 {
@@ -558,7 +583,8 @@ test_refusals(void)
 }
 
 /* Chains that break the rules are not forwarded; the VMM and the device
- * are unharmed and the relay still hands back what completed. */
+ * are unharmed, the relay still hands back what completed, and the
+ * guest is told to reset the device (NEEDS_RESET), as if it broke. */
 static void
 test_hostile_chains(void)
 {
@@ -581,6 +607,10 @@ test_hostile_chains(void)
     g_test_assert_expected_messages();
     g_assert_cmphex(gw_vdpa_device_status(f.dev) & 0x40, ==, 0);
     g_assert_true(gw_vdpa_device_svq_active(f.dev));
+    g_test_expect_message("godwit-vdpa", G_LOG_LEVEL_WARNING,
+                          "*no longer relayed: the guest must reset*");
+    wait_needs_reset(&f);
+    g_test_assert_expected_messages();
     fx_free(&f);
 
     /* A loop: descriptor 1 -> 0 -> 1. */
@@ -598,6 +628,10 @@ test_hostile_chains(void)
     g_assert_false(gw_test_wait_fd(f.rec.irqfd_fd, 300));
     g_test_assert_expected_messages();
     g_assert_cmphex(gw_vdpa_device_status(f.dev) & 0x40, ==, 0);
+    g_test_expect_message("godwit-vdpa", G_LOG_LEVEL_WARNING,
+                          "*no longer relayed: the guest must reset*");
+    wait_needs_reset(&f);
+    g_test_assert_expected_messages();
     fx_free(&f);
 }
 
