@@ -50,13 +50,16 @@
         (t), G_N_ELEMENTS(t)                                                   \
     }
 
-/* Every thread but the main one: files are not theirs to open.  The C
- * library's and GLib's lazy locale lookups (an error message's
- * translation, charset.alias) are the only opens seen on them: those
+/* Every thread but the main one: files are not theirs to open or stat.
+ * The C library's and GLib's lazy locale lookups (an error message's
+ * translation, charset.alias) and GLib's log timestamp (which stats
+ * /etc/localtime now and then) are the only ones seen on them: those
  * find nothing, as on a host without the files, rather than kill. */
 static const GwSandboxRule no_files[] = {
     FAIL("openat", ENOENT),
     FAIL("open", ENOENT),
+    FAIL("newfstatat", ENOENT),
+    FAIL("statx", ENOENT),
 };
 
 /* Every thread: memory, locks, its own exit, and the SIGSYS handler's

@@ -1,8 +1,10 @@
 /*
  * x-godwit-debug-syscall {"role": R}: makes one thread of role R call
  * personality(0xffffffff) — a harmless query no allow-list has — so the
- * seccomp tests can watch what the filter does with it.  Compiled only
- * into tests/debug/godwit-debug (godwit built with GW_DEBUG_HOOKS), never
+ * seccomp tests can watch what the filter does with it.  With
+ * "call": "stat" the thread stats /etc/localtime instead (what GLib's
+ * log timestamp does now and then) and the answer is {"errno": E}.  Compiled
+ * only into tests/debug/godwit-debug (godwit built with GW_DEBUG_HOOKS), never
  * into the godwit that is installed.
  *
  * Threads: the command runs on the main thread; it picks the target
@@ -11,9 +13,11 @@
  * whose handler makes the call on that thread and counts it in `done`.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/personality.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <godwit/qmp.h>
@@ -27,11 +31,20 @@
 /* Written by the signal handler, read by the command: the one place a
  * handler reports back, so a static it must be. */
 static int done;
+static int call_stat;  /* set by the command before the signal */
+static int stat_errno; /* what the stat gave, for the command */
 
 static void
 on_trigger(int sig)
 {
-    syscall(SYS_personality, 0xffffffffUL);
+    struct stat st;
+
+    if (__atomic_load_n(&call_stat, __ATOMIC_SEQ_CST)) {
+        int r = stat("/etc/localtime", &st);
+        __atomic_store_n(&stat_errno, r < 0 ? errno : 0, __ATOMIC_SEQ_CST);
+    } else {
+        syscall(SYS_personality, 0xffffffffUL);
+    }
     __atomic_add_fetch(&done, 1, __ATOMIC_SEQ_CST);
 }
 
@@ -77,12 +90,22 @@ debug_syscall(GwQmpSession *session, json_object *args, gpointer opaque,
 {
     const char *role =
         json_object_get_string(json_object_object_get(args, "role"));
+    const char *call =
+        json_object_get_string(json_object_object_get(args, "call"));
     bool main_role = g_str_equal(role, "main");
     const char *prefix = comm_prefix(role);
     gint64 end = g_get_monotonic_time() + WAIT_US;
     pid_t tid = main_role ? getpid() : 0;
     int before = __atomic_load_n(&done, __ATOMIC_SEQ_CST);
 
+    if (call && !g_str_equal(call, "stat") &&
+        !g_str_equal(call, "personality")) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID, "unknown call '%s'",
+                    call);
+        return NULL;
+    }
+    __atomic_store_n(&call_stat, call && g_str_equal(call, "stat"),
+                     __ATOMIC_SEQ_CST);
     if (!main_role && !prefix) {
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID, "unknown role '%s'",
                     role);
@@ -110,6 +133,13 @@ debug_syscall(GwQmpSession *session, json_object *args, gpointer opaque,
         g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
                     "the %s thread did not make the call", role);
         return NULL;
+    }
+    if (__atomic_load_n(&call_stat, __ATOMIC_SEQ_CST)) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "errno",
+                               json_object_new_int(__atomic_load_n(
+                                   &stat_errno, __ATOMIC_SEQ_CST)));
+        return o;
     }
     return json_object_new_object();
 }

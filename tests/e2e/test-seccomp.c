@@ -9,6 +9,7 @@
  * virtqueues during a migration) roles need /dev/kvm and skip
  * visibly without it.
  */
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -324,6 +325,39 @@ test_case(gconstpointer data)
     }
 }
 
+/*
+ * A thread of role c->role (under `true`) stats /etc/localtime, as
+ * GLib's log timestamp does now and then on any thread that logs: the
+ * filter answers ENOENT (as for its opens) and godwit serves on, where
+ * the stat used to kill it.
+ */
+static void
+test_stat_refused(gconstpointer data)
+{
+    const Case *c = data;
+    Vm vm = {0}, dst = {0};
+    bool mig = needs_migration(c);
+    g_autofree char *args = NULL;
+    g_autoptr(json_object) r = NULL;
+    json_object *ret = NULL;
+    int status;
+
+    if (!g_str_equal(c->role, "vdpa-sim") && !kvm_usable()) {
+        return;
+    }
+    setup(c, &vm, &dst);
+    args = g_strdup_printf("{\"role\": \"%s\", \"call\": \"stat\"}", c->role);
+    r = execute(&vm, "x-godwit-debug-syscall", args);
+    g_assert_true(r && json_object_object_get_ex(r, "return", &ret));
+    g_assert_cmpint(json_object_get_int(json_object_object_get(ret, "errno")),
+                    ==, ENOENT);
+    g_assert_cmpint(waitpid(vm.pid, &status, WNOHANG), ==, 0);
+    vm_free(&vm);
+    if (mig) {
+        vm_free(&dst);
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -336,6 +370,13 @@ main(int argc, char **argv)
     guint n = 0;
 
     g_test_init(&argc, &argv, NULL);
+    static const Case stat_cases[] = {
+        {"vcpu", "true"}, {"vdpa-sim", "true"}, {"svq-relay", "true"}};
+    for (size_t i = 0; i < G_N_ELEMENTS(stat_cases); i++) {
+        g_autofree char *path = g_strdup_printf(
+            "/seccomp/true/%s/stat-answered-enoent", stat_cases[i].role);
+        g_test_add_data_func(path, &stat_cases[i], test_stat_refused);
+    }
     for (size_t m = 0; m < G_N_ELEMENTS(modes); m++) {
         for (size_t r = 0; r < G_N_ELEMENTS(roles); r++) {
             g_autofree char *path = g_strdup_printf(
