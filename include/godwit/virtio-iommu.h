@@ -1,0 +1,107 @@
+/*
+ * virtio-iommu: a paravirtual IOMMU (virtio 1.2 section 5.13, device id
+ * 23, PCI 1af4:1057) in front of the devices started with iommu=on.  The
+ * guest's ATTACH/DETACH/MAP/UNMAP requests (request queue 0; queue 1 is
+ * the event queue) become calls into each endpoint's ops, which for a
+ * vDPA device are VHOST_IOTLB_UPDATE/INVALIDATE on its backend.
+ *
+ * The model is in the VMM, not in a backend: the request queue's kick
+ * eventfd is watched on the main loop, requests are walked in guest RAM
+ * with every guest-controlled index, length and address checked, and
+ * answered with the status the spec gives; a malformed request is
+ * answered (or, when it cannot be, the device set NEEDS_RESET), never
+ * trusted.  The VM always keeps running.
+ *
+ * Endpoints are identified as ACPI VIOT describes them to the guest:
+ * endpoint id = (PCI segment << 16) | BDF.  An endpoint that is in no
+ * domain bypasses the IOMMU (identity map of guest RAM) while boot
+ * bypass applies — before the driver negotiates features, or while the
+ * config's `bypass` is 1 with VIRTIO_IOMMU_F_BYPASS_CONFIG negotiated
+ * (QEMU's boot-bypass=on default) — and has no mappings at all
+ * otherwise.  The IOMMU keeps every endpoint's mappings consistent with
+ * this: each change is pushed through the endpoint's ops at once.
+ *
+ * Threads: every function, and the request handler, on the main thread
+ * with the VM's device lock held.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <json-c/json.h>
+#include <godwit/irq.h>
+#include <godwit/memory.h>
+#include <godwit/virtio-pci.h>
+#include <godwit/vmstate.h>
+
+#define GW_VIRTIO_ID_IOMMU 23
+
+/* Guest IOVAs the IOMMU accepts (its config input_range): [0, this].
+ * Above it, up to 2^48, is godwit's own (shadow rings during a
+ * migration), and PROBE reports it as reserved. */
+#define GW_IOMMU_INPUT_END ((1ull << 48) - (1ull << 32) - 1)
+
+/* A mapping's permissions, as the spec's VIRTIO_IOMMU_MAP_F_READ/_WRITE. */
+#define GW_IOMMU_MAP_F_READ  1u
+#define GW_IOMMU_MAP_F_WRITE 2u
+
+typedef struct GwVirtioIommu GwVirtioIommu;
+
+/*
+ * What the IOMMU asks of one endpoint.  `gpa`..`gpa + size - 1` is
+ * always inside one region of guest RAM (the IOMMU checks before it
+ * calls); sizes are multiples of 4 KiB; `flags` is GW_IOMMU_MAP_F_*
+ * (never 0).  map/unmap may be called many
+ * times between batch_begin and batch_end (both optional).  A false
+ * return (with *errp) makes the guest's request fail with
+ * VIRTIO_IOMMU_S_DEVERR; the IOMMU's own view is then rolled back to
+ * before the request.
+ */
+typedef struct {
+    bool (*map)(void *opaque, uint64_t iova, uint64_t size, uint64_t gpa,
+                unsigned flags, GError **errp);
+    bool (*unmap)(void *opaque, uint64_t iova, uint64_t size, GError **errp);
+    bool (*batch_begin)(void *opaque, GError **errp);
+    bool (*batch_end)(void *opaque, GError **errp);
+} GwIommuEndpointOps;
+
+/* A virtio-iommu over `mem`; NULL with *errp if its virtio-pci function
+ * cannot be created.  The caller plugs gw_virtio_iommu_pci() into a
+ * slot and frees it after unplugging. */
+GwVirtioIommu *gw_virtio_iommu_new(GwGuestMemory *mem, const GwIrqChip *irq,
+                                   GError **errp);
+void gw_virtio_iommu_free(GwVirtioIommu *iommu);
+GwVirtioPci *gw_virtio_iommu_pci(GwVirtioIommu *iommu);
+
+/*
+ * Puts endpoint `id` behind the IOMMU: from now on its address space is
+ * the IOMMU's (identity while boot bypass applies, pushed through `ops`
+ * before this returns).  False with *errp if `id` is taken or the first
+ * mappings fail.  remove: the device is going away; it is detached from
+ * its domain with no call into its ops (its backend is being closed).
+ */
+bool gw_virtio_iommu_add_endpoint(GwVirtioIommu *iommu, uint32_t id,
+                                  const GwIommuEndpointOps *ops, void *opaque,
+                                  GError **errp);
+void gw_virtio_iommu_remove_endpoint(GwVirtioIommu *iommu, uint32_t id);
+
+/* Pushes endpoint `id`'s current address space through its ops again
+ * (its backend lost its mappings, e.g. a reset without IOTLB_PERSIST).
+ * False with *errp if a call fails or there is no such endpoint. */
+bool gw_virtio_iommu_replay(GwVirtioIommu *iommu, uint32_t id, GError **errp);
+
+/*
+ * Translates a guest DMA address of endpoint `id`: the guest-physical
+ * address behind `iova` and how many bytes from there are contiguous in
+ * the same mapping (capped at `len`); 0 if `iova` is not mapped (or not
+ * writable, with `write`).  For the VMM's own accesses on the device's
+ * behalf (shadow virtqueues).
+ */
+uint64_t gw_virtio_iommu_translate(const GwVirtioIommu *iommu, uint32_t id,
+                                   uint64_t iova, uint64_t len, bool write,
+                                   uint64_t *gpa);
+
+/* x-godwit-query-iommu's answer: bypass, the endpoints (id, domain or
+ * null, bypassing) and the domains with their mappings (virt-start,
+ * virt-end, phys-start, flags).  Caller owns. */
+json_object *gw_virtio_iommu_query(const GwVirtioIommu *iommu);
