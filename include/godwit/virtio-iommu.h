@@ -21,8 +21,9 @@
  * otherwise.  The IOMMU keeps every endpoint's mappings consistent with
  * this: each change is pushed through the endpoint's ops at once.
  *
- * Threads: every function, and the request handler, on the main thread
- * with the VM's device lock held.
+ * Threads: every function but _new on the main thread with the VM's
+ * device lock held; the request handler runs on the main loop and takes
+ * that lock itself.
  */
 #pragma once
 
@@ -66,10 +67,12 @@ typedef struct {
 } GwIommuEndpointOps;
 
 /* A virtio-iommu over `mem`; NULL with *errp if its virtio-pci function
- * cannot be created.  The caller plugs gw_virtio_iommu_pci() into a
- * slot and frees it after unplugging. */
+ * cannot be created.  Its request handler (a main-loop watch on the
+ * request queue's kick eventfd) takes `dev_lock`, the VM's device lock.
+ * The caller plugs gw_virtio_iommu_pci() into a slot and frees it after
+ * unplugging.  Created on the main thread, the device lock not held. */
 GwVirtioIommu *gw_virtio_iommu_new(GwGuestMemory *mem, const GwIrqChip *irq,
-                                   GError **errp);
+                                   GMutex *dev_lock, GError **errp);
 void gw_virtio_iommu_free(GwVirtioIommu *iommu);
 GwVirtioPci *gw_virtio_iommu_pci(GwVirtioIommu *iommu);
 
