@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <glib/gstdio.h>
 #include "guest-vm.h"
+#include "mig-proxy.h"
 #include "spawn-util.h"
 
 typedef struct {
@@ -198,19 +199,73 @@ test_net(void)
     migrate_live(true);
 }
 
+/* How a migration is made to fail. */
+typedef enum {
+    FAIL_KILL,    /* the destination killed */
+    FAIL_CANCEL,  /* migrate_cancel */
+    FAIL_CUT,     /* the link cut: the destination's stream ends early */
+    FAIL_CORRUPT, /* one byte of the stream flipped on the way */
+} Fault;
+
+static void
+inject(Vm *src, Vm *dst, Proxy *p, Fault f)
+{
+    switch (f) {
+    case FAIL_KILL:
+        kill_vm(dst);
+        break;
+    case FAIL_CANCEL:
+        qmp_void(src, "migrate_cancel", NULL);
+        break;
+    case FAIL_CUT:
+        g_atomic_int_set(&p->fault, LINK_CUT);
+        break;
+    case FAIL_CORRUPT:
+        g_atomic_int_set(&p->fault, LINK_CORRUPT);
+        break;
+    }
+}
+
+/* After inject(): the source's migration ends failed (cancelled), and a
+ * destination that saw a damaged stream refuses it and exits 1. */
+static void
+await_failure(Vm *src, Vm *dst, Fault f)
+{
+    int status;
+
+    if (f == FAIL_CANCEL) {
+        wait_migration(src, "cancelled");
+        vm_stop(dst);
+        return;
+    }
+    wait_migration(src, "failed");
+    if (f == FAIL_KILL) {
+        return;
+    }
+    g_assert_cmpint(waitpid(dst->pid, &status, 0), ==, dst->pid);
+    g_assert_true(WIFEXITED(status));
+    g_assert_cmpint(WEXITSTATUS(status), ==, 1);
+    g_spawn_close_pid(dst->pid);
+    vm_forget(dst);
+}
+
 /*
  * A migration that fails with the disk's I/O running: at the switch-over
  * (the source paused, its device suspended: pre-switchover) or during
  * pre-copy (the device on shadow virtqueues, the bandwidth so low that
- * pre-copy lasts), the destination killed or the migration cancelled.
- * The source's device goes back to the guest's rings and resumes, the
- * guest passes rounds, and a second migration succeeds.
+ * pre-copy lasts), by any Fault; the damaged-link cases go through a
+ * proxy (mig-proxy.c).  The source's device goes back to the guest's
+ * rings and resumes, the guest passes rounds, and a second migration
+ * succeeds.
  */
 static void
-fail_migration(bool at_switchover, bool kill_destination)
+fail_migration(bool at_switchover, Fault f)
 {
     Hosts h;
     Vm src = {0}, dst = {0};
+    Proxy p = {0};
+    bool proxied = f == FAIL_CUT || f == FAIL_CORRUPT;
+    g_autofree char *to = NULL, *via = NULL;
 
     if (!kvm_usable()) {
         return;
@@ -219,12 +274,21 @@ fail_migration(bool at_switchover, bool kill_destination)
     vdpa_vm_start(&src, &h, NULL);
     wait_lines(src.serial, h.round, 2);
     vdpa_vm_start(&dst, &h, h.uri);
+    if (proxied) {
+        to = g_build_filename(h.dir, "mig.sock", NULL);
+        proxy_start(&p, h.dir, to);
+        via = g_strdup_printf("{\"uri\": \"unix:%s\"}", p.path);
+    }
     if (at_switchover) {
         set_cap(&src, "pause-before-switchover", true);
     } else {
         qmp_void(&src, "migrate-set-parameters", "{\"max-bandwidth\": 65536}");
     }
-    migrate(&src, &h);
+    if (proxied) {
+        qmp_void(&src, "migrate", via);
+    } else {
+        migrate(&src, &h);
+    }
     if (at_switchover) {
         wait_migration(&src, "pre-switchover");
     } else {
@@ -233,17 +297,13 @@ fail_migration(bool at_switchover, bool kill_destination)
         assert_shadowed(&src, true);
         wait_lines(src.serial, h.round, count(src.serial, h.round) + 2);
     }
-    if (kill_destination) {
-        kill_vm(&dst);
-        if (at_switchover) {
-            qmp_void(&src, "migrate-continue",
-                     "{\"state\": \"pre-switchover\"}");
-        }
-        wait_migration(&src, "failed");
-    } else {
-        qmp_void(&src, "migrate_cancel", NULL);
-        wait_migration(&src, "cancelled");
-        vm_stop(&dst);
+    inject(&src, &dst, &p, f);
+    if (at_switchover && f != FAIL_CANCEL) {
+        qmp_void(&src, "migrate-continue", "{\"state\": \"pre-switchover\"}");
+    }
+    await_failure(&src, &dst, f);
+    if (proxied) {
+        proxy_stop(&p);
     }
     assert_shadowed(&src, false); /* back on the guest's rings */
     check_source_runs_on(&src, &h);
@@ -257,28 +317,18 @@ fail_migration(bool at_switchover, bool kill_destination)
     hosts_free(&h);
 }
 
-static void
-test_kill_dst_at_switchover(void)
-{
-    fail_migration(true, true);
-}
+typedef struct {
+    const char *path;
+    bool at_switchover;
+    Fault fault;
+} FailCase;
 
 static void
-test_cancel_at_switchover(void)
+test_fail(gconstpointer data)
 {
-    fail_migration(true, false);
-}
+    const FailCase *c = data;
 
-static void
-test_kill_dst_during_precopy(void)
-{
-    fail_migration(false, true);
-}
-
-static void
-test_cancel_during_precopy(void)
-{
-    fail_migration(false, false);
+    fail_migration(c->at_switchover, c->fault);
 }
 
 int
@@ -287,14 +337,20 @@ main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/migration/vdpa-kvm/blk-rounds-go-on", test_blk);
     g_test_add_func("/migration/vdpa-kvm/net-frames-go-on-mac-kept", test_net);
-    g_test_add_func("/migration/vdpa-kvm/fail/destination-killed-at-switch-"
-                    "over",
-                    test_kill_dst_at_switchover);
-    g_test_add_func("/migration/vdpa-kvm/fail/destination-killed-in-pre-copy",
-                    test_kill_dst_during_precopy);
-    g_test_add_func("/migration/vdpa-kvm/fail/cancelled-in-pre-copy",
-                    test_cancel_during_precopy);
-    g_test_add_func("/migration/vdpa-kvm/fail/cancelled-at-switch-over",
-                    test_cancel_at_switchover);
+    static const FailCase fails[] = {
+        {"destination-killed-at-switch-over", true, FAIL_KILL},
+        {"destination-killed-in-pre-copy", false, FAIL_KILL},
+        {"cancelled-in-pre-copy", false, FAIL_CANCEL},
+        {"cancelled-at-switch-over", true, FAIL_CANCEL},
+        {"link-cut-in-pre-copy", false, FAIL_CUT},
+        {"link-cut-at-switch-over", true, FAIL_CUT},
+        {"stream-corrupt-in-pre-copy", false, FAIL_CORRUPT},
+        {"stream-corrupt-at-switch-over", true, FAIL_CORRUPT},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(fails); i++) {
+        g_autofree char *path =
+            g_strdup_printf("/migration/vdpa-kvm/fail/%s", fails[i].path);
+        g_test_add_data_func(path, &fails[i], test_fail);
+    }
     return g_test_run();
 }
