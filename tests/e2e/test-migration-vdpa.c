@@ -11,10 +11,13 @@
  * before migrate-incoming, as libvirt does).  The destination's ring
  * indices must be the source's at SUSPEND (x-godwit-query-vdpa-vrings).
  */
+#include <signal.h>
 #include <string.h>
 #include <glib/gstdio.h>
 #include <godwit/util.h>
+#include "mig-proxy.h"
 #include "mig-util.h"
+#include "mig-blk-io.h"
 #include "qtest-vm.h"
 #include "qvirtio-net.h"
 #include "qvirtio.h"
@@ -237,132 +240,6 @@ assert_vrings_moved(GwTestVm *src, GwTestVm *dst, const uint32_t *want,
     }
 }
 
-/* ---- a running vDPA disk with I/O in flight across the migration ---- */
-
-#define IO_SLOTS  4 /* requests in flight at most (3 descriptors each) */
-#define IO_SLOT   0x400
-#define IO_WRITES 24 /* sectors written, then read back */
-
-typedef struct {
-    GwQVirtio *vd;
-    GwQt *qt;
-    uint64_t area;
-    int head[IO_SLOTS]; /* -1: free */
-    uint64_t sector[IO_SLOTS];
-    bool read[IO_SLOTS];
-    int64_t last_read[IO_SLOTS]; /* what the device last wrote there */
-    unsigned completed, submitted;
-} Io;
-
-static void
-sector_pattern(uint8_t *buf, uint64_t sector)
-{
-    for (unsigned k = 0; k < 512; k++) {
-        buf[k] = (uint8_t)(sector * 37 + k * 3 + 1);
-    }
-}
-
-/* What the device wrote into guest RAM on the source (read data of the
- * requests completed there) is in the destination's RAM. */
-static void
-assert_device_writes_moved(Io *io, GwQt *dst)
-{
-    unsigned checked = 0;
-
-    for (unsigned i = 0; i < IO_SLOTS; i++) {
-        uint8_t data[512], want[512];
-        if (io->head[i] >= 0 || io->last_read[i] < 0) {
-            continue; /* in flight, or last a write */
-        }
-        gw_qt_memread(dst, io->area + i * IO_SLOT + 512, data, 512);
-        sector_pattern(want, (uint64_t)io->last_read[i]);
-        g_assert_cmpmem(data, 512, want, 512);
-        checked++;
-    }
-    if (!checked) {
-        for (unsigned i = 0; i < IO_SLOTS; i++) {
-            g_test_message("slot %u head %d last_read %" G_GINT64_FORMAT, i,
-                           io->head[i], io->last_read[i]);
-        }
-    }
-    g_assert_cmpuint(checked, >, 0);
-}
-
-/* A write of `sector`'s pattern, or a read of it, in free slot `i`. */
-static void
-io_submit(Io *io, unsigned i, uint64_t sector, bool read)
-{
-    uint64_t at = io->area + i * IO_SLOT;
-    uint32_t hdr[4] = {read ? 0 : 1, 0, (uint32_t)sector,
-                       (uint32_t)(sector >> 32)};
-    uint8_t data[512];
-    const GwQVirtioBuf b[3] = {
-        {at, 16, false}, {at + 512, 512, read}, {at + 16, 1, true}};
-
-    sector_pattern(data, sector);
-    if (read) {
-        memset(data, 0, sizeof(data));
-    }
-    gw_qt_memwrite(io->qt, at, hdr, sizeof(hdr));
-    gw_qt_memwrite(io->qt, at + 512, data, sizeof(data));
-    gw_qt_writeb(io->qt, at + 16, 0xff);
-    io->head[i] = gw_qvirtio_vq_add(io->vd, 0, b, 3);
-    io->sector[i] = sector;
-    io->read[i] = read;
-    io->submitted++;
-    gw_qvirtio_vq_kick(io->vd, 0);
-}
-
-/* Takes every completion there is: each must be a request in flight
- * (completed once), status OK, a read's data the sector's pattern. */
-static void
-io_reap(Io *io)
-{
-    uint32_t id, len;
-
-    while (gw_qvirtio_vq_poll(io->vd, 0, &id, &len)) {
-        unsigned i = 0;
-        uint8_t data[512], want[512];
-        while (i < IO_SLOTS && io->head[i] != (int)id) {
-            i++;
-        }
-        g_assert_cmpuint(i, <, IO_SLOTS); /* not a duplicate */
-        g_assert_cmpuint(gw_qt_readb(io->qt, io->area + i * IO_SLOT + 16), ==,
-                         0);
-        if (io->read[i]) {
-            gw_qt_memread(io->qt, io->area + i * IO_SLOT + 512, data, 512);
-            sector_pattern(want, io->sector[i]);
-            g_assert_cmpmem(data, 512, want, 512);
-        }
-        io->head[i] = -1;
-        io->last_read[i] = io->read[i] ? (int64_t)io->sector[i] : -1;
-        io->completed++;
-    }
-}
-
-static int
-io_free_slot(Io *io)
-{
-    for (unsigned i = 0; i < IO_SLOTS; i++) {
-        if (io->head[i] < 0) {
-            return (int)i;
-        }
-    }
-    return -1;
-}
-
-/* Until every request in flight completed (bounded). */
-static void
-io_drain(Io *io)
-{
-    gint64 deadline = g_get_monotonic_time() + T * 1000ll;
-
-    while (io->completed < io->submitted) {
-        io_reap(io);
-        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
-    }
-}
-
 /* Enough RAM written that the first pass at 150 kB/s takes about seven
  * seconds: what the test does during pre-copy fits well inside it even
  * under a sanitizer on a loaded machine (and is checked to have). */
@@ -472,6 +349,113 @@ test_blk(gconstpointer data)
     gw_qvirtio_free(io.vd);
     gw_test_vm_stop(&src);
     gw_test_vm_stop(&dst);
+}
+
+/* ---- the failure matrix, with the disk's I/O in flight ---- */
+
+typedef enum { FAIL_KILL, FAIL_CANCEL, FAIL_CUT, FAIL_CORRUPT } Fault;
+
+typedef struct {
+    bool at_switchover; /* else during pre-copy, on shadow rings */
+    Fault fault;
+} FailCase;
+
+/* Makes the migration fail as `c` says, and waits until it has: the
+ * source failed (cancelled), the destination gone without running. */
+static void
+break_migration(GwTestVm *src, GwTestVm *dst, Proxy *p, const FailCase *c)
+{
+    if (c->fault == FAIL_CANCEL) {
+        qmp_void(src, "migrate_cancel", NULL);
+        wait_status(src, "cancelled");
+        reap(dst, 1); /* the stream ended early: it never runs */
+        return;
+    }
+    if (c->fault == FAIL_KILL) {
+        kill(dst->pid, SIGKILL);
+    } else {
+        g_atomic_int_set(&p->fault,
+                         c->fault == FAIL_CUT ? LINK_CUT : LINK_CORRUPT);
+    }
+    if (c->at_switchover) {
+        qmp_void(src, "migrate-continue", "{\"state\": \"pre-switchover\"}");
+    }
+    wait_status(src, "failed");
+    if (c->fault == FAIL_KILL) {
+        reap_killed(dst);
+    } else {
+        reap(dst, 1); /* it refused the damaged stream */
+    }
+}
+
+/*
+ * A migration of the disk with requests in flight fails: killed or
+ * cancelled, or its link cut or a byte of its stream corrupted (a proxy
+ * in between, mig-proxy.c), during pre-copy or after the source
+ * suspended the device (pre-switchover).  Afterwards the source's device
+ * is back on the guest's rings, running; what was in flight completes
+ * there exactly once, what was written reads back, and a second
+ * migration moves it all, as test_blk checks.
+ */
+static void
+test_blk_fail(gconstpointer data)
+{
+    static const Shape s = {"vdpasim_blk", PLUG_BOOT};
+    const FailCase *c = data;
+    GwTestVm src, dst, again;
+    Proxy p = {0};
+    g_autoptr(GError) err = NULL;
+    g_autofree char *to = NULL, *uri = NULL, *st = NULL;
+    Io io = {.head = {-1, -1, -1, -1}, .last_read = {-1, -1, -1, -1}};
+    size_t len;
+
+    start_vm(&src, &s, false);
+    write_ballast(src.qt);
+    io.qt = src.qt;
+    io.vd =
+        gw_qvirtio_init_queues(src.qt, SLOT, 1ull << 32 | 1ull << 33, 1, &err);
+    g_assert_no_error(err);
+    io.area = gw_qvirtio_data_area(io.vd, &len);
+    for (unsigned i = 0; i < IO_SLOTS; i++) {
+        io_submit(&io, i, i, false);
+    }
+    start_vm(&dst, &s, true);
+    to = g_strdup_printf("%s/mig.sock", dst.dir);
+    proxy_start(&p, src.dir, to);
+    uri = g_strdup_printf("{\"uri\": \"unix:%s\"}", p.path);
+    drain_events(&src);
+    set_caps(&src, true);
+    qmp_void(&src, "migrate-set-parameters", "{\"max-bandwidth\": 150000}");
+    qmp_void(&src, "migrate", uri);
+    wait_status(&src, "active");
+    assert_shadowed(&src, 1, true);
+    io_during_precopy(&io); /* leaves two reads in flight */
+    if (c->at_switchover) {
+        qmp_void(&src, "migrate-set-parameters", "{\"max-bandwidth\": 0}");
+        wait_status(&src, "pre-switchover");
+    }
+    break_migration(&src, &dst, &p, c);
+    proxy_stop(&p);
+    assert_shadowed(&src, 1, false);
+    st = run_state(&src);
+    g_assert_cmpstr(st, ==, "running");
+    io_drain(&io); /* the two reads, once each, on the source */
+    for (uint64_t sector = 0; sector < IO_WRITES; sector++) {
+        int slot;
+        while ((slot = io_free_slot(&io)) < 0) {
+            io_reap(&io);
+        }
+        io_submit(&io, (unsigned)slot, sector, true);
+    }
+    io_drain(&io);
+    io_submit(&io, 0, 1, true); /* in flight into the second migration */
+    start_vm(&again, &s, true);
+    begin_migration(&src, &again, 0);
+    finish_migration(&src, &again);
+    io_on_destination(&io, &again);
+    gw_qvirtio_free(io.vd);
+    gw_test_vm_stop(&src);
+    gw_test_vm_stop(&again);
 }
 
 /* ---- a vDPA NIC with frames looping across the migration ---- */
@@ -698,6 +682,24 @@ main(int argc, char **argv)
     g_test_add_data_func(
         "/migration-vdpa/net/no-enable-after-driver-ok/mac-replayed-on-cvq",
         &net_early, test_net);
+    static const struct {
+        const char *path;
+        FailCase c;
+    } fails[] = {
+        {"destination-killed-in-pre-copy", {false, FAIL_KILL}},
+        {"destination-killed-at-switch-over", {true, FAIL_KILL}},
+        {"cancelled-in-pre-copy", {false, FAIL_CANCEL}},
+        {"cancelled-at-switch-over", {true, FAIL_CANCEL}},
+        {"link-cut-in-pre-copy", {false, FAIL_CUT}},
+        {"link-cut-at-switch-over", {true, FAIL_CUT}},
+        {"stream-corrupt-in-pre-copy", {false, FAIL_CORRUPT}},
+        {"stream-corrupt-at-switch-over", {true, FAIL_CORRUPT}},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(fails); i++) {
+        g_autofree char *path =
+            g_strdup_printf("/migration-vdpa/blk/fail/%s", fails[i].path);
+        g_test_add_data_func(path, &fails[i].c, test_blk_fail);
+    }
     g_test_add_func("/migration-vdpa/net/fail/replay-refused-source-goes-on",
                     test_net_replay_fails);
     g_test_add_func("/migration-vdpa/net/ctrl-rx-negotiated-blocks-migration",

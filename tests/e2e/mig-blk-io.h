@@ -1,0 +1,43 @@
+/*
+ * A test's driver of a vDPA disk under qtest (the migration tests play
+ * its guest): up to IO_SLOTS requests (header, one 512-byte sector,
+ * status) in flight on queue 0, each slot IO_SLOT bytes of the
+ * qvirtio data area; every completion checked (a request in flight,
+ * taken once, status OK, a read's data the sector's pattern).  Every
+ * call asserts; waits are bounded by GW_TEST_VM_WAIT_MS.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "qtest-client.h"
+#include "qvirtio.h"
+
+#define IO_SLOTS  4 /* requests in flight at most (3 descriptors each) */
+#define IO_SLOT   0x400
+#define IO_WRITES 24 /* sectors written, then read back */
+
+typedef struct {
+    GwQVirtio *vd;
+    GwQt *qt;
+    uint64_t area;
+    int head[IO_SLOTS]; /* -1: free */
+    uint64_t sector[IO_SLOTS];
+    bool read[IO_SLOTS];
+    int64_t last_read[IO_SLOTS]; /* what the device last wrote there */
+    unsigned completed, submitted;
+} Io;
+
+/* The pattern a write of `sector` carries (512 bytes). */
+void io_sector_pattern(uint8_t *buf, uint64_t sector);
+/* A write of `sector`'s pattern, or a read of it, in free slot `i`. */
+void io_submit(Io *io, unsigned i, uint64_t sector, bool read);
+/* Takes every completion there is. */
+void io_reap(Io *io);
+/* A free slot, or -1. */
+int io_free_slot(Io *io);
+/* Until every request in flight completed (bounded). */
+void io_drain(Io *io);
+/* What the device wrote into guest RAM on the source (read data of the
+ * requests completed there) is in `dst`'s RAM. */
+void assert_device_writes_moved(Io *io, GwQt *dst);
