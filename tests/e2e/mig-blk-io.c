@@ -113,3 +113,17 @@ io_drain(Io *io)
         g_assert_cmpint(g_get_monotonic_time(), <, deadline);
     }
 }
+
+void
+io_read_back(Io *io, uint64_t n)
+{
+    int slot;
+
+    for (uint64_t s = 0; s < n; s++) {
+        while ((slot = io_free_slot(io)) < 0) {
+            io_reap(io);
+        }
+        io_submit(io, (unsigned)slot, s, true);
+    }
+    io_drain(io);
+}

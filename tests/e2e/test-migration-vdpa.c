@@ -297,20 +297,33 @@ io_during_precopy(Io *io)
 static void
 io_on_destination(Io *io, GwTestVm *dst)
 {
-    int slot;
-
     assert_device_writes_moved(io, dst->qt);
     io->qt = dst->qt;
     gw_qvirtio_set_qt(io->vd, dst->qt);
     io_drain(io);
-    for (uint64_t s = 0; s < IO_WRITES; s++) {
-        while ((slot = io_free_slot(io)) < 0) {
-            io_reap(io);
-        }
-        io_submit(io, (unsigned)slot, s, true);
-    }
-    io_drain(io);
+    io_read_back(io, IO_WRITES);
     g_assert_cmpuint(io->completed, ==, io->submitted);
+}
+
+/* A source VM with the shape's disk, ballast in its RAM, and a write in
+ * every slot of `io` in flight (at `migrate`). */
+static void
+io_start(Io *io, GwTestVm *src, const Shape *s)
+{
+    g_autoptr(GError) err = NULL;
+    size_t len;
+
+    start_vm(src, s, false);
+    write_ballast(src->qt);
+    *io = (Io){.head = {-1, -1, -1, -1}, .last_read = {-1, -1, -1, -1}};
+    io->qt = src->qt;
+    io->vd =
+        gw_qvirtio_init_queues(src->qt, SLOT, 1ull << 32 | 1ull << 33, 1, &err);
+    g_assert_no_error(err);
+    io->area = gw_qvirtio_data_area(io->vd, &len);
+    for (unsigned i = 0; i < IO_SLOTS; i++) {
+        io_submit(io, i, i, false);
+    }
 }
 
 static void
@@ -318,22 +331,11 @@ test_blk(gconstpointer data)
 {
     const Shape *s = data;
     GwTestVm src, dst;
-    g_autoptr(GError) err = NULL;
-    Io io = {.head = {-1, -1, -1, -1}, .last_read = {-1, -1, -1, -1}};
+    Io io;
     uint32_t base;
     uint64_t before;
-    size_t len;
 
-    start_vm(&src, s, false);
-    write_ballast(src.qt);
-    io.qt = src.qt;
-    io.vd =
-        gw_qvirtio_init_queues(src.qt, SLOT, 1ull << 32 | 1ull << 33, 1, &err);
-    g_assert_no_error(err);
-    io.area = gw_qvirtio_data_area(io.vd, &len);
-    for (unsigned i = 0; i < IO_SLOTS; i++) { /* in flight at `migrate` */
-        io_submit(&io, i, i, false);
-    }
+    io_start(&io, &src, s);
     start_vm(&dst, s, true);
     begin_migration(&src, &dst, 150000);
     assert_shadowed(&src, 1, true);
@@ -404,21 +406,10 @@ test_blk_fail(gconstpointer data)
     const FailCase *c = data;
     GwTestVm src, dst, again;
     Proxy p = {0};
-    g_autoptr(GError) err = NULL;
     g_autofree char *to = NULL, *uri = NULL, *st = NULL;
-    Io io = {.head = {-1, -1, -1, -1}, .last_read = {-1, -1, -1, -1}};
-    size_t len;
+    Io io;
 
-    start_vm(&src, &s, false);
-    write_ballast(src.qt);
-    io.qt = src.qt;
-    io.vd =
-        gw_qvirtio_init_queues(src.qt, SLOT, 1ull << 32 | 1ull << 33, 1, &err);
-    g_assert_no_error(err);
-    io.area = gw_qvirtio_data_area(io.vd, &len);
-    for (unsigned i = 0; i < IO_SLOTS; i++) {
-        io_submit(&io, i, i, false);
-    }
+    io_start(&io, &src, &s);
     start_vm(&dst, &s, true);
     to = g_strdup_printf("%s/mig.sock", dst.dir);
     proxy_start(&p, src.dir, to);
@@ -440,14 +431,7 @@ test_blk_fail(gconstpointer data)
     st = run_state(&src);
     g_assert_cmpstr(st, ==, "running");
     io_drain(&io); /* the two reads, once each, on the source */
-    for (uint64_t sector = 0; sector < IO_WRITES; sector++) {
-        int slot;
-        while ((slot = io_free_slot(&io)) < 0) {
-            io_reap(&io);
-        }
-        io_submit(&io, (unsigned)slot, sector, true);
-    }
-    io_drain(&io);
+    io_read_back(&io, IO_WRITES);
     io_submit(&io, 0, 1, true); /* in flight into the second migration */
     start_vm(&again, &s, true);
     begin_migration(&src, &again, 0);
