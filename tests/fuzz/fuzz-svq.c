@@ -178,6 +178,10 @@ end(Target *t)
     }
     fuzz_iterate();
     status = svqfx_mmio_read(&t->fx, t->fx.bar0 + 0x14, 1);
+    for (unsigned i = 0; i < t->nq; i++) { /* GW_FUZZ_LOG=1: seeds' check */
+        g_debug("queue %u: avail idx %u, used idx %u, status 0x%02x", i,
+                vrs[i]->avail->idx, vrs[i]->used->idx, status);
+    }
     g_assert((status & 0x04) || (status & 0x40));
     svqfx_mmio_write(&t->fx, t->fx.bar0 + 0x14, 1, 0);
     g_assert(!gw_vdpa_device_svq_active(t->fx.dev));

@@ -120,7 +120,9 @@ svqfx_device(SvqFx *f, const char *mgmtdev)
     g_autoptr(GError) err = NULL;
     g_autoptr(GwVdpaConfig) vc = NULL;
     g_autofree char *path = sim_add(f, mgmtdev);
-    g_autofree char *vopts = g_strdup_printf("path=%s,id=disk0", path);
+    bool net = g_str_has_suffix(mgmtdev, "net");
+    g_autofree char *vopts = g_strdup_printf(
+        "path=%s,%s", path, net ? "id=net0,num_queues=2" : "id=disk0");
     g_autoptr(GwVdpaBackend) b = gw_vdpa_open(f->reg, path, &err);
 
     g_assert_no_error(err);

@@ -44,7 +44,8 @@ typedef struct {
 
 /*
  * The device model over a fresh simulator `mgmtdev` (a 1 MiB disk for
- * vdpasim_blk), in a registry of its own, plugged at SVQFX_SLOT with
+ * vdpasim_blk; rx and tx, no control queue, for vdpasim_net), in a
+ * registry of its own, plugged at SVQFX_SLOT with
  * memory decoding on; the bump allocator of f->tm starts at 1 MiB (or
  * at half of a smaller RAM).  f zeroed but for the fields above.
  */
