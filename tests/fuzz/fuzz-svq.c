@@ -35,10 +35,10 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
-#define RAM_SIZE  (1u << 20)
-#define RING_BASE 0x80000u
-#define OP_SIZE   20
-#define SETTLE_US 20000 /* a relay that has not settled by then: next op */
+#define RAM_SIZE   (1u << 20)
+#define RING_BASE  0x80000u
+#define OP_SIZE    20
+#define SETTLE_US  20000 /* a relay that has not settled by then: next op */
 #define MAX_QUEUES 2
 
 typedef struct {
@@ -146,8 +146,7 @@ run_op(Target *t, const uint8_t *op)
         break;
     case 1:
         vr->avail->ring[vr->avail->idx % vr->num] = idx;
-        __atomic_store_n(&vr->avail->idx, vr->avail->idx + 1,
-                         __ATOMIC_RELEASE);
+        __atomic_store_n(&vr->avail->idx, vr->avail->idx + 1, __ATOMIC_RELEASE);
         break;
     case 2:
         memcpy(&vr->avail->flags, op + 4, 2);

@@ -82,9 +82,9 @@ sim_add(SvqFx *f, const char *mgmtdev)
 {
     g_autoptr(GError) err = NULL;
     const char *name = g_str_has_suffix(mgmtdev, "net") ? "n0" : "d0";
-    g_autofree char *spec = g_strdup_printf(
-        "name=%s,mgmtdev=%s%s", name, mgmtdev,
-        strcmp(mgmtdev, "vdpasim_blk") ? "" : ",capacity=1M");
+    g_autofree char *spec =
+        g_strdup_printf("name=%s,mgmtdev=%s%s", name, mgmtdev,
+                        strcmp(mgmtdev, "vdpasim_blk") ? "" : ",capacity=1M");
     g_autoptr(GwVdpaSimConfig) sc = gw_vdpa_sim_config_parse(spec, &err);
     char *path = NULL;
 
@@ -135,8 +135,8 @@ svqfx_device(SvqFx *f, const char *mgmtdev)
     g_assert_no_error(err);
     f->dev = gw_vdpa_device_new(vc, b, &f->gm, &f->irq, &f->lock, &err);
     g_assert_no_error(err);
-    g_assert_true(gw_pci_bus_plug(f->pci, gw_vdpa_device_pci(f->dev),
-                                  SVQFX_SLOT, NULL));
+    g_assert_true(
+        gw_pci_bus_plug(f->pci, gw_vdpa_device_pci(f->dev), SVQFX_SLOT, NULL));
     f->bar0 = svqfx_cfg_read(f, 0x10, 4) & ~0xfu;
     f->bar1 = svqfx_cfg_read(f, 0x14, 4) & ~0xfu;
     svqfx_cfg_write(f, 0x04, 2, PCI_COMMAND_MEMORY);
@@ -209,10 +209,9 @@ svqfx_driver_start(SvqFx *f, uint16_t qsize)
 void
 svqfx_notify(SvqFx *f, uint16_t q)
 {
-    svqfx_mmio_write(f,
-                     f->bar0 + GW_VIRTIO_PCI_NOTIFY +
-                         GW_VIRTIO_NOTIFY_MULTIPLIER * q,
-                     2, q);
+    svqfx_mmio_write(
+        f, f->bar0 + GW_VIRTIO_PCI_NOTIFY + GW_VIRTIO_NOTIFY_MULTIPLIER * q, 2,
+        q);
 }
 
 bool
