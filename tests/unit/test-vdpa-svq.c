@@ -1,7 +1,7 @@
 /*
  * Shadow virtqueues against the simulator, through the real seam: a
  * "guest" drives the virtio-pci function by config cycles and MMIO as a
- * driver does (the fixture of test-vdpa-device.c, trimmed), the device
+ * driver does (svq-fixture.c, shared with tests/fuzz/fuzz-svq.c), the device
  * model switches its rings to shadow rings and back while the guest's
  * I/O runs, and the VMM dirty bitmap is checked page by page.
  */
