@@ -1,7 +1,7 @@
 /*
  * Shadow virtqueues against the simulator, through the real seam: a
  * "guest" drives the virtio-pci function by config cycles and MMIO as a
- * driver does (the fixture of test-vdpa-device.c, trimmed), the device
+ * driver does (svq-fixture.c, shared with tests/fuzz/fuzz-svq.c), the device
  * model switches its rings to shadow rings and back while the guest's
  * I/O runs, and the VMM dirty bitmap is checked page by page.
  */
@@ -15,208 +15,12 @@
 #include <godwit/vdpa-sim.h>
 #include <godwit/vdpa-svq.h>
 #include <godwit/virtio-pci.h>
-#include "irq-recorder.h"
-#include "vring-driver.h"
+#include "svq-fixture.h"
 
-#define RAM_SIZE   (16u << 20)
-#define SLOT       1
+#define RAM_SIZE   SVQFX_RAM_SIZE
 #define TIMEOUT_MS 5000
 
-typedef struct {
-    GwVdpaSimRegistry *reg;
-    GwTestMem *tm;
-    GwGuestMemory gm;
-    GwIrqRecorder rec;
-    GwIrqChip irq;
-    GMutex lock;
-    GwBus *mmio;
-    GwPciBus *pci;
-    GwVdpaDevice *dev;
-    uint64_t bar0, bar1;
-    GwTestVring *vr;
-    bool no_suspend;
-} Fx;
-
-static void
-mmio_write(Fx *f, uint64_t addr, unsigned size, uint64_t v)
-{
-    g_mutex_lock(&f->lock);
-    g_assert_true(gw_bus_write(f->mmio, addr, size, v));
-    g_mutex_unlock(&f->lock);
-}
-
-static uint64_t
-mmio_read(Fx *f, uint64_t addr, unsigned size)
-{
-    uint64_t v = 0;
-
-    g_mutex_lock(&f->lock);
-    g_assert_true(gw_bus_read(f->mmio, addr, size, &v));
-    g_mutex_unlock(&f->lock);
-    return v;
-}
-
-/* Until the guest reads NEEDS_RESET in device_status (the main loop
- * runs the device's config-call watch), bounded. */
-static void
-wait_needs_reset(Fx *f)
-{
-    gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
-
-    while (!(mmio_read(f, f->bar0 + 0x14, 1) & 0x40)) {
-        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
-        g_main_context_iteration(NULL, FALSE);
-        g_usleep(1000); /* polling the status, bounded */
-    }
-}
-
-static void
-cfg_write(Fx *f, unsigned off, unsigned size, uint32_t v)
-{
-    g_mutex_lock(&f->lock);
-    gw_pci_config_write(f->pci, SLOT << 3, off, size, v);
-    g_mutex_unlock(&f->lock);
-}
-
-static uint32_t
-cfg_read(Fx *f, unsigned off, unsigned size)
-{
-    uint32_t v;
-
-    g_mutex_lock(&f->lock);
-    v = gw_pci_config_read(f->pci, SLOT << 3, off, size);
-    g_mutex_unlock(&f->lock);
-    return v;
-}
-
-static void
-fx_device(Fx *f, const char *mgmtdev)
-{
-    g_autoptr(GError) err = NULL;
-    g_autofree char *sim =
-        g_strdup_printf("name=d0,mgmtdev=%s%s", mgmtdev,
-                        strcmp(mgmtdev, "vdpasim_blk") ? "" : ",capacity=1M");
-    g_autoptr(GwVdpaSimConfig) sc = gw_vdpa_sim_config_parse(sim, &err);
-    g_autofree char *path = NULL, *vopts = NULL;
-    g_autoptr(GwVdpaConfig) vc = NULL;
-    g_autoptr(GwVdpaBackend) b = NULL;
-
-    g_assert_no_error(err);
-    f->reg = gw_vdpa_sim_registry_new(NULL, &err);
-    g_assert_no_error(err);
-    g_assert_true(gw_vdpa_sim_add(f->reg, sc, &path, &err));
-    if (f->no_suspend) {
-        g_assert_true(gw_vdpa_sim_inject_failure(
-            f->reg, "d0", GW_VDPA_SIM_FAIL_NO_SUSPEND, NULL));
-    }
-    f->tm = gw_test_mem_new(RAM_SIZE, 0);
-    f->gm = (GwGuestMemory){.fd = f->tm->fd,
-                            .host = f->tm->base,
-                            .size = RAM_SIZE,
-                            .n_regions = 1,
-                            .regions = {{0, RAM_SIZE, 0}}};
-    f->gm.dirty = g_new0(unsigned long, gw_mem_dirty_words(&f->gm));
-    f->tm->used = 1 << 20; /* the rings above 1 MiB, buffers below */
-    f->irq = gw_irq_recorder_chip(&f->rec);
-    g_mutex_init(&f->lock);
-    f->mmio = gw_bus_new("mmio");
-    f->pci = gw_pci_bus_new(0, f->mmio);
-    vopts = g_strdup_printf("path=%s,id=disk0", path);
-    vc = gw_vdpa_config_parse(vopts, &err);
-    g_assert_no_error(err);
-    b = gw_vdpa_open(f->reg, path, &err);
-    g_assert_no_error(err);
-    f->dev = gw_vdpa_device_new(vc, b, &f->gm, &f->irq, &f->lock, &err);
-    g_assert_no_error(err);
-    g_assert_true(
-        gw_pci_bus_plug(f->pci, gw_vdpa_device_pci(f->dev), SLOT, NULL));
-    f->bar0 = cfg_read(f, 0x10, 4) & ~0xfu;
-    f->bar1 = cfg_read(f, 0x14, 4) & ~0xfu;
-    cfg_write(f, 0x04, 2, PCI_COMMAND_MEMORY);
-}
-
-static void
-fx_free(Fx *f)
-{
-    gw_pci_bus_unplug(f->pci, gw_vdpa_device_pci(f->dev));
-    gw_vdpa_device_free(f->dev);
-    g_clear_pointer(&f->vr, gw_test_vring_free);
-    gw_pci_bus_free(f->pci);
-    gw_bus_free(f->mmio);
-    gw_vdpa_sim_registry_free(f->reg);
-    g_free(f->gm.dirty);
-    gw_test_mem_free(f->tm);
-    g_mutex_clear(&f->lock);
-    g_assert_cmpint(f->rec.routes, ==, 0);
-}
-
-static unsigned
-find_cap(Fx *f, uint8_t id)
-{
-    for (unsigned off = cfg_read(f, 0x34, 1); off;
-         off = cfg_read(f, off + 1, 1)) {
-        if (cfg_read(f, off, 1) == id) {
-            return off;
-        }
-    }
-    g_assert_not_reached();
-}
-
-/* A driver's start (VERSION_1 only) with queue i on vrs[i], DRIVER_OK. */
-static void
-driver_start_queues(Fx *f, GwTestVring **vrs, unsigned n)
-{
-    uint64_t c = f->bar0;
-
-    mmio_write(f, c + 0x14, 1, 0);
-    mmio_write(f, c + 0x14, 1, 1 | 2);
-    mmio_write(f, c + 0x08, 4, 1);
-    mmio_write(f, c + 0x0c, 4, 1);
-    mmio_write(f, c + 0x08, 4, 0);
-    mmio_write(f, c + 0x0c, 4, 0);
-    mmio_write(f, c + 0x14, 1, 1 | 2 | 8);
-    mmio_write(f, f->bar1 + 0, 4, 0xfee00000); /* MSI-X vector 0 */
-    mmio_write(f, f->bar1 + 8, 4, 0x4030);
-    mmio_write(f, f->bar1 + 12, 4, 0);
-    cfg_write(f, find_cap(f, 0x11) + 3, 1, 0x80);
-    for (unsigned i = 0; i < n; i++) {
-        mmio_write(f, c + 0x16, 2, i);
-        mmio_write(f, c + 0x18, 2, vrs[i]->num);
-        mmio_write(f, c + 0x1a, 2, 0);
-        mmio_write(f, c + 0x20, 8, vrs[i]->desc_iova);
-        mmio_write(f, c + 0x28, 8, vrs[i]->avail_iova);
-        mmio_write(f, c + 0x30, 8, vrs[i]->used_iova);
-        mmio_write(f, c + 0x1c, 2, 1);
-    }
-    mmio_write(f, c + 0x14, 1, 1 | 2 | 8 | 4);
-}
-
-static void
-driver_start(Fx *f, uint16_t qsize)
-{
-    if (!f->vr) {
-        f->vr = gw_test_vring_new(f->tm, 0, qsize);
-    }
-    driver_start_queues(f, &f->vr, 1);
-}
-
-static void
-notify(Fx *f)
-{
-    mmio_write(f, f->bar0 + 0x3000, 2, 0);
-}
-
-static bool
-svq(Fx *f, bool start, GError **errp)
-{
-    bool ok;
-
-    g_mutex_lock(&f->lock);
-    ok = start ? gw_vdpa_device_svq_start(f->dev, errp)
-               : gw_vdpa_device_svq_stop(f->dev, errp);
-    g_mutex_unlock(&f->lock);
-    return ok;
-}
+typedef SvqFx Fx;
 
 /* ---- a guest with requests always in flight ---- */
 
@@ -328,7 +132,7 @@ guest_thread(gpointer opaque)
             }
         }
         if (any) {
-            notify(g->f);
+            svqfx_notify(g->f, 0);
         }
         if (!gw_test_wait_fd(g->f->rec.irqfd_fd, TIMEOUT_MS)) {
             g->lost++;
@@ -394,21 +198,21 @@ test_switch_under_io(void)
     GThread *t;
     uint32_t base = 0;
 
-    fx_device(&f, "vdpasim_blk");
-    driver_start(&f, 64);
+    svqfx_device(&f, "vdpasim_blk");
+    svqfx_driver_start(&f, 64);
     guest_init(&g, &f);
     gw_mem_dirty_start(&f.gm);
     t = g_thread_new("guest", guest_thread, &g);
     guest_wait(&g, 100);
     g_assert_cmpuint(dirty_pages(&f), ==, 0); /* the problem solved here */
     for (int cycle = 0; cycle < 3; cycle++) {
-        g_assert_true(svq(&f, true, &err));
+        g_assert_true(svqfx_svq(&f, true, &err));
         g_assert_no_error(err);
         g_assert_true(gw_vdpa_device_svq_active(f.dev));
         guest_wait(&g, 200);
         /* Reads' data pages, statuses, the used ring: at least that. */
         g_assert_cmpuint(dirty_pages(&f), >=, SLOTS / 2 + 1);
-        g_assert_true(svq(&f, false, &err));
+        g_assert_true(svqfx_svq(&f, false, &err));
         g_assert_no_error(err);
         g_assert_false(gw_vdpa_device_svq_active(f.dev));
         dirty_pages(&f); /* what the relay marked before it stopped */
@@ -433,7 +237,7 @@ test_switch_under_io(void)
     gw_mem_dirty_stop(&f.gm);
     g_mutex_clear(&g.m);
     g_cond_clear(&g.c);
-    fx_free(&f);
+    svqfx_free(&f);
 }
 
 /* ---- exactly the pages the device wrote ---- */
@@ -465,7 +269,7 @@ page_io(Fx *f, PageReq *r, bool in, uint64_t sector)
     r->hdr->sector = sector;
     *r->st = 0xff;
     g_assert_true(gw_test_vring_add(f->vr, bufs, 3, &head));
-    notify(f);
+    svqfx_notify(f, 0);
     g_assert_true(gw_test_wait_fd(f->rec.irqfd_fd, TIMEOUT_MS));
     g_assert_true(gw_test_vring_get_used(f->vr, &id, NULL));
     g_assert_cmpuint(id, ==, head);
@@ -490,11 +294,11 @@ test_dirty_exactly_device_writes(void)
     uint64_t used = 0;
     uint16_t u0;
 
-    fx_device(&f, "vdpasim_blk");
-    driver_start(&f, 256); /* desc: a page of its own */
+    svqfx_device(&f, "vdpasim_blk");
+    svqfx_driver_start(&f, 256); /* desc: a page of its own */
     page_req(&f, &w);
     page_req(&f, &r);
-    g_assert_true(svq(&f, true, &err));
+    g_assert_true(svqfx_svq(&f, true, &err));
     g_assert_no_error(err);
     bm = g_new0(unsigned long, gw_mem_dirty_words(&f.gm));
     gw_mem_dirty_start(&f.gm);
@@ -532,7 +336,7 @@ test_dirty_exactly_device_writes(void)
 
     /* Back in passthrough: interrupts arrive, I/O works, and the
      * device's writes bypass the VMM again. */
-    g_assert_true(svq(&f, false, &err));
+    g_assert_true(svqfx_svq(&f, false, &err));
     g_assert_no_error(err);
     g_assert_true(
         gw_test_wait_fd(f.rec.irqfd_fd, TIMEOUT_MS)); /* the kept one */
@@ -543,7 +347,7 @@ test_dirty_exactly_device_writes(void)
     g_assert_cmpuint(dirty_pages(&f), ==, 0);
     g_hash_table_unref(want);
     gw_mem_dirty_stop(&f.gm);
-    fx_free(&f);
+    svqfx_free(&f);
 }
 
 /* ---- refusals and a hostile guest ---- */
@@ -554,32 +358,32 @@ test_refusals(void)
     Fx f = {0}, n = {.no_suspend = true};
     g_autoptr(GError) err = NULL;
 
-    fx_device(&f, "vdpasim_blk");
-    g_assert_false(svq(&f, true, &err)); /* not started */
+    svqfx_device(&f, "vdpasim_blk");
+    g_assert_false(svqfx_svq(&f, true, &err)); /* not started */
     g_assert_error(err, GW_ERROR, GW_ERROR_INVALID);
     g_clear_error(&err);
-    g_assert_false(svq(&f, false, &err));
+    g_assert_false(svqfx_svq(&f, false, &err));
     g_assert_error(err, GW_ERROR, GW_ERROR_INVALID);
     g_clear_error(&err);
-    driver_start(&f, 16);
-    g_assert_true(svq(&f, true, &err));
-    g_assert_false(svq(&f, true, &err));
+    svqfx_driver_start(&f, 16);
+    g_assert_true(svqfx_svq(&f, true, &err));
+    g_assert_false(svqfx_svq(&f, true, &err));
     g_assert_error(err, GW_ERROR, GW_ERROR_BUSY);
     g_clear_error(&err);
     /* A guest reset drops the shadow rings; the device starts again. */
-    mmio_write(&f, f.bar0 + 0x14, 1, 0);
+    svqfx_mmio_write(&f, f.bar0 + 0x14, 1, 0);
     g_assert_false(gw_vdpa_device_svq_active(f.dev));
     g_clear_pointer(&f.vr, gw_test_vring_free);
-    driver_start(&f, 16);
-    g_assert_true(svq(&f, true, &err));
+    svqfx_driver_start(&f, 16);
+    g_assert_true(svqfx_svq(&f, true, &err));
     g_assert_no_error(err);
-    fx_free(&f); /* with shadow rings running */
+    svqfx_free(&f); /* with shadow rings running */
 
-    fx_device(&n, "vdpasim_blk");
-    driver_start(&n, 16);
-    g_assert_false(svq(&n, true, &err));
+    svqfx_device(&n, "vdpasim_blk");
+    svqfx_driver_start(&n, 16);
+    g_assert_false(svqfx_svq(&n, true, &err));
     g_assert_error(err, GW_ERROR, GW_ERROR_INVALID);
-    fx_free(&n);
+    svqfx_free(&n);
 }
 
 /* Chains that break the rules are not forwarded; the VMM and the device
@@ -594,45 +398,45 @@ test_hostile_chains(void)
     GwTestBuf outside[2] = {{RAM_SIZE - 8, 16, false}, {0x100000, 1, true}};
     uint16_t head;
 
-    fx_device(&f, "vdpasim_blk");
-    driver_start(&f, 16);
+    svqfx_device(&f, "vdpasim_blk");
+    svqfx_driver_start(&f, 16);
     page_req(&f, &r);
-    g_assert_true(svq(&f, true, &err));
+    g_assert_true(svqfx_svq(&f, true, &err));
     page_io(&f, &r, false, 0); /* a good one first */
     g_test_expect_message("godwit-vdpa", G_LOG_LEVEL_WARNING,
                           "*queue 0: buffer outside guest RAM*");
     g_assert_true(gw_test_vring_add(f.vr, outside, 2, &head));
-    notify(&f);
+    svqfx_notify(&f, 0);
     g_assert_false(gw_test_wait_fd(f.rec.irqfd_fd, 300));
     g_test_assert_expected_messages();
     g_assert_cmphex(gw_vdpa_device_status(f.dev) & 0x40, ==, 0);
     g_assert_true(gw_vdpa_device_svq_active(f.dev));
     g_test_expect_message("godwit-vdpa", G_LOG_LEVEL_WARNING,
                           "*no longer relayed: the guest must reset*");
-    wait_needs_reset(&f);
+    svqfx_wait_needs_reset(&f);
     g_test_assert_expected_messages();
-    fx_free(&f);
+    svqfx_free(&f);
 
     /* A loop: descriptor 1 -> 0 -> 1. */
     memset(&f, 0, sizeof(f));
-    fx_device(&f, "vdpasim_blk");
-    driver_start(&f, 16);
-    g_assert_true(svq(&f, true, &err));
+    svqfx_device(&f, "vdpasim_blk");
+    svqfx_driver_start(&f, 16);
+    g_assert_true(svqfx_svq(&f, true, &err));
     f.vr->desc[0] = (struct vring_desc){0x1000, 16, VRING_DESC_F_NEXT, 1};
     f.vr->desc[1] = (struct vring_desc){0x2000, 16, VRING_DESC_F_NEXT, 0};
     f.vr->avail->ring[0] = 0;
     g_test_expect_message("godwit-vdpa", G_LOG_LEVEL_WARNING,
                           "*queue 0: descriptor loop*");
     __atomic_store_n(&f.vr->avail->idx, 1, __ATOMIC_RELEASE);
-    notify(&f);
+    svqfx_notify(&f, 0);
     g_assert_false(gw_test_wait_fd(f.rec.irqfd_fd, 300));
     g_test_assert_expected_messages();
     g_assert_cmphex(gw_vdpa_device_status(f.dev) & 0x40, ==, 0);
     g_test_expect_message("godwit-vdpa", G_LOG_LEVEL_WARNING,
                           "*no longer relayed: the guest must reset*");
-    wait_needs_reset(&f);
+    svqfx_wait_needs_reset(&f);
     g_test_assert_expected_messages();
-    fx_free(&f);
+    svqfx_free(&f);
 }
 
 int
