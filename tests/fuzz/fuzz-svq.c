@@ -47,19 +47,6 @@ typedef struct {
     bool rx0; /* queue 0 holds buffers the device fills only on receive */
 } Target;
 
-/*
- * Every shadow-ring map makes the simulator read /proc/self/maps and
- * g_strsplit it, which calls strstr once a line; ASan's strstr measures
- * the rest of the text each time, so with ASan's many mappings that was
- * half of this target's time.  strstr unchecked here: 2x the inputs.
- */
-const char *__asan_default_options(void);
-const char *
-__asan_default_options(void)
-{
-    return "intercept_strstr=0";
-}
-
 static Target targets[2]; /* blk, net */
 static unsigned long *dirty;
 
