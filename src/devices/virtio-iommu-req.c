@@ -18,13 +18,6 @@ negotiated(const GwVirtioIommu *s, unsigned bit)
     return s->features & (1ull << bit);
 }
 
-static bool
-same_space(const GArray *a, const GArray *b)
-{
-    return a->len == b->len &&
-           !memcmp(a->data, b->data, (size_t)a->len * sizeof(IommuMap));
-}
-
 /* Moves `ep` into `to` (NULL: out of any domain) and tells its ops; a
  * domain left with no endpoint is destroyed with its mappings. */
 static uint8_t
@@ -38,7 +31,7 @@ move_endpoint(GwVirtioIommu *s, IommuEndpoint *ep, IommuDomain *to)
     gw_iommu_space(s, ep, old);
     gw_iommu_move(ep, to);
     gw_iommu_space(s, ep, now);
-    if (!same_space(old, now) && !gw_iommu_push(ep, old, now, false, &err)) {
+    if (!gw_iommu_push(ep, old, now, false, &err)) {
         gw_iommu_move(ep, from);
         if (to && to->eps->len == 0) {
             gw_iommu_domain_destroy(s, to); /* created for this request */

@@ -121,6 +121,22 @@ undo(IommuEndpoint *ep, const GArray *unmaps, guint n_unmaps,
     }
 }
 
+static guint
+len_of(const GArray *a)
+{
+    return a ? a->len : 0;
+}
+
+/* Unmapping what is then mapped again changes nothing (boot bypass to a
+ * bypass domain, a reset of a device still in boot bypass). */
+static bool
+no_change(const GArray *unmaps, const GArray *maps)
+{
+    return len_of(unmaps) == len_of(maps) &&
+           (!len_of(maps) || !memcmp(unmaps->data, maps->data,
+                                     (size_t)maps->len * sizeof(IommuMap)));
+}
+
 bool
 gw_iommu_push(IommuEndpoint *ep, const GArray *unmaps, const GArray *maps,
               bool force, GError **errp)
@@ -129,7 +145,7 @@ gw_iommu_push(IommuEndpoint *ep, const GArray *unmaps, const GArray *maps,
     guint n_unmaps = 0, n_maps = 0;
     bool ok;
 
-    if ((!unmaps || !unmaps->len) && (!maps || !maps->len)) {
+    if (no_change(unmaps, maps)) {
         return true;
     }
     if (!batch(ep, true, errp)) {
