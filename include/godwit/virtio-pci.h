@@ -90,6 +90,9 @@ typedef struct {
     unsigned n_queues;
     uint16_t queue_max; /* power of two */
     unsigned config_size;
+    /* Of `features`, what the driver must accept: FEATURES_OK fails
+     * without (last: positional initialisers leave it 0). */
+    uint64_t required_features;
 } GwVirtioDeviceInfo;
 
 typedef struct GwVirtioPci GwVirtioPci;
