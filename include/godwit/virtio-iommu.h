@@ -21,9 +21,11 @@
  * otherwise.  The IOMMU keeps every endpoint's mappings consistent with
  * this: each change is pushed through the endpoint's ops at once.
  *
- * Threads: every function but _new on the main thread with the VM's
- * device lock held; the request handler runs on the main loop and takes
- * that lock itself.
+ * Threads: every function but _new with the VM's device lock held, on
+ * the main thread or on a vCPU thread (the guest's MMIO: DRIVER_OK, a
+ * `bypass` write, a vDPA device's reset and its replay all run where
+ * the access arrived), so endpoint ops run there too; the request
+ * handler runs on the main loop and takes that lock itself.
  */
 #pragma once
 
