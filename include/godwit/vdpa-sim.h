@@ -68,7 +68,8 @@ const char *gw_vdpa_sim_registry_dir(GwVdpaSimRegistry *reg);
  * of pair i loops back on the rx queue of pair i, for pairs below the
  * VQ_PAIRS_SET count), ctrl-rx / ctrl-rx-extra with the RX mode and the
  * MAC tables applied to looped frames as QEMU's virtio-net filters, and
- * ctrl-vlan with a 4096-bit VLAN filter for tagged frames.  An unknown
+ * ctrl-vlan with a 4096-bit VLAN filter for tagged frames,
+ * guest-announce (ANNOUNCE_ACK acked, nothing else).  An unknown
  * name, or max_vq_pairs without mq, is GW_ERROR_INVALID.
  *
  * blk storage: anonymous zeroed memory of `capacity` bytes (default

@@ -9,6 +9,26 @@
 #include <godwit/virtio-pci.h>
 
 typedef struct GwVdpaSvq GwVdpaSvq;
+typedef struct GwVdpaCvqRelay GwVdpaCvqRelay;
+
+/* A control command's bytes (header and data) the VMM ring carries. */
+#define GW_VDPA_CVQ_CMD_MAX 4096
+
+/*
+ * What the guest's driver set over a network device's control queue
+ * and the device acked (net-cvq.c records it from the relay): the
+ * carried state of the vDPA function section ("vdpa-net-ctrl").  The
+ * MAC is in the config space the section carries already.
+ */
+typedef struct {
+    uint16_t pairs;     /* VQ_PAIRS_SET; 1 after a start */
+    uint8_t rx_mode[6]; /* PROMISC, ALLMULTI, ALLUNI, NOMULTI, NOUNI, NOBCAST */
+    uint64_t offloads;  /* GUEST_OFFLOADS_SET */
+    uint8_t offloads_set;
+    uint32_t vlans[4096 / 32];
+    uint32_t mac_table_len; /* the last MAC_TABLE_SET's data, as sent */
+    uint8_t mac_table[GW_VDPA_CVQ_CMD_MAX - 2];
+} GwVdpaNetCtrl;
 
 struct GwVdpaDevice {
     GwVdpaConfig *cfg;
@@ -35,6 +55,15 @@ struct GwVdpaDevice {
     uint32_t vring_base[GW_VIRTIO_MAX_QUEUES];
     bool vring_base_known[GW_VIRTIO_MAX_QUEUES];
     const char *vring_base_at; /* "suspend", "restore" or NULL */
+    /* A network device's control queue relayed by the VMM, and what
+     * it set (net-cvq.c, cvq-relay.c). */
+    GwVdpaCvqRelay *cvq_relay;
+    unsigned cvq_idx; /* the relayed queue's index, with cvq_relay */
+    GwVdpaNetCtrl net_ctrl;
+    bool net_ctrl_loaded; /* load_state gave net_ctrl for the restore */
+    /* IOVAs a VMM area holds for longer than a switch (the relay's
+     * ring): gw_vdpa_area_alloc picks others. */
+    uint64_t held_iova, held_len;
 };
 
 /*
@@ -89,37 +118,94 @@ void gw_vdpa_area_unmap(GwVdpaDevice *d, GwVdpaArea *a);
 void gw_vdpa_area_release(GwVdpaArea *a);
 
 /*
- * Control-queue state of a network device on restore (net-cvq.c).
+ * A network device's control queue on a ring of the VMM's own
+ * (net-cvq.c): the relay's ring from the device's start, which the
+ * restore's replay uses first.
  *
  * gw_vdpa_net_cvq_blocker: why the device's control-queue state cannot
- * migrate (its driver negotiated MQ, CTRL_RX, CTRL_VLAN, GUEST_ANNOUNCE
- * or another feature whose state godwit does not carry), or NULL.
- *
- * gw_vdpa_net_cvq_replayed: whether restoring activation `a` replays
- * control-queue commands (a network device whose driver negotiated
- * CTRL_VQ and CTRL_MAC_ADDR, its control queue enabled); *idx is the
- * control queue's index.
+ * migrate (its driver negotiated GUEST_ANNOUNCE, RSS, HASH_REPORT, a
+ * notification coalescing feature, or — with no relay — any feature
+ * with control-queue state), or NULL.
  *
  * gw_vdpa_cvq_open sets queue `idx` up (size, addresses, base, eventfds,
  * enable) on a ring of the VMM's own, sized as the guest's `q`, at
- * q->last_avail - n_cmds: after n_cmds commands the device stands at the
- * guest's saved index.  Before DRIVER_OK.  gw_vdpa_cvq_set_mac sends
+ * q->last_avail - n_cmds.  Before DRIVER_OK.  gw_vdpa_cvq_set_mac sends
  * VIRTIO_NET_CTRL_MAC_ADDR_SET and waits (bounded) for VIRTIO_NET_OK;
- * after DRIVER_OK.  gw_vdpa_cvq_to_guest (the device suspended) checks
- * that the device stands at q->last_avail and puts the guest's ring and
- * eventfds in its place.  gw_vdpa_cvq_free unmaps and frees the VMM
- * ring.  Each false with *errp on failure: the restore fails.
+ * after DRIVER_OK.  gw_vdpa_cvq_free unmaps and frees the VMM ring.
+ * Each false with *errp on failure.
  */
 typedef struct GwVdpaCvq GwVdpaCvq;
 
 char *gw_vdpa_net_cvq_blocker(const GwVdpaDevice *d);
-bool gw_vdpa_net_cvq_replayed(const GwVdpaDevice *d,
-                              const GwVirtioActivation *a, unsigned *idx);
 GwVdpaCvq *gw_vdpa_cvq_open(GwVdpaDevice *d, unsigned idx,
                             const GwVirtqueueSetup *q, unsigned n_cmds,
                             GError **errp);
 bool gw_vdpa_cvq_set_mac(GwVdpaCvq *c, const uint8_t mac[6], GError **errp);
-bool gw_vdpa_cvq_to_guest(GwVdpaCvq *c, const GwVirtqueueSetup *q,
-                          GError **errp);
 void gw_vdpa_cvq_free(GwVdpaCvq *c);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwVdpaCvq, gw_vdpa_cvq_free)
+
+/*
+ * gw_vdpa_cvq_send puts one command (`len` <= GW_VDPA_CVQ_CMD_MAX bytes:
+ * header and data) on the VMM ring and waits (bounded) for its used
+ * entry; *ack is the device's ack (VIRTIO_NET_ERR for a used entry
+ * without one).  False with *errp if the device did not answer.
+ */
+bool gw_vdpa_cvq_send(GwVdpaCvq *c, const void *cmd, size_t len, uint8_t *ack,
+                      GError **errp);
+
+/*
+ * The control queue's index for negotiated `features`: 2 x
+ * max_virtqueue_pairs (config) with MQ, else 2.
+ */
+unsigned gw_vdpa_net_cvq_index(GwVdpaDevice *d, uint64_t features);
+
+/*
+ * The carried state (net-cvq.c).  gw_vdpa_net_ctrl_reset: as a device
+ * starts (one pair, promiscuous, nothing else).  gw_vdpa_net_ctrl_record:
+ * the command `cmd` (`len` bytes, header first) was acked OK: note what
+ * it set.  gw_vdpa_net_ctrl_replay: MAC, MQ, offloads, RX mode, MAC
+ * table, VLANs (QEMU's order), each on `c` and needing VIRTIO_NET_OK,
+ * for what `features` negotiated; *n_cmds (if not NULL) counts them
+ * without sending anything.  save_state/load_state: the "vdpa-net-ctrl"
+ * encoding into/from the virtio-pci section's dev_state.
+ */
+void gw_vdpa_net_ctrl_reset(GwVdpaNetCtrl *s);
+void gw_vdpa_net_ctrl_record(GwVdpaNetCtrl *s, const uint8_t *cmd, size_t len);
+bool gw_vdpa_net_ctrl_replay(GwVdpaDevice *d, GwVdpaCvq *c, uint64_t features,
+                             const uint8_t mac[6], unsigned *n_cmds,
+                             GError **errp);
+/* The GwVirtioDeviceOps save_state / load_state (opaque: the device). */
+bool gw_vdpa_net_ctrl_save(void *opaque, uint8_t *buf, unsigned max,
+                           unsigned *len, GError **errp);
+bool gw_vdpa_net_ctrl_load(void *opaque, const uint8_t *buf, unsigned len,
+                           GError **errp);
+
+/*
+ * The VMM's relay of a network device's control queue (cvq-relay.c),
+ * from the device's start: the device works on a VMM ring (GwVdpaCvq)
+ * with the VMM's eventfds, and a main-loop watch on the guest's kick
+ * takes each guest chain (checked: bounds, loops, lengths), sends it on
+ * the VMM ring, waits (bounded) for the ack, writes it into the guest's
+ * status byte (gw_mem_write: dirty-tracked), completes the guest's used
+ * ring and signals its call eventfd.  What an OK ack set is recorded
+ * in d->net_ctrl.  A chain that breaks the rules is answered
+ * VIRTIO_NET_ERR (or completed with length 0 if it has no status byte)
+ * and never reaches the device.
+ *
+ * gw_vdpa_cvq_relay_applies: whether activation `a` gets the relay
+ * (a network device, CTRL_VQ negotiated, its control queue enabled, a
+ * split ring); *idx is the queue.  gw_vdpa_cvq_relay_start takes `c`
+ * (the VMM ring at the guest's index, set up on the device) and watches
+ * the guest's ring `q` from its index q->last_avail.  gw_vdpa_cvq_relay_stop
+ * removes the watch and frees the VMM ring (unmapped).  Device lock
+ * held, any thread; the watch runs on the main loop and takes the lock.
+ */
+bool gw_vdpa_cvq_relay_applies(GwVdpaDevice *d, const GwVirtioActivation *a,
+                               unsigned *idx);
+void gw_vdpa_cvq_relay_start(GwVdpaDevice *d, unsigned idx, GwVdpaCvq *c,
+                             const GwVirtqueueSetup *q);
+void gw_vdpa_cvq_relay_stop(GwVdpaDevice *d);
+/* The guest ring's index the relay stands at (used = avail). */
+uint16_t gw_vdpa_cvq_relay_index(const GwVdpaDevice *d);
+/* Makes the relay look at the guest's ring (after a RESUME). */
+void gw_vdpa_cvq_relay_poke(GwVdpaDevice *d);

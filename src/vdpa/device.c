@@ -168,15 +168,25 @@ static bool
 vdpa_activate(void *opaque, const GwVirtioActivation *a, GError **errp)
 {
     GwVdpaDevice *d = opaque;
+    g_autoptr(GwVdpaCvq) c = NULL;
     uint8_t status = 0;
+    unsigned ci = UINT_MAX;
 
-    return negotiate_features(d, a, &status, errp) &&
-           setup_rings(d, a, UINT_MAX, errp) &&
-           gw_vdpa_set_config_call(d->backend, d->config_call_fd, errp) &&
-           enable_rings(d, a, UINT_MAX, errp) &&
-           gw_vdpa_set_status(d->backend, status | GW_VIRTIO_STATUS_DRIVER_OK,
-                              errp) &&
-           quiesce_if_stopped(d, errp);
+    gw_vdpa_net_ctrl_reset(&d->net_ctrl);
+    if (!negotiate_features(d, a, &status, errp) ||
+        (gw_vdpa_cvq_relay_applies(d, a, &ci) &&
+         !(c = gw_vdpa_cvq_open(d, ci, &a->queues[ci], 0, errp))) ||
+        !setup_rings(d, a, ci, errp) ||
+        !gw_vdpa_set_config_call(d->backend, d->config_call_fd, errp) ||
+        !enable_rings(d, a, ci, errp) ||
+        !gw_vdpa_set_status(d->backend, status | GW_VIRTIO_STATUS_DRIVER_OK,
+                            errp)) {
+        return false;
+    }
+    if (c) {
+        gw_vdpa_cvq_relay_start(d, ci, g_steal_pointer(&c), &a->queues[ci]);
+    }
+    return quiesce_if_stopped(d, errp);
 }
 
 static void
@@ -192,9 +202,11 @@ vdpa_reset(void *opaque)
     if (!gw_vdpa_set_status(d->backend, 0, &err)) {
         gw_warning_ratelimited("%s", err->message);
         gw_vdpa_svq_abort(d);
+        gw_vdpa_cvq_relay_stop(d);
         return;
     }
     gw_vdpa_svq_abort(d); /* the device no longer reaches the shadow */
+    gw_vdpa_cvq_relay_stop(d);
     /* Without IOTLB_PERSIST a reset drops the maps: put them back. */
     if (!has_backend(d, VHOST_BACKEND_F_IOTLB_PERSIST) &&
         !map_memory(d, &err)) {
@@ -249,7 +261,9 @@ vdpa_ring_state(void *opaque, unsigned idx, const GwVirtqueueSetup *q,
                     d->cfg->id);
         return false;
     }
-    if (!gw_vdpa_get_vring_base(d->backend, idx, &base, errp)) {
+    if (d->cvq_relay && idx == d->cvq_idx) {
+        base = gw_vdpa_cvq_relay_index(d); /* the guest's ring, not the VMM's */
+    } else if (!gw_vdpa_get_vring_base(d->backend, idx, &base, errp)) {
         return false;
     }
     if (!gw_mem_read(d->mem, q->used + 2, &used, 2) || used != base) {
@@ -327,6 +341,7 @@ kick_queues(GwVdpaDevice *d)
             eventfd_write(q.kick_fd, 1);
         }
     }
+    gw_vdpa_cvq_relay_poke(d);
 }
 
 static void
@@ -348,12 +363,12 @@ driver_ok(GwVdpaDevice *d, uint8_t status, GError **errp)
 }
 
 /*
- * A net device's control-queue state, replayed through a ring of the
- * VMM's own before the guest's rings run (a real device ignores the MAC
- * in SET_CONFIG): the control queue on the VMM ring, the data queues
- * set up (enabled only after the replay if the device allows it) ->
- * DRIVER_OK -> MAC_ADDR_SET acked -> SUSPEND -> the guest's control ring
- * at its saved index -> the data queues enabled.
+ * A net device's control-queue state, replayed on the relay's VMM ring
+ * before the guest's rings run (QEMU's order, see net-cvq.c): the
+ * control queue on the VMM ring, the data queues set up (enabled only
+ * after the replay if the device allows it) -> DRIVER_OK -> each
+ * command acked OK -> the data queues enabled -> the relay watches the
+ * guest's control ring from its saved index.
  */
 static bool
 restore_with_cvq(GwVdpaDevice *d, const GwVirtioActivation *a, unsigned ci,
@@ -361,22 +376,20 @@ restore_with_cvq(GwVdpaDevice *d, const GwVirtioActivation *a, unsigned ci,
 {
     g_autoptr(GwVdpaCvq) c = NULL;
     bool late = has_backend(d, VHOST_BACKEND_F_ENABLE_AFTER_DRIVER_OK);
+    unsigned n = 0;
 
-    if (!gw_vdpa_device_can_suspend(d)) {
-        g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
-                    "vdpa %s: replaying the control queue needs "
-                    "VHOST_BACKEND_F_SUSPEND and _RESUME",
-                    d->cfg->id);
+    gw_vdpa_net_ctrl_replay(d, NULL, a->features, mac, &n, NULL);
+    if (!(c = gw_vdpa_cvq_open(d, ci, &a->queues[ci], n, errp)) ||
+        !setup_rings(d, a, ci, errp) ||
+        !gw_vdpa_set_config_call(d->backend, d->config_call_fd, errp) ||
+        !(late || enable_rings(d, a, ci, errp)) ||
+        !driver_ok(d, status, errp) ||
+        !gw_vdpa_net_ctrl_replay(d, c, a->features, mac, NULL, errp) ||
+        !(!late || enable_rings(d, a, ci, errp))) {
         return false;
     }
-    return (c = gw_vdpa_cvq_open(d, ci, &a->queues[ci], 1, errp)) &&
-           setup_rings(d, a, ci, errp) &&
-           gw_vdpa_set_config_call(d->backend, d->config_call_fd, errp) &&
-           (late || enable_rings(d, a, ci, errp)) &&
-           driver_ok(d, status, errp) && gw_vdpa_cvq_set_mac(c, mac, errp) &&
-           backend_suspend(d, errp) &&
-           gw_vdpa_cvq_to_guest(c, &a->queues[ci], errp) &&
-           (!late || enable_rings(d, a, ci, errp));
+    gw_vdpa_cvq_relay_start(d, ci, g_steal_pointer(&c), &a->queues[ci]);
+    return true;
 }
 
 /*
@@ -404,16 +417,15 @@ vdpa_restore(void *opaque, const GwVirtioActivation *a, const uint8_t *config,
     }
     note_restored(d, a);
     d->vm_stopped = true; /* until the migration lets the VM run */
-    if (gw_vdpa_net_cvq_replayed(d, a, &ci) && config_len >= 6) {
-        if (!restore_with_cvq(d, a, ci, config, status, errp)) {
+    if (gw_vdpa_cvq_relay_applies(d, a, &ci)) {
+        if (!restore_with_cvq(d, a, ci, config_len >= 6 ? config : NULL, status,
+                              errp)) {
             return false;
         }
-        d->kick_on_resume = true;
-        return true;
-    }
-    if (!setup_rings(d, a, UINT_MAX, errp) ||
-        !gw_vdpa_set_config_call(d->backend, d->config_call_fd, errp) ||
-        !enable_rings(d, a, UINT_MAX, errp) || !driver_ok(d, status, errp)) {
+    } else if (!setup_rings(d, a, UINT_MAX, errp) ||
+               !gw_vdpa_set_config_call(d->backend, d->config_call_fd, errp) ||
+               !enable_rings(d, a, UINT_MAX, errp) ||
+               !driver_ok(d, status, errp)) {
         return false;
     }
     if (!gw_vdpa_device_can_suspend(d)) {
@@ -425,8 +437,8 @@ vdpa_restore(void *opaque, const GwVirtioActivation *a, const uint8_t *config,
 }
 
 static const GwVirtioDeviceOps virtio_ops = {
-    vdpa_activate,     vdpa_reset,      vdpa_config_read,
-    vdpa_config_write, vdpa_ring_state, vdpa_restore,
+    vdpa_activate,   vdpa_reset,   vdpa_config_read,      vdpa_config_write,
+    vdpa_ring_state, vdpa_restore, gw_vdpa_net_ctrl_save, gw_vdpa_net_ctrl_load,
 };
 
 /* The device signalled a config change, or that it broke. */
@@ -596,6 +608,7 @@ gw_vdpa_device_free(GwVdpaDevice *d)
     if (d->backend) {
         gw_vdpa_set_status(d->backend, 0, NULL);
         gw_vdpa_svq_abort(d);
+        gw_vdpa_cvq_relay_stop(d);
         unmap_memory(d);
         gw_vdpa_backend_unref(d->backend);
     }
@@ -700,6 +713,7 @@ gw_vdpa_device_resume(GwVdpaDevice *d, GError **errp)
     if (d->kick_on_resume) {
         kick_queues(d);
     }
+    gw_vdpa_cvq_relay_poke(d); /* kicks it saw while suspended */
     return true;
 }
 

@@ -365,8 +365,8 @@ collect_queues(GwVdpaDevice *d, GwVdpaSvq *s, GError **errp)
     GwVirtqueueSetup g;
 
     for (unsigned i = 0; gw_virtio_pci_queue(d->vp, i, &g); i++) {
-        if (!g.enabled) {
-            continue;
+        if (!g.enabled || (d->cvq_relay && i == d->cvq_idx)) {
+            continue; /* the control queue's relay has it already */
         }
         s->q[s->n].g = g;
         if (!alloc_queue_state(d, &s->q[s->n++], i, errp)) {
@@ -422,6 +422,19 @@ meets_ram(const GwGuestMemory *mem, uint64_t iova, uint64_t len,
     return hit;
 }
 
+/* Whether [iova, iova + len) meets the IOVAs an area holds (the control
+ * queue relay's ring); *below them if it does. */
+static bool
+meets_held(const GwVdpaDevice *d, uint64_t iova, uint64_t len, uint64_t *below)
+{
+    if (!d->held_len || iova >= d->held_iova + d->held_len ||
+        d->held_iova > iova + len - 1) {
+        return false;
+    }
+    *below = d->held_iova;
+    return true;
+}
+
 /* The highest page-aligned IOVA range of a->len bytes inside the
  * device's range (below 2^47 if it can) that is no guest RAM. */
 static bool
@@ -434,13 +447,14 @@ pick_iova(GwVdpaDevice *d, GwVdpaArea *a, GError **errp)
     }
     top = last > SVQ_IOVA_TOP && first < SVQ_IOVA_TOP ? SVQ_IOVA_TOP : last;
     for (guint tries = 0; top >= first && top - first >= a->len - 1 &&
-                          tries <= d->mem->n_regions;
+                          tries <= d->mem->n_regions + 1;
          tries++) {
         base = (top - (a->len - 1)) & ~(SVQ_PAGE - 1);
         if (base < first) {
             break;
         }
-        if (!meets_ram(d->mem, base, a->len, &below)) {
+        if (!meets_ram(d->mem, base, a->len, &below) &&
+            !meets_held(d, base, a->len, &below)) {
             a->iova = base;
             return true;
         }

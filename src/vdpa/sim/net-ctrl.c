@@ -1,14 +1,15 @@
 /*
  * The opt-in control-queue state of vdpasim_net (`features=`): MQ,
  * CTRL_RX, CTRL_RX_EXTRA, CTRL_VLAN, as hardware such as mlx5_vdpa
- * offers them.  The commands are QEMU's virtio-net semantics
- * (hw/net/virtio-net.c, virtio_net_handle_rx_mode / _mac / _vlan / _mq)
- * and so is the receive filter: promiscuous takes everything, then a
- * tagged frame needs its VLAN in the filter, then broadcast unless
- * nobcast, multicast per nomulti / allmulti / the multicast table,
- * unicast per nouni / alluni / own MAC / the unicast table.  A table
- * longer than SIM_MAC_TABLE entries sets its class's overflow (that
- * class then passes), as QEMU's MAC_TABLE_ENTRIES.
+ * offers them, and GUEST_ANNOUNCE (its ANNOUNCE_ACK acked, nothing
+ * more: a feature whose state godwit does not carry).  The commands are QEMU's
+ * virtio-net semantics (hw/net/virtio-net.c, virtio_net_handle_rx_mode / _mac /
+ * _vlan / _mq) and so is the receive filter: promiscuous takes everything, then
+ * a tagged frame needs its VLAN in the filter, then broadcast unless nobcast,
+ * multicast per nomulti / allmulti / the multicast table, unicast per nouni /
+ * alluni / own MAC / the unicast table.  A table longer than SIM_MAC_TABLE
+ * entries sets its class's overflow (that class then passes), as QEMU's
+ * MAC_TABLE_ENTRIES.
  *
  * A feature the device does not offer by `features=` is refused with
  * VIRTIO_NET_ERR even if a test hook offers its bit (offer-ctrl-rx):
@@ -33,6 +34,7 @@ static const struct {
     {"ctrl-rx", VIRTIO_NET_F_CTRL_RX},
     {"ctrl-rx-extra", VIRTIO_NET_F_CTRL_RX_EXTRA},
     {"ctrl-vlan", VIRTIO_NET_F_CTRL_VLAN},
+    {"guest-announce", VIRTIO_NET_F_GUEST_ANNOUNCE},
 };
 
 static bool
@@ -50,7 +52,8 @@ parse_features(const char *list, uint64_t *bits, GError **errp)
         if (i == G_N_ELEMENTS(opt_names)) {
             g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
                         "features: '%s' is not one of mq, ctrl-rx, "
-                        "ctrl-rx-extra, ctrl-vlan ('+' between them)",
+                        "ctrl-rx-extra, ctrl-vlan, guest-announce ('+' "
+                        "between them)",
                         *n);
             return false;
         }
@@ -266,6 +269,11 @@ gw_sim_net_ctrl(GwVdpaSimDev *d, SimVq *cvq, uint8_t class, uint8_t cmd)
         return ctrl_vlan(d, cvq, cmd);
     case VIRTIO_NET_CTRL_MQ:
         return ctrl_mq(d, cvq, cmd);
+    case VIRTIO_NET_CTRL_ANNOUNCE:
+        return has(d, VIRTIO_NET_F_GUEST_ANNOUNCE) &&
+                       cmd == VIRTIO_NET_CTRL_ANNOUNCE_ACK
+                   ? VIRTIO_NET_OK
+                   : VIRTIO_NET_ERR;
     }
     return VIRTIO_NET_ERR;
 }
