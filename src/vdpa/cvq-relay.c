@@ -63,28 +63,65 @@ gw_vdpa_cvq_relay_applies(GwVdpaDevice *d, const GwVirtioActivation *a,
            a->queues[*idx].size;
 }
 
-/* One descriptor's buffer into the chain; false once a rule broke. */
-static bool
+/* The first rule the chain broke wins. */
+static void
+broke(Chain *ch, const char *why)
+{
+    ch->why = ch->why ? ch->why : why;
+}
+
+/* One descriptor's buffer into the chain (a broken rule noted; the walk
+ * goes on to find the status byte). */
+static void
 take(GwGuestMemory *mem, Chain *ch, const struct vring_desc *e)
 {
     if (e->flags & VRING_DESC_F_WRITE) {
-        if (!ch->has_status) {
-            ch->has_status = e->len >= 1 && gw_mem_ptr(mem, e->addr, 1);
+        if (!ch->has_status && e->len >= 1 && gw_mem_ptr(mem, e->addr, 1)) {
+            ch->has_status = true;
             ch->status = e->addr;
-            ch->why = ch->has_status ? NULL : "a status buffer it cannot hold";
+        } else if (!ch->has_status) {
+            broke(ch, "a status buffer outside guest RAM");
         }
-        return !ch->why;
-    }
-    if (ch->has_status) {
-        ch->why = "a readable buffer after a writable one";
+    } else if (ch->has_status) {
+        broke(ch, "a readable buffer after a writable one");
+    } else if (ch->why) {
+        return; /* nothing more is copied */
     } else if (e->len > sizeof(ch->cmd) - ch->len) {
-        ch->why = "a command longer than 4096 bytes";
+        broke(ch, "a command longer than 4096 bytes");
     } else if (!gw_mem_read(mem, e->addr, ch->cmd + ch->len, e->len)) {
-        ch->why = "a buffer outside guest RAM";
+        broke(ch, "a buffer outside guest RAM");
     } else {
         ch->len += e->len;
     }
-    return !ch->why;
+}
+
+/* The next descriptor of the chain into *e; false at its end (or where
+ * it breaks the table's rules, noted). */
+static bool
+next_desc(GwGuestMemory *mem, uint64_t *table, unsigned *n, unsigned *i,
+          unsigned *seen, bool *indirect, Chain *ch, struct vring_desc *e)
+{
+    if (++*seen > *n) {
+        broke(ch, "a loop");
+        return false;
+    }
+    if (!gw_mem_read(mem, *table + 16ull * *i, e, sizeof(*e))) {
+        broke(ch, "a descriptor outside guest RAM");
+        return false;
+    }
+    if (!(e->flags & VRING_DESC_F_INDIRECT)) {
+        return true;
+    }
+    if (*indirect || (e->flags & VRING_DESC_F_NEXT) || e->len % 16 || !e->len ||
+        e->len / 16 > MAX_INDIRECT) {
+        broke(ch, "a bad indirect table");
+        return false;
+    }
+    *table = e->addr;
+    *n = e->len / 16;
+    *i = *seen = 0;
+    *indirect = true;
+    return next_desc(mem, table, n, i, seen, indirect, ch, e);
 }
 
 /* Walks the chain at `head` into `ch` (ch->why set if it broke a rule). */
@@ -97,31 +134,26 @@ walk(GwVdpaCvqRelay *r, uint16_t head, Chain *ch)
     bool indirect = false;
     struct vring_desc e;
 
-    for (ch->why = i < n ? NULL : "a head outside the ring"; !ch->why;) {
-        if (++seen > n) {
-            ch->why = "a loop";
-        } else if (!gw_mem_read(mem, table + 16ull * i, &e, sizeof(e))) {
-            ch->why = "a descriptor outside guest RAM";
-        } else if (e.flags & VRING_DESC_F_INDIRECT) {
-            if (indirect || (e.flags & VRING_DESC_F_NEXT) || e.len % 16 ||
-                !e.len || e.len / 16 > MAX_INDIRECT) {
-                ch->why = "a bad indirect table";
-            }
-            table = e.addr;
-            n = e.len / 16;
-            i = seen = 0;
-            indirect = true;
-        } else if (take(mem, ch, &e) && (e.flags & VRING_DESC_F_NEXT)) {
-            i = e.next;
-            ch->why = i < n ? NULL : "a next outside the table";
-        } else {
+    if (i >= n) {
+        broke(ch, "a head outside the ring");
+        return;
+    }
+    while (next_desc(mem, &table, &n, &i, &seen, &indirect, ch, &e)) {
+        take(mem, ch, &e);
+        if (!(e.flags & VRING_DESC_F_NEXT)) {
+            break;
+        }
+        i = e.next;
+        if (i >= n) {
+            broke(ch, "a next outside the table");
             break;
         }
     }
-    if (!ch->why && ch->len < 2) {
-        ch->why = "a command shorter than its header";
-    } else if (!ch->why && !ch->has_status) {
-        ch->why = "no status byte";
+    if (ch->len < 2) {
+        broke(ch, "a command shorter than its header");
+    }
+    if (!ch->has_status) {
+        broke(ch, "no status byte");
     }
 }
 
