@@ -11,6 +11,14 @@
 typedef struct GwVdpaSvq GwVdpaSvq;
 typedef struct GwVdpaCvqRelay GwVdpaCvqRelay;
 
+/* VMM memory the device reaches: see gw_vdpa_area_alloc below. */
+typedef struct {
+    uint8_t *host;
+    size_t len;
+    uint64_t iova; /* of host[0] */
+    bool mapped;
+} GwVdpaArea;
+
 /* A control command's bytes (header and data) the VMM ring carries. */
 #define GW_VDPA_CVQ_CMD_MAX 4096
 
@@ -61,6 +69,16 @@ struct GwVdpaDevice {
     unsigned cvq_idx; /* the relayed queue's index, with cvq_relay */
     GwVdpaNetCtrl net_ctrl;
     bool net_ctrl_loaded; /* load_state gave net_ctrl for the restore */
+    /* mac= of a hot-added virtio-net-pci on a device with CTRL_MAC_ADDR:
+     * shown in config until the driver starts, then MAC_ADDR_SET. */
+    bool has_plug_mac;
+    uint8_t plug_mac[6];
+    /* The VMM ring of a network device's control queue, made with the
+     * device (a vCPU thread, which starts the driver, may not create
+     * memory) and mapped only while in use (net-cvq.c). */
+    GwVdpaArea cvq_area;
+    size_t cvq_used_off, cvq_out_off, cvq_in_off;
+    uint16_t cvq_max;
     /* IOVAs a VMM area holds for longer than a switch (the relay's
      * ring): gw_vdpa_area_alloc picks others. */
     uint64_t held_iova, held_len;
@@ -103,12 +121,6 @@ bool gw_vdpa_svq_shadows(const GwVdpaDevice *d, unsigned idx);
  * gw_vdpa_area_release frees the memory (after unmap).  One area at a
  * time per device: two would be given the same IOVAs.  Device lock held.
  */
-typedef struct {
-    uint8_t *host;
-    size_t len;
-    uint64_t iova; /* of host[0] */
-    bool mapped;
-} GwVdpaArea;
 
 bool gw_vdpa_area_alloc(GwVdpaDevice *d, GwVdpaArea *a, size_t len,
                         GError **errp);
@@ -137,6 +149,13 @@ void gw_vdpa_area_release(GwVdpaArea *a);
 typedef struct GwVdpaCvq GwVdpaCvq;
 
 char *gw_vdpa_net_cvq_blocker(const GwVdpaDevice *d);
+/* The VMM ring's memory for queues of up to `max` entries, and its IOVAs
+ * (held: no other area takes them); released with the device.  Main
+ * thread. */
+bool gw_vdpa_cvq_prepare(GwVdpaDevice *d, uint16_t max, GError **errp);
+void gw_vdpa_cvq_release(GwVdpaDevice *d);
+/* Maps the VMM ring's memory (again, after a reset dropped the maps). */
+bool gw_vdpa_cvq_map(GwVdpaDevice *d, GError **errp);
 GwVdpaCvq *gw_vdpa_cvq_open(GwVdpaDevice *d, unsigned idx,
                             const GwVirtqueueSetup *q, unsigned n_cmds,
                             GError **errp);
@@ -174,6 +193,17 @@ void gw_vdpa_net_ctrl_record(GwVdpaNetCtrl *s, const uint8_t *cmd, size_t len);
 bool gw_vdpa_net_ctrl_replay(GwVdpaDevice *d, GwVdpaCvq *c, uint64_t features,
                              const uint8_t mac[6], unsigned *n_cmds,
                              GError **errp);
+/*
+ * The mac= of a hot-added virtio-net-pci (gw_vdpa_device_set_mac) on a
+ * device that takes a MAC as a control command: gw_vdpa_net_plug_mac
+ * sends it on `c` at the driver's start (if it negotiated CTRL_MAC_ADDR);
+ * gw_vdpa_net_config_overlay shows it in config reads until then.
+ */
+bool gw_vdpa_net_plug_mac(GwVdpaDevice *d, GwVdpaCvq *c, uint64_t features,
+                          GError **errp);
+void gw_vdpa_net_config_overlay(GwVdpaDevice *d, unsigned off, uint8_t *buf,
+                                unsigned len);
+
 /* The GwVirtioDeviceOps save_state / load_state (opaque: the device). */
 bool gw_vdpa_net_ctrl_save(void *opaque, uint8_t *buf, unsigned max,
                            unsigned *len, GError **errp);

@@ -180,7 +180,8 @@ vdpa_activate(void *opaque, const GwVirtioActivation *a, GError **errp)
         !gw_vdpa_set_config_call(d->backend, d->config_call_fd, errp) ||
         !enable_rings(d, a, ci, errp) ||
         !gw_vdpa_set_status(d->backend, status | GW_VIRTIO_STATUS_DRIVER_OK,
-                            errp)) {
+                            errp) ||
+        !gw_vdpa_net_plug_mac(d, c, a->features, errp)) {
         return false;
     }
     if (c) {
@@ -209,7 +210,7 @@ vdpa_reset(void *opaque)
     gw_vdpa_cvq_relay_stop(d);
     /* Without IOTLB_PERSIST a reset drops the maps: put them back. */
     if (!has_backend(d, VHOST_BACKEND_F_IOTLB_PERSIST) &&
-        !map_memory(d, &err)) {
+        (!map_memory(d, &err) || !gw_vdpa_cvq_map(d, &err))) {
         gw_warning_ratelimited("vdpa %s: remapping guest RAM after reset: %s",
                                d->cfg->id, err->message);
     }
@@ -225,6 +226,7 @@ vdpa_config_read(void *opaque, unsigned off, void *buf, unsigned len)
         g_debug("%s", err->message);
         memset(buf, 0, len);
     }
+    gw_vdpa_net_config_overlay(d, off, buf, len);
 }
 
 static void
@@ -577,7 +579,10 @@ gw_vdpa_device_new(const GwVdpaConfig *cfg, GwVdpaBackend *backend,
                     cfg->id);
         return NULL;
     }
-    if (!probe(d, &info, errp) || !map_memory(d, errp)) {
+    if (!probe(d, &info, errp) || !map_memory(d, errp) ||
+        (d->device_id == VIRTIO_ID_NET &&
+         (d->device_features & (1ull << VIRTIO_NET_F_CTRL_VQ)) &&
+         !gw_vdpa_cvq_prepare(d, info.queue_max, errp))) {
         return NULL;
     }
     d->config_call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -609,6 +614,7 @@ gw_vdpa_device_free(GwVdpaDevice *d)
         gw_vdpa_set_status(d->backend, 0, NULL);
         gw_vdpa_svq_abort(d);
         gw_vdpa_cvq_relay_stop(d);
+        gw_vdpa_cvq_release(d);
         unmap_memory(d);
         gw_vdpa_backend_unref(d->backend);
     }

@@ -22,7 +22,6 @@
  * Threads: the main thread, device lock held, the VM not running.
  */
 #include <errno.h>
-#include <poll.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <godwit/log.h>
@@ -48,8 +47,8 @@ struct GwVdpaCvq {
     GwVdpaDevice *d;
     unsigned idx;
     uint16_t num;
-    uint16_t next;   /* the VMM ring's avail (= used) index */
-    GwVdpaArea area; /* desc+avail | used | out buffers | in buffers */
+    uint16_t next;    /* the VMM ring's avail (= used) index */
+    GwVdpaArea *area; /* d->cvq_area: desc+avail | used | out | in */
     size_t used_off, out_off, in_off;
     int kick, call;
 };
@@ -117,52 +116,95 @@ gw_vdpa_net_cvq_index(GwVdpaDevice *d, uint64_t features)
     return 2u * pairs;
 }
 
+/* Ring RO, used RW, out buffers RO, in buffers RW: one page each past
+ * the ring, sized for the largest ring the device takes. */
+bool
+gw_vdpa_cvq_prepare(GwVdpaDevice *d, uint16_t max, GError **errp)
+{
+    size_t ro = 16u * max + 6 + 2u * max, used = 6 + 8u * max;
+
+    d->cvq_max = max;
+    d->cvq_used_off = (ro + PAGE - 1) & ~(size_t)(PAGE - 1);
+    d->cvq_out_off =
+        d->cvq_used_off + ((used + PAGE - 1) & ~(size_t)(PAGE - 1));
+    d->cvq_in_off = d->cvq_out_off + PAGE;
+    if (!gw_vdpa_area_alloc(d, &d->cvq_area, d->cvq_in_off + PAGE, errp) ||
+        !gw_vdpa_cvq_map(d, errp)) {
+        gw_vdpa_cvq_release(d);
+        return false;
+    }
+    d->held_iova = d->cvq_area.iova;
+    d->held_len = d->cvq_area.len;
+    return true;
+}
+
+/* Mapped for the device's life: a vCPU thread may not map (the
+ * simulator reads /proc/self/maps), and after a reset without
+ * IOTLB_PERSIST vdpa_reset maps it again with guest RAM. */
+bool
+gw_vdpa_cvq_map(GwVdpaDevice *d, GError **errp)
+{
+    GwVdpaArea *a = &d->cvq_area;
+
+    if (!a->host) {
+        return true;
+    }
+    return gw_vdpa_area_map(d, a, 0, d->cvq_used_off, VHOST_ACCESS_RO, errp) &&
+           gw_vdpa_area_map(d, a, d->cvq_used_off,
+                            d->cvq_out_off - d->cvq_used_off, VHOST_ACCESS_RW,
+                            errp) &&
+           gw_vdpa_area_map(d, a, d->cvq_out_off, PAGE, VHOST_ACCESS_RO,
+                            errp) &&
+           gw_vdpa_area_map(d, a, d->cvq_in_off, PAGE, VHOST_ACCESS_RW, errp);
+}
+
+void
+gw_vdpa_cvq_release(GwVdpaDevice *d)
+{
+    gw_vdpa_area_unmap(d, &d->cvq_area);
+    gw_vdpa_area_release(&d->cvq_area);
+    d->held_len = 0;
+}
+
 void
 gw_vdpa_cvq_free(GwVdpaCvq *c)
 {
     if (!c) {
         return;
     }
-    if (c->d->held_len && c->d->held_iova == c->area.iova) {
-        c->d->held_len = 0;
-    }
-    gw_vdpa_area_unmap(c->d, &c->area);
-    gw_vdpa_area_release(&c->area);
     gw_fd_cleanup(&c->kick);
     gw_fd_cleanup(&c->call);
     g_free(c);
 }
 
-/* Ring RO, used RW, out buffers RO, in buffers RW: one page each past
- * the ring. */
 static bool
-cvq_layout(GwVdpaCvq *c, GError **errp)
+cvq_map(GwVdpaCvq *c, GError **errp)
 {
     GwVdpaDevice *d = c->d;
-    size_t ro = 16u * c->num + 6 + 2u * c->num, used = 6 + 8u * c->num;
 
-    c->used_off = (ro + PAGE - 1) & ~(size_t)(PAGE - 1);
-    c->out_off = c->used_off + ((used + PAGE - 1) & ~(size_t)(PAGE - 1));
-    c->in_off = c->out_off + PAGE;
-    return gw_vdpa_area_alloc(d, &c->area, c->in_off + PAGE, errp) &&
-           gw_vdpa_area_map(d, &c->area, 0, c->used_off, VHOST_ACCESS_RO,
-                            errp) &&
-           gw_vdpa_area_map(d, &c->area, c->used_off, c->out_off - c->used_off,
-                            VHOST_ACCESS_RW, errp) &&
-           gw_vdpa_area_map(d, &c->area, c->out_off, PAGE, VHOST_ACCESS_RO,
-                            errp) &&
-           gw_vdpa_area_map(d, &c->area, c->in_off, PAGE, VHOST_ACCESS_RW,
-                            errp);
+    c->area = &d->cvq_area;
+    c->used_off = d->cvq_used_off;
+    c->out_off = d->cvq_out_off;
+    c->in_off = d->cvq_in_off;
+    if (!c->area->host || c->num > d->cvq_max) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
+                    "vdpa %s: no VMM ring for a control queue of %u entries",
+                    d->cfg->id, c->num);
+        return false;
+    }
+    return true;
 }
 
 GwVdpaCvq *
 gw_vdpa_cvq_open(GwVdpaDevice *d, unsigned idx, const GwVirtqueueSetup *q,
                  unsigned n_cmds, GError **errp)
 {
-    g_autoptr(GwVdpaCvq) c = g_new0(GwVdpaCvq, 1);
+    g_autoptr(GwVdpaCvq) c = NULL;
     struct vring_used *used;
     uint64_t at;
 
+    gw_vdpa_cvq_relay_stop(d); /* one VMM ring at a time */
+    c = g_new0(GwVdpaCvq, 1);
     c->d = d;
     c->idx = idx;
     c->num = q->size;
@@ -173,15 +215,13 @@ gw_vdpa_cvq_open(GwVdpaDevice *d, unsigned idx, const GwVirtqueueSetup *q,
         return gw_error_errno(errp, errno, "vdpa %s: eventfd", d->cfg->id),
                NULL;
     }
-    if (!cvq_layout(c, errp)) {
+    if (!cvq_map(c, errp)) {
         return NULL;
     }
-    d->held_iova = c->area.iova;
-    d->held_len = c->area.len;
-    used = (struct vring_used *)(c->area.host + c->used_off);
+    used = (struct vring_used *)(c->area->host + c->used_off);
     used->idx = c->next;
-    ((struct vring_avail *)(c->area.host + 16u * c->num))->idx = c->next;
-    at = c->area.iova;
+    ((struct vring_avail *)(c->area->host + 16u * c->num))->idx = c->next;
+    at = c->area->iova;
     if (!gw_vdpa_set_vring_num(d->backend, idx, c->num, errp) ||
         !gw_vdpa_set_vring_addr(d->backend, idx, at, at + 16u * c->num,
                                 at + c->used_off, errp) ||
@@ -194,29 +234,31 @@ gw_vdpa_cvq_open(GwVdpaDevice *d, unsigned idx, const GwVirtqueueSetup *q,
     return g_steal_pointer(&c);
 }
 
-/* Until the device used entry c->next - 1 (bounded). */
+/*
+ * Until the device used entry c->next - 1 (bounded).  Looks at the used
+ * index with growing sleeps rather than poll(): a vCPU thread (the
+ * driver's start, the plug MAC) may not poll.
+ */
 static bool
 cvq_wait(GwVdpaCvq *c, GError **errp)
 {
     volatile struct vring_used *used =
-        (struct vring_used *)(c->area.host + c->used_off);
+        (struct vring_used *)(c->area->host + c->used_off);
     gint64 deadline = g_get_monotonic_time() + CVQ_WAIT_MS * 1000ll;
-    struct pollfd p = {.fd = c->call, .events = POLLIN};
+    gulong nap = 2;
 
     while (__atomic_load_n(&used->idx, __ATOMIC_ACQUIRE) != c->next) {
-        gint64 left = (deadline - g_get_monotonic_time()) / 1000;
-        if (left <= 0) {
+        if (g_get_monotonic_time() > deadline) {
             g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
                         "vdpa %s: the device did not answer a control "
                         "command within %d ms",
                         c->d->cfg->id, CVQ_WAIT_MS);
             return false;
         }
-        /* The call eventfd, or a look at the used index every 10 ms. */
-        if (poll(&p, 1, (int)MIN(left, 10)) > 0) {
-            eventfd_read(c->call, &(eventfd_t){0});
-        }
+        g_usleep(nap);
+        nap = MIN(nap * 2, 1000);
     }
+    eventfd_read(c->call, &(eventfd_t){0});
     return true;
 }
 
@@ -224,20 +266,21 @@ bool
 gw_vdpa_cvq_send(GwVdpaCvq *c, const void *cmd, size_t len, uint8_t *ack,
                  GError **errp)
 {
-    struct vring_desc *desc = (struct vring_desc *)c->area.host;
+    struct vring_desc *desc = (struct vring_desc *)c->area->host;
     struct vring_avail *avail =
-        (struct vring_avail *)(c->area.host + 16u * c->num);
-    struct vring_used *used = (struct vring_used *)(c->area.host + c->used_off);
-    uint8_t *in = c->area.host + c->in_off;
+        (struct vring_avail *)(c->area->host + 16u * c->num);
+    struct vring_used *used =
+        (struct vring_used *)(c->area->host + c->used_off);
+    uint8_t *in = c->area->host + c->in_off;
     struct vring_used_elem e;
-    uint64_t out = c->area.iova + c->out_off;
+    uint64_t out = c->area->iova + c->out_off;
 
     g_assert(len <= GW_VDPA_CVQ_CMD_MAX);
-    memcpy(c->area.host + c->out_off, cmd, len);
+    memcpy(c->area->host + c->out_off, cmd, len);
     *in = 0xff;
     desc[0] = (struct vring_desc){out, (uint32_t)len, VRING_DESC_F_NEXT, 1};
-    desc[1] =
-        (struct vring_desc){c->area.iova + c->in_off, 1, VRING_DESC_F_WRITE, 0};
+    desc[1] = (struct vring_desc){c->area->iova + c->in_off, 1,
+                                  VRING_DESC_F_WRITE, 0};
     avail->ring[c->next & (c->num - 1)] = 0;
     __atomic_store_n(&avail->idx, (uint16_t)(c->next + 1), __ATOMIC_RELEASE);
     c->next++;
@@ -299,6 +342,15 @@ gw_vdpa_device_set_mac(GwVdpaDevice *d, const uint8_t mac[6], GError **errp)
                     d->cfg->id, gw_vdpa_backend_label(d->backend),
                     d->device_id);
         return false;
+    }
+    if ((d->device_features & F(VIRTIO_NET_F_CTRL_VQ)) &&
+        (d->device_features & F(VIRTIO_NET_F_CTRL_MAC_ADDR))) {
+        /* A device may ignore SET_CONFIG (mlx5_vdpa): the MAC goes as a
+         * command when the driver starts it (gw_vdpa_net_plug_mac). */
+        gw_vdpa_set_config(d->backend, 0, mac, 6, NULL);
+        memcpy(d->plug_mac, mac, 6);
+        d->has_plug_mac = true;
+        return true;
     }
     if (!gw_vdpa_set_config(d->backend, 0, mac, 6, errp) ||
         !gw_vdpa_get_config(d->backend, 0, now, 6, errp)) {
@@ -515,4 +567,31 @@ gw_vdpa_net_ctrl_load(void *opaque, const uint8_t *buf, unsigned len,
     }
     d->net_ctrl_loaded = true;
     return true;
+}
+
+bool
+gw_vdpa_net_plug_mac(GwVdpaDevice *d, GwVdpaCvq *c, uint64_t features,
+                     GError **errp)
+{
+    if (!d->has_plug_mac || !c || !(features & F(VIRTIO_NET_F_CTRL_MAC_ADDR))) {
+        return true;
+    }
+    if (!cvq_command(c, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET,
+                     d->plug_mac, 6, errp)) {
+        g_prefix_error(errp, "setting the MAC of mac=: ");
+        return false;
+    }
+    return true;
+}
+
+void
+gw_vdpa_net_config_overlay(GwVdpaDevice *d, unsigned off, uint8_t *buf,
+                           unsigned len)
+{
+    if (!d->has_plug_mac || gw_vdpa_device_is_running(d)) {
+        return;
+    }
+    for (unsigned i = off; i < 6 && i < off + len; i++) {
+        buf[i - off] = d->plug_mac[i];
+    }
 }

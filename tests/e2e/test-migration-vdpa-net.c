@@ -309,6 +309,49 @@ test_hostile_chains(void)
     gw_test_vm_stop(&vm);
 }
 
+/*
+ * virtio-net-pci's mac= on a device that ignores SET_CONFIG of the MAC
+ * (as mlx5_vdpa): the MAC reaches the device as MAC_ADDR_SET when the
+ * driver starts it, so the config shows it and frames to it loop, not
+ * frames to the MAC the device was created with.
+ */
+static void
+test_plug_mac(void)
+{
+    static const uint8_t plug[] = {0x52, 0x54, 0x00, 0x0a, 0x0b, 0x0c};
+    static const uint8_t created[] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+    const char *args[] = {
+        "--vdpa-sim=name=" NODE ",mgmtdev=vdpasim_net,mac=52:54:00:12:34:56",
+        NULL,
+    };
+    GwTestVm vm;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GwQNet) n = NULL;
+    g_autofree char *node = NULL, *netdev = NULL;
+    uint8_t mac[GW_QNET_ETH_LEN];
+
+    gw_test_vm_start(&vm, args);
+    qmp_void(&vm, "x-godwit-vdpa-sim-fail",
+             "{\"name\":\"" NODE "\",\"failure\":\"ignore-mac-config\"}");
+    node = g_build_filename(vm.dir, "vdpa", NODE, NULL);
+    netdev = g_strdup_printf("{\"type\":\"vhost-vdpa\",\"vhostdev\":\"%s\","
+                             "\"id\":\"hostnet0\"}",
+                             node);
+    qmp_void(&vm, "netdev_add", netdev);
+    qmp_void(&vm, "device_add",
+             "{\"driver\":\"virtio-net-pci\",\"netdev\":\"hostnet0\","
+             "\"id\":\"" ID "\",\"addr\":\"0x1\","
+             "\"mac\":\"52:54:00:0a:0b:0c\"}");
+    n = gw_qvirtio_net_init(vm.qt, SLOT, &err);
+    g_assert_no_error(err);
+    gw_qvirtio_net_read_mac(n, mac);
+    g_assert_cmpmem(mac, sizeof(mac), plug, sizeof(plug));
+    must(gw_qvirtio_net_loopback(n, plug, 3, &err), err);
+    must(gw_qvirtio_net_not_looped(n, created, NO_LOOP_MS, &err), err);
+    gw_qvirtio_net_free(g_steal_pointer(&n));
+    gw_test_vm_stop(&vm);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -320,5 +363,8 @@ main(int argc, char **argv)
                     test_replay_refused);
     g_test_add_func("/migration-vdpa-net/hostile-control-chains-answered",
                     test_hostile_chains);
+    g_test_add_func("/migration-vdpa-net/hot-added-mac-set-on-the-control-"
+                    "queue",
+                    test_plug_mac);
     return g_test_run();
 }
