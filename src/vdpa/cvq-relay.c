@@ -28,6 +28,7 @@
 #include "device-priv.h"
 
 #define F(n)         (1ull << (n))
+#define EVENT_IDX    29
 #define RING_PACKED  34
 #define MAX_INDIRECT 1024 /* descriptors in an indirect table */
 
@@ -170,6 +171,10 @@ complete(GwVdpaCvqRelay *r, uint16_t head, uint32_t len)
     __atomic_thread_fence(__ATOMIC_RELEASE);
     gw_mem_write(mem, r->g.used + 2, &idx, sizeof(idx));
     r->used_idx = idx;
+    if (r->d->acked_features & F(EVENT_IDX)) { /* kick me at the next one */
+        gw_mem_write(mem, r->g.used + 4 + 8ull * r->g.size, &r->next_avail,
+                     sizeof(r->next_avail));
+    }
     eventfd_write(r->g.call_fd, 1);
 }
 
