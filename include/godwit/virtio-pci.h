@@ -87,8 +87,8 @@ typedef struct {
      * takes them (len 0: the stream had none, e.g. an older source).
      * False fails the save or the load.
      */
-    bool (*save_state)(void *opaque, uint8_t *buf, unsigned max,
-                       unsigned *len, GError **errp);
+    bool (*save_state)(void *opaque, uint8_t *buf, unsigned max, unsigned *len,
+                       GError **errp);
     bool (*load_state)(void *opaque, const uint8_t *buf, unsigned len,
                        GError **errp);
 } GwVirtioDeviceOps;

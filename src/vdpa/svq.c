@@ -404,14 +404,16 @@ alloc_rings(GwVdpaDevice *d, GwVdpaSvq *s, GError **errp)
     return true;
 }
 
-/* Whether [iova, iova + len) meets guest RAM's IOVAs; *below the lowest
- * region it meets. */
+/* Whether [iova, iova + len) meets guest RAM's IOVAs or those an area
+ * holds (the control queue relay's ring); *below the lowest it meets. */
 static bool
-meets_ram(const GwGuestMemory *mem, uint64_t iova, uint64_t len,
-          uint64_t *below)
+meets_ram(const GwVdpaDevice *d, uint64_t iova, uint64_t len, uint64_t *below)
 {
-    bool hit = false;
+    const GwGuestMemory *mem = d->mem;
+    bool hit = d->held_len && iova < d->held_iova + d->held_len &&
+               d->held_iova <= iova + len - 1;
 
+    *below = d->held_iova;
     for (guint i = 0; i < mem->n_regions; i++) {
         const GwMemRegion *r = &mem->regions[i];
         if (iova < r->gpa + r->size && r->gpa <= iova + len - 1) {
@@ -420,19 +422,6 @@ meets_ram(const GwGuestMemory *mem, uint64_t iova, uint64_t len,
         }
     }
     return hit;
-}
-
-/* Whether [iova, iova + len) meets the IOVAs an area holds (the control
- * queue relay's ring); *below them if it does. */
-static bool
-meets_held(const GwVdpaDevice *d, uint64_t iova, uint64_t len, uint64_t *below)
-{
-    if (!d->held_len || iova >= d->held_iova + d->held_len ||
-        d->held_iova > iova + len - 1) {
-        return false;
-    }
-    *below = d->held_iova;
-    return true;
 }
 
 /* The highest page-aligned IOVA range of a->len bytes inside the
@@ -453,8 +442,7 @@ pick_iova(GwVdpaDevice *d, GwVdpaArea *a, GError **errp)
         if (base < first) {
             break;
         }
-        if (!meets_ram(d->mem, base, a->len, &below) &&
-            !meets_held(d, base, a->len, &below)) {
+        if (!meets_ram(d, base, a->len, &below)) {
             a->iova = base;
             return true;
         }
