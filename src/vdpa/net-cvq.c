@@ -518,7 +518,7 @@ static const GwVmsdField net_ctrl_fields[] = {
     GW_VMSD_END,
 };
 
-static const GwVmsd net_ctrl_vmsd = {
+const GwVmsd gw_vdpa_net_ctrl_vmsd = {
     .name = "vdpa-net-ctrl",
     .version = 1,
     .fields = net_ctrl_fields,
@@ -538,7 +538,7 @@ gw_vdpa_net_ctrl_save(void *opaque, uint8_t *buf, unsigned max, unsigned *len,
         return true;
     }
     b = gw_mig_buf_new();
-    if (!gw_vmsd_save(&net_ctrl_vmsd, &d->net_ctrl, b, errp)) {
+    if (!gw_vmsd_save(&gw_vdpa_net_ctrl_vmsd, &d->net_ctrl, b, errp)) {
         return false;
     }
     g_assert(gw_mig_buf_len(b) <= max);
@@ -560,7 +560,7 @@ gw_vdpa_net_ctrl_load(void *opaque, const uint8_t *buf, unsigned len,
         return true;
     }
     gw_mig_cursor_init(&c, buf, len);
-    if (!gw_vmsd_load(&net_ctrl_vmsd, &d->net_ctrl, &c, errp) ||
+    if (!gw_vmsd_load(&gw_vdpa_net_ctrl_vmsd, &d->net_ctrl, &c, errp) ||
         !gw_mig_cursor_finish(&c, errp)) {
         g_prefix_error(errp, "vdpa %s: ", d->cfg->id);
         return false;
