@@ -26,6 +26,7 @@
 #define BALLAST_SIZE (1u << 20)
 #define VLAN         7
 #define OTHER_VLAN   9
+#define LATE_VLAN    11  /* added during pre-copy */
 #define NO_LOOP_MS   300 /* a frame that must not come back, waited for */
 #define F(b)         (1ull << (b))
 
@@ -156,13 +157,19 @@ begin_migration(GwTestVm *src, GwTestVm *dst)
     wait_status(src, "active");
 }
 
-/* During pre-copy: frames loop on both pairs, then frames wait on pair
- * 0's receive queue for the destination to read. */
+/* During pre-copy: frames loop on both pairs, VLAN 11 is added (the
+ * relay still takes commands), then frames wait on pair 0's receive
+ * queue for the destination to read. */
 static void
 frames_during_precopy(GwTestVm *src, GwQNet *n)
 {
     g_autoptr(GError) err = NULL;
     g_autoptr(json_object) r = NULL;
+    uint16_t vid = LATE_VLAN;
+
+    must(gw_qvirtio_net_ctrl_ok(n, VIRTIO_NET_CTRL_VLAN,
+                                VIRTIO_NET_CTRL_VLAN_ADD, &vid, 2, &err),
+         err);
 
     for (unsigned p = 0; p < 2; p++) {
         gw_qvirtio_net_use_pair(n, p);
@@ -207,6 +214,8 @@ test_state_carried(void)
     must(gw_qvirtio_net_receive_sent(n, &err), err);
     g_assert_true(control_relayed(&dst, 4));
     assert_filters(n);
+    gw_qvirtio_net_set_vlan(n, LATE_VLAN); /* set during pre-copy */
+    must(gw_qvirtio_net_loopback(n, new_mac, 2, &err), err);
     /* The destination's relay takes new commands: VLAN 7 gone. */
     uint16_t vid = VLAN;
     must(gw_qvirtio_net_ctrl_ok(n, VIRTIO_NET_CTRL_VLAN,
@@ -275,7 +284,8 @@ hostile(GwQNet *n, GwQt *qt, GwQVirtioBuf *b, unsigned nb, bool loop)
 }
 
 /* A loop, a buffer outside RAM, no status byte: each answered (ERR or
- * length 0), none sent to the device; the VM runs, the relay goes on. */
+ * length 0), none sent to the device; the VM runs, the relay goes on.
+ * A guest reset then tears the relay down and the next start makes one. */
 static void
 test_hostile_chains(void)
 {
@@ -304,6 +314,13 @@ test_hostile_chains(void)
     st = run_state(&vm);
     g_assert_cmpstr(st, ==, "running");
     /* None reached the device: both pairs still loop (one pair would not). */
+    assert_filters(n);
+    /* A guest reset tears the relay down; the next start has a new one. */
+    gw_qvirtio_reset(gw_qvirtio_net_dev(n));
+    gw_qvirtio_net_free(g_steal_pointer(&n));
+    g_assert_false(control_relayed(&vm, 4));
+    n = set_up_nic(&vm);
+    g_assert_true(control_relayed(&vm, 4));
     assert_filters(n);
     gw_qvirtio_net_free(g_steal_pointer(&n));
     gw_test_vm_stop(&vm);
