@@ -141,10 +141,10 @@ void gw_vdpa_area_release(GwVdpaArea *a);
  *
  * gw_vdpa_cvq_open sets queue `idx` up (size, addresses, base, eventfds,
  * enable) on a ring of the VMM's own, sized as the guest's `q`, at
- * q->last_avail - n_cmds.  Before DRIVER_OK.  gw_vdpa_cvq_set_mac sends
- * VIRTIO_NET_CTRL_MAC_ADDR_SET and waits (bounded) for VIRTIO_NET_OK;
- * after DRIVER_OK.  gw_vdpa_cvq_free unmaps and frees the VMM ring.
- * Each false with *errp on failure.
+ * q->last_avail - n_cmds (it stops a relay first: one VMM ring at a
+ * time).  Before DRIVER_OK.  gw_vdpa_cvq_free closes the ring's
+ * eventfds and frees it; its memory stays mapped, idle.  False with
+ * *errp on failure.
  */
 typedef struct GwVdpaCvq GwVdpaCvq;
 
@@ -159,7 +159,6 @@ bool gw_vdpa_cvq_map(GwVdpaDevice *d, GError **errp);
 GwVdpaCvq *gw_vdpa_cvq_open(GwVdpaDevice *d, unsigned idx,
                             const GwVirtqueueSetup *q, unsigned n_cmds,
                             GError **errp);
-bool gw_vdpa_cvq_set_mac(GwVdpaCvq *c, const uint8_t mac[6], GError **errp);
 void gw_vdpa_cvq_free(GwVdpaCvq *c);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwVdpaCvq, gw_vdpa_cvq_free)
 

@@ -1,25 +1,27 @@
 /*
  * What is particular to a network device: its MAC set at plug time
- * (gw_vdpa_device_set_mac), and its control-queue state, replayed on
- * restore through a ring of the VMM's own (see device-priv.h,
- * gw_vdpa_cvq_*).
+ * (gw_vdpa_device_set_mac), the ring of the VMM's own its control queue
+ * runs on (the relay's, cvq-relay.c, and the restore's replay), and the
+ * control-queue state the relay records, the section carries and the
+ * destination replays (see device-priv.h, gw_vdpa_cvq_*,
+ * gw_vdpa_net_ctrl_*).
  *
- * Why: the MAC a guest set with VIRTIO_NET_CTRL_MAC_ADDR_SET lives in
- * the device, and the saved config space carries it, but a real device
- * (mlx5_vdpa) ignores VHOST_VDPA_SET_CONFIG: on the destination the MAC
- * reaches the device only as the same command on its control queue, as
- * QEMU's vhost_vdpa_net_load_mac sends it through a shadow CVQ.
+ * Why: what a guest set over the control queue lives in the device.  The
+ * saved config space carries only the MAC, and a real device
+ * (mlx5_vdpa) ignores VHOST_VDPA_SET_CONFIG: on the destination the
+ * state reaches the device only as the same commands on its control
+ * queue, as QEMU's vhost_vdpa_net_load sends them through a shadow CVQ,
+ * in QEMU's order (MAC, MQ, offloads, RX modes, MAC table, VLANs).
  *
  * The ring and the command's buffers are in VMM memory (a GwVdpaArea,
- * as the shadow virtqueues' rings) at IOVAs outside guest RAM, so the
- * guest's control ring is never written.  The ring starts at the
- * guest's saved index minus the commands sent: after them the device
- * stands exactly at the guest's index, and the guest's ring is put back
- * (suspended) with SET_VRING_BASE of that same index — a device that
- * keeps its used index apart from its avail index (the kernel's
- * vdpa_sim) stays consistent.
+ * as the shadow virtqueues' rings) at IOVAs outside guest RAM, made and
+ * mapped with the device: the guest's control ring is never written by
+ * the VMM ring.  One command is in flight at a time, waited for (at most
+ * 2 s) by looking at the used index between short sleeps.
  *
- * Threads: the main thread, device lock held, the VM not running.
+ * Threads: the device lock held; the driver's start runs on a vCPU
+ * thread (no memory is made there, nothing polls), the relay and a
+ * restore on the main thread.
  */
 #include <errno.h>
 #include <string.h>
@@ -313,20 +315,6 @@ cvq_command(GwVdpaCvq *c, uint8_t class, uint8_t cmd, const void *data,
                     c->d->cfg->id, class, cmd, ack);
         return false;
     }
-    return true;
-}
-
-bool
-gw_vdpa_cvq_set_mac(GwVdpaCvq *c, const uint8_t mac[6], GError **errp)
-{
-    if (!cvq_command(c, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, mac,
-                     6, errp)) {
-        g_prefix_error(errp, "replaying the MAC address: ");
-        return false;
-    }
-    g_debug("vdpa %s: MAC %02x:%02x:%02x:%02x:%02x:%02x replayed on the "
-            "control queue",
-            c->d->cfg->id, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
     return true;
 }
 
