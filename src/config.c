@@ -99,7 +99,8 @@ new_context(RawArgs *r)
         {"vdpa-sim", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &r->vdpa_sim,
          "Simulated vDPA device, like `vdpa dev add` (repeatable)",
          "name=<name>,mgmtdev=vdpasim_blk|vdpasim_net[,backing=<file>]"
-         "[,capacity=<size>][,mac=<mac>]"},
+         "[,capacity=<size>][,mac=<mac>][,features=mq+ctrl-rx+ctrl-rx-extra+"
+         "ctrl-vlan][,max_vq_pairs=<n>]"},
         {"print-config", 0, 0, G_OPTION_ARG_NONE, &r->print_config,
          "Print the parsed configuration as JSON and exit", NULL},
         {"version", 0, 0, G_OPTION_ARG_NONE, &r->version,
@@ -155,6 +156,7 @@ gw_vdpa_sim_config_free(GwVdpaSimConfig *s)
         g_free(s->mgmtdev);
         g_free(s->backing);
         g_free(s->mac);
+        g_free(s->features);
         g_free(s);
     }
 }
@@ -260,8 +262,12 @@ gw_vdpa_sim_config_check(GwVdpaSimConfig *s, GError **errp)
                     "backing and capacity are for vdpasim_blk");
         return false;
     }
-    if (s->type == GW_VDPA_SIM_BLK && s->mac) {
-        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID, "mac is for vdpasim_net");
+    if (s->type == GW_VDPA_SIM_BLK &&
+        (s->mac || s->features || s->max_vq_pairs)) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID, "%s is for vdpasim_net",
+                    s->mac        ? "mac"
+                    : s->features ? "features"
+                                  : "max_vq_pairs");
         return false;
     }
     if (s->capacity % 512) {
@@ -297,6 +303,9 @@ gw_vdpa_sim_config_parse(const char *str, GError **errp)
         {"mac", GW_OPT_STR, offsetof(GwVdpaSimConfig, mac)},
         {"capacity", GW_OPT_SIZE, offsetof(GwVdpaSimConfig, capacity), false,
          512},
+        {"features", GW_OPT_STR, offsetof(GwVdpaSimConfig, features)},
+        {"max_vq_pairs", GW_OPT_U32, offsetof(GwVdpaSimConfig, max_vq_pairs),
+         false, 1, GW_VDPA_SIM_NET_MAX_PAIRS},
         {NULL},
     };
     g_autoptr(GwVdpaSimConfig) s = g_new0(GwVdpaSimConfig, 1);
@@ -727,6 +736,14 @@ sim_to_json(const GwVdpaSimConfig *s)
     if (s->capacity) {
         json_object_object_add(o, "capacity",
                                json_object_new_uint64(s->capacity));
+    }
+    if (s->features) {
+        json_object_object_add(o, "features",
+                               json_object_new_string(s->features));
+    }
+    if (s->max_vq_pairs) {
+        json_object_object_add(o, "max_vq_pairs",
+                               json_object_new_int(s->max_vq_pairs));
     }
     return o;
 }

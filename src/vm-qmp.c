@@ -127,6 +127,17 @@ sim_add(GwQmpSession *c, json_object *args, gpointer vm, GError **errp)
     s->mgmtdev = g_strdup(opt_str(args, "mgmtdev"));
     s->backing = g_strdup(opt_str(args, "backing"));
     s->mac = g_strdup(opt_str(args, "mac"));
+    s->features = g_strdup(opt_str(args, "features"));
+    if (json_object_object_get_ex(args, "max_vq_pairs", &cap)) {
+        int64_t n = json_object_get_int64(cap);
+        if (n < 1 || n > GW_VDPA_SIM_NET_MAX_PAIRS) {
+            g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                        "Parameter 'max_vq_pairs' must be 1 to %d",
+                        GW_VDPA_SIM_NET_MAX_PAIRS);
+            return NULL;
+        }
+        s->max_vq_pairs = (uint32_t)n;
+    }
     if (json_object_object_get_ex(args, "capacity", &cap)) {
         if (json_object_get_int64(cap) <= 0) {
             g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
@@ -172,6 +183,7 @@ sim_fail(GwQmpSession *c, json_object *args, gpointer vm, GError **errp)
         [GW_VDPA_SIM_FAIL_OFFER_CTRL_RX] = "offer-ctrl-rx",
         [GW_VDPA_SIM_FAIL_NO_ENABLE_AFTER_DRIVER_OK] =
             "no-enable-after-driver-ok",
+        [GW_VDPA_SIM_FAIL_REFUSE_CTRL] = "refuse-ctrl",
     };
     const char *failure = opt_str(args, "failure");
     size_t k = 0;

@@ -40,7 +40,12 @@ typedef struct {
     char *backing;      /* blk only: a file mapped shared as the disk */
     char *mac;          /* net only: "52:54:00:12:34:56" */
     uint64_t capacity;  /* blk only, bytes; 0 = the kernel sim's 128 MiB */
+    char *features;     /* net only: "mq+ctrl-rx+…" beyond the kernel sim's */
+    uint32_t max_vq_pairs; /* net only, with mq: 1..GW_VDPA_SIM_NET_MAX_PAIRS */
 } GwVdpaSimConfig;
+
+/* Queue pairs a simulated network device with features=mq offers at most. */
+#define GW_VDPA_SIM_NET_MAX_PAIRS 4
 
 typedef enum {
     GW_SERIAL_OFF,

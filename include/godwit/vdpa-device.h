@@ -24,6 +24,7 @@
 #include <godwit/mig-stream.h>
 #include <godwit/pci.h>
 #include <godwit/vdpa.h>
+#include <godwit/vmstate.h>
 
 typedef struct GwVdpaDevice GwVdpaDevice;
 typedef struct GwVirtioIommu GwVirtioIommu;
@@ -225,3 +226,10 @@ bool gw_vdpa_device_set_queue_fds(GwVdpaDevice *d, unsigned idx, int kick_fd,
                                   int call_fd, GError **errp);
 bool gw_vdpa_device_restore_queue_fds(GwVdpaDevice *d, unsigned idx,
                                       GError **errp);
+
+/*
+ * The description of a vDPA NIC's carried control-queue state, the
+ * `vdpa-net-ctrl` encoding inside the vDPA function section's dev_state
+ * (docs/migration.md; src/vdpa/net-cvq.c).
+ */
+extern const GwVmsd gw_vdpa_net_ctrl_vmsd;

@@ -62,6 +62,16 @@ const char *gw_vdpa_sim_registry_dir(GwVdpaSimRegistry *reg);
  * holds GW_VDPA_SIM_MAX_DEVICES, GW_ERROR_FAILED for system errors
  * (backing file, memory).
  *
+ * net: the kernel sim's features, plus those `features` names
+ * ("mq+ctrl-rx+ctrl-rx-extra+ctrl-vlan", any subset, '+'-separated):
+ * mq with `max_vq_pairs` pairs (default 2; a frame sent on the tx queue
+ * of pair i loops back on the rx queue of pair i, for pairs below the
+ * VQ_PAIRS_SET count), ctrl-rx / ctrl-rx-extra with the RX mode and the
+ * MAC tables applied to looped frames as QEMU's virtio-net filters, and
+ * ctrl-vlan with a 4096-bit VLAN filter for tagged frames,
+ * guest-announce (ANNOUNCE_ACK acked, nothing else).  An unknown
+ * name, or max_vq_pairs without mq, is GW_ERROR_INVALID.
+ *
  * blk storage: anonymous zeroed memory of `capacity` bytes (default
  * 128 MiB), or `backing` mapped MAP_SHARED: created if missing, extended
  * to the capacity if smaller.  A larger file is left as it is and only
@@ -120,6 +130,12 @@ typedef enum {
      * before DRIVER_OK.  Give it before the device is opened.
      */
     GW_VDPA_SIM_FAIL_NO_ENABLE_AFTER_DRIVER_OK,
+    /*
+     * From now on a network device answers every control command with
+     * VIRTIO_NET_ERR and changes nothing: a device refusing what a
+     * migration's destination replays.
+     */
+    GW_VDPA_SIM_FAIL_REFUSE_CTRL,
 } GwVdpaSimFailure;
 
 /*

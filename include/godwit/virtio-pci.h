@@ -79,10 +79,24 @@ typedef struct {
                        GError **errp);
     bool (*restore)(void *opaque, const GwVirtioActivation *a,
                     const uint8_t *config, unsigned config_len, GError **errp);
+    /*
+     * Optional, both or neither: device state the transport carries as
+     * bytes it does not read (the section's dev_state, version 3).
+     * save_state, after ring_state, writes at most `max` bytes into
+     * `buf` and their count into *len; load_state, before restore,
+     * takes them (len 0: the stream had none, e.g. an older source).
+     * False fails the save or the load.
+     */
+    bool (*save_state)(void *opaque, uint8_t *buf, unsigned max, unsigned *len,
+                       GError **errp);
+    bool (*load_state)(void *opaque, const uint8_t *buf, unsigned len,
+                       GError **errp);
 } GwVirtioDeviceOps;
 
 /* The device config space a running function's state carries. */
 #define GW_VIRTIO_CONFIG_SAVE_MAX 256
+/* The device state (save_state) a running function's state carries. */
+#define GW_VIRTIO_DEV_STATE_MAX 8192
 
 typedef struct {
     uint32_t device_id; /* virtio device id: 1 net, 2 blk, … */

@@ -35,6 +35,8 @@ struct GwVirtioPci {
     uint8_t ring_state;
     uint32_t config_len;
     uint8_t config[GW_VIRTIO_CONFIG_SAVE_MAX];
+    uint32_t dev_state_len; /* version 3: ops->save_state's bytes */
+    uint8_t dev_state[GW_VIRTIO_DEV_STATE_MAX];
 };
 
 /* Keeps every queue's irqfd and ioeventfd as the state says. */

@@ -43,6 +43,8 @@ save_ring_state(GwVirtioPci *vp, GError **errp)
     vp->ring_state = 0;
     vp->config_len = 0;
     memset(vp->config, 0, sizeof(vp->config));
+    vp->dev_state_len = 0;
+    memset(vp->dev_state, 0, sizeof(vp->dev_state));
     if (!vp->activated || !vp->ops->ring_state ||
         (vp->status & GW_VIRTIO_STATUS_NEEDS_RESET)) {
         return true;
@@ -59,6 +61,14 @@ save_ring_state(GwVirtioPci *vp, GError **errp)
     vp->config_len = MIN(vp->info.config_size, GW_VIRTIO_CONFIG_SAVE_MAX);
     if (vp->config_len) {
         vp->ops->config_read(vp->opaque, 0, vp->config, vp->config_len);
+    }
+    if (vp->ops->save_state) {
+        unsigned len = 0;
+        if (!vp->ops->save_state(vp->opaque, vp->dev_state,
+                                 sizeof(vp->dev_state), &len, errp)) {
+            return false;
+        }
+        vp->dev_state_len = len;
     }
     vp->ring_state = 1;
     return true;
@@ -112,8 +122,18 @@ restore_running(GwVirtioPci *vp, GError **errp)
                     vp->config_len);
         return false;
     }
+    if (vp->dev_state_len > GW_VIRTIO_DEV_STATE_MAX) {
+        g_set_error(errp, GW_MIG_ERROR, GW_MIG_ERROR_FORMAT,
+                    "virtio-pci %02x.0: %u bytes of device state", vp->pci.slot,
+                    vp->dev_state_len);
+        return false;
+    }
     vp->activated = true;
     gw_virtio_pci_sync_queues(vp);
+    if (vp->ops->load_state && !vp->ops->load_state(vp->opaque, vp->dev_state,
+                                                    vp->dev_state_len, errp)) {
+        return false;
+    }
     return vp->ops->restore(vp->opaque, &a, vp->config, vp->config_len, errp);
 }
 
@@ -191,12 +211,14 @@ static const GwVmsdField virtio_pci_fields[] = {
     GW_VMSD_FIELD(GwVirtioPci, ring_state, 2),
     GW_VMSD_FIELD(GwVirtioPci, config_len, 2),
     GW_VMSD_ARRAY(GwVirtioPci, config, 2),
+    GW_VMSD_FIELD(GwVirtioPci, dev_state_len, 3),
+    GW_VMSD_ARRAY(GwVirtioPci, dev_state, 3),
     GW_VMSD_END,
 };
 
 const GwVmsd gw_virtio_pci_vmsd = {
     .name = "virtio-pci",
-    .version = 2,
+    .version = 3,
     .fields = virtio_pci_fields,
     .pre_save = virtio_pci_pre_save,
     .post_load = virtio_pci_post_load,

@@ -67,6 +67,9 @@ vring_json(GwVdpaDevice *d, unsigned i, const GwVirtqueueSetup *q)
     json_object_object_add(o, "enabled", json_object_new_boolean(q->enabled));
     json_object_object_add(o, "shadowed",
                            json_object_new_boolean(gw_vdpa_svq_shadows(d, i)));
+    json_object_object_add(
+        o, "control-relay",
+        json_object_new_boolean(d->cvq_relay && i == d->cvq_idx));
     if (d->vring_base_known[i] && d->vring_base_at) {
         json_object_object_add(o, "vring-base",
                                json_object_new_int64(d->vring_base[i]));

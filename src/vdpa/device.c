@@ -168,15 +168,26 @@ static bool
 vdpa_activate(void *opaque, const GwVirtioActivation *a, GError **errp)
 {
     GwVdpaDevice *d = opaque;
+    g_autoptr(GwVdpaCvq) c = NULL;
     uint8_t status = 0;
+    unsigned ci = UINT_MAX;
 
-    return negotiate_features(d, a, &status, errp) &&
-           setup_rings(d, a, UINT_MAX, errp) &&
-           gw_vdpa_set_config_call(d->backend, d->config_call_fd, errp) &&
-           enable_rings(d, a, UINT_MAX, errp) &&
-           gw_vdpa_set_status(d->backend, status | GW_VIRTIO_STATUS_DRIVER_OK,
-                              errp) &&
-           quiesce_if_stopped(d, errp);
+    gw_vdpa_net_ctrl_reset(&d->net_ctrl);
+    if (!negotiate_features(d, a, &status, errp) ||
+        (gw_vdpa_cvq_relay_applies(d, a, &ci) &&
+         !(c = gw_vdpa_cvq_open(d, ci, &a->queues[ci], 0, errp))) ||
+        !setup_rings(d, a, ci, errp) ||
+        !gw_vdpa_set_config_call(d->backend, d->config_call_fd, errp) ||
+        !enable_rings(d, a, ci, errp) ||
+        !gw_vdpa_set_status(d->backend, status | GW_VIRTIO_STATUS_DRIVER_OK,
+                            errp) ||
+        !gw_vdpa_net_plug_mac(d, c, a->features, errp)) {
+        return false;
+    }
+    if (c) {
+        gw_vdpa_cvq_relay_start(d, ci, g_steal_pointer(&c), &a->queues[ci]);
+    }
+    return quiesce_if_stopped(d, errp);
 }
 
 static void
@@ -192,16 +203,18 @@ vdpa_reset(void *opaque)
     if (!gw_vdpa_set_status(d->backend, 0, &err)) {
         gw_warning_ratelimited("%s", err->message);
         gw_vdpa_svq_abort(d);
+        gw_vdpa_cvq_relay_stop(d);
         return;
     }
     gw_vdpa_svq_abort(d); /* the device no longer reaches the shadow */
+    gw_vdpa_cvq_relay_stop(d);
     /* Without IOTLB_PERSIST a reset drops the maps: put them back. */
     if (!has_backend(d, VHOST_BACKEND_F_IOTLB_PERSIST) && d->cfg->iommu) {
         if (!gw_vdpa_iommu_remap(d, &err)) {
             gw_warning_ratelimited("%s", err->message);
         }
     } else if (!has_backend(d, VHOST_BACKEND_F_IOTLB_PERSIST) &&
-               !map_memory(d, &err)) {
+               (!map_memory(d, &err) || !gw_vdpa_cvq_map(d, &err))) {
         gw_warning_ratelimited("vdpa %s: remapping guest RAM after reset: %s",
                                d->cfg->id, err->message);
     }
@@ -217,6 +230,7 @@ vdpa_config_read(void *opaque, unsigned off, void *buf, unsigned len)
         g_debug("%s", err->message);
         memset(buf, 0, len);
     }
+    gw_vdpa_net_config_overlay(d, off, buf, len);
 }
 
 static void
@@ -253,7 +267,9 @@ vdpa_ring_state(void *opaque, unsigned idx, const GwVirtqueueSetup *q,
                     d->cfg->id);
         return false;
     }
-    if (!gw_vdpa_get_vring_base(d->backend, idx, &base, errp)) {
+    if (d->cvq_relay && idx == d->cvq_idx) {
+        base = gw_vdpa_cvq_relay_index(d); /* the guest's ring, not the VMM's */
+    } else if (!gw_vdpa_get_vring_base(d->backend, idx, &base, errp)) {
         return false;
     }
     if (!gw_mem_read(d->mem, q->used + 2, &used, 2) || used != base) {
@@ -331,6 +347,7 @@ kick_queues(GwVdpaDevice *d)
             eventfd_write(q.kick_fd, 1);
         }
     }
+    gw_vdpa_cvq_relay_poke(d);
 }
 
 static void
@@ -352,12 +369,12 @@ driver_ok(GwVdpaDevice *d, uint8_t status, GError **errp)
 }
 
 /*
- * A net device's control-queue state, replayed through a ring of the
- * VMM's own before the guest's rings run (a real device ignores the MAC
- * in SET_CONFIG): the control queue on the VMM ring, the data queues
- * set up (enabled only after the replay if the device allows it) ->
- * DRIVER_OK -> MAC_ADDR_SET acked -> SUSPEND -> the guest's control ring
- * at its saved index -> the data queues enabled.
+ * A net device's control-queue state, replayed on the relay's VMM ring
+ * before the guest's rings run (QEMU's order, see net-cvq.c): the
+ * control queue on the VMM ring, the data queues set up (enabled only
+ * after the replay if the device allows it) -> DRIVER_OK -> each
+ * command acked OK -> the data queues enabled -> the relay watches the
+ * guest's control ring from its saved index.
  */
 static bool
 restore_with_cvq(GwVdpaDevice *d, const GwVirtioActivation *a, unsigned ci,
@@ -365,22 +382,20 @@ restore_with_cvq(GwVdpaDevice *d, const GwVirtioActivation *a, unsigned ci,
 {
     g_autoptr(GwVdpaCvq) c = NULL;
     bool late = has_backend(d, VHOST_BACKEND_F_ENABLE_AFTER_DRIVER_OK);
+    unsigned n = 0;
 
-    if (!gw_vdpa_device_can_suspend(d)) {
-        g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
-                    "vdpa %s: replaying the control queue needs "
-                    "VHOST_BACKEND_F_SUSPEND and _RESUME",
-                    d->cfg->id);
+    gw_vdpa_net_ctrl_replay(d, NULL, a->features, mac, &n, NULL);
+    if (!(c = gw_vdpa_cvq_open(d, ci, &a->queues[ci], n, errp)) ||
+        !setup_rings(d, a, ci, errp) ||
+        !gw_vdpa_set_config_call(d->backend, d->config_call_fd, errp) ||
+        !(late || enable_rings(d, a, ci, errp)) ||
+        !driver_ok(d, status, errp) ||
+        !gw_vdpa_net_ctrl_replay(d, c, a->features, mac, NULL, errp) ||
+        !(!late || enable_rings(d, a, ci, errp))) {
         return false;
     }
-    return (c = gw_vdpa_cvq_open(d, ci, &a->queues[ci], 1, errp)) &&
-           setup_rings(d, a, ci, errp) &&
-           gw_vdpa_set_config_call(d->backend, d->config_call_fd, errp) &&
-           (late || enable_rings(d, a, ci, errp)) &&
-           driver_ok(d, status, errp) && gw_vdpa_cvq_set_mac(c, mac, errp) &&
-           backend_suspend(d, errp) &&
-           gw_vdpa_cvq_to_guest(c, &a->queues[ci], errp) &&
-           (!late || enable_rings(d, a, ci, errp));
+    gw_vdpa_cvq_relay_start(d, ci, g_steal_pointer(&c), &a->queues[ci]);
+    return true;
 }
 
 /*
@@ -408,16 +423,15 @@ vdpa_restore(void *opaque, const GwVirtioActivation *a, const uint8_t *config,
     }
     note_restored(d, a);
     d->vm_stopped = true; /* until the migration lets the VM run */
-    if (gw_vdpa_net_cvq_replayed(d, a, &ci) && config_len >= 6) {
-        if (!restore_with_cvq(d, a, ci, config, status, errp)) {
+    if (gw_vdpa_cvq_relay_applies(d, a, &ci)) {
+        if (!restore_with_cvq(d, a, ci, config_len >= 6 ? config : NULL, status,
+                              errp)) {
             return false;
         }
-        d->kick_on_resume = true;
-        return true;
-    }
-    if (!setup_rings(d, a, UINT_MAX, errp) ||
-        !gw_vdpa_set_config_call(d->backend, d->config_call_fd, errp) ||
-        !enable_rings(d, a, UINT_MAX, errp) || !driver_ok(d, status, errp)) {
+    } else if (!setup_rings(d, a, UINT_MAX, errp) ||
+               !gw_vdpa_set_config_call(d->backend, d->config_call_fd, errp) ||
+               !enable_rings(d, a, UINT_MAX, errp) ||
+               !driver_ok(d, status, errp)) {
         return false;
     }
     if (!gw_vdpa_device_can_suspend(d)) {
@@ -429,8 +443,8 @@ vdpa_restore(void *opaque, const GwVirtioActivation *a, const uint8_t *config,
 }
 
 static const GwVirtioDeviceOps virtio_ops = {
-    vdpa_activate,     vdpa_reset,      vdpa_config_read,
-    vdpa_config_write, vdpa_ring_state, vdpa_restore,
+    vdpa_activate,   vdpa_reset,   vdpa_config_read,      vdpa_config_write,
+    vdpa_ring_state, vdpa_restore, gw_vdpa_net_ctrl_save, gw_vdpa_net_ctrl_load,
 };
 
 /* The device signalled a config change, or that it broke. */
@@ -569,6 +583,13 @@ gw_vdpa_device_new(const GwVdpaConfig *cfg, GwVdpaBackend *backend,
     if (cfg->iommu) {
         info.required_features = 1ull << VIRTIO_F_ACCESS_PLATFORM;
     }
+    /* The VMM's control-queue relay reads the guest's ring at guest
+     * physical addresses: not behind an IOMMU (docs/architecture.md). */
+    if (!cfg->iommu && d->device_id == VIRTIO_ID_NET &&
+        (d->device_features & (1ull << VIRTIO_NET_F_CTRL_VQ)) &&
+        !gw_vdpa_cvq_prepare(d, info.queue_max, errp)) {
+        return NULL;
+    }
     d->config_call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (d->config_call_fd < 0) {
         return gw_error_errno(errp, errno, "vdpa %s: eventfd", cfg->id), NULL;
@@ -597,6 +618,8 @@ gw_vdpa_device_free(GwVdpaDevice *d)
     if (d->backend) {
         gw_vdpa_set_status(d->backend, 0, NULL);
         gw_vdpa_svq_abort(d);
+        gw_vdpa_cvq_relay_stop(d);
+        gw_vdpa_cvq_release(d);
         if (d->cfg->iommu) {
             gw_vdpa_iommu_detach(d);
             gw_vdpa_iommu_forget(d);
@@ -709,6 +732,7 @@ gw_vdpa_device_resume(GwVdpaDevice *d, GError **errp)
     if (d->kick_on_resume) {
         kick_queues(d);
     }
+    gw_vdpa_cvq_relay_poke(d); /* kicks it saw while suspended */
     return true;
 }
 

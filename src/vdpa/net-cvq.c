@@ -1,52 +1,56 @@
 /*
  * What is particular to a network device: its MAC set at plug time
- * (gw_vdpa_device_set_mac), and its control-queue state, replayed on
- * restore through a ring of the VMM's own (see device-priv.h,
- * gw_vdpa_cvq_*).
+ * (gw_vdpa_device_set_mac), the ring of the VMM's own its control queue
+ * runs on (the relay's, cvq-relay.c, and the restore's replay), and the
+ * control-queue state the relay records, the section carries and the
+ * destination replays (see device-priv.h, gw_vdpa_cvq_*,
+ * gw_vdpa_net_ctrl_*).
  *
- * Why: the MAC a guest set with VIRTIO_NET_CTRL_MAC_ADDR_SET lives in
- * the device, and the saved config space carries it, but a real device
- * (mlx5_vdpa) ignores VHOST_VDPA_SET_CONFIG: on the destination the MAC
- * reaches the device only as the same command on its control queue, as
- * QEMU's vhost_vdpa_net_load_mac sends it through a shadow CVQ.
+ * Why: what a guest set over the control queue lives in the device.  The
+ * saved config space carries only the MAC, and a real device
+ * (mlx5_vdpa) ignores VHOST_VDPA_SET_CONFIG: on the destination the
+ * state reaches the device only as the same commands on its control
+ * queue, as QEMU's vhost_vdpa_net_load sends them through a shadow CVQ,
+ * in QEMU's order (MAC, MQ, offloads, RX modes, MAC table, VLANs).
  *
  * The ring and the command's buffers are in VMM memory (a GwVdpaArea,
- * as the shadow virtqueues' rings) at IOVAs outside guest RAM, so the
- * guest's control ring is never written.  The ring starts at the
- * guest's saved index minus the commands sent: after them the device
- * stands exactly at the guest's index, and the guest's ring is put back
- * (suspended) with SET_VRING_BASE of that same index — a device that
- * keeps its used index apart from its avail index (the kernel's
- * vdpa_sim) stays consistent.
+ * as the shadow virtqueues' rings) at IOVAs outside guest RAM, made and
+ * mapped with the device: the guest's control ring is never written by
+ * the VMM ring.  One command is in flight at a time, waited for (at most
+ * 2 s) by looking at the used index between short sleeps.
  *
- * Threads: the main thread, device lock held, the VM not running.
+ * Threads: the device lock held; the driver's start runs on a vCPU
+ * thread (no memory is made there, nothing polls), the relay and a
+ * restore on the main thread.
  */
 #include <errno.h>
-#include <poll.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <godwit/log.h>
 #include <godwit/util.h>
+#include <godwit/vmstate.h>
 #include "device-priv.h"
 
-#define CVQ_INDEX   2 /* rx 0, tx 1, ctrl 2: no multiqueue (a blocker) */
 #define CVQ_WAIT_MS 2000
 #define PAGE        4096u
 #define F(n)        (1ull << (n))
 
 /* Control-queue features whose state godwit does not carry (yet). */
 #define NET_CTRL_UNCARRIED                                                     \
-    (F(VIRTIO_NET_F_CTRL_GUEST_OFFLOADS) | F(VIRTIO_NET_F_CTRL_RX) |           \
-     F(VIRTIO_NET_F_CTRL_VLAN) | F(VIRTIO_NET_F_CTRL_RX_EXTRA) |               \
-     F(VIRTIO_NET_F_GUEST_ANNOUNCE) | F(VIRTIO_NET_F_MQ) | F(52) | F(53) |     \
-     F(57) | F(60)) /* VQ_NOTF_COAL, NOTF_COAL, HASH_REPORT, RSS */
+    (F(VIRTIO_NET_F_GUEST_ANNOUNCE) | F(52) | F(53) | F(57) |                  \
+     F(60)) /* VQ_NOTF_COAL, NOTF_COAL, HASH_REPORT, RSS */
+/* What needs the relay to be seen at all (a queue it does not relay). */
+#define NET_CTRL_UNSEEN                                                        \
+    (NET_CTRL_UNCARRIED | F(VIRTIO_NET_F_CTRL_GUEST_OFFLOADS) |                \
+     F(VIRTIO_NET_F_CTRL_RX) | F(VIRTIO_NET_F_CTRL_VLAN) |                     \
+     F(VIRTIO_NET_F_CTRL_RX_EXTRA) | F(VIRTIO_NET_F_MQ))
 
 struct GwVdpaCvq {
     GwVdpaDevice *d;
     unsigned idx;
     uint16_t num;
-    uint16_t next;   /* the VMM ring's avail (= used) index */
-    GwVdpaArea area; /* desc+avail | used | out buffers | in buffers */
+    uint16_t next;    /* the VMM ring's avail (= used) index */
+    GwVdpaArea *area; /* d->cvq_area: desc+avail | used | out | in */
     size_t used_off, out_off, in_off;
     int kick, call;
 };
@@ -85,30 +89,83 @@ char *
 gw_vdpa_net_cvq_blocker(const GwVdpaDevice *d)
 {
     uint64_t f = d->acked_features;
+    uint64_t bad = d->cvq_relay ? NET_CTRL_UNCARRIED : NET_CTRL_UNSEEN;
     g_autofree char *names = NULL;
 
     if (d->device_id != VIRTIO_ID_NET || !(f & F(VIRTIO_NET_F_CTRL_VQ)) ||
-        !(f & NET_CTRL_UNCARRIED)) {
+        !(f & bad)) {
         return NULL;
     }
-    names = uncarried_names(f);
+    names = uncarried_names(f & bad);
     return g_strdup_printf(
         "vDPA network device %s negotiated %s, whose control-queue state "
-        "godwit cannot carry to the destination (only the MAC of "
-        "CTRL_MAC_ADDR is replayed there)",
-        d->cfg->id, names);
+        "godwit cannot carry to the destination (it carries the MAC and "
+        "what MQ, CTRL_RX, CTRL_RX_EXTRA, CTRL_VLAN and CTRL_GUEST_OFFLOADS "
+        "set%s)",
+        d->cfg->id, names,
+        d->cvq_relay ? "" : ", over a control queue the VMM relays");
 }
 
-bool
-gw_vdpa_net_cvq_replayed(const GwVdpaDevice *d, const GwVirtioActivation *a,
-                         unsigned *idx)
+unsigned
+gw_vdpa_net_cvq_index(GwVdpaDevice *d, uint64_t features)
 {
-    const uint64_t need =
-        F(VIRTIO_NET_F_CTRL_VQ) | F(VIRTIO_NET_F_CTRL_MAC_ADDR);
+    uint16_t pairs = 1;
 
-    *idx = CVQ_INDEX;
-    return d->device_id == VIRTIO_ID_NET && (a->features & need) == need &&
-           a->n_queues > CVQ_INDEX && a->queues[CVQ_INDEX].enabled;
+    if ((features & F(VIRTIO_NET_F_MQ)) &&
+        (!gw_vdpa_get_config(d->backend, 8, &pairs, 2, NULL) || !pairs)) {
+        pairs = 1;
+    }
+    return 2u * pairs;
+}
+
+/* Ring RO, used RW, out buffers RO, in buffers RW: one page each past
+ * the ring, sized for the largest ring the device takes. */
+bool
+gw_vdpa_cvq_prepare(GwVdpaDevice *d, uint16_t max, GError **errp)
+{
+    size_t ro = 16u * max + 6 + 2u * max, used = 6 + 8u * max;
+
+    d->cvq_max = max;
+    d->cvq_used_off = (ro + PAGE - 1) & ~(size_t)(PAGE - 1);
+    d->cvq_out_off =
+        d->cvq_used_off + ((used + PAGE - 1) & ~(size_t)(PAGE - 1));
+    d->cvq_in_off = d->cvq_out_off + PAGE;
+    if (!gw_vdpa_area_alloc(d, &d->cvq_area, d->cvq_in_off + PAGE, errp) ||
+        !gw_vdpa_cvq_map(d, errp)) {
+        gw_vdpa_cvq_release(d);
+        return false;
+    }
+    d->held_iova = d->cvq_area.iova;
+    d->held_len = d->cvq_area.len;
+    return true;
+}
+
+/* Mapped for the device's life: a vCPU thread may not map (the
+ * simulator reads /proc/self/maps), and after a reset without
+ * IOTLB_PERSIST vdpa_reset maps it again with guest RAM. */
+bool
+gw_vdpa_cvq_map(GwVdpaDevice *d, GError **errp)
+{
+    GwVdpaArea *a = &d->cvq_area;
+
+    if (!a->host) {
+        return true;
+    }
+    return gw_vdpa_area_map(d, a, 0, d->cvq_used_off, VHOST_ACCESS_RO, errp) &&
+           gw_vdpa_area_map(d, a, d->cvq_used_off,
+                            d->cvq_out_off - d->cvq_used_off, VHOST_ACCESS_RW,
+                            errp) &&
+           gw_vdpa_area_map(d, a, d->cvq_out_off, PAGE, VHOST_ACCESS_RO,
+                            errp) &&
+           gw_vdpa_area_map(d, a, d->cvq_in_off, PAGE, VHOST_ACCESS_RW, errp);
+}
+
+void
+gw_vdpa_cvq_release(GwVdpaDevice *d)
+{
+    gw_vdpa_area_unmap(d, &d->cvq_area);
+    gw_vdpa_area_release(&d->cvq_area);
+    d->held_len = 0;
 }
 
 void
@@ -117,43 +174,39 @@ gw_vdpa_cvq_free(GwVdpaCvq *c)
     if (!c) {
         return;
     }
-    gw_vdpa_area_unmap(c->d, &c->area);
-    gw_vdpa_area_release(&c->area);
     gw_fd_cleanup(&c->kick);
     gw_fd_cleanup(&c->call);
     g_free(c);
 }
 
-/* Ring RO, used RW, out buffers RO, in buffers RW: one page each past
- * the ring. */
 static bool
-cvq_layout(GwVdpaCvq *c, GError **errp)
+cvq_map(GwVdpaCvq *c, GError **errp)
 {
     GwVdpaDevice *d = c->d;
-    size_t ro = 16u * c->num + 6 + 2u * c->num, used = 6 + 8u * c->num;
 
-    c->used_off = (ro + PAGE - 1) & ~(size_t)(PAGE - 1);
-    c->out_off = c->used_off + ((used + PAGE - 1) & ~(size_t)(PAGE - 1));
-    c->in_off = c->out_off + PAGE;
-    return gw_vdpa_area_alloc(d, &c->area, c->in_off + PAGE, errp) &&
-           gw_vdpa_area_map(d, &c->area, 0, c->used_off, VHOST_ACCESS_RO,
-                            errp) &&
-           gw_vdpa_area_map(d, &c->area, c->used_off, c->out_off - c->used_off,
-                            VHOST_ACCESS_RW, errp) &&
-           gw_vdpa_area_map(d, &c->area, c->out_off, PAGE, VHOST_ACCESS_RO,
-                            errp) &&
-           gw_vdpa_area_map(d, &c->area, c->in_off, PAGE, VHOST_ACCESS_RW,
-                            errp);
+    c->area = &d->cvq_area;
+    c->used_off = d->cvq_used_off;
+    c->out_off = d->cvq_out_off;
+    c->in_off = d->cvq_in_off;
+    if (!c->area->host || c->num > d->cvq_max) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
+                    "vdpa %s: no VMM ring for a control queue of %u entries",
+                    d->cfg->id, c->num);
+        return false;
+    }
+    return true;
 }
 
 GwVdpaCvq *
 gw_vdpa_cvq_open(GwVdpaDevice *d, unsigned idx, const GwVirtqueueSetup *q,
                  unsigned n_cmds, GError **errp)
 {
-    g_autoptr(GwVdpaCvq) c = g_new0(GwVdpaCvq, 1);
+    g_autoptr(GwVdpaCvq) c = NULL;
     struct vring_used *used;
     uint64_t at;
 
+    gw_vdpa_cvq_relay_stop(d); /* one VMM ring at a time */
+    c = g_new0(GwVdpaCvq, 1);
     c->d = d;
     c->idx = idx;
     c->num = q->size;
@@ -164,13 +217,13 @@ gw_vdpa_cvq_open(GwVdpaDevice *d, unsigned idx, const GwVirtqueueSetup *q,
         return gw_error_errno(errp, errno, "vdpa %s: eventfd", d->cfg->id),
                NULL;
     }
-    if (!cvq_layout(c, errp)) {
+    if (!cvq_map(c, errp)) {
         return NULL;
     }
-    used = (struct vring_used *)(c->area.host + c->used_off);
+    used = (struct vring_used *)(c->area->host + c->used_off);
     used->idx = c->next;
-    ((struct vring_avail *)(c->area.host + 16u * c->num))->idx = c->next;
-    at = c->area.iova;
+    ((struct vring_avail *)(c->area->host + 16u * c->num))->idx = c->next;
+    at = c->area->iova;
     if (!gw_vdpa_set_vring_num(d->backend, idx, c->num, errp) ||
         !gw_vdpa_set_vring_addr(d->backend, idx, at, at + 16u * c->num,
                                 at + c->used_off, errp) ||
@@ -183,54 +236,53 @@ gw_vdpa_cvq_open(GwVdpaDevice *d, unsigned idx, const GwVirtqueueSetup *q,
     return g_steal_pointer(&c);
 }
 
-/* Until the device used entry c->next - 1 (bounded). */
+/*
+ * Until the device used entry c->next - 1 (bounded).  Looks at the used
+ * index with growing sleeps rather than poll(): a vCPU thread (the
+ * driver's start, the plug MAC) may not poll.
+ */
 static bool
 cvq_wait(GwVdpaCvq *c, GError **errp)
 {
     volatile struct vring_used *used =
-        (struct vring_used *)(c->area.host + c->used_off);
+        (struct vring_used *)(c->area->host + c->used_off);
     gint64 deadline = g_get_monotonic_time() + CVQ_WAIT_MS * 1000ll;
-    struct pollfd p = {.fd = c->call, .events = POLLIN};
+    gulong nap = 2;
 
     while (__atomic_load_n(&used->idx, __ATOMIC_ACQUIRE) != c->next) {
-        gint64 left = (deadline - g_get_monotonic_time()) / 1000;
-        if (left <= 0) {
+        if (g_get_monotonic_time() > deadline) {
             g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
                         "vdpa %s: the device did not answer a control "
                         "command within %d ms",
                         c->d->cfg->id, CVQ_WAIT_MS);
             return false;
         }
-        /* The call eventfd, or a look at the used index every 10 ms. */
-        if (poll(&p, 1, (int)MIN(left, 10)) > 0) {
-            eventfd_read(c->call, &(eventfd_t){0});
-        }
+        g_usleep(nap);
+        nap = MIN(nap * 2, 1000);
     }
+    eventfd_read(c->call, &(eventfd_t){0});
     return true;
 }
 
-/* One command: `class`/`cmd` with `len` bytes of data; its ack. */
-static bool
-cvq_command(GwVdpaCvq *c, uint8_t class, uint8_t cmd, const void *data,
-            size_t len, GError **errp)
+bool
+gw_vdpa_cvq_send(GwVdpaCvq *c, const void *cmd, size_t len, uint8_t *ack,
+                 GError **errp)
 {
-    struct virtio_net_ctrl_hdr hdr = {class, cmd};
-    struct vring_desc *desc = (struct vring_desc *)c->area.host;
+    struct vring_desc *desc = (struct vring_desc *)c->area->host;
     struct vring_avail *avail =
-        (struct vring_avail *)(c->area.host + 16u * c->num);
-    struct vring_used *used = (struct vring_used *)(c->area.host + c->used_off);
-    uint8_t *ack = c->area.host + c->in_off;
+        (struct vring_avail *)(c->area->host + 16u * c->num);
+    struct vring_used *used =
+        (struct vring_used *)(c->area->host + c->used_off);
+    uint8_t *in = c->area->host + c->in_off;
     struct vring_used_elem e;
-    uint64_t out = c->area.iova + c->out_off;
+    uint64_t out = c->area->iova + c->out_off;
 
-    memcpy(c->area.host + c->out_off, &hdr, sizeof(hdr));
-    memcpy(c->area.host + c->out_off + 16, data, len);
-    *ack = 0xff;
-    desc[0] = (struct vring_desc){out, sizeof(hdr), VRING_DESC_F_NEXT, 1};
-    desc[1] =
-        (struct vring_desc){out + 16, (uint32_t)len, VRING_DESC_F_NEXT, 2};
-    desc[2] =
-        (struct vring_desc){c->area.iova + c->in_off, 1, VRING_DESC_F_WRITE, 0};
+    g_assert(len <= GW_VDPA_CVQ_CMD_MAX);
+    memcpy(c->area->host + c->out_off, cmd, len);
+    *in = 0xff;
+    desc[0] = (struct vring_desc){out, (uint32_t)len, VRING_DESC_F_NEXT, 1};
+    desc[1] = (struct vring_desc){c->area->iova + c->in_off, 1,
+                                  VRING_DESC_F_WRITE, 0};
     avail->ring[c->next & (c->num - 1)] = 0;
     __atomic_store_n(&avail->idx, (uint16_t)(c->next + 1), __ATOMIC_RELEASE);
     c->next++;
@@ -239,54 +291,30 @@ cvq_command(GwVdpaCvq *c, uint8_t class, uint8_t cmd, const void *data,
         return false;
     }
     e = used->ring[(uint16_t)(c->next - 1) & (c->num - 1)];
-    if (e.id != 0 || e.len < 1 || *ack != VIRTIO_NET_OK) {
+    *ack = e.id == 0 && e.len >= 1 ? *in : VIRTIO_NET_ERR;
+    return true;
+}
+
+/* One command: `class`/`cmd` with `len` bytes of data; needs its OK. */
+static bool
+cvq_command(GwVdpaCvq *c, uint8_t class, uint8_t cmd, const void *data,
+            size_t len, GError **errp)
+{
+    uint8_t buf[GW_VDPA_CVQ_CMD_MAX], ack = VIRTIO_NET_ERR;
+
+    buf[0] = class;
+    buf[1] = cmd;
+    memcpy(buf + 2, data, len);
+    if (!gw_vdpa_cvq_send(c, buf, len + 2, &ack, errp)) {
+        return false;
+    }
+    if (ack != VIRTIO_NET_OK) {
         g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
                     "vdpa %s: the device refused control command %u.%u "
-                    "(ack %u, used length %u)",
-                    c->d->cfg->id, class, cmd, *ack, e.len);
+                    "(ack %u)",
+                    c->d->cfg->id, class, cmd, ack);
         return false;
     }
-    return true;
-}
-
-bool
-gw_vdpa_cvq_set_mac(GwVdpaCvq *c, const uint8_t mac[6], GError **errp)
-{
-    if (!cvq_command(c, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, mac,
-                     6, errp)) {
-        g_prefix_error(errp, "replaying the MAC address: ");
-        return false;
-    }
-    g_debug("vdpa %s: MAC %02x:%02x:%02x:%02x:%02x:%02x replayed on the "
-            "control queue",
-            c->d->cfg->id, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
-    return true;
-}
-
-bool
-gw_vdpa_cvq_to_guest(GwVdpaCvq *c, const GwVirtqueueSetup *q, GError **errp)
-{
-    GwVdpaDevice *d = c->d;
-    uint32_t base = 0;
-
-    if (!gw_vdpa_get_vring_base(d->backend, c->idx, &base, errp)) {
-        return false;
-    }
-    if (base != q->last_avail) {
-        g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
-                    "vdpa %s: after the replay the control queue stands at "
-                    "%u, the guest's ring at %u",
-                    d->cfg->id, base, q->last_avail);
-        return false;
-    }
-    if (!gw_vdpa_set_vring_addr(d->backend, c->idx, q->desc, q->avail, q->used,
-                                errp) ||
-        !gw_vdpa_set_vring_base(d->backend, c->idx, q->last_avail, errp) ||
-        !gw_vdpa_set_vring_kick(d->backend, c->idx, q->kick_fd, errp) ||
-        !gw_vdpa_set_vring_call(d->backend, c->idx, q->call_fd, errp)) {
-        return false;
-    }
-    gw_vdpa_area_unmap(d, &c->area);
     return true;
 }
 
@@ -303,6 +331,15 @@ gw_vdpa_device_set_mac(GwVdpaDevice *d, const uint8_t mac[6], GError **errp)
                     d->device_id);
         return false;
     }
+    if (!d->cfg->iommu && (d->device_features & F(VIRTIO_NET_F_CTRL_VQ)) &&
+        (d->device_features & F(VIRTIO_NET_F_CTRL_MAC_ADDR))) {
+        /* A device may ignore SET_CONFIG (mlx5_vdpa): the MAC goes as a
+         * command when the driver starts it (gw_vdpa_net_plug_mac). */
+        gw_vdpa_set_config(d->backend, 0, mac, 6, NULL);
+        memcpy(d->plug_mac, mac, 6);
+        d->has_plug_mac = true;
+        return true;
+    }
     if (!gw_vdpa_set_config(d->backend, 0, mac, 6, errp) ||
         !gw_vdpa_get_config(d->backend, 0, now, 6, errp)) {
         return false;
@@ -315,4 +352,234 @@ gw_vdpa_device_set_mac(GwVdpaDevice *d, const uint8_t mac[6], GError **errp)
         return false;
     }
     return true;
+}
+
+/* ---- the carried state ---- */
+
+void
+gw_vdpa_net_ctrl_reset(GwVdpaNetCtrl *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->pairs = 1;
+    s->rx_mode[VIRTIO_NET_CTRL_RX_PROMISC] = 1; /* as QEMU's virtio-net */
+}
+
+void
+gw_vdpa_net_ctrl_record(GwVdpaNetCtrl *s, const uint8_t *cmd, size_t len)
+{
+    const uint8_t *data = cmd + 2;
+    size_t n = len - 2;
+    uint16_t v16 = 0;
+
+    if (n >= 2) {
+        memcpy(&v16, data, 2);
+    }
+    switch (cmd[0]) {
+    case VIRTIO_NET_CTRL_RX:
+        if (cmd[1] < G_N_ELEMENTS(s->rx_mode) && n >= 1) {
+            s->rx_mode[cmd[1]] = data[0] != 0;
+        }
+        break;
+    case VIRTIO_NET_CTRL_MAC:
+        if (cmd[1] == VIRTIO_NET_CTRL_MAC_TABLE_SET) {
+            memcpy(s->mac_table, data, n);
+            s->mac_table_len = (uint32_t)n;
+        }
+        break;
+    case VIRTIO_NET_CTRL_VLAN:
+        if (n >= 2 && v16 < 4096 && cmd[1] == VIRTIO_NET_CTRL_VLAN_ADD) {
+            s->vlans[v16 >> 5] |= 1u << (v16 & 31);
+        } else if (n >= 2 && v16 < 4096 && cmd[1] == VIRTIO_NET_CTRL_VLAN_DEL) {
+            s->vlans[v16 >> 5] &= ~(1u << (v16 & 31));
+        }
+        break;
+    case VIRTIO_NET_CTRL_MQ:
+        if (cmd[1] == VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET && n >= 2) {
+            s->pairs = v16;
+        }
+        break;
+    case VIRTIO_NET_CTRL_GUEST_OFFLOADS:
+        if (cmd[1] == VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET && n >= 8) {
+            memcpy(&s->offloads, data, 8);
+            s->offloads_set = 1;
+        }
+        break;
+    }
+}
+
+/* One replayed command, or one more counted when only counting. */
+static bool
+replay(GwVdpaCvq *c, unsigned *n_cmds, uint8_t class, uint8_t cmd,
+       const void *data, size_t len, GError **errp)
+{
+    if (n_cmds) {
+        ++*n_cmds;
+        return true;
+    }
+    if (!cvq_command(c, class, cmd, data, len, errp)) {
+        g_prefix_error(errp, "replaying the control queue's state: ");
+        return false;
+    }
+    return true;
+}
+
+/* RX mode, MAC table and VLANs, for what `f` negotiated. */
+static bool
+replay_filters(GwVdpaCvq *c, const GwVdpaNetCtrl *s, uint64_t f,
+               unsigned *n_cmds, GError **errp)
+{
+    static const uint8_t empty_table[8];
+    unsigned modes = (f & F(VIRTIO_NET_F_CTRL_RX_EXTRA)) ? 6 : 2;
+
+    for (unsigned m = 0; (f & F(VIRTIO_NET_F_CTRL_RX)) && m < modes; m++) {
+        if (!replay(c, n_cmds, VIRTIO_NET_CTRL_RX, m, &s->rx_mode[m], 1,
+                    errp)) {
+            return false;
+        }
+    }
+    if ((f & F(VIRTIO_NET_F_CTRL_RX)) &&
+        !replay(c, n_cmds, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_TABLE_SET,
+                s->mac_table_len ? s->mac_table : empty_table,
+                s->mac_table_len ? s->mac_table_len : sizeof(empty_table),
+                errp)) {
+        return false;
+    }
+    for (uint16_t v = 0; (f & F(VIRTIO_NET_F_CTRL_VLAN)) && v < 4096; v++) {
+        if (((s->vlans[v >> 5] >> (v & 31)) & 1) &&
+            !replay(c, n_cmds, VIRTIO_NET_CTRL_VLAN, VIRTIO_NET_CTRL_VLAN_ADD,
+                    &v, 2, errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool
+gw_vdpa_net_ctrl_replay(GwVdpaDevice *d, GwVdpaCvq *c, uint64_t f,
+                        const uint8_t mac[6], unsigned *n_cmds, GError **errp)
+{
+    const GwVdpaNetCtrl *s = &d->net_ctrl;
+
+    if (mac && (f & F(VIRTIO_NET_F_CTRL_MAC_ADDR)) &&
+        !replay(c, n_cmds, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET,
+                mac, 6, errp)) {
+        return false;
+    }
+    if (!d->net_ctrl_loaded) {
+        return true; /* an older source: the MAC is all it carried */
+    }
+    if ((f & F(VIRTIO_NET_F_MQ)) &&
+        !replay(c, n_cmds, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET,
+                &s->pairs, 2, errp)) {
+        return false;
+    }
+    if ((f & F(VIRTIO_NET_F_CTRL_GUEST_OFFLOADS)) && s->offloads_set &&
+        !replay(c, n_cmds, VIRTIO_NET_CTRL_GUEST_OFFLOADS,
+                VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET, &s->offloads, 8, errp)) {
+        return false;
+    }
+    return replay_filters(c, s, f, n_cmds, errp);
+}
+
+static bool
+net_ctrl_post_load(void *obj, unsigned version, GError **errp)
+{
+    GwVdpaNetCtrl *s = obj;
+
+    if (s->mac_table_len > sizeof(s->mac_table) || !s->pairs) {
+        g_set_error(errp, GW_MIG_ERROR, GW_MIG_ERROR_FORMAT,
+                    "vdpa-net-ctrl: %u queue pairs, a MAC table of %u bytes",
+                    s->pairs, s->mac_table_len);
+        return false;
+    }
+    return true;
+}
+
+static const GwVmsdField net_ctrl_fields[] = {
+    GW_VMSD_FIELD(GwVdpaNetCtrl, pairs, 1),
+    GW_VMSD_ARRAY(GwVdpaNetCtrl, rx_mode, 1),
+    GW_VMSD_FIELD(GwVdpaNetCtrl, offloads, 1),
+    GW_VMSD_FIELD(GwVdpaNetCtrl, offloads_set, 1),
+    GW_VMSD_ARRAY(GwVdpaNetCtrl, vlans, 1),
+    GW_VMSD_FIELD(GwVdpaNetCtrl, mac_table_len, 1),
+    GW_VMSD_ARRAY(GwVdpaNetCtrl, mac_table, 1),
+    GW_VMSD_END,
+};
+
+const GwVmsd gw_vdpa_net_ctrl_vmsd = {
+    .name = "vdpa-net-ctrl",
+    .version = 1,
+    .fields = net_ctrl_fields,
+    .post_load = net_ctrl_post_load,
+    .size = sizeof(GwVdpaNetCtrl),
+};
+
+bool
+gw_vdpa_net_ctrl_save(void *opaque, uint8_t *buf, unsigned max, unsigned *len,
+                      GError **errp)
+{
+    GwVdpaDevice *d = opaque;
+    g_autoptr(GwMigBuf) b = NULL;
+
+    *len = 0;
+    if (!d->cvq_relay) {
+        return true;
+    }
+    b = gw_mig_buf_new();
+    if (!gw_vmsd_save(&gw_vdpa_net_ctrl_vmsd, &d->net_ctrl, b, errp)) {
+        return false;
+    }
+    g_assert(gw_mig_buf_len(b) <= max);
+    memcpy(buf, gw_mig_buf_data(b), gw_mig_buf_len(b));
+    *len = (unsigned)gw_mig_buf_len(b);
+    return true;
+}
+
+bool
+gw_vdpa_net_ctrl_load(void *opaque, const uint8_t *buf, unsigned len,
+                      GError **errp)
+{
+    GwVdpaDevice *d = opaque;
+    GwMigCursor c;
+
+    gw_vdpa_net_ctrl_reset(&d->net_ctrl);
+    d->net_ctrl_loaded = false;
+    if (!len) {
+        return true;
+    }
+    gw_mig_cursor_init(&c, buf, len);
+    if (!gw_vmsd_load(&gw_vdpa_net_ctrl_vmsd, &d->net_ctrl, &c, errp) ||
+        !gw_mig_cursor_finish(&c, errp)) {
+        g_prefix_error(errp, "vdpa %s: ", d->cfg->id);
+        return false;
+    }
+    d->net_ctrl_loaded = true;
+    return true;
+}
+
+bool
+gw_vdpa_net_plug_mac(GwVdpaDevice *d, GwVdpaCvq *c, uint64_t features,
+                     GError **errp)
+{
+    if (!d->has_plug_mac || !c || !(features & F(VIRTIO_NET_F_CTRL_MAC_ADDR))) {
+        return true;
+    }
+    if (!cvq_command(c, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET,
+                     d->plug_mac, 6, errp)) {
+        g_prefix_error(errp, "setting the MAC of mac=: ");
+        return false;
+    }
+    return true;
+}
+
+void
+gw_vdpa_net_config_overlay(GwVdpaDevice *d, unsigned off, uint8_t *buf,
+                           unsigned len)
+{
+    if (!d->has_plug_mac || gw_vdpa_device_is_running(d)) {
+        return;
+    }
+    for (unsigned i = off; i < 6 && i < off + len; i++) {
+        buf[i - off] = d->plug_mac[i];
+    }
 }

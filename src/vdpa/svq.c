@@ -365,8 +365,8 @@ collect_queues(GwVdpaDevice *d, GwVdpaSvq *s, GError **errp)
     GwVirtqueueSetup g;
 
     for (unsigned i = 0; gw_virtio_pci_queue(d->vp, i, &g); i++) {
-        if (!g.enabled) {
-            continue;
+        if (!g.enabled || (d->cvq_relay && i == d->cvq_idx)) {
+            continue; /* the control queue's relay has it already */
         }
         s->q[s->n].g = g;
         if (!alloc_queue_state(d, &s->q[s->n++], i, errp)) {
@@ -404,14 +404,16 @@ alloc_rings(GwVdpaDevice *d, GwVdpaSvq *s, GError **errp)
     return true;
 }
 
-/* Whether [iova, iova + len) meets guest RAM's IOVAs; *below the lowest
- * region it meets. */
+/* Whether [iova, iova + len) meets guest RAM's IOVAs or those an area
+ * holds (the control queue relay's ring); *below the lowest it meets. */
 static bool
-meets_ram(const GwGuestMemory *mem, uint64_t iova, uint64_t len,
-          uint64_t *below)
+meets_ram(const GwVdpaDevice *d, uint64_t iova, uint64_t len, uint64_t *below)
 {
-    bool hit = false;
+    const GwGuestMemory *mem = d->mem;
+    bool hit = d->held_len && iova < d->held_iova + d->held_len &&
+               d->held_iova <= iova + len - 1;
 
+    *below = d->held_iova;
     for (guint i = 0; i < mem->n_regions; i++) {
         const GwMemRegion *r = &mem->regions[i];
         if (iova < r->gpa + r->size && r->gpa <= iova + len - 1) {
@@ -434,13 +436,13 @@ pick_iova(GwVdpaDevice *d, GwVdpaArea *a, GError **errp)
     }
     top = last > SVQ_IOVA_TOP && first < SVQ_IOVA_TOP ? SVQ_IOVA_TOP : last;
     for (guint tries = 0; top >= first && top - first >= a->len - 1 &&
-                          tries <= d->mem->n_regions;
+                          tries <= d->mem->n_regions + 1;
          tries++) {
         base = (top - (a->len - 1)) & ~(SVQ_PAGE - 1);
         if (base < first) {
             break;
         }
-        if (!meets_ram(d->mem, base, a->len, &below)) {
+        if (!meets_ram(d, base, a->len, &below)) {
             a->iova = base;
             return true;
         }

@@ -7,10 +7,11 @@
 #include <godwit/util.h>
 #include "qvirtio-net.h"
 
-#define RXQ       0
-#define TXQ       1
-#define CVQ       2
+#define RXQ       (2 * n->pair)
+#define TXQ       (2 * n->pair + 1)
+#define CVQ       (n->cvq)
 #define RX_BUFS   16 /* qvirtio's queues have at most 16 entries */
+#define MAX_PAIRS 2
 #define ETH_HLEN  14
 #define ETHERTYPE 0x88B5
 #define MIN_FRAME 60
@@ -22,13 +23,16 @@
 #define TX_HDR_OFF   0x8000
 #define TX_FRAME_OFF 0x8100
 #define CTRL_OFF     0x9000
-#define DATA_NEEDED  0x9100
+#define RX1_OFF      0xA000 /* pair 1's RX buffers */
+#define DATA_NEEDED  0x12000
 
 struct GwQNet {
     GwQt *qt;
     GwQVirtio *vd;
     uint64_t data;
-    uint64_t rx_addr[RX_BUFS]; /* the buffer behind each RX head */
+    unsigned pairs, pair, cvq; /* pairs set up, the one in use */
+    uint16_t tci;              /* new frames' VLAN tag, 0: untagged */
+    uint64_t rx_addr_of[MAX_PAIRS][RX_BUFS]; /* behind each RX head */
     uint8_t mac[GW_QNET_ETH_LEN];
     uint32_t seed, seq;
     /* Sent and not yet received (gw_qvirtio_net_send), in order. */
@@ -36,6 +40,7 @@ struct GwQNet {
         uint32_t k;
         size_t len;
         uint8_t dst[GW_QNET_ETH_LEN], src[GW_QNET_ETH_LEN];
+        uint16_t tci;
     } pending[RX_BUFS];
     unsigned n_pending;
 };
@@ -55,16 +60,40 @@ rx_post(GwQNet *n, uint64_t addr)
     gw_qt_memset(n->qt, addr, 0, GW_QNET_BUF_LEN);
     head = gw_qvirtio_vq_add(n->vd, RXQ, &b, 1);
     g_assert_cmpuint(head, <, RX_BUFS);
-    n->rx_addr[head] = addr;
+    n->rx_addr_of[n->pair][head] = addr;
+}
+
+/* Pairs and the control queue's index (2 x max_virtqueue_pairs). */
+static bool
+net_queues(GwQNet *n, GError **errp)
+{
+    uint16_t max = 1;
+
+    n->pairs = 1;
+    n->cvq = 2;
+    if (!has(n, VIRTIO_NET_F_MQ)) {
+        return true;
+    }
+    gw_qvirtio_read_config(
+        n->vd, offsetof(struct virtio_net_config, max_virtqueue_pairs), &max,
+        2);
+    if (max < 1 || 2u * max >= GW_QVIRTIO_MAX_QUEUES) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "net: %u queue pairs: the test driver takes 1 to 3", max);
+        return false;
+    }
+    n->pairs = MIN(max, MAX_PAIRS);
+    n->cvq = 2u * max;
+    return true;
 }
 
 static bool
-net_start(GwQNet *n, unsigned slot, GError **errp)
+net_start(GwQNet *n, unsigned slot, uint64_t extra, GError **errp)
 {
     const uint64_t want =
         1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_F_ACCESS_PLATFORM |
         1ull << VIRTIO_NET_F_MAC | 1ull << VIRTIO_NET_F_CTRL_VQ |
-        1ull << VIRTIO_NET_F_CTRL_MAC_ADDR;
+        1ull << VIRTIO_NET_F_CTRL_MAC_ADDR | extra;
     size_t len;
 
     n->vd = gw_qvirtio_start(n->qt, slot, want, errp);
@@ -79,29 +108,65 @@ net_start(GwQNet *n, unsigned slot, GError **errp)
     }
     n->data = gw_qvirtio_data_area(n->vd, &len);
     g_assert_cmpuint(len, >=, DATA_NEEDED);
-    return gw_qvirtio_setup_vq(n->vd, RXQ, errp) &&
-           gw_qvirtio_setup_vq(n->vd, TXQ, errp) &&
-           (!has(n, VIRTIO_NET_F_CTRL_VQ) ||
-            gw_qvirtio_setup_vq(n->vd, CVQ, errp));
+    if (!net_queues(n, errp)) {
+        return false;
+    }
+    for (unsigned q = 0; q < 2 * n->pairs; q++) {
+        if (!gw_qvirtio_setup_vq(n->vd, q, errp)) {
+            return false;
+        }
+    }
+    return !has(n, VIRTIO_NET_F_CTRL_VQ) ||
+           gw_qvirtio_setup_vq(n->vd, CVQ, errp);
 }
 
 GwQNet *
-gw_qvirtio_net_init(GwQt *qt, unsigned slot, GError **errp)
+gw_qvirtio_net_init_with(GwQt *qt, unsigned slot, uint64_t extra, GError **errp)
 {
     g_autoptr(GwQNet) n = g_new0(GwQNet, 1);
 
     n->qt = qt;
     n->seed = g_test_rand_int();
-    if (!net_start(n, slot, errp)) {
+    if (!net_start(n, slot, extra, errp)) {
         return NULL;
     }
     gw_qvirtio_driver_ok(n->vd);
     gw_qvirtio_net_read_mac(n, n->mac);
-    for (unsigned i = 0; i < gw_qvirtio_vq_size(n->vd, RXQ); i++) {
-        rx_post(n, n->data + (uint64_t)i * GW_QNET_BUF_LEN);
+    for (n->pair = 0; n->pair < n->pairs; n->pair++) {
+        uint64_t at = n->data + (n->pair ? RX1_OFF : 0);
+        for (unsigned i = 0; i < gw_qvirtio_vq_size(n->vd, RXQ); i++) {
+            rx_post(n, at + (uint64_t)i * GW_QNET_BUF_LEN);
+        }
+        gw_qvirtio_vq_kick(n->vd, RXQ);
     }
-    gw_qvirtio_vq_kick(n->vd, RXQ);
+    n->pair = 0;
     return g_steal_pointer(&n);
+}
+
+GwQNet *
+gw_qvirtio_net_init(GwQt *qt, unsigned slot, GError **errp)
+{
+    return gw_qvirtio_net_init_with(qt, slot, 0, errp);
+}
+
+unsigned
+gw_qvirtio_net_pairs(GwQNet *n)
+{
+    return n->pairs;
+}
+
+void
+gw_qvirtio_net_use_pair(GwQNet *n, unsigned pair)
+{
+    g_assert_cmpuint(pair, <, n->pairs);
+    g_assert_cmpuint(n->n_pending, ==, 0);
+    n->pair = pair;
+}
+
+void
+gw_qvirtio_net_set_vlan(GwQNet *n, uint16_t tci)
+{
+    n->tci = tci;
 }
 
 void
@@ -128,52 +193,92 @@ gw_qvirtio_net_read_mac(GwQNet *n, uint8_t mac[GW_QNET_ETH_LEN])
 }
 
 bool
-gw_qvirtio_net_set_mac(GwQNet *n, const uint8_t mac[GW_QNET_ETH_LEN],
-                       GError **errp)
+gw_qvirtio_net_ctrl(GwQNet *n, uint8_t class, uint8_t cmd, const void *data,
+                    size_t len, uint8_t *ack, GError **errp)
 {
-    struct virtio_net_ctrl_hdr hdr = {VIRTIO_NET_CTRL_MAC,
-                                      VIRTIO_NET_CTRL_MAC_ADDR_SET};
+    struct virtio_net_ctrl_hdr hdr = {class, cmd};
     uint64_t at = n->data + CTRL_OFF;
     GwQVirtioBuf b[3] = {{at, sizeof(hdr), false},
-                         {at + 0x10, GW_QNET_ETH_LEN, false},
-                         {at + 0x20, 1, true}};
-    uint32_t id, len;
-    uint8_t ack;
+                         {at + 0x10, (uint32_t)len, false},
+                         {at + 0xf0, 1, true}};
+    uint32_t id, used;
 
+    g_assert_cmpuint(len, <=, 0xe0);
     if (!has(n, VIRTIO_NET_F_CTRL_VQ)) {
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID, "net: no control queue");
         return false;
     }
     gw_qt_memwrite(n->qt, at, &hdr, sizeof(hdr));
-    gw_qt_memwrite(n->qt, at + 0x10, mac, GW_QNET_ETH_LEN);
-    gw_qt_writeb(n->qt, at + 0x20, 0xff);
-    gw_qvirtio_vq_add(n->vd, CVQ, b, 3);
+    gw_qt_memwrite(n->qt, at + 0x10, data, len);
+    gw_qt_writeb(n->qt, at + 0xf0, 0xff);
+    if (len) {
+        gw_qvirtio_vq_add(n->vd, CVQ, b, 3);
+    } else {
+        b[1] = b[2];
+        gw_qvirtio_vq_add(n->vd, CVQ, b, 2);
+    }
     gw_qvirtio_vq_kick(n->vd, CVQ);
-    if (!gw_qvirtio_vq_wait(n->vd, CVQ, WAIT_MS, &id, &len)) {
-        g_set_error(errp, GW_ERROR, GW_ERROR_FAILED, "net: set-mac timed out");
+    if (!gw_qvirtio_vq_wait(n->vd, CVQ, WAIT_MS, &id, &used)) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
+                    "net: control command %u.%u timed out", class, cmd);
         return false;
     }
-    ack = gw_qt_readb(n->qt, at + 0x20);
-    if (len != 1 || ack != VIRTIO_NET_OK) {
+    *ack = gw_qt_readb(n->qt, at + 0xf0);
+    if (used != 1) {
         g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
-                    "net: set-mac ack=%u used length %u", ack, len);
+                    "net: control command %u.%u: used length %u", class, cmd,
+                    used);
         return false;
     }
     return true;
 }
 
-/* Frame k to `dst`, `len` bytes, into `f`. */
+bool
+gw_qvirtio_net_ctrl_ok(GwQNet *n, uint8_t class, uint8_t cmd, const void *data,
+                       size_t len, GError **errp)
+{
+    uint8_t ack = VIRTIO_NET_ERR;
+
+    if (!gw_qvirtio_net_ctrl(n, class, cmd, data, len, &ack, errp)) {
+        return false;
+    }
+    if (ack != VIRTIO_NET_OK) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
+                    "net: control command %u.%u: ack %u", class, cmd, ack);
+        return false;
+    }
+    return true;
+}
+
+bool
+gw_qvirtio_net_set_mac(GwQNet *n, const uint8_t mac[GW_QNET_ETH_LEN],
+                       GError **errp)
+{
+    return gw_qvirtio_net_ctrl_ok(n, VIRTIO_NET_CTRL_MAC,
+                                  VIRTIO_NET_CTRL_MAC_ADDR_SET, mac,
+                                  GW_QNET_ETH_LEN, errp);
+}
+
+/* Frame k to `dst`, `len` bytes, into `f` (802.1Q-tagged with n->tci). */
 static void
 make_frame(GwQNet *n, uint32_t k, const uint8_t *dst, uint8_t *f, size_t len)
 {
+    size_t seq = n->tci ? SEQ_OFF + 4 : SEQ_OFF, t = seq - 2;
+
     memcpy(f, dst, GW_QNET_ETH_LEN);
     memcpy(f + GW_QNET_ETH_LEN, n->mac, GW_QNET_ETH_LEN);
-    f[12] = ETHERTYPE >> 8;
-    f[13] = ETHERTYPE & 0xff;
-    for (size_t i = 0; i < 4; i++) {
-        f[SEQ_OFF + i] = (uint8_t)(k >> 8 * i);
+    if (n->tci) {
+        f[12] = 0x81;
+        f[13] = 0x00;
+        f[14] = n->tci >> 8;
+        f[15] = n->tci & 0xff;
     }
-    for (size_t i = SEQ_OFF + 4; i < len; i++) {
+    f[t] = ETHERTYPE >> 8;
+    f[t + 1] = ETHERTYPE & 0xff;
+    for (size_t i = 0; i < 4; i++) {
+        f[seq + i] = (uint8_t)(k >> 8 * i);
+    }
+    for (size_t i = seq + 4; i < len; i++) {
         f[i] = (uint8_t)((((k << 16) | (uint32_t)i) * 0x9E3779B1u ^ n->seed) >>
                          24);
     }
@@ -211,8 +316,8 @@ recv_frame(GwQNet *n, int wait_ms, uint8_t *buf, uint32_t *used)
     if (!gw_qvirtio_vq_wait(n->vd, RXQ, wait_ms, &id, used)) {
         return false;
     }
-    gw_qt_memread(n->qt, n->rx_addr[id], buf, GW_QNET_BUF_LEN);
-    rx_post(n, n->rx_addr[id]);
+    gw_qt_memread(n->qt, n->rx_addr_of[n->pair][id], buf, GW_QNET_BUF_LEN);
+    rx_post(n, n->rx_addr_of[n->pair][id]);
     gw_qvirtio_vq_kick(n->vd, RXQ);
     return true;
 }
@@ -340,6 +445,7 @@ gw_qvirtio_net_send(GwQNet *n, const uint8_t dst[GW_QNET_ETH_LEN],
         n->pending[p].len = len;
         memcpy(n->pending[p].dst, dst, GW_QNET_ETH_LEN);
         memcpy(n->pending[p].src, n->mac, GW_QNET_ETH_LEN);
+        n->pending[p].tci = n->tci;
         if (!send_frame(n, k, f, len, errp)) {
             return false;
         }
@@ -352,6 +458,7 @@ gw_qvirtio_net_receive_sent(GwQNet *n, GError **errp)
 {
     uint8_t want[MAX_FRAME], got[GW_QNET_BUF_LEN], mac[GW_QNET_ETH_LEN];
     uint32_t used;
+    uint16_t tci = n->tci;
 
     memcpy(mac, n->mac, GW_QNET_ETH_LEN);
     for (unsigned p = 0; p < n->n_pending; p++) {
@@ -359,7 +466,9 @@ gw_qvirtio_net_receive_sent(GwQNet *n, GError **errp)
         size_t len = n->pending[p].len;
 
         memcpy(n->mac, n->pending[p].src, GW_QNET_ETH_LEN);
+        n->tci = n->pending[p].tci;
         make_frame(n, k, n->pending[p].dst, want, len);
+        n->tci = tci;
         memcpy(n->mac, mac, GW_QNET_ETH_LEN);
         if (!recv_frame(n, WAIT_MS, got, &used)) {
             g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,

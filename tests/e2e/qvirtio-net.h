@@ -1,9 +1,11 @@
 /*
  * A virtio-net driver for tests, over qtest, on the multi-queue
  * functions of qvirtio.h: rx 0, tx 1, and the control queue 2 when
- * CTRL_VQ is negotiated (no MQ, one pair), as tests/guest/net.c drives
- * it from inside a guest.  Every RX buffer is posted from the start and
- * reposted as soon as it has been read; every wait is bounded.
+ * CTRL_VQ is negotiated, as tests/guest/net.c drives it from inside a
+ * guest; with MQ (gw_qvirtio_net_init_with), two pairs (rx 2i, tx 2i+1)
+ * and the control queue at 2 x max_virtqueue_pairs.  Every RX buffer is posted
+ * from the start and reposted as soon as it has been read; every wait is
+ * bounded.
  *
  * The frames: Ethernet, ethertype 0x88B5 (local experimental), the
  * source is the device's MAC as last read from config, a frame number
@@ -34,6 +36,27 @@ typedef struct GwQNet GwQNet;
  * was taken, DRIVER_OK, and posts the RX buffers.  NULL with *errp.
  */
 GwQNet *gw_qvirtio_net_init(GwQt *qt, unsigned slot, GError **errp);
+/* The same, also negotiating `extra` features as far as offered (MQ:
+ * up to two pairs, max_virtqueue_pairs at most 3). */
+GwQNet *gw_qvirtio_net_init_with(GwQt *qt, unsigned slot, uint64_t extra,
+                                 GError **errp);
+/* Pairs set up; the pair the frame functions use from now on (none may
+ * be pending, gw_qvirtio_net_send); the VLAN tag (TCI, 0: none) of the
+ * frames sent from now on. */
+unsigned gw_qvirtio_net_pairs(GwQNet *n);
+void gw_qvirtio_net_use_pair(GwQNet *n, unsigned pair);
+void gw_qvirtio_net_set_vlan(GwQNet *n, uint16_t tci);
+
+/*
+ * One control command (`len` <= 224 bytes of data): false with *errp if
+ * there is no control queue or it times out, else *ack.  _ok also
+ * needs VIRTIO_NET_OK.
+ */
+bool gw_qvirtio_net_ctrl(GwQNet *n, uint8_t class, uint8_t cmd,
+                         const void *data, size_t len, uint8_t *ack,
+                         GError **errp);
+bool gw_qvirtio_net_ctrl_ok(GwQNet *n, uint8_t class, uint8_t cmd,
+                            const void *data, size_t len, GError **errp);
 /* Frees the driver (the device is not reset: gw_qvirtio_reset()). */
 void gw_qvirtio_net_free(GwQNet *n);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwQNet, gw_qvirtio_net_free)

@@ -39,9 +39,10 @@ typedef enum {
 typedef struct {
     const char *mgmtdev; /* vdpasim_blk or vdpasim_net */
     Plug plug;
-    bool mlx5;       /* the simulators ignore SET_CONFIG of the MAC */
-    bool ctrl_rx;    /* the simulator offers CTRL_RX (hot-added only) */
-    bool no_suspend; /* the simulator cannot suspend (hot-added only) */
+    bool mlx5;            /* the simulators ignore SET_CONFIG of the MAC */
+    const char *features; /* the simulator's opt-in (features=…) */
+    bool no_suspend;      /* the simulator cannot suspend (hot-added only) */
+    bool refuse_ctrl;     /* the simulator answers control commands ERR */
     /* No ENABLE_AFTER_DRIVER_OK (hot-added only): the data queues are
      * enabled before DRIVER_OK while the control queue is replayed. */
     bool no_late_enable;
@@ -91,8 +92,10 @@ start_vm(GwTestVm *vm, const Shape *s, bool incoming)
             ? g_strdup_printf("--vdpa-sim=name=" NODE ",mgmtdev=vdpasim_blk,"
                               "capacity=1M,backing=%s",
                               disk)
-            : g_strdup("--vdpa-sim=name=" NODE ",mgmtdev=vdpasim_net,"
-                       "mac=52:54:00:12:34:56");
+            : g_strdup_printf("--vdpa-sim=name=" NODE ",mgmtdev=vdpasim_net,"
+                              "mac=52:54:00:12:34:56%s%s",
+                              s->features ? ",features=" : "",
+                              s->features ? s->features : "");
     g_autoptr(GPtrArray) args = g_ptr_array_new();
 
     g_ptr_array_add(args, sim);
@@ -114,10 +117,6 @@ start_vm(GwTestVm *vm, const Shape *s, bool incoming)
         qmp_void(vm, "x-godwit-vdpa-sim-fail",
                  "{\"name\":\"" NODE "\",\"failure\":\"ignore-mac-config\"}");
     }
-    if (s->ctrl_rx) {
-        qmp_void(vm, "x-godwit-vdpa-sim-fail",
-                 "{\"name\":\"" NODE "\",\"failure\":\"offer-ctrl-rx\"}");
-    }
     if (s->no_late_enable) {
         qmp_void(vm, "x-godwit-vdpa-sim-fail",
                  "{\"name\":\"" NODE "\",\"failure\":"
@@ -126,6 +125,10 @@ start_vm(GwTestVm *vm, const Shape *s, bool incoming)
     if (s->no_suspend) {
         qmp_void(vm, "x-godwit-vdpa-sim-fail",
                  "{\"name\":\"" NODE "\",\"failure\":\"no-suspend\"}");
+    }
+    if (s->refuse_ctrl) {
+        qmp_void(vm, "x-godwit-vdpa-sim-fail",
+                 "{\"name\":\"" NODE "\",\"failure\":\"refuse-ctrl\"}");
     }
     if (s->plug != PLUG_BOOT) {
         hot_add(vm, s);
@@ -192,7 +195,9 @@ vring(json_object *all, unsigned q)
     return o;
 }
 
-/* Queues 0..n-1 run on shadow rings (during pre-copy), or do not. */
+/* Queues 0..n-1 run on shadow rings (during pre-copy), or do not; a
+ * network device's control queue (queue 2 of its 3) never does: the VMM
+ * relays it from the device's start. */
 static void
 assert_shadowed(GwTestVm *vm, unsigned n, bool want)
 {
@@ -200,11 +205,15 @@ assert_shadowed(GwTestVm *vm, unsigned n, bool want)
 
     for (unsigned q = 0; q < n; q++) {
         json_object *o = vring(all, q);
+        bool cvq = n == 3 && q == 2;
         g_assert_true(
             json_object_get_boolean(json_object_object_get(o, "enabled")));
         g_assert_cmpint(
             json_object_get_boolean(json_object_object_get(o, "shadowed")), ==,
-            want);
+            want && !cvq);
+        g_assert_cmpint(
+            json_object_get_boolean(json_object_object_get(o, "control-relay")),
+            ==, cvq);
     }
 }
 
@@ -514,8 +523,8 @@ test_net(gconstpointer data)
 }
 
 /*
- * The destination cannot replay the control queue (its device has no
- * SUSPEND, which putting the guest's control ring back needs): its load
+ * The destination cannot replay the control queue (its device answers
+ * the MAC_ADDR_SET replayed VIRTIO_NET_ERR): its load
  * fails, it exits 1 without running, and the source goes on — its NIC
  * back on its own rings, the frames it delivered during pre-copy
  * received there once, the MAC it had, new frames looping — and a
@@ -526,7 +535,7 @@ test_net_replay_fails(void)
 {
     static const Shape ok = {"vdpasim_net", PLUG_NETDEV, .mlx5 = true};
     static const Shape bad = {"vdpasim_net", PLUG_NETDEV, .mlx5 = true,
-                              .no_suspend = true};
+                              .refuse_ctrl = true};
     GwTestVm src, dst;
     g_autoptr(GError) err = NULL;
     g_autoptr(GwQNet) n = NULL;
@@ -548,7 +557,8 @@ test_net_replay_fails(void)
     r = poll_status(&src, "failed");
     why = status_of(r, "error-desc");
     g_test_message("source: %s", why);
-    g_assert_nonnull(strstr(why, "replaying the control queue needs"));
+    g_assert_nonnull(strstr(why, "replaying the control queue's state"));
+    g_assert_nonnull(strstr(why, "refused control command 1.1"));
     reap(&dst, 1);
     st = run_state(&src);
     g_assert_cmpstr(st, ==, "running");
@@ -585,18 +595,21 @@ blocked_reasons(GwTestVm *vm)
 }
 
 /*
- * A driver that negotiated CTRL_RX can have set rx modes that godwit
- * does not replay on the destination: the migration is blocked, with a
- * reason naming the device, and `migrate` refuses with it; the VM keeps
- * running.  Before DRIVER_OK nothing blocks.  (And the vring query
- * refuses an id that is no vDPA device.)
+ * A driver that negotiated GUEST_ANNOUNCE has control-queue state godwit
+ * does not carry to the destination: the migration is blocked, with a
+ * reason naming the device and that feature (not CTRL_RX, whose state
+ * is carried), and `migrate` refuses with it; the VM keeps running.
+ * Before DRIVER_OK nothing blocks.  (And the vring query refuses an id
+ * that is no vDPA device.)
  */
 static void
 test_net_uncarried_state_blocks(void)
 {
-    static const Shape s = {"vdpasim_net", PLUG_NETDEV, .ctrl_rx = true};
+    static const Shape s = {"vdpasim_net", PLUG_NETDEV,
+                            .features = "ctrl-rx+guest-announce"};
     const uint64_t want = 1ull << 32 | 1ull << 33 | 1ull << 5 | 1ull << 17 |
-                          1ull << 18; /* + MAC, CTRL_VQ, CTRL_RX */
+                          1ull << 18 | 1ull << 21;
+    /* + MAC, CTRL_VQ, CTRL_RX, GUEST_ANNOUNCE */
     GwTestVm vm;
     g_autoptr(GError) err = NULL;
     g_autoptr(GwQVirtio) vd = NULL;
@@ -612,10 +625,11 @@ test_net_uncarried_state_blocks(void)
     why = blocked_reasons(&vm);
     g_test_message("%s", why);
     g_assert_nonnull(strstr(why, "vDPA network device " ID));
-    g_assert_nonnull(strstr(why, "CTRL_RX"));
+    g_assert_nonnull(strstr(why, "negotiated GUEST_ANNOUNCE, whose"));
     gw_test_vm_qmp_err(&vm, "migrate", "{\"uri\":\"unix:/nonexistent\"}",
                        &class, &desc);
-    g_assert_nonnull(strstr(desc, "negotiated CTRL_RX, whose control-queue"));
+    g_assert_nonnull(
+        strstr(desc, "negotiated GUEST_ANNOUNCE, whose control-queue"));
     st = run_state(&vm);
     g_assert_cmpstr(st, ==, "running");
     g_clear_pointer(&class, g_free);
@@ -686,7 +700,8 @@ main(int argc, char **argv)
     }
     g_test_add_func("/migration-vdpa/net/fail/replay-refused-source-goes-on",
                     test_net_replay_fails);
-    g_test_add_func("/migration-vdpa/net/ctrl-rx-negotiated-blocks-migration",
+    g_test_add_func("/migration-vdpa/net/guest-announce-negotiated-blocks-"
+                    "migration",
                     test_net_uncarried_state_blocks);
     return g_test_run();
 }

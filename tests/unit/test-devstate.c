@@ -16,6 +16,7 @@
 #include <godwit/pci.h>
 #include <godwit/serial.h>
 #include <godwit/util.h>
+#include <godwit/vdpa-device.h>
 #include <godwit/virtio-pci.h>
 #include "irq-recorder.h"
 
@@ -98,9 +99,9 @@ static void
 test_tables_validate(void)
 {
     const GwVmsd *all[] = {
-        &gw_serial_vmsd,     &gw_acpi_pm_vmsd, &gw_acpi_pcihp_vmsd,
-        &gw_pci_device_vmsd, &gw_pci_bus_vmsd, &gw_msix_vmsd,
-        &gw_virtio_pci_vmsd,
+        &gw_serial_vmsd,     &gw_acpi_pm_vmsd,       &gw_acpi_pcihp_vmsd,
+        &gw_pci_device_vmsd, &gw_pci_bus_vmsd,       &gw_msix_vmsd,
+        &gw_virtio_pci_vmsd, &gw_vdpa_net_ctrl_vmsd,
     };
 
     for (size_t i = 0; i < G_N_ELEMENTS(all); i++) {

@@ -22,7 +22,7 @@ typedef struct {
     char *path;
     GwVdpaBackend *b;
     GwTestMem *mem;
-    GwTestVring *vq[3];
+    GwTestVring *vq[9]; /* up to 4 net queue pairs and the control queue */
     struct virtio_blk_outhdr *hdr;
     uint64_t hdr_iova;
     uint8_t *data;
@@ -115,7 +115,7 @@ fx_start(Fx *f, unsigned nvqs)
 static inline void
 fx_close(Fx *f)
 {
-    for (unsigned i = 0; i < 3; i++) {
+    for (unsigned i = 0; i < G_N_ELEMENTS(f->vq); i++) {
         g_clear_pointer(&f->vq[i], gw_test_vring_free);
     }
     g_clear_pointer(&f->b, gw_vdpa_backend_unref);

@@ -85,7 +85,7 @@ gw_sim_dev_retire_kick(GwVdpaSimDev *d, SimVq *vq)
 void
 gw_sim_dev_reset(GwVdpaSimDev *d, bool clean_map)
 {
-    for (unsigned i = 0; i < d->type->nvqs; i++) {
+    for (unsigned i = 0; i < d->nvqs; i++) {
         SimVq *vq = &d->vqs[i];
 
         vq->ready = false;
@@ -100,6 +100,9 @@ gw_sim_dev_reset(GwVdpaSimDev *d, bool clean_map)
         for (guint i = 0; i < maps->len; i++) {
             g_array_index(maps, SimMap, i).dev = false;
         }
+    }
+    if (d->type->device_id == VIRTIO_ID_NET) {
+        gw_sim_net_reset(d);
     }
     d->running = true;
     d->features = 0;
@@ -145,7 +148,7 @@ build_poll(GwVdpaSimDev *d, struct pollfd *fds, int *idx, nfds_t *n)
     g_array_set_size(d->retired_fds, 0);
     fds[0] = (struct pollfd){.fd = d->wake_fd, .events = POLLIN};
     *n = 1;
-    for (unsigned i = 0; i < d->type->nvqs; i++) {
+    for (unsigned i = 0; i < d->nvqs; i++) {
         if (d->vqs[i].kick_fd >= 0) {
             idx[*n] = i;
             fds[(*n)++] =
@@ -236,18 +239,6 @@ blk_storage_file(GwVdpaSimDev *d, const GwVdpaSimConfig *cfg, GError **errp)
     return true;
 }
 
-static bool
-net_setup(GwVdpaSimDev *d, const GwVdpaSimConfig *cfg, GError **errp)
-{
-    struct virtio_net_config *c = (struct virtio_net_config *)d->config;
-
-    if (cfg->mac && !gw_parse_mac(cfg->mac, c->mac, errp)) {
-        return false;
-    }
-    c->mtu = 1500;
-    return true;
-}
-
 static void
 dev_init_state(GwVdpaSimDev *d)
 {
@@ -275,12 +266,13 @@ gw_sim_dev_new(const GwVdpaSimConfig *cfg, GError **errp)
     d->wake_fd = -1;
     d->type =
         cfg->type == GW_VDPA_SIM_BLK ? &gw_sim_blk_type : &gw_sim_net_type;
+    d->nvqs = d->type->nvqs;
     dev_init_state(d);
     if (cfg->type == GW_VDPA_SIM_BLK) {
         ok = cfg->backing ? blk_storage_file(d, cfg, errp)
                           : blk_storage_anon(d, cfg, errp);
     } else {
-        ok = net_setup(d, cfg, errp);
+        ok = gw_sim_net_setup(d, cfg, errp);
     }
     d->wake_fd = ok ? eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) : -1;
     if (ok && d->wake_fd < 0) {
@@ -350,7 +342,7 @@ gw_sim_dev_unref(GwVdpaSimDev *d)
 static void
 vhost_state_clear(GwVdpaSimDev *d)
 {
-    for (unsigned i = 0; i < d->type->nvqs; i++) {
+    for (unsigned i = 0; i < d->nvqs; i++) {
         SimVq *vq = &d->vqs[i];
 
         gw_sim_dev_retire_kick(d, vq);
@@ -430,8 +422,11 @@ gw_sim_dev_inject(GwVdpaSimDev *d, int what)
         break;
     case GW_VDPA_SIM_FAIL_OFFER_CTRL_RX:
         if (d->type->device_id == VIRTIO_ID_NET) {
-            d->extra_features = 1ull << VIRTIO_NET_F_CTRL_RX;
+            d->extra_features |= 1ull << VIRTIO_NET_F_CTRL_RX;
         }
+        break;
+    case GW_VDPA_SIM_FAIL_REFUSE_CTRL:
+        d->net.refuse = true;
         break;
     case GW_VDPA_SIM_FAIL_NO_SUSPEND:
         d->no_suspend = true;

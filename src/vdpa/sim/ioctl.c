@@ -198,7 +198,7 @@ set_features(GwVdpaSimDev *d, const uint64_t *arg)
     if (!(*arg & BIT(VIRTIO_F_ACCESS_PLATFORM))) {
         return -EINVAL; /* DMA mapping must be done by the driver */
     }
-    d->features = *arg & (d->type->features | d->extra_features);
+    d->features = *arg & gw_sim_dev_features(d);
     return 0;
 }
 
@@ -236,7 +236,7 @@ resume(GwVdpaSimDev *d)
     }
     d->running = true;
     if (d->pending_kick) {
-        for (unsigned i = 0; i < d->type->nvqs; i++) {
+        for (unsigned i = 0; i < d->nvqs; i++) {
             gw_sim_dev_kick_vq(d, i);
         }
         d->pending_kick = false;
@@ -262,6 +262,13 @@ set_vq_ready(GwVdpaSimDev *d, SimVq *vq, bool ready)
     return 0;
 }
 
+/* vdpasim_net: the control queue in group 1, the data queues in 0. */
+static unsigned
+vq_group(const GwVdpaSimDev *d, unsigned idx)
+{
+    return d->type->ngroups > 1 && idx == gw_sim_net_cvq_index(d) ? 1 : 0;
+}
+
 /* The vhost_vdpa_vring_ioctl cases answered before vhost_vring_ioctl. */
 static int
 vring_pre(GwVdpaSimDev *d, unsigned long req, unsigned idx,
@@ -274,7 +281,7 @@ vring_pre(GwVdpaSimDev *d, unsigned long req, unsigned idx,
     case VHOST_VDPA_SET_VRING_ENABLE:
         return set_vq_ready(d, vq, s->num != 0);
     case VHOST_VDPA_GET_VRING_GROUP:
-        s->num = idx == 2 ? 1 : 0;
+        s->num = vq_group(d, idx);
         return 0;
     case VHOST_VDPA_GET_VRING_DESC_GROUP:
         return -EOPNOTSUPP;
@@ -282,8 +289,8 @@ vring_pre(GwVdpaSimDev *d, unsigned long req, unsigned idx,
         if (s->num >= d->type->nas || idx > d->type->ngroups) {
             return -EINVAL;
         }
-        for (unsigned i = 0; i < d->type->nvqs; i++) {
-            if ((i == 2 ? 1u : 0u) == idx) {
+        for (unsigned i = 0; i < d->nvqs; i++) {
+            if (vq_group(d, i) == idx) {
                 d->vqs[i].asid = s->num;
             }
         }
@@ -411,7 +418,7 @@ vring_ioctl(GwVdpaSimDev *d, unsigned long req, void *arg)
         return -EFAULT;
     }
     memcpy(&idx, arg, sizeof(idx));
-    if (idx >= d->type->nvqs) {
+    if (idx >= d->nvqs) {
         return -ENOBUFS;
     }
     r = vring_pre(d, req, idx, arg, &done);
@@ -461,7 +468,7 @@ query(GwVdpaSimDev *d, unsigned long req, void *arg)
     case VHOST_VDPA_GET_STATUS:
         return COPY_OUT(arg, d->status);
     case VHOST_GET_FEATURES:
-        u64 = d->type->features | d->extra_features;
+        u64 = gw_sim_dev_features(d);
         return COPY_OUT(arg, u64);
     case VHOST_VDPA_GET_VRING_NUM:
         return COPY_OUT(arg, u16);
@@ -481,7 +488,7 @@ query(GwVdpaSimDev *d, unsigned long req, void *arg)
     case VHOST_VDPA_GET_CONFIG_SIZE:
         return COPY_OUT(arg, d->type->config_size);
     case VHOST_VDPA_GET_VQS_COUNT:
-        u32 = d->type->nvqs;
+        u32 = d->nvqs;
         return COPY_OUT(arg, u32);
     }
     return NOT_A_QUERY;

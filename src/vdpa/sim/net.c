@@ -6,6 +6,12 @@
  * VIRTIO_NET_CTRL_MAC_ADDR_SET.  Runs on the device's worker thread with
  * dev->lock held.
  *
+ * With `features=` (net-ctrl.c) it offers more, as mlx5_vdpa: with mq,
+ * 2 * max_vq_pairs data queues (rx 2i, tx 2i+1; the control queue
+ * after them once MQ is negotiated), each pair looping its own TX into
+ * its own RX for the pairs VQ_PAIRS_SET enabled; with ctrl-rx /
+ * ctrl-vlan the receive filter that net-ctrl.c keeps.
+ *
  * Differences from the kernel: a control request too short for its
  * header, or a loopback whose RX buffer takes no bytes, is completed with
  * length 0 instead of being left popped and never used; the ack is
@@ -15,8 +21,7 @@
 #include <string.h>
 #include "sim-priv.h"
 
-#define F(n)    (1ull << (n))
-#define ETH_LEN 6
+#define F(n) (1ull << (n))
 
 static void
 net_get_config(GwVdpaSimDev *d)
@@ -43,15 +48,8 @@ receive_filter(GwVdpaSimDev *d, size_t len)
     size_t hdr = (d->features & F(VIRTIO_F_VERSION_1))
                      ? sizeof(struct virtio_net_hdr_v1)
                      : sizeof(struct virtio_net_hdr);
-    const uint8_t *dst = d->net_buf + hdr;
-    const struct virtio_net_config *c = (void *)d->config;
-    static const uint8_t bcast[ETH_LEN] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
-    if (len < ETH_LEN + hdr) {
-        return false;
-    }
-    return (dst[0] & 1) || memcmp(dst, bcast, ETH_LEN) == 0 ||
-           memcmp(dst, c->mac, ETH_LEN) == 0;
+    return len >= hdr && gw_sim_net_accepts(d, d->net_buf + hdr, len - hdr);
 }
 
 /* One control request; false to stop (empty ring or fault). */
@@ -59,9 +57,7 @@ static bool
 cvq_one(GwVdpaSimDev *d, SimVq *cvq)
 {
     struct virtio_net_ctrl_hdr ctrl;
-    uint8_t mac[ETH_LEN];
-    uint8_t ack = VIRTIO_NET_ERR;
-    struct virtio_net_config *c = (void *)d->config;
+    uint8_t ack;
     ssize_t n;
     int r = gw_sim_vring_pop(d, cvq);
 
@@ -78,15 +74,9 @@ cvq_one(GwVdpaSimDev *d, SimVq *cvq)
         }
         return false;
     }
-    if (ctrl.class == VIRTIO_NET_CTRL_MAC &&
-        ctrl.cmd == VIRTIO_NET_CTRL_MAC_ADDR_SET) {
-        n = gw_sim_chain_pull(d, cvq, mac, ETH_LEN);
-        if (n == ETH_LEN) {
-            memcpy(c->mac, mac, ETH_LEN);
-            ack = VIRTIO_NET_OK;
-        }
-    }
-    n = n < 0 ? n : gw_sim_chain_push(d, cvq, &ack, sizeof(ack));
+    r = gw_sim_net_ctrl(d, cvq, ctrl.class, ctrl.cmd);
+    ack = (uint8_t)r;
+    n = r < 0 ? r : gw_sim_chain_push(d, cvq, &ack, sizeof(ack));
     if (n < 0 || gw_sim_vring_complete(d, cvq, n) < 0) {
         gw_sim_dev_fail(d, "net: control queue DMA outside the IOTLB");
         return false;
@@ -100,7 +90,7 @@ cvq_one(GwVdpaSimDev *d, SimVq *cvq)
 static void
 handle_cvq(GwVdpaSimDev *d)
 {
-    SimVq *cvq = &d->vqs[2];
+    SimVq *cvq = &d->vqs[gw_sim_net_cvq_index(d)];
 
     if (!(d->features & F(VIRTIO_NET_F_CTRL_VQ)) || !cvq->ready) {
         return;
@@ -140,13 +130,13 @@ tx_one(GwVdpaSimDev *d, SimVq *tx, SimVq *rx)
     return 1;
 }
 
+/* One pair's TX into its RX: true if it stopped at the batch limit. */
 static bool
-net_work(GwVdpaSimDev *d)
+pair_work(GwVdpaSimDev *d, unsigned pair)
 {
-    SimVq *rx = &d->vqs[0], *tx = &d->vqs[1];
+    SimVq *rx = &d->vqs[2 * pair], *tx = &d->vqs[2 * pair + 1];
     int pkts = 0, r;
 
-    handle_cvq(d);
     if (!tx->ready || !rx->ready) {
         return false;
     }
@@ -159,6 +149,19 @@ net_work(GwVdpaSimDev *d)
         gw_sim_dev_fail(d, "net: DMA outside the IOTLB");
     }
     return false;
+}
+
+static bool
+net_work(GwVdpaSimDev *d)
+{
+    unsigned pairs = (d->features & F(VIRTIO_NET_F_MQ)) ? d->net.pairs : 1;
+    bool more = false;
+
+    handle_cvq(d);
+    for (unsigned p = 0; p < pairs; p++) {
+        more |= pair_work(d, p);
+    }
+    return more;
 }
 
 const SimType gw_sim_net_type = {

@@ -13,7 +13,9 @@
 #include <godwit/config.h>
 #include <godwit/vhost-uapi.h>
 
-#define SIM_MAX_VQS    3
+#define SIM_NET_PAIRS  GW_VDPA_SIM_NET_MAX_PAIRS
+#define SIM_MAX_VQS    (2 * SIM_NET_PAIRS + 1)
+#define SIM_MAC_TABLE  32 /* per class; more sets the class's overflow */
 #define SIM_MAX_AS     2
 #define SIM_QUEUE_MAX  256
 #define SIM_NET_BUF    4096
@@ -81,10 +83,28 @@ typedef struct {
     bool (*work)(GwVdpaSimDev *d);
 } SimType;
 
+/*
+ * A network device's control-queue state (net-ctrl.c), as QEMU's
+ * VirtIONet keeps it: what MQ, CTRL_RX, CTRL_RX_EXTRA and CTRL_VLAN set.
+ * `offer` and `max_pairs` are fixed at creation.
+ */
+typedef struct {
+    uint64_t offer;     /* features= opt-in bits */
+    uint16_t max_pairs; /* 1 without mq */
+    uint16_t pairs;     /* VQ_PAIRS_SET; 1 after reset */
+    bool promisc, allmulti, alluni, nomulti, nouni, nobcast;
+    bool uni_overflow, multi_overflow;
+    unsigned n_uni, n_multi;
+    uint8_t uni[SIM_MAC_TABLE][6], multi[SIM_MAC_TABLE][6];
+    uint32_t vlans[4096 / 32];
+    bool refuse; /* GW_VDPA_SIM_FAIL_REFUSE_CTRL */
+} SimNet;
+
 struct GwVdpaSimDev {
     gint refcount;
     char *name;
     const SimType *type;
+    unsigned nvqs; /* type->nvqs, or 2 * max_pairs + 1 for mq */
 
     /* blk storage (immutable after creation) */
     uint8_t *storage;
@@ -116,6 +136,7 @@ struct GwVdpaSimDev {
     bool ignore_mac_config;  /* GW_VDPA_SIM_FAIL_IGNORE_MAC_CONFIG */
     uint64_t extra_features; /* GW_VDPA_SIM_FAIL_OFFER_CTRL_RX */
     bool no_late_enable;     /* GW_VDPA_SIM_FAIL_NO_ENABLE_AFTER_DRIVER_OK */
+    SimNet net;
     SimVq vqs[SIM_MAX_VQS];
     SimAs as[SIM_MAX_AS];
     uint8_t config[GW_VIRTIO_BLK_CONFIG_SIZE];
@@ -124,6 +145,19 @@ struct GwVdpaSimDev {
 
 extern const SimType gw_sim_blk_type;
 extern const SimType gw_sim_net_type;
+
+/* net-ctrl.c (under lock, but setup and parse) */
+bool gw_sim_net_setup(GwVdpaSimDev *d, const GwVdpaSimConfig *cfg,
+                      GError **errp);
+void gw_sim_net_reset(GwVdpaSimDev *d);
+/* The control queue's index: 2 * max_pairs with MQ negotiated, else 2. */
+unsigned gw_sim_net_cvq_index(const GwVdpaSimDev *d);
+/* One control command, its header already pulled: the ack, or -EFAULT. */
+int gw_sim_net_ctrl(GwVdpaSimDev *d, SimVq *cvq, uint8_t class, uint8_t cmd);
+/* Whether a frame (from its Ethernet header, `len` bytes) is received. */
+bool gw_sim_net_accepts(const GwVdpaSimDev *d, const uint8_t *eth, size_t len);
+/* Features the device offers: its type's, the opt-in and the hooks'. */
+uint64_t gw_sim_dev_features(const GwVdpaSimDev *d);
 
 /* device.c */
 GwVdpaSimDev *gw_sim_dev_new(const GwVdpaSimConfig *cfg, GError **errp);
