@@ -85,7 +85,8 @@ new_context(RawArgs *r)
         {"incoming", 0, 0, G_OPTION_ARG_FILENAME, &r->incoming,
          "Wait for an incoming migration", "<uri>|defer"},
         {"platform", 0, 0, G_OPTION_ARG_FILENAME, &r->platform,
-         "Platform (default num_pci_segments=1)", "num_pci_segments=<n>"},
+         "Platform (default num_pci_segments=1)",
+         "num_pci_segments=<n>,iommu_segments=[<s>,...]"},
         {"seccomp", 0, 0, G_OPTION_ARG_FILENAME, &r->seccomp,
          "System call filter (default true)", "true|false|log"},
         {"log-level", 0, 0, G_OPTION_ARG_FILENAME, &r->log_level,
@@ -351,17 +352,6 @@ parse_cpus(GwConfig *cfg, const char *str, GError **errp)
 }
 
 static bool
-parse_platform(GwConfig *cfg, const char *str, GError **errp)
-{
-    static const GwOptKey keys[] = {
-        {"num_pci_segments", GW_OPT_U16, offsetof(GwConfig, num_pci_segments),
-         false, 1, GW_MAX_PCI_SEGMENTS},
-        {NULL},
-    };
-    return gw_optstr_parse("--platform", str, keys, cfg, errp);
-}
-
-static bool
 parse_serial(GwConfig *cfg, const char *str, GError **errp)
 {
     if (strcmp(str, "off") == 0 || strcmp(str, "stdio") == 0) {
@@ -515,7 +505,7 @@ parse_scalars(GwConfig *cfg, const RawArgs *r, GError **errp)
     } opts[] = {
         {r->memory, parse_memory},
         {r->cpus, parse_cpus},
-        {r->platform, parse_platform},
+        {r->platform, gw_platform_config_parse},
         {r->serial, parse_serial},
         {r->qmp, parse_qmp},
         {r->qtest, parse_qtest},
@@ -625,6 +615,10 @@ parse_vdpas(GwConfig *cfg, char **vals, GError **errp)
                 return false;
             }
             g_hash_table_add(ids, v->id);
+        }
+        if (!gw_vdpa_config_check_iommu("--vdpa", v, cfg->iommu_segments, false,
+                                        errp)) {
+            return false;
         }
     }
     return true;
@@ -777,6 +771,8 @@ gw_config_to_json(const GwConfig *cfg)
     json_object_object_add(o, "incoming", str_or_null(cfg->incoming));
     json_object_object_add(plat, "num_pci_segments",
                            json_object_new_int(cfg->num_pci_segments));
+    json_object_object_add(plat, "iommu_segments",
+                           gw_iommu_segments_to_json(cfg->iommu_segments));
     json_object_object_add(o, "platform", plat);
     json_object_object_add(o, "seccomp",
                            json_object_new_string(seccomp[cfg->seccomp]));

@@ -17,6 +17,7 @@
 #include <godwit/serial.h>
 #include <godwit/soft-irq.h>
 #include <godwit/vcpu.h>
+#include <godwit/vdpa-device.h>
 
 struct GwMachine {
     const GwConfig *cfg;
@@ -39,6 +40,7 @@ struct GwMachine {
     GPtrArray *vdpa_backends; /* GwVdpaBackend *, one per --vdpa */
     GPtrArray *vdpa;          /* GwVdpaDevice *, cold- and hot-plugged */
     GPtrArray *ejected;       /* GwVdpaDevice *: off the bus, to release */
+    GwVirtioIommu *iommu;     /* or NULL: machine-iommu.c */
     GwVcpus *vcpus;
     bool vm_stopped; /* paused (or started paused): main thread */
     bool migrating;  /* a migration out runs: dev_lock */
@@ -74,3 +76,21 @@ unsigned gw_machine_n_segments(const GwMachine *m);
 /* Segment `s`'s bus, or NULL with an error naming both s and how many
  * segments there are. */
 GwPciBus *gw_machine_segment(GwMachine *m, unsigned s, GError **errp);
+
+/* ---- the virtio-iommu (machine-iommu.c) ---- */
+
+/* Makes and plugs the IOMMU if the config wants one; after the PCI
+ * buses, before the vDPA devices. */
+bool gw_machine_create_iommu(GwMachine *m, GError **errp);
+/* Unplugs and frees it; after every vDPA device is gone. */
+void gw_machine_free_iommu(GwMachine *m);
+/* A system reset of it (device lock held), before the vDPA devices'. */
+void gw_machine_reset_iommu(GwMachine *m);
+/* Makes an iommu=on device, in its slot, an endpoint (device lock held);
+ * true for any other device. */
+bool gw_machine_attach_iommu(GwMachine *m, GwVdpaDevice *d, GError **errp);
+/* Fills the VIOT part of `acpi` (nothing without an IOMMU); `endpoints`
+ * (of uint32_t) holds the endpoint list and must outlive `acpi`. */
+void gw_machine_iommu_acpi(GwMachine *m, GwAcpiConfig *acpi, GArray *endpoints);
+/* Why the IOMMU blocks a migration, or NULL (caller frees). */
+char *gw_machine_iommu_blocker(GwMachine *m);

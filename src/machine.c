@@ -309,7 +309,9 @@ load_boot_state(GwMachine *m, GError **errp)
                          .ecam_base = GW_PCI_ECAM_BASE,
                          .n_pci_segments = gw_machine_n_segments(m),
                          .pci_hotplug = true};
+    g_autoptr(GArray) endpoints = g_array_new(false, false, sizeof(uint32_t));
 
+    gw_machine_iommu_acpi(m, &acpi, endpoints);
     return gw_acpi_build(m->mem, &acpi, errp) &&
            (!m->vcpus || gw_vcpus_load_boot(m->vcpus, m->mem, &m->boot, errp));
 }
@@ -488,7 +490,8 @@ create_vdpa_devices(GwMachine *m, GError **errp)
             return false;
         }
         g_ptr_array_add(m->vdpa, d);
-        if (!gw_pci_bus_plug(bus, gw_vdpa_device_pci(d), 0, errp)) {
+        if (!gw_pci_bus_plug(bus, gw_vdpa_device_pci(d), 0, errp) ||
+            !gw_machine_attach_iommu(m, d, errp)) {
             return false;
         }
     }
@@ -535,7 +538,7 @@ gw_machine_new(const GwConfig *cfg, GwVdpaSimRegistry *sims,
         return NULL;
     }
     if (!create_accel(m, errp) || !create_devices(m, errp) ||
-        !create_vdpa_devices(m, errp)) {
+        !gw_machine_create_iommu(m, errp) || !create_vdpa_devices(m, errp)) {
         return NULL;
     }
     /* The devices hold their backends now: deleting one closes it. */
@@ -571,6 +574,7 @@ gw_machine_free(GwMachine *m)
     g_clear_pointer(&m->vdpa, g_ptr_array_unref);
     g_clear_pointer(&m->ejected, g_ptr_array_unref);
     g_clear_pointer(&m->vdpa_backends, g_ptr_array_unref);
+    gw_machine_free_iommu(m);
     gw_machine_free_segments(m);
     free_devices(m);
     gw_chardev_free(m->chardev);
@@ -639,7 +643,10 @@ gw_machine_reset(GwMachine *m, GError **errp)
             platform[i].reset(gw_machine_device(m, &platform[i]));
         }
     }
-    /* Before the kernel is reloaded: no device may DMA into it. */
+    /* Before the kernel is reloaded: no device may DMA into it.  The
+     * IOMMU first, so the devices' replay after theirs is of its new
+     * (boot bypass) view. */
+    gw_machine_reset_iommu(m);
     for (guint i = 0; i < m->vdpa->len; i++) {
         gw_vdpa_device_reset(m->vdpa->pdata[i]);
     }
@@ -795,6 +802,10 @@ gw_machine_hotplug_vdpa(GwMachine *m, const GwVdpaConfig *cfg,
     pci = gw_vdpa_device_pci(d);
     g_mutex_lock(&m->dev_lock);
     plugged = gw_pci_bus_plug(bus, pci, slot, errp);
+    if (plugged && !gw_machine_attach_iommu(m, d, errp)) {
+        gw_pci_bus_unplug(bus, pci);
+        plugged = false;
+    }
     if (plugged) {
         if (m->vm_stopped) { /* it must not run before the VM does */
             gw_vdpa_device_set_vm_running(d, false);

@@ -196,6 +196,10 @@ plug(GwVm *vm, const char *driver, GwVdpaConfig *cfg, GwVdpaBackend *b,
                     "device_add not allowed while migrating");
         return NULL;
     }
+    if (!gw_vdpa_config_check_iommu(driver, cfg, gw_vm_iommu_segments(vm), true,
+                                    errp)) {
+        return NULL;
+    }
     got = gw_machine_hotplug_vdpa(gw_vm_machine(vm), cfg, b, mac, slot, errp);
     if (got < 0) {
         return NULL;
@@ -213,6 +217,19 @@ plug(GwVm *vm, const char *driver, GwVdpaConfig *cfg, GwVdpaBackend *b,
 
 /* ---- device_add ---- */
 
+/* QEMU's iommu_platform=on|off; absent, what the segment is (behind the
+ * IOMMU or not, --platform iommu_segments). */
+static bool
+device_iommu(GwVm *vm, json_object *args, unsigned segment)
+{
+    json_object *v = arg(args, "iommu_platform");
+
+    if (v) {
+        return json_object_get_boolean(v);
+    }
+    return (gw_vm_iommu_segments(vm) >> segment) & 1;
+}
+
 static json_object *
 add_generic(GwQmpSession *c, GwVm *vm, json_object *args, const Where *at,
             GError **errp)
@@ -222,7 +239,8 @@ add_generic(GwQmpSession *c, GwVm *vm, json_object *args, const Where *at,
     json_object *qs = arg(args, "queue-size");
     GwVdpaConfig cfg = {.path = (char *)arg_str(args, "vhostdev"),
                         .id = (char *)arg_str(args, "id"),
-                        .pci_segment = (uint16_t)at->segment};
+                        .pci_segment = (uint16_t)at->segment,
+                        .iommu = device_iommu(vm, args, at->segment)};
 
     if (!cfg.path) {
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
@@ -277,7 +295,8 @@ add_net(GwQmpSession *c, GwVm *vm, json_object *args, const Where *at,
     uint8_t mac[6];
     GwNetdev *n;
     GwVdpaConfig cfg = {.id = (char *)arg_str(args, "id"),
-                        .pci_segment = (uint16_t)at->segment};
+                        .pci_segment = (uint16_t)at->segment,
+                        .iommu = device_iommu(vm, args, at->segment)};
 
     if (!name) {
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
@@ -309,12 +328,14 @@ add_net(GwQmpSession *c, GwVm *vm, json_object *args, const Where *at,
 static const Prop generic_props[] = {
     {"vhostdev", json_type_string},
     {"queue-size", json_type_int},
+    {"iommu_platform", json_type_boolean},
     {NULL, 0},
 };
 
 static const Prop net_props[] = {
     {"netdev", json_type_string},
     {"mac", json_type_string},
+    {"iommu_platform", json_type_boolean},
     {NULL, 0},
 };
 
@@ -550,12 +571,7 @@ vdpa_add(GwQmpSession *c, json_object *args, gpointer vm, GError **errp)
         (v = arg(args, "num_queues"))
             ? (uint32_t)CLAMP(json_object_get_int64(v), 0, G_MAXUINT32)
             : 1;
-    if ((v = arg(args, "iommu")) && json_object_get_boolean(v)) {
-        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
-                    "x-godwit-vdpa-add: iommu=on needs a virtual IOMMU, "
-                    "which godwit does not provide yet");
-        return NULL;
-    }
+    cfg->iommu = (v = arg(args, "iommu")) && json_object_get_boolean(v);
     if ((v = arg(args, "pci_segment")) &&
         (json_object_get_int64(v) < 0 ||
          json_object_get_int64(v) > G_MAXUINT16)) {
@@ -567,6 +583,8 @@ vdpa_add(GwQmpSession *c, json_object *args, gpointer vm, GError **errp)
     ids = gw_machine_device_ids(gw_vm_machine(vm));
     if (!gw_vdpa_config_check("x-godwit-vdpa-add", cfg, ids,
                               gw_vm_num_pci_segments(vm), &next, errp) ||
+        !gw_vdpa_config_check_iommu("x-godwit-vdpa-add", cfg,
+                                    gw_vm_iommu_segments(vm), true, errp) ||
         !gw_machine_check_slot(gw_vm_machine(vm), cfg->pci_segment, 0, errp)) {
         return NULL;
     }

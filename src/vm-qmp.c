@@ -200,6 +200,19 @@ query_vdpa_vrings(GwQmpSession *c, json_object *args, gpointer vm,
     return gw_machine_query_vdpa_vrings(m, opt_str(args, "id"), errp);
 }
 
+static json_object *
+query_iommu(GwQmpSession *c, json_object *args, gpointer vm, GError **errp)
+{
+    GwMachine *m = gw_vm_machine(vm);
+
+    if (!m) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_NOT_FOUND,
+                    "there is no virtio-iommu: the VM has no machine");
+        return NULL;
+    }
+    return gw_machine_query_iommu(m, errp);
+}
+
 /* ---- x-query-virtio, x-query-virtio-status: QEMU 7.2's shapes ---- */
 
 #define VIRTIO_PATH_PREFIX "/machine/peripheral/"
@@ -285,6 +298,7 @@ gw_vm_qmp_register(GwVm *vm, GwQmpServer *s)
         {"x-query-virtio-status", query_virtio_status},
         {"x-godwit-query-exits", query_exits},
         {"x-godwit-query-vdpa-vrings", query_vdpa_vrings},
+        {"x-godwit-query-iommu", query_iommu},
     };
 
     for (size_t i = 0; i < G_N_ELEMENTS(cmds); i++) {

@@ -437,6 +437,12 @@ gw_vm_num_pci_segments(const GwVm *vm)
     return vm->cfg->num_pci_segments;
 }
 
+uint32_t
+gw_vm_iommu_segments(const GwVm *vm)
+{
+    return vm->cfg->iommu_segments;
+}
+
 GwMachine *
 gw_vm_machine(GwVm *vm)
 {

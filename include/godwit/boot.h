@@ -72,6 +72,20 @@ typedef struct {
      * registers (gw_acpi_pcihp_ops) are on the port bus.
      */
     bool pci_hotplug;
+    /*
+     * ACPI VIOT (revision 0, as QEMU's and Cloud Hypervisor's), written
+     * only with `viot`: one virtio-pci IOMMU node for the virtio-iommu at
+     * segment 0, BDF `viommu_bdf`, and PCI range nodes pointing at it:
+     * each segment in the `iommu_segments` bitmap whole (less the
+     * IOMMU's own BDF), then each of `endpoints` ((segment << 16) | BDF,
+     * as the IOMMU names them) not on such a segment.  Endpoint ids are
+     * (segment << 16) | BDF throughout.
+     */
+    bool viot;
+    uint16_t viommu_bdf;
+    uint32_t iommu_segments;
+    const uint32_t *endpoints;
+    unsigned n_endpoints;
 } GwAcpiConfig;
 
 /* Writes every table below 1 MiB, RSDP at GW_ACPI_RSDP_GPA. */

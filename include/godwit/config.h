@@ -73,6 +73,9 @@ typedef struct {
     int qmp_fd; /* a listening socket QMP serves (QEMU's -chardev socket,fd=N),
                    owned by the config's maker; -1: none */
     uint16_t num_pci_segments;
+    /* --platform iommu_segments: bit s set = every device on segment s
+     * is behind the virtio-iommu (and must have iommu=on). */
+    uint32_t iommu_segments;
     GwSeccompMode seccomp;
     GLogLevelFlags log_level; /* most verbose level shown */
     bool print_config;
@@ -117,6 +120,30 @@ GwVdpaConfig *gw_vdpa_config_parse(const char *str, GError **errp);
 bool gw_vdpa_config_check(const char *opt, GwVdpaConfig *v,
                           GHashTable *taken_ids, uint16_t num_pci_segments,
                           unsigned *next_auto_id, GError **errp);
+
+/*
+ * --platform's value (num_pci_segments=<n>,iommu_segments=<list>) into
+ * `cfg`: the list is Cloud Hypervisor's `[1,2]`, `[1-3]` or one number;
+ * a segment that does not exist is an error (src/config-platform.c).
+ */
+bool gw_platform_config_parse(GwConfig *cfg, const char *str, GError **errp);
+
+/*
+ * The IOMMU rules for device `v` (messages start with `opt`), as Cloud
+ * Hypervisor's: a device on a segment in `iommu_segments` needs
+ * iommu=on; with `hotplug`, an iommu=on device must go on such a
+ * segment (the VIOT, written at boot, covers no other new BDF).
+ */
+bool gw_vdpa_config_check_iommu(const char *opt, const GwVdpaConfig *v,
+                                uint32_t iommu_segments, bool hotplug,
+                                GError **errp);
+
+/* Whether the machine needs a virtio-iommu: an iommu segment, or a
+ * boot --vdpa with iommu=on. */
+bool gw_config_wants_iommu(const GwConfig *cfg);
+
+/* The segments of an iommu_segments bitmap as a JSON array of ints. */
+json_object *gw_iommu_segments_to_json(uint32_t iommu_segments);
 
 GwVdpaConfig *gw_vdpa_config_copy(const GwVdpaConfig *v);
 void gw_vdpa_config_free(GwVdpaConfig *v);

@@ -135,6 +135,14 @@ json_object *gw_machine_manifest(GwMachine *m);
  */
 bool gw_machine_manifest_check(GwMachine *m, json_object *src, GError **errp);
 
+/* The virtio-iommu's slot on PCI segment 0 (BDF 00:1f.0), when there is
+ * one. */
+#define GW_MACHINE_IOMMU_SLOT 31
+
+/* x-godwit-query-iommu (gw_virtio_iommu_query); NULL with
+ * GW_ERROR_NOT_FOUND when the machine has no virtio-iommu. */
+json_object *gw_machine_query_iommu(GwMachine *m, GError **errp);
+
 /* Why the board cannot migrate now (caller frees), or NULL. */
 char *gw_machine_migration_blocker(GwMachine *m);
 

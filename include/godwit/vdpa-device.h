@@ -26,6 +26,7 @@
 #include <godwit/vdpa.h>
 
 typedef struct GwVdpaDevice GwVdpaDevice;
+typedef struct GwVirtioIommu GwVirtioIommu;
 
 /*
  * Builds the device for `cfg` (copied) on `backend` (a reference is
@@ -46,6 +47,21 @@ GwVdpaDevice *gw_vdpa_device_new(const GwVdpaConfig *cfg,
  */
 void gw_vdpa_device_free(GwVdpaDevice *d);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GwVdpaDevice, gw_vdpa_device_free)
+
+/*
+ * iommu=on: gw_vdpa_device_new maps nothing and offers the guest
+ * VIRTIO_F_ACCESS_PLATFORM as a feature its driver must accept
+ * (FEATURES_OK fails otherwise, as QEMU's iommu_platform=on).  Once the
+ * function is in its slot, gw_vdpa_device_attach_iommu makes it endpoint
+ * (pci_segment << 16) | BDF of `iommu`, whose view (identity while boot
+ * bypass applies) then becomes its IOTLB; freeing the device takes it
+ * off the IOMMU again.  Main thread, device lock held.  False with
+ * *errp if the IOMMU refused it: the device must not be used.
+ * gw_vdpa_device_endpoint: its endpoint id, UINT32_MAX if none.
+ */
+bool gw_vdpa_device_attach_iommu(GwVdpaDevice *d, GwVirtioIommu *iommu,
+                                 GError **errp);
+uint32_t gw_vdpa_device_endpoint(const GwVdpaDevice *d);
 
 /* A system reset: the function and its backend back to power-on.
  * With the device lock held. */

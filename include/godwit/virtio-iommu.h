@@ -97,8 +97,8 @@ bool gw_virtio_iommu_replay(GwVirtioIommu *iommu, uint32_t id, GError **errp);
  * Translates a guest DMA address of endpoint `id`: the guest-physical
  * address behind `iova` and how many bytes from there are contiguous in
  * the same mapping (capped at `len`); 0 if `iova` is not mapped (or not
- * writable, with `write`).  For the VMM's own accesses on the device's
- * behalf (shadow virtqueues).
+ * writable, with `write`; not readable, without).  For the VMM's own
+ * accesses on the device's behalf (shadow virtqueues).
  */
 uint64_t gw_virtio_iommu_translate(const GwVirtioIommu *iommu, uint32_t id,
                                    uint64_t iova, uint64_t len, bool write,

@@ -87,6 +87,8 @@ typedef struct {
 typedef struct {
     uint32_t device_id; /* virtio device id: 1 net, 2 blk, … */
     uint64_t features;  /* offered to the driver */
+    /* of them, what the driver must accept: FEATURES_OK fails without */
+    uint64_t required_features;
     unsigned n_queues;
     uint16_t queue_max; /* power of two */
     unsigned config_size;

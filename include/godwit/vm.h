@@ -141,6 +141,8 @@ GHashTable *gw_vm_device_drivers(GwVm *vm);
 
 /* --platform num_pci_segments. */
 uint16_t gw_vm_num_pci_segments(const GwVm *vm);
+/* --platform iommu_segments (a bitmap of segments). */
+uint32_t gw_vm_iommu_segments(const GwVm *vm);
 
 /* Registers device_add, device_del, netdev_add, netdev_del and
  * x-godwit-vdpa-add (src/vm-hotplug.c); gw_vm_qmp_register calls it. */

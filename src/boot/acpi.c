@@ -1,7 +1,7 @@
 /*
  * ACPI tables, written below 1 MiB where a guest without firmware looks
- * for them: RSDP at 0xE0000, then XSDT, RSDT, FADT, FACS, MADT, MCFG,
- * DSDT.
+ * for them: RSDP at 0xE0000, then DSDT, FACS, FADT, MADT, MCFG, (VIOT,)
+ * RSDT, XSDT.
  * The FADT's PM1 and GPE0 blocks and reset register are the ports of
  * src/devices/acpi-pm.c.  The DSDT holds \_S5 so a guest can power off,
  * a PCI host bridge per segment with its windows (PCI0 for segment 0,
@@ -424,6 +424,94 @@ build_mcfg(Writer *w, const GwAcpiConfig *cfg)
     return emit(w, "MCFG", 1, t, sizeof(Header) + 8 + 16 * n);
 }
 
+/* ---- VIOT (ACPI 6.4 5.2.31; Linux drivers/acpi/viot.c reads it) ---- */
+
+#define VIOT_NODES_AT       48 /* header, count, offset, 8 reserved */
+#define VIOT_PCI_RANGE      1
+#define VIOT_VIRTIO_PCI     3
+#define VIOT_PCI_RANGE_LEN  24
+#define VIOT_VIRTIO_PCI_LEN 16
+
+static void
+viot_range(GByteArray *t, uint16_t seg, uint16_t first, uint16_t last)
+{
+    uint8_t n[VIOT_PCI_RANGE_LEN] = {VIOT_PCI_RANGE, 0, VIOT_PCI_RANGE_LEN};
+    uint32_t endpoint = (uint32_t)seg << 16 | first;
+    uint16_t iommu = VIOT_NODES_AT;
+
+    memcpy(n + 4, &endpoint, 4);
+    memcpy(n + 8, &seg, 2);  /* segment start */
+    memcpy(n + 10, &seg, 2); /* segment end */
+    memcpy(n + 12, &first, 2);
+    memcpy(n + 14, &last, 2);
+    memcpy(n + 16, &iommu, 2); /* output node: the IOMMU's offset */
+    g_byte_array_append(t, n, sizeof(n));
+}
+
+/* Each iommu segment whole, the IOMMU's own BDF cut out of segment 0. */
+static void
+viot_segments(GByteArray *t, const GwAcpiConfig *cfg)
+{
+    for (unsigned s = 0; s < GW_PCI_MAX_SEGMENTS; s++) {
+        if (!(cfg->iommu_segments & (1u << s))) {
+            continue;
+        }
+        if (s != 0) {
+            viot_range(t, s, 0, 0xffff);
+            continue;
+        }
+        if (cfg->viommu_bdf > 0) {
+            viot_range(t, 0, 0, cfg->viommu_bdf - 1);
+        }
+        if (cfg->viommu_bdf < 0xffff) {
+            viot_range(t, 0, cfg->viommu_bdf + 1, 0xffff);
+        }
+    }
+}
+
+static GByteArray *
+viot_table(const GwAcpiConfig *cfg)
+{
+    GByteArray *t = g_byte_array_new();
+    uint8_t head[VIOT_NODES_AT] = {0};
+    uint8_t iommu[VIOT_VIRTIO_PCI_LEN] = {VIOT_VIRTIO_PCI, 0,
+                                          VIOT_VIRTIO_PCI_LEN};
+    uint16_t count, at = VIOT_NODES_AT;
+
+    memcpy(iommu + 6, &cfg->viommu_bdf, 2); /* segment 0 at +4 */
+    g_byte_array_append(t, head, sizeof(head));
+    g_byte_array_append(t, iommu, sizeof(iommu));
+    viot_segments(t, cfg);
+    for (unsigned i = 0; i < cfg->n_endpoints; i++) {
+        uint32_t ep = cfg->endpoints[i];
+        if (!(cfg->iommu_segments & (1u << (ep >> 16)))) {
+            viot_range(t, ep >> 16, ep & 0xffff, ep & 0xffff);
+        }
+    }
+    count =
+        1 + (t->len - VIOT_NODES_AT - VIOT_VIRTIO_PCI_LEN) / VIOT_PCI_RANGE_LEN;
+    memcpy(t->data + 36, &count, 2);
+    memcpy(t->data + 38, &at, 2);
+    return t;
+}
+
+static bool
+build_viot(Writer *w, const GwAcpiConfig *cfg, uint32_t *at, GError **errp)
+{
+    g_autoptr(GByteArray) t = viot_table(cfg);
+
+    /* The RSDT and XSDT (at most 36 + 8 * 8 bytes each) come after it. */
+    if (w->next + t->len + 2 * (16 + 36 + 64) > ACPI_END) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "ACPI: a VIOT of %u IOMMU endpoints does not fit below "
+                    "1 MiB",
+                    cfg->n_endpoints);
+        return false;
+    }
+    *at = emit(w, "VIOT", 0, t->data, t->len);
+    return true;
+}
+
 static uint32_t
 build_sdt(Writer *w, const char *sig, const uint32_t *tables, unsigned n,
           unsigned entry_size)
@@ -460,7 +548,8 @@ bool
 gw_acpi_build(GwGuestMemory *mem, const GwAcpiConfig *cfg, GError **errp)
 {
     Writer w = {mem, GW_ACPI_RSDP_GPA + 64};
-    uint32_t tables[3], rsdt, xsdt, dsdt, facs;
+    uint32_t tables[4], rsdt, xsdt, dsdt, facs;
+    unsigned n = 3;
 
     if (cfg->n_cpus == 0 || cfg->n_cpus > 254) {
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
@@ -483,8 +572,11 @@ gw_acpi_build(GwGuestMemory *mem, const GwAcpiConfig *cfg, GError **errp)
     tables[0] = build_fadt(&w, dsdt, facs, cfg->pci_hotplug);
     tables[1] = build_madt(&w, cfg->n_cpus);
     tables[2] = build_mcfg(&w, cfg);
-    rsdt = build_sdt(&w, "RSDT", tables, 3, 4);
-    xsdt = build_sdt(&w, "XSDT", tables, 3, 8);
+    if (cfg->viot && !build_viot(&w, cfg, &tables[n++], errp)) {
+        return false;
+    }
+    rsdt = build_sdt(&w, "RSDT", tables, n, 4);
+    xsdt = build_sdt(&w, "XSDT", tables, n, 8);
     build_rsdp(mem, rsdt, xsdt);
     return true;
 }

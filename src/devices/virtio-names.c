@@ -53,6 +53,13 @@ static const Name blk_names[] = {
     {14, "VIRTIO_BLK_F_WRITE_ZEROES"}, {0, NULL},
 };
 
+static const Name iommu_names[] = {
+    {0, "VIRTIO_IOMMU_F_INPUT_RANGE"},   {1, "VIRTIO_IOMMU_F_DOMAIN_RANGE"},
+    {2, "VIRTIO_IOMMU_F_MAP_UNMAP"},     {3, "VIRTIO_IOMMU_F_BYPASS"},
+    {4, "VIRTIO_IOMMU_F_PROBE"},         {5, "VIRTIO_IOMMU_F_MMIO"},
+    {6, "VIRTIO_IOMMU_F_BYPASS_CONFIG"}, {0, NULL},
+};
+
 static const Name status_names[] = {
     {2, "VIRTIO_CONFIG_S_DRIVER_OK"},
     {3, "VIRTIO_CONFIG_S_FEATURES_OK"},
@@ -82,9 +89,10 @@ json_object *
 gw_virtio_features_json(uint32_t device_id, uint64_t features)
 {
     json_object *o = json_object_new_object();
-    const Name *dev = device_id == 1   ? net_names
-                      : device_id == 2 ? blk_names
-                                       : NULL;
+    const Name *dev = device_id == 1    ? net_names
+                      : device_id == 2  ? blk_names
+                      : device_id == 23 ? iommu_names
+                                        : NULL;
 
     json_object_object_add(o, "transports", decode(transport_names, &features));
     json_object_object_add(o, "dev-features",
@@ -105,6 +113,8 @@ gw_virtio_device_name(uint32_t device_id)
         return "virtio-net";
     case 2:
         return "virtio-blk";
+    case 23:
+        return "virtio-iommu";
     default:
         return "virtio";
     }

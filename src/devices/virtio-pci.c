@@ -209,7 +209,7 @@ write_status(GwVirtioPci *vp, uint8_t v)
     if (newly & GW_VIRTIO_STATUS_FEATURES_OK) {
         uint64_t f = vp->driver_features;
         if (!(f & (1ull << GW_VIRTIO_F_VERSION_1)) ||
-            (f & ~vp->info.features)) {
+            (f & ~vp->info.features) || (~f & vp->info.required_features)) {
             v &= ~GW_VIRTIO_STATUS_FEATURES_OK; /* refused: driver sees it */
         }
     }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <godwit/vdpa-device.h>
+#include <godwit/virtio-iommu.h>
 #include <godwit/virtio-pci.h>
 
 typedef struct GwVdpaSvq GwVdpaSvq;
@@ -35,7 +36,22 @@ struct GwVdpaDevice {
     uint32_t vring_base[GW_VIRTIO_MAX_QUEUES];
     bool vring_base_known[GW_VIRTIO_MAX_QUEUES];
     const char *vring_base_at; /* "suspend", "restore" or NULL */
+    /* iommu=on: the IOMMU it is an endpoint of (once attached), and its
+     * endpoint id; its IOTLB is then the IOMMU's, never identity. */
+    GwVirtioIommu *iommu;
+    uint32_t endpoint;
 };
+
+/*
+ * The IOMMU endpoint (iommu.c), device lock held.  detach: off the
+ * IOMMU (no call into the backend).  forget: every guest IOVA
+ * invalidated in the backend.  remap: after a reset that dropped the
+ * device's IOTLB, forget, then the IOMMU's view pushed again
+ * (gw_virtio_iommu_replay); false with *errp if that failed.
+ */
+void gw_vdpa_iommu_detach(GwVdpaDevice *d);
+void gw_vdpa_iommu_forget(GwVdpaDevice *d);
+bool gw_vdpa_iommu_remap(GwVdpaDevice *d, GError **errp);
 
 /*
  * VHOST_VDPA_SUSPEND / _RESUME of the backend, tracked in d->suspended,

@@ -196,8 +196,12 @@ vdpa_reset(void *opaque)
     }
     gw_vdpa_svq_abort(d); /* the device no longer reaches the shadow */
     /* Without IOTLB_PERSIST a reset drops the maps: put them back. */
-    if (!has_backend(d, VHOST_BACKEND_F_IOTLB_PERSIST) &&
-        !map_memory(d, &err)) {
+    if (!has_backend(d, VHOST_BACKEND_F_IOTLB_PERSIST) && d->cfg->iommu) {
+        if (!gw_vdpa_iommu_remap(d, &err)) {
+            gw_warning_ratelimited("%s", err->message);
+        }
+    } else if (!has_backend(d, VHOST_BACKEND_F_IOTLB_PERSIST) &&
+               !map_memory(d, &err)) {
         gw_warning_ratelimited("vdpa %s: remapping guest RAM after reset: %s",
                                d->cfg->id, err->message);
     }
@@ -558,15 +562,12 @@ gw_vdpa_device_new(const GwVdpaConfig *cfg, GwVdpaBackend *backend,
     d->mem = mem;
     d->dev_lock = dev_lock;
     d->config_call_fd = -1;
-    if (cfg->iommu) {
-        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
-                    "vdpa %s: iommu=on needs a virtual IOMMU, which godwit "
-                    "does not provide yet",
-                    cfg->id);
+    /* iommu=on: nothing reachable until the IOMMU says so. */
+    if (!probe(d, &info, errp) || (!cfg->iommu && !map_memory(d, errp))) {
         return NULL;
     }
-    if (!probe(d, &info, errp) || !map_memory(d, errp)) {
-        return NULL;
+    if (cfg->iommu) {
+        info.required_features = 1ull << VIRTIO_F_ACCESS_PLATFORM;
     }
     d->config_call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (d->config_call_fd < 0) {
@@ -596,7 +597,12 @@ gw_vdpa_device_free(GwVdpaDevice *d)
     if (d->backend) {
         gw_vdpa_set_status(d->backend, 0, NULL);
         gw_vdpa_svq_abort(d);
-        unmap_memory(d);
+        if (d->cfg->iommu) {
+            gw_vdpa_iommu_detach(d);
+            gw_vdpa_iommu_forget(d);
+        } else {
+            unmap_memory(d);
+        }
         gw_vdpa_backend_unref(d->backend);
     }
     gw_fd_cleanup(&d->config_call_fd);
@@ -607,6 +613,9 @@ gw_vdpa_device_free(GwVdpaDevice *d)
 bool
 gw_vdpa_device_remap_memory(GwVdpaDevice *d, bool writable, GError **errp)
 {
+    if (d->cfg->iommu) {
+        return gw_vdpa_iommu_remap(d, errp);
+    }
     unmap_memory(d);
     if (!map_memory_perm(d, writable ? VHOST_ACCESS_RW : VHOST_ACCESS_RO,
                          errp)) {

@@ -690,6 +690,16 @@ gw_vdpa_device_svq_start(GwVdpaDevice *d, GError **errp)
     bool was_suspended = d->suspended;
     GwVdpaSvq *s;
 
+    /* The relay reads rings and buffers as guest-physical addresses; an
+     * iommu=on device's are IOVAs (and a virtio-iommu blocks migration
+     * anyway). */
+    if (d->cfg->iommu) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "shadow virtqueues: vdpa %s has iommu=on, whose rings "
+                    "are at guest IOVAs the relay cannot follow yet",
+                    d->cfg->id);
+        return false;
+    }
     if (!check_startable(d, errp) ||
         (!was_suspended && !gw_vdpa_device_backend_suspend(d, errp))) {
         return false;

@@ -41,6 +41,7 @@ struct GwQVirtio {
     uint64_t ram_size;
     /* gw_qvirtio_start(): several queues, rings and data per slot */
     uint64_t offered, features, area;
+    uint64_t dma_off; /* what the device is told: ring gpa + this */
     GwQVq vqs[GW_QVIRTIO_MAX_QUEUES];
 };
 
@@ -542,15 +543,16 @@ gw_qvirtio_blk_submit(GwQVirtio *vd, GwQVirtioBlkReq *reqs, unsigned n,
 #define AREA_LEN  0x20000
 
 /* Every BAR a virtio capability uses, placed when nobody did. */
-GwQVirtio *
-gw_qvirtio_start(GwQt *qt, unsigned slot, uint64_t want, GError **errp)
+static GwQVirtio *
+start(GwQt *qt, unsigned segment, unsigned slot, uint64_t want, GError **errp)
 {
     g_autoptr(GwQVirtio) vd = g_new0(GwQVirtio, 1);
 
+    g_assert(slot < 32 && segment < 16);
     vd->qt = qt;
-    vd->bdf = GW_QT_BDF(0, slot, 0);
+    vd->bdf = GW_QT_SBDF(segment, 0, slot, 0);
     vd->vector = VIRTIO_MSI_NO_VECTOR;
-    vd->area = RING_AREA(slot);
+    vd->area = RING_AREA(slot + 32 * segment);
     place_cap_bars(vd, slot);
     if (!find_caps(vd, errp)) {
         return NULL;
@@ -563,6 +565,25 @@ gw_qvirtio_start(GwQt *qt, unsigned slot, uint64_t want, GError **errp)
         return NULL;
     }
     return g_steal_pointer(&vd);
+}
+
+GwQVirtio *
+gw_qvirtio_start(GwQt *qt, unsigned slot, uint64_t want, GError **errp)
+{
+    return start(qt, 0, slot, want, errp);
+}
+
+GwQVirtio *
+gw_qvirtio_start_on_segment(GwQt *qt, unsigned segment, unsigned slot,
+                            uint64_t want, GError **errp)
+{
+    return start(qt, segment, slot, want, errp);
+}
+
+void
+gw_qvirtio_set_dma_offset(GwQVirtio *vd, uint64_t off)
+{
+    vd->dma_off = off;
 }
 
 GwQVirtio *
@@ -604,12 +625,15 @@ gw_qvirtio_num_queues(GwQVirtio *vd)
 static void
 vq_write_addrs(GwQVirtio *vd, const GwQVq *vq)
 {
-    gw_qt_writel(vd->qt, COMMON(queue_desc_lo), (uint32_t)vq->desc);
-    gw_qt_writel(vd->qt, COMMON(queue_desc_hi), (uint32_t)(vq->desc >> 32));
-    gw_qt_writel(vd->qt, COMMON(queue_avail_lo), (uint32_t)vq->avail);
-    gw_qt_writel(vd->qt, COMMON(queue_avail_hi), (uint32_t)(vq->avail >> 32));
-    gw_qt_writel(vd->qt, COMMON(queue_used_lo), (uint32_t)vq->used);
-    gw_qt_writel(vd->qt, COMMON(queue_used_hi), (uint32_t)(vq->used >> 32));
+    uint64_t desc = vq->desc + vd->dma_off, avail = vq->avail + vd->dma_off,
+             used = vq->used + vd->dma_off;
+
+    gw_qt_writel(vd->qt, COMMON(queue_desc_lo), (uint32_t)desc);
+    gw_qt_writel(vd->qt, COMMON(queue_desc_hi), (uint32_t)(desc >> 32));
+    gw_qt_writel(vd->qt, COMMON(queue_avail_lo), (uint32_t)avail);
+    gw_qt_writel(vd->qt, COMMON(queue_avail_hi), (uint32_t)(avail >> 32));
+    gw_qt_writel(vd->qt, COMMON(queue_used_lo), (uint32_t)used);
+    gw_qt_writel(vd->qt, COMMON(queue_used_hi), (uint32_t)(used >> 32));
 }
 
 bool

@@ -129,6 +129,14 @@ typedef struct {
 
 GwQVirtio *gw_qvirtio_start(GwQt *qt, unsigned slot, uint64_t want,
                             GError **errp);
+/* The same for slot `slot` of PCI segment `segment`. */
+GwQVirtio *gw_qvirtio_start_on_segment(GwQt *qt, unsigned segment,
+                                       unsigned slot, uint64_t want,
+                                       GError **errp);
+/* Behind an IOMMU: the ring addresses the device is told (at the next
+ * gw_qvirtio_setup_vq) are their guest-physical ones + `off`, the IOVAs
+ * the test maps them at.  Buffers' addresses are the caller's anyway. */
+void gw_qvirtio_set_dma_offset(GwQVirtio *vd, uint64_t off);
 /* start, queues 0..nqueues-1, DRIVER_OK. */
 GwQVirtio *gw_qvirtio_init_queues(GwQt *qt, unsigned slot, uint64_t want,
                                   unsigned nqueues, GError **errp);

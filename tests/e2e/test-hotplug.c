@@ -698,7 +698,16 @@ static const BadCase bad[] = {
      "{\"path\":\"@FREE@\",\"num_queues\":0}", "GenericError",
      "x-godwit-vdpa-add: num_queues must be 1..256"},
     {"ch-iommu", "x-godwit-vdpa-add", "{\"path\":\"@FREE@\",\"iommu\":true}",
-     "GenericError", "x-godwit-vdpa-add: iommu=on needs a virtual IOMMU"},
+     "GenericError",
+     "x-godwit-vdpa-add: iommu=on can be hot-plugged only on a segment "
+     "behind the IOMMU, which pci_segment 0 is not (list it in --platform "
+     "iommu_segments)"},
+    {"iommu-platform-off-iommu-segment", "device_add",
+     "{\"driver\":\"vhost-vdpa-device-pci\",\"vhostdev\":\"@FREE@\","
+     "\"id\":\"x\",\"iommu_platform\":true}",
+     "GenericError",
+     "vhost-vdpa-device-pci: iommu=on can be hot-plugged only on a segment "
+     "behind the IOMMU"},
     {"ch-segment", "x-godwit-vdpa-add",
      "{\"path\":\"@FREE@\",\"pci_segment\":1}", "GenericError",
      "x-godwit-vdpa-add: pci_segment 1 does not exist"},

@@ -37,6 +37,7 @@ typedef struct {
     unsigned kick_via_cfg; /* the PCI_CFG capability's offset, or 0 */
     const char *sim_name;  /* NULL: d0 */
     bool no_suspend;       /* a device without SUSPEND/RESUME */
+    uint32_t features_hi;  /* driver features 32..63 (0: VERSION_1) */
 } Fx;
 
 static void
@@ -189,7 +190,7 @@ driver_setup(Fx *f, uint16_t qsize)
     mmio_write(f, c + 0x14, 1, 0);
     mmio_write(f, c + 0x14, 1, 1 | 2);
     mmio_write(f, c + 0x08, 4, 1);
-    mmio_write(f, c + 0x0c, 4, 1); /* VERSION_1 only */
+    mmio_write(f, c + 0x0c, 4, f->features_hi ? f->features_hi : 1);
     mmio_write(f, c + 0x08, 4, 0);
     mmio_write(f, c + 0x0c, 4, 0);
     mmio_write(f, c + 0x14, 1, 1 | 2 | 8);
@@ -482,14 +483,66 @@ test_net_without_cvq_hides_ctrl_features(void)
     fx_free(&f);
 }
 
-static void
-test_rejects_iommu_on(void)
+/* FEATURES_OK as the driver asks for it: whether the device took it. */
+static bool
+features_ok(Fx *f, uint32_t hi)
 {
-    Fx f = {0};
-    g_autoptr(GError) err = NULL;
+    mmio_write(f, f->bar0 + 0x14, 1, 0);
+    mmio_write(f, f->bar0 + 0x14, 1, 1 | 2);
+    mmio_write(f, f->bar0 + 0x08, 4, 1);
+    mmio_write(f, f->bar0 + 0x0c, 4, hi);
+    mmio_write(f, f->bar0 + 0x14, 1, 1 | 2 | 8);
+    return mmio_read(f, f->bar0 + 0x14, 1) & 8;
+}
 
-    g_assert_null(fx_device(&f, "vdpasim_blk", ",iommu=on", &err));
-    g_assert_nonnull(strstr(err->message, "iommu=on needs a virtual IOMMU"));
+/*
+ * iommu=on without an IOMMU in front (none attached): the device is
+ * made, its driver must accept ACCESS_PLATFORM (bit 33), and nothing of
+ * guest RAM is in its IOTLB: the first request fails inside the device,
+ * which asks for a reset, and the request's status byte stays unwritten.
+ */
+static void
+test_iommu_on_maps_nothing(void)
+{
+    Fx f = {.features_hi = 1 | 2};
+    g_autoptr(GError) err = NULL;
+    uint64_t hdr_iova, st_iova;
+    struct virtio_blk_outhdr *hdr;
+    uint8_t *st;
+    bool timed_out = false;
+    guint timer;
+    uint16_t head;
+
+    g_assert_nonnull(
+        fx_device(&f, "vdpasim_blk,capacity=1M", ",iommu=on", &err));
+    g_assert_no_error(err);
+    g_assert_cmpuint(gw_vdpa_device_endpoint(f.dev), ==, UINT32_MAX);
+    g_assert_false(features_ok(&f, 1));    /* VERSION_1 alone: refused */
+    g_assert_true(features_ok(&f, 1 | 2)); /* with ACCESS_PLATFORM */
+    driver_start(&f, 32);
+    mmio_write(&f, f.bar0 + 0x10, 2, 0); /* config changes on vector 0 */
+    hdr = gw_test_mem_alloc(f.tm, sizeof(*hdr), 16, &hdr_iova);
+    st = gw_test_mem_alloc(f.tm, 1, 1, &st_iova);
+    hdr->type = VIRTIO_BLK_T_GET_ID;
+    *st = 0xa5;
+    g_assert_true(gw_test_vring_add(
+        f.vr,
+        (GwTestBuf[]){{hdr_iova, sizeof(*hdr), false}, {st_iova, 1, true}}, 2,
+        &head));
+    /* The simulator finds the ring unmapped, then the model hears it. */
+    g_test_expect_message("godwit-vdpa", G_LOG_LEVEL_MESSAGE,
+                          "*unmapped ring*");
+    g_test_expect_message("godwit-vdpa", G_LOG_LEVEL_WARNING,
+                          "*needs a reset*");
+    mmio_write(&f, f.bar0 + 0x3000, 2, 0);
+    timer = g_timeout_add(5000, stop_waiting, &timed_out);
+    while (!timed_out && !(mmio_read(&f, f.bar0 + 0x14, 1) & 0x40)) {
+        g_main_context_iteration(NULL, TRUE);
+    }
+    g_test_assert_expected_messages();
+    g_assert_false(timed_out);
+    g_source_remove(timer);
+    g_assert_cmphex(*st, ==, 0xa5);
     fx_free(&f);
 }
 
@@ -997,7 +1050,8 @@ main(int argc, char **argv)
                     test_rejects_too_many_queues);
     g_test_add_func("/vdpa/device/net-without-cvq-hides-ctrl-features",
                     test_net_without_cvq_hides_ctrl_features);
-    g_test_add_func("/vdpa/device/rejects-iommu-on", test_rejects_iommu_on);
+    g_test_add_func("/vdpa/device/iommu-on/maps-nothing-needs-access-platform",
+                    test_iommu_on_maps_nothing);
     g_test_add_func("/vdpa/device/suspend-holds-requests-until-resume",
                     test_suspend_holds_requests);
     g_test_add_func("/vdpa/device/started-while-vm-paused-stays-suspended",

@@ -1,0 +1,134 @@
+/*
+ * virtio-iommu-priv: the IOMMU's state, shared by virtio-iommu.c (the
+ * virtio-pci function, the request queue's ring), virtio-iommu-req.c
+ * (the requests) and virtio-iommu-space.c (domains, endpoints and what
+ * their ops are told).  Threads: include/godwit/virtio-iommu.h; every
+ * field is guarded by the VM's device lock.
+ */
+#pragma once
+
+#include <linux/virtio_iommu.h>
+#include <godwit/virtio-iommu.h>
+
+#define IOMMU_QUEUE_MAX  256
+#define IOMMU_PROBE_SIZE 512
+#define IOMMU_GRANULE    4096ull
+/* Mappings one domain may hold: past it MAP answers NOMEM. */
+#define IOMMU_MAX_MAPPINGS (64u * 1024)
+/* The MSI doorbell PROBE reports (x86: the LAPIC's MSI window). */
+#define IOMMU_MSI_START 0xfee00000ull
+#define IOMMU_MSI_END   0xfeefffffull
+#define IOMMU_IOVA_TOP  ((1ull << 48) - 1)
+
+#define IOMMU_FEATURES                                                         \
+    ((1ull << VIRTIO_IOMMU_F_INPUT_RANGE) |                                    \
+     (1ull << VIRTIO_IOMMU_F_DOMAIN_RANGE) |                                   \
+     (1ull << VIRTIO_IOMMU_F_MAP_UNMAP) | (1ull << VIRTIO_IOMMU_F_PROBE) |     \
+     (1ull << VIRTIO_IOMMU_F_BYPASS_CONFIG))
+
+/* One mapping (or one identity range): IOVAs start..end inclusive. */
+typedef struct {
+    uint64_t start, end;
+    uint64_t gpa;
+    unsigned flags; /* GW_IOMMU_MAP_F_* */
+} IommuMap;
+
+typedef struct IommuDomain IommuDomain;
+
+typedef struct {
+    uint32_t id;
+    const GwIommuEndpointOps *ops;
+    void *opaque;
+    IommuDomain *domain; /* NULL: in no domain */
+} IommuEndpoint;
+
+struct IommuDomain {
+    uint32_t id;
+    bool bypass;    /* attached with VIRTIO_IOMMU_ATTACH_F_BYPASS */
+    GArray *maps;   /* IommuMap, sorted by start, disjoint */
+    GPtrArray *eps; /* IommuEndpoint *, owned by the endpoint tree */
+};
+
+struct GwVirtioIommu {
+    GwGuestMemory *mem;
+    GMutex *dev_lock;
+    GwVirtioPci *vp;
+    uint8_t bypass;  /* config.bypass */
+    bool negotiated; /* DRIVER_OK started the device, features below */
+    uint64_t features;
+    GwVirtqueueSetup rq; /* the request queue, while negotiated */
+    uint16_t last_avail, last_used;
+    guint watch;      /* on rq.kick_fd, while the request queue runs */
+    GTree *endpoints; /* id -> IommuEndpoint (owned) */
+    GTree *domains;   /* id -> IommuDomain (owned) */
+};
+
+/* ---- virtio-iommu-space.c ---- */
+
+/* Whether endpoint `ep` sees guest RAM as it is (identity). */
+bool gw_iommu_bypassing(const GwVirtioIommu *s, const IommuEndpoint *ep);
+
+/* Whether an endpoint in no domain bypasses now (boot bypass). */
+bool gw_iommu_boot_bypass(const GwVirtioIommu *s);
+
+/* Appends endpoint `ep`'s address space to `out` (IommuMap). */
+void gw_iommu_space(const GwVirtioIommu *s, const IommuEndpoint *ep,
+                    GArray *out);
+
+/* Appends the identity map of guest RAM (one range per region). */
+void gw_iommu_identity(const GwVirtioIommu *s, GArray *out);
+
+/*
+ * Tells `ep`'s ops to unmap `unmaps`, then map `maps`, in one batch.
+ * False with *errp if a call fails; unless `force`, what was done is
+ * undone first (best effort), so the endpoint is as before.  `force`
+ * goes on past failures: the new state is the truth (a reset).
+ */
+bool gw_iommu_push(IommuEndpoint *ep, const GArray *unmaps, const GArray *maps,
+                   bool force, GError **errp);
+
+/* gw_iommu_push on every endpoint of `eps`, none forced; on a failure,
+ * those already changed are changed back.  False with *errp then. */
+bool gw_iommu_push_all(GPtrArray *eps, const GArray *unmaps, const GArray *maps,
+                       GError **errp);
+
+/* Endpoints in no domain (not owned: the tree owns them). */
+GPtrArray *gw_iommu_unattached(const GwVirtioIommu *s);
+
+/* The trees of GwVirtioIommu: endpoints and domains, keyed by id. */
+GTree *gw_iommu_endpoint_tree(void);
+GTree *gw_iommu_domain_tree(void);
+
+IommuEndpoint *gw_iommu_endpoint(const GwVirtioIommu *s, uint32_t id);
+IommuDomain *gw_iommu_domain(const GwVirtioIommu *s, uint32_t id);
+IommuDomain *gw_iommu_domain_new(GwVirtioIommu *s, uint32_t id, bool bypass);
+/* Removes the domain (no call into any ops: it must have no endpoint). */
+void gw_iommu_domain_destroy(GwVirtioIommu *s, IommuDomain *d);
+
+/* Index of the first mapping of `d` whose end is >= iova. */
+guint gw_iommu_find(const IommuDomain *d, uint64_t iova);
+
+/* Moves `ep` into domain `to` (NULL: none), out of its old one. */
+void gw_iommu_move(IommuEndpoint *ep, IommuDomain *to);
+
+/* Every endpoint out of its domain, domains gone, bypass 1, no driver:
+ * each endpoint's ops told at once (failures logged). */
+void gw_iommu_reset_spaces(GwVirtioIommu *s);
+
+/* ---- virtio-iommu-req.c ---- */
+
+/*
+ * Answers one request: `in` is its device-readable part (`in_len`
+ * bytes, at most sizeof `in` was copied: the caller gives all of a
+ * request of a known type), `out` receives the device-writable part
+ * (`*out_len` bytes, at most IOMMU_PROBE_SIZE + tail), `w_len` bytes
+ * being there.  Returns false when the request cannot be answered at
+ * all (no type, or no room for a status): nothing is to be written.
+ */
+bool gw_iommu_request(GwVirtioIommu *s, const uint8_t *in, uint64_t in_len,
+                      uint64_t w_len, uint8_t *out, uint32_t *out_len);
+
+/* The most a request's device-readable part has (PROBE's). */
+#define IOMMU_REQ_IN_MAX sizeof(struct virtio_iommu_req_probe)
+#define IOMMU_REQ_OUT_MAX                                                      \
+    (IOMMU_PROBE_SIZE + sizeof(struct virtio_iommu_req_tail))

@@ -1,0 +1,554 @@
+/*
+ * iommu=on end to end under --qtest, the test playing the guest: it
+ * reads the ACPI VIOT from guest RAM and finds the disk's endpoint,
+ * drives the virtio-iommu (slot 31 of segment 0) as a driver does —
+ * ATTACH the disk to a domain, MAP its rings and buffers at IOVAs that
+ * are not their guest-physical addresses — and runs blk writes and reads
+ * through those IOVAs, checking the data in the simulator's backing
+ * file.  An UNMAPped buffer makes the next request fail inside the
+ * device (NEEDS_RESET) with memory untouched and the VM running.  Also:
+ * the disk on segment 1 behind an iommu segment, hot-plugged there,
+ * bad requests (MAP outside RAM, a missing segment's endpoint, a bad
+ * length), iommu=on hotplug off an iommu segment, and the migration
+ * blocker.
+ */
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/virtio_blk.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_iommu.h>
+#include <glib/gstdio.h>
+#include <godwit/util.h>
+#include "qtest-vm.h"
+#include "qvirtio.h"
+
+#define T           GW_TEST_VM_WAIT_MS
+#define IOMMU_SLOT  31
+#define DISK_SLOT   1
+#define OFF         0x100000000ull /* IOVA = guest-physical + 4 GiB */
+#define PAGE        4096ull
+#define RAM_SIZE    (64ull << 20)
+#define DISK_SECTOR 16
+#define WANT_DISK                                                              \
+    (1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_F_ACCESS_PLATFORM)
+#define WANT_IOMMU                                                             \
+    (1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_IOMMU_F_MAP_UNMAP |           \
+     1ull << VIRTIO_IOMMU_F_INPUT_RANGE)
+
+static char *disk_dir, *disk, *sim_arg;
+
+/* ---- the guest's view: VIOT ---- */
+
+typedef struct {
+    uint16_t iommu_bdf;
+    unsigned n_ranges;
+    struct {
+        uint32_t endpoint;
+        uint16_t seg, first, last;
+    } r[8];
+} Viot;
+
+static bool
+find_viot(GwQt *qt, Viot *v)
+{
+    uint32_t rsdt = gw_qt_readl(qt, 0xE0000 + 16),
+             len = gw_qt_readl(qt, rsdt + 4);
+
+    memset(v, 0, sizeof(*v));
+    for (uint32_t i = 36; i + 4 <= len; i += 4) {
+        uint32_t t = gw_qt_readl(qt, rsdt + i);
+        uint8_t node[24];
+        uint16_t count, at;
+
+        if (gw_qt_readl(qt, t) != 0x544f4956u) { /* "VIOT" */
+            continue;
+        }
+        count = gw_qt_readw(qt, t + 36);
+        at = gw_qt_readw(qt, t + 38);
+        for (unsigned n = 0; n < count; n++) {
+            gw_qt_memread(qt, t + at, node, 4);
+            gw_qt_memread(qt, t + at, node, MIN(node[2], sizeof(node)));
+            if (node[0] == 3) { /* virtio-pci IOMMU */
+                memcpy(&v->iommu_bdf, node + 6, 2);
+            } else if (node[0] == 1 && v->n_ranges < 8) {
+                memcpy(&v->r[v->n_ranges].endpoint, node + 4, 4);
+                memcpy(&v->r[v->n_ranges].seg, node + 8, 2);
+                memcpy(&v->r[v->n_ranges].first, node + 12, 2);
+                memcpy(&v->r[v->n_ranges].last, node + 14, 2);
+                v->n_ranges++;
+            }
+            at += node[2];
+        }
+        return true;
+    }
+    return false;
+}
+
+/* The endpoint id VIOT gives (segment, bdf), as Linux's viot.c derives
+ * it; UINT32_MAX if no range covers it. */
+static uint32_t
+viot_endpoint(const Viot *v, uint16_t seg, uint16_t bdf)
+{
+    for (unsigned i = 0; i < v->n_ranges; i++) {
+        if (v->r[i].seg == seg && bdf >= v->r[i].first && bdf <= v->r[i].last) {
+            return v->r[i].endpoint + (bdf - v->r[i].first);
+        }
+    }
+    return UINT32_MAX;
+}
+
+/* ---- the virtio-iommu driver ---- */
+
+typedef struct {
+    GwQt *qt;
+    GwQVirtio *vd;
+    uint64_t buf; /* request buffer, guest-physical */
+} Iommu;
+
+static void
+iommu_init(Iommu *io, GwQt *qt)
+{
+    g_autoptr(GError) err = NULL;
+    size_t len;
+
+    io->qt = qt;
+    io->vd = gw_qvirtio_start(qt, IOMMU_SLOT, WANT_IOMMU, &err);
+    g_assert_no_error(err);
+    g_assert_true(gw_qvirtio_setup_vq(io->vd, 0, &err));
+    g_assert_true(gw_qvirtio_setup_vq(io->vd, 1, &err));
+    g_assert_no_error(err);
+    gw_qvirtio_driver_ok(io->vd);
+    io->buf = gw_qvirtio_data_area(io->vd, &len);
+}
+
+/* One request of `in_len` driver bytes and `out_len` device bytes; its
+ * status (the last bytes the device wrote), or -1 if none came back. */
+static int
+iommu_request(Iommu *io, const void *req, uint32_t in_len, uint32_t out_len)
+{
+    GwQVirtioBuf b[2] = {{io->buf, in_len, false},
+                         {io->buf + 0x800, out_len, true}};
+    uint32_t id, used;
+
+    gw_qt_memwrite(io->qt, io->buf, req, in_len);
+    gw_qt_memset(io->qt, io->buf + 0x800, 0xee, out_len);
+    gw_qvirtio_vq_add(io->vd, 0, b, 2);
+    gw_qvirtio_vq_kick(io->vd, 0);
+    if (!gw_qvirtio_vq_wait(io->vd, 0, T, &id, &used) || used < 4) {
+        return -1;
+    }
+    return gw_qt_readb(io->qt, io->buf + 0x800 + used - 4);
+}
+
+#define REQ(io, r)                                                             \
+    iommu_request((io), &(r), sizeof(r) - sizeof((r).tail), sizeof((r).tail))
+
+static int
+iommu_attach(Iommu *io, uint32_t domain, uint32_t ep)
+{
+    struct virtio_iommu_req_attach r = {
+        .head.type = VIRTIO_IOMMU_T_ATTACH, .domain = domain, .endpoint = ep};
+    return REQ(io, r);
+}
+
+static int
+iommu_map(Iommu *io, uint32_t domain, uint64_t iova, uint64_t gpa, uint64_t len)
+{
+    struct virtio_iommu_req_map r = {.head.type = VIRTIO_IOMMU_T_MAP,
+                                     .domain = domain,
+                                     .virt_start = iova,
+                                     .virt_end = iova + len - 1,
+                                     .phys_start = gpa,
+                                     .flags = VIRTIO_IOMMU_MAP_F_READ |
+                                              VIRTIO_IOMMU_MAP_F_WRITE};
+    return REQ(io, r);
+}
+
+static int
+iommu_unmap(Iommu *io, uint32_t domain, uint64_t iova, uint64_t len)
+{
+    struct virtio_iommu_req_unmap r = {.head.type = VIRTIO_IOMMU_T_UNMAP,
+                                       .domain = domain,
+                                       .virt_start = iova,
+                                       .virt_end = iova + len - 1};
+    return REQ(io, r);
+}
+
+/* ---- the disk, behind it ---- */
+
+typedef struct {
+    GwQVirtio *vd;
+    uint64_t area; /* data area: page 0 header + status, pages 1.. data */
+} Disk;
+
+/* The disk's driver with its rings at IOVA = gpa + OFF: domain 1 gets
+ * the ring pages and the first 4 data pages, one mapping each. */
+static void
+disk_init(Disk *dk, Iommu *io, unsigned seg, unsigned slot, uint32_t ep)
+{
+    g_autoptr(GError) err = NULL;
+    uint64_t desc, avail, used;
+    size_t len;
+
+    dk->vd = gw_qvirtio_start_on_segment(io->qt, seg, slot, WANT_DISK, &err);
+    g_assert_no_error(err);
+    g_assert_cmphex(gw_qvirtio_features(dk->vd), ==, WANT_DISK);
+    gw_qvirtio_set_dma_offset(dk->vd, OFF);
+    g_assert_true(gw_qvirtio_setup_vq(dk->vd, 0, &err));
+    gw_qvirtio_vq_rings(dk->vd, 0, &desc, &avail, &used);
+    dk->area = gw_qvirtio_data_area(dk->vd, &len);
+    g_assert_cmpint(iommu_attach(io, 1, ep), ==, VIRTIO_IOMMU_S_OK);
+    g_assert_cmpint(iommu_map(io, 1, desc + OFF, desc, PAGE), ==,
+                    VIRTIO_IOMMU_S_OK);
+    for (unsigned p = 0; p < 4; p++) {
+        uint64_t gpa = dk->area + p * PAGE;
+        g_assert_cmpint(iommu_map(io, 1, gpa + OFF, gpa, PAGE), ==,
+                        VIRTIO_IOMMU_S_OK);
+    }
+    gw_qvirtio_driver_ok(dk->vd);
+}
+
+/* A blk request on data page `page` through its IOVA; the status byte
+ * (0xff: the device never wrote it), or -1 if nothing was used. */
+static int
+disk_request(Disk *dk, GwQt *qt, uint32_t type, unsigned page, int wait_ms)
+{
+    struct virtio_blk_outhdr hdr = {.type = type, .sector = DISK_SECTOR};
+    uint64_t data = dk->area + page * PAGE;
+    GwQVirtioBuf b[3] = {{dk->area + OFF, sizeof(hdr), false},
+                         {data + OFF, PAGE, type == VIRTIO_BLK_T_IN},
+                         {dk->area + 0x100 + OFF, 1, true}};
+    uint32_t id, used;
+
+    gw_qt_memwrite(qt, dk->area, &hdr, sizeof(hdr));
+    gw_qt_writeb(qt, dk->area + 0x100, 0xff);
+    gw_qvirtio_vq_add(dk->vd, 0, b, 3);
+    gw_qvirtio_vq_kick(dk->vd, 0);
+    if (!gw_qvirtio_vq_wait(dk->vd, 0, wait_ms, &id, &used)) {
+        return -1;
+    }
+    return gw_qt_readb(qt, dk->area + 0x100);
+}
+
+static void
+fill(uint8_t *buf, size_t len, uint8_t seed)
+{
+    for (size_t i = 0; i < len; i++) {
+        buf[i] = (uint8_t)(i * 7 + seed);
+    }
+}
+
+/* Writes page 1, reads it back into page 2, checks both and the disk. */
+static void
+disk_io(Disk *dk, GwQt *qt, uint8_t seed)
+{
+    uint8_t out[PAGE], in[PAGE], file[PAGE];
+    int fd;
+
+    fill(out, sizeof(out), seed);
+    gw_qt_memwrite(qt, dk->area + PAGE, out, sizeof(out));
+    g_assert_cmpint(disk_request(dk, qt, VIRTIO_BLK_T_OUT, 1, T), ==,
+                    VIRTIO_BLK_S_OK);
+    gw_qt_memset(qt, dk->area + 2 * PAGE, 0, PAGE);
+    g_assert_cmpint(disk_request(dk, qt, VIRTIO_BLK_T_IN, 2, T), ==,
+                    VIRTIO_BLK_S_OK);
+    gw_qt_memread(qt, dk->area + 2 * PAGE, in, sizeof(in));
+    g_assert_cmpmem(in, sizeof(in), out, sizeof(out));
+    fd = open(disk, O_RDONLY);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(pread(fd, file, sizeof(file), DISK_SECTOR * 512), ==,
+                    sizeof(file));
+    close(fd);
+    g_assert_cmpmem(file, sizeof(file), out, sizeof(out));
+}
+
+static void
+must_run(GwTestVm *vm)
+{
+    g_autoptr(json_object) r = gw_test_vm_qmp_ok(vm, "query-status", NULL);
+    g_assert_cmpstr(json_object_get_string(json_object_object_get(r, "status")),
+                    ==, "running");
+}
+
+/* x-godwit-query-iommu: endpoint `ep` in domain 1, which maps `n`. */
+static void
+assert_query(GwTestVm *vm, uint32_t ep, size_t n)
+{
+    g_autoptr(json_object) q =
+        gw_test_vm_qmp_ok(vm, "x-godwit-query-iommu", NULL);
+    json_object *eps = json_object_object_get(q, "endpoints");
+    json_object *doms = json_object_object_get(q, "domains");
+    bool found = false;
+
+    for (size_t i = 0; i < json_object_array_length(eps); i++) {
+        json_object *e = json_object_array_get_idx(eps, i);
+        if (json_object_get_int64(json_object_object_get(e, "id")) == ep) {
+            g_assert_cmpint(
+                json_object_get_int(json_object_object_get(e, "domain")), ==,
+                1);
+            found = true;
+        }
+    }
+    g_assert_true(found);
+    g_assert_cmpuint(json_object_array_length(doms), ==, 1);
+    g_assert_cmpuint(json_object_array_length(json_object_object_get(
+                         json_object_array_get_idx(doms, 0), "mappings")),
+                     ==, n);
+}
+
+static const char *const boot_args[] = {
+    "--vdpa",
+    "path=@DIR@/vdpa/d0,num_queues=1,id=disk0,iommu=on",
+    NULL,
+};
+
+static void
+start(GwTestVm *vm, const char *const *args)
+{
+    const char *argv[16];
+    unsigned n = 0;
+
+    for (; args[n]; n++) {
+        argv[n] = args[n];
+    }
+    argv[n++] = sim_arg;
+    argv[n] = NULL;
+    g_unlink(disk);
+    gw_test_vm_start(vm, argv);
+}
+
+/*
+ * The spec's `--vdpa path=…,num_queues=1,iommu=on`: VIOT names the disk
+ * (00:01.0, endpoint 8) behind the IOMMU at 00:1f.0; blk I/O through
+ * IOVAs ≠ GPAs lands in the backing file; after UNMAP of a buffer a
+ * request to it fails inside the device, which asks for a reset, with
+ * the buffer and the status byte untouched and the VM running.
+ */
+static void
+test_boot_blk_through_iovas(void)
+{
+    GwTestVm vm = {0};
+    Iommu io = {0};
+    Disk dk = {0};
+    uint8_t canary[PAGE], after[PAGE];
+    Viot v;
+    uint32_t ep;
+    gint64 until;
+
+    start(&vm, boot_args);
+    g_assert_true(find_viot(vm.qt, &v));
+    g_assert_cmphex(v.iommu_bdf, ==, IOMMU_SLOT << 3);
+    g_assert_cmpuint(v.n_ranges, ==, 1);
+    ep = viot_endpoint(&v, 0, DISK_SLOT << 3);
+    g_assert_cmphex(ep, ==, DISK_SLOT << 3);
+    g_assert_cmphex(gw_qt_pci_read(vm.qt, GW_QT_BDF(0, IOMMU_SLOT, 0), 0, 4),
+                    ==, 0x10571af4u);
+    iommu_init(&io, vm.qt);
+    disk_init(&dk, &io, 0, DISK_SLOT, ep);
+    disk_io(&dk, vm.qt, 3);
+    assert_query(&vm, ep, 5);
+    /* Page 3 unmapped: a read into it cannot land anywhere. */
+    g_assert_cmpint(iommu_unmap(&io, 1, dk.area + 3 * PAGE + OFF, PAGE), ==,
+                    VIRTIO_IOMMU_S_OK);
+    assert_query(&vm, ep, 4);
+    fill(canary, sizeof(canary), 0x5a);
+    gw_qt_memwrite(vm.qt, dk.area + 3 * PAGE, canary, sizeof(canary));
+    g_assert_cmpint(disk_request(&dk, vm.qt, VIRTIO_BLK_T_IN, 3, 1000), !=,
+                    VIRTIO_BLK_S_OK);
+    until = g_get_monotonic_time() + T * 1000;
+    while (!(gw_qvirtio_status(dk.vd) & VIRTIO_CONFIG_S_NEEDS_RESET) &&
+           g_get_monotonic_time() < until) {
+        g_usleep(1000);
+    }
+    g_assert_cmphex(gw_qvirtio_status(dk.vd) & VIRTIO_CONFIG_S_NEEDS_RESET, ==,
+                    VIRTIO_CONFIG_S_NEEDS_RESET);
+    gw_qt_memread(vm.qt, dk.area + 3 * PAGE, after, sizeof(after));
+    g_assert_cmpmem(after, sizeof(after), canary, sizeof(canary));
+    g_assert_cmphex(gw_qt_readb(vm.qt, dk.area + 0x100), ==, 0xff);
+    must_run(&vm);
+    gw_qvirtio_free(dk.vd);
+    gw_qvirtio_free(io.vd);
+    gw_test_vm_stop(&vm);
+}
+
+/* Requests the IOMMU must refuse, each with its status, the VM going on
+ * and the disk's domain unchanged. */
+static void
+test_bad_requests(void)
+{
+    struct virtio_iommu_req_map short_map = {.head.type = VIRTIO_IOMMU_T_MAP,
+                                             .domain = 1};
+    GwTestVm vm = {0};
+    Iommu io = {0};
+    Disk dk = {0};
+
+    start(&vm, boot_args);
+    iommu_init(&io, vm.qt);
+    disk_init(&dk, &io, 0, DISK_SLOT, DISK_SLOT << 3);
+    /* MAP of guest-physical memory past the end of RAM */
+    g_assert_cmpint(iommu_map(&io, 1, 0x200000000ull, RAM_SIZE, PAGE), ==,
+                    VIRTIO_IOMMU_S_INVAL);
+    /* an endpoint on a segment that does not exist */
+    g_assert_cmpint(iommu_attach(&io, 2, 5u << 16 | DISK_SLOT << 3), ==,
+                    VIRTIO_IOMMU_S_NOENT);
+    /* a MAP 8 bytes short */
+    g_assert_cmpint(
+        iommu_request(&io, &short_map,
+                      sizeof(short_map) - sizeof(short_map.tail) - 8,
+                      sizeof(short_map.tail)),
+        ==, VIRTIO_IOMMU_S_INVAL);
+    assert_query(&vm, DISK_SLOT << 3, 5);
+    disk_io(&dk, vm.qt, 9);
+    must_run(&vm);
+    gw_qvirtio_free(dk.vd);
+    gw_qvirtio_free(io.vd);
+    gw_test_vm_stop(&vm);
+}
+
+static const char *const seg_args[] = {
+    "--platform",
+    "num_pci_segments=2,iommu_segments=[1]",
+    "--vdpa",
+    "path=@DIR@/vdpa/d0,num_queues=1,id=disk0,pci_segment=1,iommu=on",
+    NULL,
+};
+
+/* Segment 1 behind the IOMMU: VIOT covers all of it, the disk is
+ * endpoint 0x10008, and its I/O goes through the IOMMU. */
+static void
+test_segment_1(void)
+{
+    GwTestVm vm = {0};
+    Iommu io = {0};
+    Disk dk = {0};
+    Viot v;
+    uint32_t ep;
+
+    start(&vm, seg_args);
+    g_assert_true(find_viot(vm.qt, &v));
+    g_assert_cmpuint(v.n_ranges, ==, 1);
+    g_assert_cmpuint(v.r[0].first, ==, 0);
+    g_assert_cmphex(v.r[0].last, ==, 0xffff);
+    ep = viot_endpoint(&v, 1, DISK_SLOT << 3);
+    g_assert_cmphex(ep, ==, 1u << 16 | DISK_SLOT << 3);
+    g_assert_cmphex(viot_endpoint(&v, 0, DISK_SLOT << 3), ==, UINT32_MAX);
+    iommu_init(&io, vm.qt);
+    disk_init(&dk, &io, 1, DISK_SLOT, ep);
+    disk_io(&dk, vm.qt, 21);
+    assert_query(&vm, ep, 5);
+    must_run(&vm);
+    gw_qvirtio_free(dk.vd);
+    gw_qvirtio_free(io.vd);
+    gw_test_vm_stop(&vm);
+}
+
+static const char *const hot_args[] = {
+    "--platform",
+    "num_pci_segments=2,iommu_segments=[1]",
+    NULL,
+};
+
+/* The spec's hotplug example: a disk hot-added on segment 1 behind the
+ * IOMMU (which exists for the iommu segment alone); then the same I/O.
+ * iommu=on off an iommu segment, and iommu=off on one, are refused. */
+static void
+test_hotplug(void)
+{
+    GwTestVm vm = {0};
+    Iommu io = {0};
+    Disk dk = {0};
+    g_autofree char *cls = NULL, *desc = NULL, *cls2 = NULL, *desc2 = NULL;
+    g_autofree char *path = NULL, *args = NULL, *args0 = NULL, *off = NULL;
+    g_autoptr(json_object) r = NULL;
+
+    start(&vm, hot_args);
+    path = g_strdup_printf("%s/vdpa/d0", vm.dir);
+    args0 = g_strdup_printf("{\"path\": \"%s\", \"iommu\": true}", path);
+    gw_test_vm_qmp_err(&vm, "x-godwit-vdpa-add", args0, &cls, &desc);
+    g_assert_cmpstr(cls, ==, "GenericError");
+    g_assert_nonnull(strstr(desc, "--platform iommu_segments"));
+    off = g_strdup_printf("{\"path\": \"%s\", \"pci_segment\": 1}", path);
+    gw_test_vm_qmp_err(&vm, "x-godwit-vdpa-add", off, &cls2, &desc2);
+    g_assert_nonnull(strstr(desc2, "needs iommu=on"));
+    args = g_strdup_printf("{\"path\": \"%s\", \"id\": \"disk1\", "
+                           "\"pci_segment\": 1, \"iommu\": true}",
+                           path);
+    r = gw_test_vm_qmp_ok(&vm, "x-godwit-vdpa-add", args);
+    g_assert_cmpstr(json_object_get_string(json_object_object_get(r, "bdf")),
+                    ==, "0001:00:01.0");
+    iommu_init(&io, vm.qt);
+    disk_init(&dk, &io, 1, DISK_SLOT, 1u << 16 | DISK_SLOT << 3);
+    disk_io(&dk, vm.qt, 33);
+    must_run(&vm);
+    gw_qvirtio_free(dk.vd);
+    gw_qvirtio_free(io.vd);
+    gw_test_vm_stop(&vm);
+}
+
+/* While there is a virtio-iommu, migration is blocked, with the reason. */
+static void
+test_migration_blocked(void)
+{
+    GwTestVm vm = {0};
+    g_autofree char *cls = NULL, *desc = NULL;
+    g_autoptr(json_object) info = NULL;
+    json_object *reasons;
+
+    start(&vm, boot_args);
+    info = gw_test_vm_qmp_ok(&vm, "query-migrate", NULL);
+    reasons = json_object_object_get(info, "blocked-reasons");
+    g_assert_nonnull(reasons);
+    g_assert_nonnull(
+        strstr(json_object_get_string(json_object_array_get_idx(reasons, 0)),
+               "virtio-iommu state is not migrated yet"));
+    gw_test_vm_qmp_err(&vm, "migrate", "{\"uri\": \"unix:/nonexistent\"}", &cls,
+                       &desc);
+    g_assert_nonnull(strstr(desc, "virtio-iommu state is not migrated yet"));
+    must_run(&vm);
+    gw_test_vm_stop(&vm);
+}
+
+/* Without an IOMMU the query says there is none. */
+static void
+test_query_without_iommu(void)
+{
+    static const char *const none[] = {NULL};
+    GwTestVm vm = {0};
+    g_autofree char *cls = NULL, *desc = NULL;
+
+    start(&vm, none);
+    gw_test_vm_qmp_err(&vm, "x-godwit-query-iommu", NULL, &cls, &desc);
+    g_assert_nonnull(strstr(desc, "there is no virtio-iommu"));
+    g_assert_cmphex(gw_qt_pci_read(vm.qt, GW_QT_BDF(0, IOMMU_SLOT, 0), 0, 4),
+                    ==, 0xffffffffu);
+    gw_test_vm_stop(&vm);
+}
+
+static void
+remove_disk(void)
+{
+    g_unlink(disk);
+    g_rmdir(disk_dir);
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    disk_dir = g_dir_make_tmp("godwit-iommu-disk-XXXXXX", NULL);
+    disk = g_build_filename(disk_dir, "disk.img", NULL);
+    sim_arg = g_strdup_printf(
+        "--vdpa-sim=name=d0,mgmtdev=vdpasim_blk,capacity=1M,backing=%s", disk);
+    atexit(remove_disk);
+    g_test_add_func("/iommu/qtest/boot/blk-through-iovas-unmap-fails",
+                    test_boot_blk_through_iovas);
+    g_test_add_func("/iommu/qtest/bad-input/map-outside-ram-segment-length",
+                    test_bad_requests);
+    g_test_add_func("/iommu/qtest/segments/disk-on-iommu-segment-1",
+                    test_segment_1);
+    g_test_add_func("/iommu/qtest/hotplug/iommu-segment-only", test_hotplug);
+    g_test_add_func("/iommu/qtest/migration/blocked", test_migration_blocked);
+    g_test_add_func("/iommu/qtest/query/no-iommu", test_query_without_iommu);
+    return g_test_run();
+}
