@@ -1,6 +1,6 @@
 /* iommu-blk [dev=bb:dd.f] [sectors=N] [rounds=N] [timeout-ms=N]
- * [expect-capacity=N] [unmap-test=1] [inject-error=1]: the blk workload
- * on a virtio-blk behind the virtio-iommu the ACPI VIOT names.  The
+ * [expect-capacity=N] [unmap-test=1] [inject-error=1] [keep=1]: the blk
+ * workload on a virtio-blk behind the virtio-iommu the ACPI VIOT names.  The
  * disk's endpoint (as VIOT computes it) is attached to a domain, and only
  * the memory blk's driver hands to the device (ring, header, data
  * buffers, status; page-granular) is mapped, at IOVA = physical +
@@ -10,7 +10,10 @@
  * read into it and expects it to fail (see unmap_test); faults the
  * IOMMU reports on its event queue are printed.
  * inject-error=1 maps the read buffer's IOVAs onto another page, so the
- * blk data check must fail. */
+ * blk data check must fail.  keep=1 leaves the disk running, attached
+ * and mapped after a pass (for a host to look at, e.g. while the guest
+ * waits in wait-button); otherwise the disk is reset, its buffers
+ * unmapped, its endpoint detached and the IOMMU reset. */
 #include "iommu.h"
 
 #define MAX_SECTORS 64
@@ -286,8 +289,9 @@ void
 wl_iommu_blk(const struct args *a)
 {
     static const char *const allowed[] = {
-        "dev",        "sectors",      "expect-capacity", "timeout-ms",
-        "unmap-test", "inject-error", "rounds",          NULL};
+        "dev",        "sectors",    "expect-capacity",
+        "timeout-ms", "unmap-test", "inject-error",
+        "rounds",     "keep",       NULL};
     static struct iommu_blk b;
     struct blk_opts o;
     struct virtio_dev d = {0};
@@ -308,6 +312,10 @@ wl_iommu_blk(const struct args *a)
         o.dma_offset = b.offset;
         ok = blk_check(&d, bdf, &o) &&
              (!unmap || unmap_test(&b, &d, o.timeout_ms));
+    }
+    if (ok && !unmap && arg_u32(a, "keep", 0)) {
+        gprintf("GUEST pass iommu-blk\n");
+        return;
     }
     if (d.common && !virtio_stop(&d)) {
         gprintf("GUEST fail iommu %s reset-timeout\n", d.name);
