@@ -87,11 +87,12 @@ typedef struct {
 typedef struct {
     uint32_t device_id; /* virtio device id: 1 net, 2 blk, … */
     uint64_t features;  /* offered to the driver */
-    /* of them, what the driver must accept: FEATURES_OK fails without */
-    uint64_t required_features;
     unsigned n_queues;
     uint16_t queue_max; /* power of two */
     unsigned config_size;
+    /* Of `features`, what the driver must accept: FEATURES_OK fails
+     * without (last: positional initialisers leave it 0). */
+    uint64_t required_features;
 } GwVirtioDeviceInfo;
 
 typedef struct GwVirtioPci GwVirtioPci;

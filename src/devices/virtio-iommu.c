@@ -323,7 +323,8 @@ iommu_config_read(void *opaque, unsigned off, void *buf, unsigned len)
     }
 }
 
-/* Only `bypass` is the driver's to write (bit 0 counts). */
+/* Only `bypass` is the driver's to write (bit 0 counts), and only a
+ * driver's: with status 0 nothing could have negotiated it. */
 static void
 iommu_config_write(void *opaque, unsigned off, const void *buf, unsigned len)
 {
@@ -333,7 +334,8 @@ iommu_config_write(void *opaque, unsigned off, const void *buf, unsigned len)
     uint8_t old = s->bypass;
     bool before = gw_iommu_boot_bypass(s);
 
-    if (off > at || at - off >= len) {
+    if (off > at || at - off >= len ||
+        !(gw_virtio_pci_status(s->vp) & GW_VIRTIO_STATUS_DRIVER)) {
         return;
     }
     s->bypass = ((const uint8_t *)buf)[at - off] & 1;

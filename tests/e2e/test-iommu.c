@@ -297,6 +297,28 @@ assert_query(GwTestVm *vm, uint32_t ep, size_t n)
                      ==, n);
 }
 
+/* query-pci lists it in slot 31 of segment 0 by QEMU's name. */
+static void
+assert_listed(GwTestVm *vm)
+{
+    g_autoptr(json_object) list = gw_test_vm_qmp_ok(vm, "query-pci", NULL);
+    json_object *devs =
+        json_object_object_get(json_object_array_get_idx(list, 0), "devices");
+    bool found = false;
+
+    for (size_t i = 0; i < json_object_array_length(devs); i++) {
+        json_object *d = json_object_array_get_idx(devs, i);
+        if (json_object_get_int(json_object_object_get(d, "slot")) ==
+            IOMMU_SLOT) {
+            g_assert_cmpstr(
+                json_object_get_string(json_object_object_get(d, "qdev_id")),
+                ==, "virtio-iommu-pci");
+            found = true;
+        }
+    }
+    g_assert_true(found);
+}
+
 static const char *const boot_args[] = {
     "--vdpa",
     "path=@DIR@/vdpa/d0,num_queues=1,id=disk0,iommu=on",
@@ -344,6 +366,7 @@ test_boot_blk_through_iovas(void)
     g_assert_cmphex(ep, ==, DISK_SLOT << 3);
     g_assert_cmphex(gw_qt_pci_read(vm.qt, GW_QT_BDF(0, IOMMU_SLOT, 0), 0, 4),
                     ==, 0x10571af4u);
+    assert_listed(&vm);
     iommu_init(&io, vm.qt);
     disk_init(&dk, &io, 0, DISK_SLOT, ep);
     disk_io(&dk, vm.qt, 3);
@@ -444,10 +467,52 @@ test_segment_1(void)
 }
 
 static const char *const hot_args[] = {
-    "--platform",
-    "num_pci_segments=2,iommu_segments=[1]",
+    "--platform", "num_pci_segments=2,iommu_segments=[1]",
+    "--vdpa-sim", "name=d1,mgmtdev=vdpasim_blk,capacity=1M",
     NULL,
 };
+
+/* Whether x-godwit-query-iommu lists endpoint `ep`. */
+static bool
+has_endpoint(GwTestVm *vm, uint32_t ep)
+{
+    g_autoptr(json_object) q =
+        gw_test_vm_qmp_ok(vm, "x-godwit-query-iommu", NULL);
+    json_object *eps = json_object_object_get(q, "endpoints");
+
+    for (size_t i = 0; i < json_object_array_length(eps); i++) {
+        json_object *e = json_object_array_get_idx(eps, i);
+        if (json_object_get_int64(json_object_object_get(e, "id")) == ep) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* device_add on the iommu segment: behind the IOMMU (endpoint of its
+ * slot) unless iommu_platform=off asks otherwise, which is refused. */
+static void
+device_add_on_iommu_segment(GwTestVm *vm)
+{
+    g_autofree char *cls = NULL, *desc = NULL;
+    g_autofree char *off = g_strdup_printf(
+        "{\"driver\": \"vhost-vdpa-device-pci\", \"vhostdev\": "
+        "\"%s/vdpa/d1\", \"bus\": \"pci.1\", \"id\": \"disk2\", "
+        "\"iommu_platform\": false}",
+        vm->dir);
+    g_autofree char *on =
+        g_strdup_printf("{\"driver\": \"vhost-vdpa-device-pci\", \"vhostdev\": "
+                        "\"%s/vdpa/d1\", \"bus\": \"pci.1\", \"addr\": \"5\", "
+                        "\"id\": \"disk2\"}",
+                        vm->dir);
+    g_autoptr(json_object) r = NULL;
+
+    gw_test_vm_qmp_err(vm, "device_add", off, &cls, &desc);
+    g_assert_nonnull(strstr(desc, "needs iommu=on"));
+    g_assert_false(has_endpoint(vm, 1u << 16 | 5 << 3));
+    r = gw_test_vm_qmp_ok(vm, "device_add", on);
+    g_assert_true(has_endpoint(vm, 1u << 16 | 5 << 3));
+}
 
 /* The spec's hotplug example: a disk hot-added on segment 1 behind the
  * IOMMU (which exists for the iommu segment alone); then the same I/O.
@@ -480,6 +545,7 @@ test_hotplug(void)
     iommu_init(&io, vm.qt);
     disk_init(&dk, &io, 1, DISK_SLOT, 1u << 16 | DISK_SLOT << 3);
     disk_io(&dk, vm.qt, 33);
+    device_add_on_iommu_segment(&vm);
     must_run(&vm);
     gw_qvirtio_free(dk.vd);
     gw_qvirtio_free(io.vd);

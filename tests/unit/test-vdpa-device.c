@@ -14,6 +14,7 @@
 #include <godwit/util.h>
 #include <godwit/vdpa-device.h>
 #include <godwit/vdpa-sim.h>
+#include <godwit/vdpa-svq.h>
 #include <godwit/virtio-pci.h>
 #include "irq-recorder.h"
 #include "vring-driver.h"
@@ -543,6 +544,10 @@ test_iommu_on_maps_nothing(void)
     g_assert_false(timed_out);
     g_source_remove(timer);
     g_assert_cmphex(*st, ==, 0xa5);
+    /* Shadow virtqueues would read its IOVAs as guest-physical: refused. */
+    g_clear_error(&err);
+    g_assert_false(gw_vdpa_device_svq_start(f.dev, &err));
+    g_assert_nonnull(strstr(err->message, "has iommu=on"));
     fx_free(&f);
 }
 

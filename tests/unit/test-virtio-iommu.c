@@ -70,9 +70,11 @@ test_pci_function(void)
     g_assert_cmphex(fx_mmio_read(&f, 0x201c, 4), ==, UINT32_MAX);
     g_assert_cmpuint(fx_mmio_read(&f, 0x2020, 4), ==, 512);
     g_assert_cmpuint(fx_mmio_read(&f, CFG_BYPASS, 1), ==, 1);
-    /* Read-only fields stay. */
+    /* Read-only fields stay; bypass is only a driver's to write. */
     fx_mmio_write(&f, 0x2020, 4, 4096);
     g_assert_cmpuint(fx_mmio_read(&f, 0x2020, 4), ==, 512);
+    fx_mmio_write(&f, CFG_BYPASS, 1, 0);
+    g_assert_cmpuint(fx_mmio_read(&f, CFG_BYPASS, 1), ==, 1);
     fx_fini(&f);
 }
 
@@ -346,6 +348,14 @@ test_detach_destroys_domain(void)
                      VIRTIO_IOMMU_S_OK);
     g_assert_cmpuint(fx_detach(&f, 1, FX_EP_A), ==, VIRTIO_IOMMU_S_OK);
     fx_assert_view(&f.ep[0], NULL, 0);
+    /* Domain 0 is a domain like any other. */
+    g_assert_cmpuint(fx_attach(&f, 0, FX_EP_B, 0), ==, VIRTIO_IOMMU_S_OK);
+    g_assert_cmpuint(fx_map(&f, 0, 0x10000, 0x10fff, 0x1000, FX_RW), ==,
+                     VIRTIO_IOMMU_S_OK);
+    g_assert_cmpuint(f.ep[1].view->len, ==, 1);
+    g_assert_cmpuint(fx_detach(&f, 0, FX_EP_B), ==, VIRTIO_IOMMU_S_OK);
+    g_assert_cmpuint(fx_map(&f, 0, 0x10000, 0x10fff, 0x1000, FX_RW), ==,
+                     VIRTIO_IOMMU_S_NOENT);
     fx_fini(&f);
 }
 
