@@ -148,7 +148,11 @@ blk_check(struct virtio_dev *d, u32 bdf, const struct blk_opts *o)
     if (!virtio_check_id(bdf, BLK_MODERN, BLK_TRANSITIONAL, "blk", "blk")) {
         return false;
     }
-    if (!virtio_pci_probe(d, bdf, "blk") || !virtio_start(d, &blk_vq, "blk")) {
+    if (!virtio_pci_probe(d, bdf, "blk")) {
+        return false;
+    }
+    d->dma_offset = o->dma_offset;
+    if (!virtio_start(d, &blk_vq, "blk")) {
         return false;
     }
     u64 cap = virtio_cfg32(d, 0) | (u64)virtio_cfg32(d, 4) << 32;
@@ -180,6 +184,7 @@ blk_check(struct virtio_dev *d, u32 bdf, const struct blk_opts *o)
 bool
 blk_opts_parse(const struct args *a, struct blk_opts *o)
 {
+    o->dma_offset = 0;
     o->sectors = arg_u32(a, "sectors", 8);
     o->timeout_ms = arg_u32(a, "timeout-ms", 10000);
     o->inject = arg_u32(a, "inject-error", 0);
@@ -195,6 +200,39 @@ blk_opts_parse(const struct args *a, struct blk_opts *o)
         return false;
     }
     return true;
+}
+
+u32
+blk_dma_regions(u32 sectors, struct dma_region *r)
+{
+    r[0] = (struct dma_region){&blk_vq, sizeof(blk_vq), DMA_READ | DMA_WRITE,
+                               "ring"};
+    r[1] = (struct dma_region){&blk_hdr, sizeof(blk_hdr), DMA_READ, "hdr"};
+    r[2] = (struct dma_region){wbuf, sectors * SECTOR, DMA_READ, "wbuf"};
+    r[BLK_REGION_RBUF] =
+        (struct dma_region){rbuf, sectors * SECTOR, DMA_WRITE, "rbuf"};
+    r[4] = (struct dma_region){(const void *)&blk_status, 1, DMA_WRITE,
+                               "status"};
+    return BLK_DMA_REGIONS;
+}
+
+const volatile u8 *
+blk_post_read(struct virtio_dev *d, u64 sector, struct virtq **q_out)
+{
+    struct vbuf b[3] = {
+        {&blk_hdr, sizeof(blk_hdr), false},
+        {rbuf, SECTOR, true},
+        {(void *)&blk_status, 1, true},
+    };
+
+    blk_hdr.type = VIRTIO_BLK_T_IN;
+    blk_hdr.reserved = 0;
+    blk_hdr.sector = sector;
+    blk_status = 0xFF;
+    virtq_post(&blk_vq, 0, b, 3);
+    virtq_kick(&blk_vq);
+    *q_out = &blk_vq;
+    return &blk_status;
 }
 
 void

@@ -159,5 +159,6 @@ void wl_blk(const struct args *a);
 void wl_hotplug(const struct args *a);
 void wl_net(const struct args *a);
 void wl_wait_button(const struct args *a);
+void wl_iommu_blk(const struct args *a);
 
 #endif

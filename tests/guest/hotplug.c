@@ -1,5 +1,5 @@
 /* hotplug [rounds=N] [timeout-ms=N] [sectors=N] [inject-error=1]
- * [pcihp=0xae00] [gpe0=0xafe0] [segment=N]: QEMU's ACPI PCI hotplug
+ * [pcihp=0xae00] [gpe0=0xafe0] [segment=N] [iommu=1]: QEMU's ACPI PCI hotplug
  * interface (hw/acpi/pcihp.c, piix4 PM), used without an ACPI
  * interpreter.  With segment=N (godwit's several PCI segments) SEL is N,
  * godwit's selector of segment N's bus 0, and the device is reached
@@ -19,8 +19,11 @@
  * run the blk checks on bb:slot.0, keep the device running, wait for its
  * down bit, reset the device, report, eject, wait for the slot to read
  * as empty and report that too: the host plugs the next device only
- * after "ejected", or a descheduled vCPU might never see the slot empty. */
-#include "virtio.h"
+ * after "ejected", or a descheduled vCPU might never see the slot empty.
+ * With iommu=1 each added device is behind the virtio-iommu the VIOT
+ * names (as for iommu-blk): attached and its buffers mapped before the
+ * blk checks, unmapped and detached after its reset. */
+#include "iommu.h"
 
 #define PCIHP_UP   0x00
 #define PCIHP_DOWN 0x04
@@ -33,7 +36,25 @@ struct hp {
     u32 sel; /* the bus selector: 0, or a segment */
     u32 timeout_ms;
     u32 up; /* add events seen, not yet handled */
+    struct iommu_blk *iommu; /* iommu=1, else NULL */
 };
+
+/* The blk checks on `sbdf`, behind the IOMMU with iommu=1. */
+static bool
+check_dev(struct hp *h, struct virtio_dev *d, u32 sbdf,
+          const struct blk_opts *o)
+{
+    struct blk_opts io = *o;
+
+    memset(d, 0, sizeof(*d));
+    if (h->iommu) {
+        if (!iommu_blk_attach(h->iommu, sbdf, o->sectors, false)) {
+            return false;
+        }
+        io.dma_offset = h->iommu->offset;
+    }
+    return blk_check(d, sbdf, &io);
+}
 
 static void
 gpe_ack(const struct hp *h)
@@ -83,7 +104,7 @@ one_round(struct hp *h, u32 round, const struct blk_opts *o, bool *blk_ok)
     }
     h->up &= ~(1u << slot);
     gprintf("GUEST hotplug add slot=%u\n", slot);
-    if (!blk_check(&d, PCI_SBDF(h->sel, 0, slot, 0), o)) {
+    if (!check_dev(h, &d, PCI_SBDF(h->sel, 0, slot, 0), o)) {
         gprintf("GUEST fail hotplug round=%u slot=%u blk\n", round, slot);
         *blk_ok = false;
     }
@@ -95,6 +116,11 @@ one_round(struct hp *h, u32 round, const struct blk_opts *o, bool *blk_ok)
     if (d.common && !virtio_stop(&d)) {
         gprintf("GUEST fail hotplug round=%u slot=%u reset-timeout\n", round,
                 slot);
+    }
+    if (h->iommu && !iommu_blk_detach(h->iommu)) {
+        gprintf("GUEST fail hotplug round=%u slot=%u iommu-detach\n", round,
+                slot);
+        *blk_ok = false;
     }
     gprintf("GUEST hotplug remove slot=%u\n", slot);
     outl(h->pcihp + PCIHP_SEL, h->sel);
@@ -114,7 +140,8 @@ wl_hotplug(const struct args *a)
 {
     static const char *const allowed[] = {
         "rounds", "timeout-ms", "sectors", "inject-error",
-        "pcihp",  "gpe0",       "segment", NULL};
+        "pcihp",  "gpe0",       "segment", "iommu", NULL};
+    static struct iommu_blk iommu;
     struct blk_opts o;
     struct hp h = {0};
 
@@ -127,17 +154,26 @@ wl_hotplug(const struct args *a)
     h.timeout_ms = arg_u32(a, "timeout-ms", 30000);
     h.sel = arg_u32(a, "segment", 0) & 0xffff;
     o.timeout_ms = h.timeout_ms;
+    if (arg_u32(a, "iommu", 0)) {
+        if (!iommu_blk_open(&iommu, h.timeout_ms)) {
+            gprintf("GUEST fail hotplug iommu\n");
+            return;
+        }
+        h.iommu = &iommu;
+    }
     gpe_ack(&h);
     outl(h.pcihp + PCIHP_SEL, h.sel);
     (void)inl(h.pcihp + PCIHP_UP); /* nothing from before we were ready */
     gprintf("GUEST hotplug ready\n");
     bool blk_ok = true;
-    for (u32 r = 1; r <= rounds; r++) {
-        if (!one_round(&h, r, &o, &blk_ok)) {
-            return;
-        }
+    bool ok = true;
+    for (u32 r = 1; r <= rounds && ok; r++) {
+        ok = one_round(&h, r, &o, &blk_ok);
     }
-    if (blk_ok) {
+    if (h.iommu) {
+        iommu_stop(&h.iommu->m);
+    }
+    if (ok && blk_ok) {
         gprintf("GUEST pass hotplug\n");
     }
 }

@@ -52,6 +52,7 @@ static const struct {
     {"memtest", wl_memtest}, {"dirty", wl_dirty}, {"pci-list", wl_pci_list},
     {"poweroff", wl_poweroff}, {"smp", wl_smp}, {"blk", wl_blk},
     {"hotplug", wl_hotplug}, {"net", wl_net}, {"wait-button", wl_wait_button},
+    {"iommu-blk", wl_iommu_blk},
 };
 
 static bool

@@ -384,11 +384,12 @@ virtio_queue_setup(struct virtio_dev *d, struct virtq *q, u16 index,
     memset(q, 0, sizeof(*q));
     q->size = size;
     q->index = index;
+    q->dma_offset = d->dma_offset;
     wr16(c, CC_Q_SIZE, size);
     wr16(c, CC_Q_MSIX, NO_VECTOR);
-    wr64(c, CC_Q_DESC, (uptr)q->desc);
-    wr64(c, CC_Q_DRIVER, (uptr)&q->avail);
-    wr64(c, CC_Q_DEVICE, (uptr)&q->used);
+    wr64(c, CC_Q_DESC, (uptr)q->desc + q->dma_offset);
+    wr64(c, CC_Q_DRIVER, (uptr)&q->avail + q->dma_offset);
+    wr64(c, CC_Q_DEVICE, (uptr)&q->used + q->dma_offset);
     u32 noff = rd16(c, CC_Q_NOFF);
     q->notify = (volatile u16 *)(d->notify_base + noff * d->notify_mult);
     wr16(c, CC_Q_ENABLE, 1);
@@ -416,6 +417,12 @@ virtio_negotiate(struct virtio_dev *d, u64 (*want)(u64 offered),
     if (!(offered >> VIRTIO_F_VERSION_1 & 1)) {
         gprintf("GUEST fail %s %s no-version-1 features=0x%llx\n", wl, d->name,
                 offered);
+        wr8(c, CC_STATUS, S_FAILED);
+        return false;
+    }
+    if (d->dma_offset && !(offered >> VIRTIO_F_ACCESS_PLATFORM & 1)) {
+        gprintf("GUEST fail %s %s no-access-platform features=0x%llx\n", wl,
+                d->name, offered);
         wr8(c, CC_STATUS, S_FAILED);
         return false;
     }
@@ -462,7 +469,7 @@ virtq_post(struct virtq *q, u16 head, const struct vbuf *b, u32 n)
 {
     for (u32 i = 0; i < n; i++) {
         struct vring_desc *desc = &q->desc[(head + i) % q->size];
-        desc->addr = (uptr)b[i].addr;
+        desc->addr = (uptr)b[i].addr + q->dma_offset;
         desc->len = b[i].len;
         desc->flags = (i + 1 < n ? VRING_DESC_F_NEXT : 0) |
                       (b[i].device_writes ? VRING_DESC_F_WRITE : 0);
@@ -512,6 +519,12 @@ virtio_xfer(struct virtio_dev *d, struct virtq *q, const struct vbuf *b,
     virtq_post(q, 0, b, n);
     virtq_kick(q);
     return virtq_wait(d, q, &id, &len, timeout_ms);
+}
+
+u8
+virtio_status(struct virtio_dev *d)
+{
+    return rd8(d->common, CC_STATUS);
 }
 
 u32

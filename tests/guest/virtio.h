@@ -8,6 +8,8 @@
 #define VIRTIO_F_VERSION_1       32
 #define VIRTIO_F_ACCESS_PLATFORM 33
 
+#define VIRTIO_S_NEEDS_RESET 0x40 /* device_status: the device gave up */
+
 #define VQ_SIZE 16 /* blk: one request at a time; net: 16 RX buffers */
 
 struct vring_desc {
@@ -44,6 +46,7 @@ struct virtq {
     u16 index; /* the queue's number on its device */
     u16 last_used;
     volatile u16 *notify;
+    u64 dma_offset; /* the device's: added to every address it is given */
 };
 
 struct virtio_dev {
@@ -57,6 +60,20 @@ struct virtio_dev {
     bool bars_assigned; /* the guest placed the BARs, not firmware */
     u64 offered;        /* what the device offered */
     u64 features;       /* negotiated */
+    /* DMA address = physical address + dma_offset: 0 unless the device is
+     * behind an IOMMU (iommu.h), which the caller set up to translate
+     * every such address back.  Set after virtio_pci_probe. */
+    u64 dma_offset;
+};
+
+/* A guest buffer a device may access, for an IOMMU to map (iommu.h). */
+#define DMA_READ  1 /* the device reads it */
+#define DMA_WRITE 2 /* the device writes it */
+struct dma_region {
+    const void *addr;
+    u32 len;
+    u32 flags;        /* DMA_READ | DMA_WRITE */
+    const char *what; /* for reports: "ring", "rbuf", ... */
 };
 
 /* One buffer of a request chain. */
@@ -80,13 +97,14 @@ bool virtio_pci_probe(struct virtio_dev *d, u32 bdf, const char *wl);
 /* Reset, ACKNOWLEDGE, DRIVER, features, FEATURES_OK: VERSION_1 is
  * required; ACCESS_PLATFORM and the device features `want` returns for
  * the offered set (`want` may be NULL: none) are taken when offered
- * (d->offered, d->features).  Prints a fail line and returns false on
- * failure. */
+ * (d->offered, d->features); with a dma_offset ACCESS_PLATFORM is
+ * required too (without it the device would take the IOVAs for physical
+ * addresses).  Prints a fail line and returns false on failure. */
 bool virtio_negotiate(struct virtio_dev *d, u64 (*want)(u64 offered),
                       const char *wl);
 
-/* Sets up queue `index` on `q` (at most VQ_SIZE entries, at least 4).
- * Prints a fail line, sets FAILED and returns false on failure. */
+/* Sets up queue `index` on `q` (at most VQ_SIZE entries, at least 4),
+ * its rings given at their DMA addresses.  Prints a fail line, sets FAILED and returns false on failure. */
 bool virtio_queue_setup(struct virtio_dev *d, struct virtq *q, u16 index,
                         const char *wl);
 
@@ -97,7 +115,8 @@ bool virtio_driver_ok(struct virtio_dev *d, const char *wl);
 bool virtio_start(struct virtio_dev *d, struct virtq *q, const char *wl);
 
 /* Makes a chain of b[0..n) on descriptors head..head+n-1 available, without
- * notifying.  The caller keeps chains from overlapping. */
+ * notifying, each buffer at its DMA address (q->dma_offset).  The caller
+ * keeps chains from overlapping. */
 void virtq_post(struct virtq *q, u16 head, const struct vbuf *b, u32 n);
 
 /* Notifies the device of new available buffers on `q`. */
@@ -115,6 +134,9 @@ bool virtq_wait(struct virtio_dev *d, struct virtq *q, u32 *id, u32 *len,
  * ring for at most timeout_ms.  False (no line printed) on timeout. */
 bool virtio_xfer(struct virtio_dev *d, struct virtq *q, const struct vbuf *b,
                  u32 n, u32 timeout_ms);
+
+/* device_status as the device reads it now. */
+u8 virtio_status(struct virtio_dev *d);
 
 /* 32-bit read of device-specific configuration. */
 u32 virtio_cfg32(struct virtio_dev *d, u32 off);
@@ -145,6 +167,7 @@ bool virtio_check_id(u32 bdf, u16 modern, u16 transitional, const char *wl,
 
 /* blk.c: the checks of the blk workload on one device, for hotplug too. */
 struct blk_opts {
+    u64 dma_offset; /* the device's (0: not behind an IOMMU) */
     u32 sectors;    /* per region: start, middle, end */
     u32 timeout_ms; /* per request */
     u32 rounds;     /* write-and-verify rounds, 0 = forever */
@@ -160,5 +183,16 @@ bool blk_check(struct virtio_dev *d, u32 bdf, const struct blk_opts *o);
  * expect-capacity of `a`;
  * prints a fail line and returns false when out of range. */
 bool blk_opts_parse(const struct args *a, struct blk_opts *o);
+/* The memory blk's driver hands to the device with requests of up to
+ * `sectors` sectors: its ring, header, data buffers, status byte; fills
+ * r[0..BLK_DMA_REGIONS) and returns how many. */
+#define BLK_DMA_REGIONS 5
+#define BLK_REGION_RBUF 3 /* the read buffer's index in them */
+u32 blk_dma_regions(u32 sectors, struct dma_region *r);
+/* Posts a one-sector read of `sector` into the read buffer and notifies,
+ * without waiting; virtq_poll on *q_out shows its completion, and the
+ * status byte returned then holds its status. */
+const volatile u8 *blk_post_read(struct virtio_dev *d, u64 sector,
+                                 struct virtq **q_out);
 
 #endif
