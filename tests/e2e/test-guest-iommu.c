@@ -275,6 +275,32 @@ test_blk_on_iommu_segment(void)
     host_clear(&h);
 }
 
+/*
+ * After iommu-blk the guest resets the IOMMU, which puts boot bypass
+ * back: the disk is identity-mapped again, from the vCPU thread that
+ * wrote the reset (whose sandbox cannot read /proc/self/maps, which the
+ * simulator's IOTLB checks), and a plain blk on it passes.
+ */
+static void
+test_disk_after_iommu_reset(void)
+{
+    g_autoptr(GuestReport) r = NULL;
+    Host h;
+
+    if (!kvm_usable()) {
+        return;
+    }
+    host_init(&h, "reset");
+    r = boot(&h, "iommu-blk sectors=1; blk sectors=1; poweroff",
+             "--vdpa-sim name=rst,mgmtdev=vdpasim_blk "
+             "--vdpa path=@DIR@/vdpa/rst,num_queues=1,iommu=on",
+             NULL);
+    g_assert_true(guest_report_has(r, "GUEST pass iommu-blk"));
+    g_assert_true(guest_report_has(r, "GUEST pass blk"));
+    g_assert_null(guest_report_find(r, "GUEST fail"));
+    host_clear(&h);
+}
+
 /* The unmapped read buffer: the simulator fails the request (NEEDS_RESET),
  * query-status says running, and the guest goes on to its next workload. */
 static bool
@@ -408,6 +434,8 @@ main(int argc, char **argv)
                     test_blk_on_iommu_segment);
     g_test_add_func("/guest-iommu/kvm/unmapped-request-fails-vm-running",
                     test_unmapped_request_fails);
+    g_test_add_func("/guest-iommu/kvm/disk-works-after-iommu-reset",
+                    test_disk_after_iommu_reset);
     g_test_add_func("/guest-iommu/kvm/hotplug-on-iommu-segment-1",
                     test_hotplug_on_iommu_segment);
     rc = g_test_run();

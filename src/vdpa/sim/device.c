@@ -333,6 +333,7 @@ gw_sim_dev_unref(GwVdpaSimDev *d)
         munmap(d->storage, d->storage_len);
     }
     g_array_unref(d->retired_fds);
+    g_clear_pointer(&d->vmas, g_array_unref);
     pthread_mutex_destroy(&d->lock);
     g_free(d->name);
     g_free(d);

@@ -89,14 +89,10 @@ typedef struct {
  * strchr: g_strsplit's strstr is slow under ASan, and every IOTLB
  * update comes here). */
 static GArray *
-read_vmas(void)
+parse_vmas(char *text)
 {
-    g_autofree char *text = NULL;
     GArray *vmas = g_array_new(false, false, sizeof(Vma));
 
-    if (!g_file_get_contents("/proc/self/maps", &text, NULL, NULL)) {
-        return vmas;
-    }
     for (char *l = text, *nl; *l; l = nl ? nl + 1 : l + strlen(l)) {
         Vma v;
         char perms[5];
@@ -115,6 +111,28 @@ read_vmas(void)
 }
 
 /*
+ * The mappings now, as the kernel looks at them on every map.  A thread
+ * whose seccomp role answers every open with ENOENT (a vCPU's: the
+ * guest's own MMIO can reset a device or turn an IOMMU's bypass back
+ * on, which maps guest RAM) gets the list this device last read, taken
+ * on the main thread when guest RAM or a VMM ring was first mapped:
+ * guest RAM's mapping does not change while the VM lives.
+ */
+static GArray *
+read_vmas(GwVdpaSimDev *d)
+{
+    g_autofree char *text = NULL;
+
+    if (!g_file_get_contents("/proc/self/maps", &text, NULL, NULL)) {
+        return d->vmas ? g_array_ref(d->vmas)
+                       : g_array_new(false, false, sizeof(Vma));
+    }
+    g_clear_pointer(&d->vmas, g_array_unref);
+    d->vmas = parse_vmas(text);
+    return g_array_ref(d->vmas);
+}
+
+/*
  * vhost_vdpa_va_map: VA devices only map shared, file-backed memory
  * (memfd, MAP_SHARED); other parts of the range are skipped silently and
  * DMA to them faults.  A hole in the address space is EINVAL.
@@ -123,7 +141,7 @@ static int
 va_map(GwVdpaSimDev *d, SimAs *as, uint64_t iova, uint64_t size, uint64_t uaddr,
        uint8_t perm)
 {
-    g_autoptr(GArray) vmas = read_vmas();
+    g_autoptr(GArray) vmas = read_vmas(d);
     uint64_t done = 0;
 
     for (guint i = 0; i < vmas->len && done < size; i++) {

@@ -139,6 +139,9 @@ struct GwVdpaSimDev {
     SimNet net;
     SimVq vqs[SIM_MAX_VQS];
     SimAs as[SIM_MAX_AS];
+    /* The process's mappings as /proc/self/maps last listed them
+     * (iotlb.c), for a thread whose sandbox cannot open it; or NULL. */
+    GArray *vmas;
     uint8_t config[GW_VIRTIO_BLK_CONFIG_SIZE];
     uint8_t net_buf[SIM_NET_BUF];
 };
