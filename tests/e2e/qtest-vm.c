@@ -169,3 +169,25 @@ gw_test_vm_release(GwTestVm *vm)
     g_free(vm->dir);
     *vm = (GwTestVm){0};
 }
+
+static char *test_disk_dir, *test_disk;
+
+static void
+remove_test_disk(void)
+{
+    g_unlink(test_disk);
+    g_rmdir(test_disk_dir);
+}
+
+const char *
+gw_test_disk_path(const char *prefix)
+{
+    g_autofree char *tmpl = g_strdup_printf("%s-XXXXXX", prefix);
+
+    g_assert_null(test_disk);
+    test_disk_dir = g_dir_make_tmp(tmpl, NULL);
+    g_assert_nonnull(test_disk_dir);
+    test_disk = g_build_filename(test_disk_dir, "disk.img", NULL);
+    atexit(remove_test_disk);
+    return test_disk;
+}

@@ -53,3 +53,11 @@ json_object *gw_test_vm_qmp_ok(GwTestVm *vm, const char *cmd,
 /* A command that must fail: its error "class" and "desc" (new strings). */
 void gw_test_vm_qmp_err(GwTestVm *vm, const char *cmd, const char *args_json,
                         char **class_out, char **desc_out);
+
+/*
+ * A path for a test program's disk image: disk.img in a new temporary
+ * directory named PREFIX-XXXXXX; the image (if the test made one) and
+ * the directory go when the program exits.  Once per program; the
+ * string is the helper's.
+ */
+const char *gw_test_disk_path(const char *prefix);

@@ -36,7 +36,8 @@
     (1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_IOMMU_F_MAP_UNMAP |           \
      1ull << VIRTIO_IOMMU_F_INPUT_RANGE)
 
-static char *disk_dir, *disk, *sim_arg;
+static const char *disk;
+static char *sim_arg;
 
 /* ---- the guest's view: VIOT ---- */
 
@@ -591,22 +592,13 @@ test_query_without_iommu(void)
     gw_test_vm_stop(&vm);
 }
 
-static void
-remove_disk(void)
-{
-    g_unlink(disk);
-    g_rmdir(disk_dir);
-}
-
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-    disk_dir = g_dir_make_tmp("godwit-iommu-disk-XXXXXX", NULL);
-    disk = g_build_filename(disk_dir, "disk.img", NULL);
+    disk = gw_test_disk_path("godwit-iommu-disk");
     sim_arg = g_strdup_printf(
         "--vdpa-sim=name=d0,mgmtdev=vdpasim_blk,capacity=1M,backing=%s", disk);
-    atexit(remove_disk);
     g_test_add_func("/iommu/qtest/boot/blk-through-iovas-unmap-fails",
                     test_boot_blk_through_iovas);
     g_test_add_func("/iommu/qtest/bad-input/map-outside-ram-segment-length",

@@ -293,7 +293,7 @@ test_fd_pipe(void)
 
 /* ---- a vDPA disk across the handover ---- */
 
-static char *disk_dir, *sim_arg;
+static char *sim_arg;
 #define VDPA "--vdpa=path=@DIR@/vdpa/d0,id=disk0"
 #define SLOT 1
 
@@ -351,15 +351,6 @@ test_vdpa(gconstpointer data)
     gw_qvirtio_free(vd);
     gw_test_vm_stop(&src);
     gw_test_vm_stop(&dst);
-}
-
-static void
-remove_disk(void)
-{
-    g_autofree char *disk = g_build_filename(disk_dir, "disk.img", NULL);
-
-    g_unlink(disk);
-    g_rmdir(disk_dir);
 }
 
 /* ---- refused before anything is sent ---- */
@@ -796,16 +787,14 @@ test_kill_dst(void)
 int
 main(int argc, char **argv)
 {
-    g_autofree char *disk = NULL;
+    const char *disk;
 
     g_test_init(&argc, &argv, NULL);
     signal(SIGPIPE, SIG_IGN);
     /* the disk both processes share (a disk in memory blocks migration) */
-    disk_dir = g_dir_make_tmp("godwit-cpr-disk-XXXXXX", NULL);
-    disk = g_build_filename(disk_dir, "disk.img", NULL);
+    disk = gw_test_disk_path("godwit-cpr-disk");
     sim_arg = g_strdup_printf(
         "--vdpa-sim=name=d0,mgmtdev=vdpasim_blk,capacity=1M,backing=%s", disk);
-    atexit(remove_disk);
     g_test_add_func("/migration/cpr/handover", test_handover);
     g_test_add_func("/migration/cpr/mode-values", test_mode_values);
     g_test_add_data_func("/migration/cpr/vdpa-blk/running-disk-goes-on",

@@ -26,7 +26,7 @@
 #define SLOT    1
 #define BALLAST 0x2000000ull /* RAM that makes the first pass take time */
 
-static char *disk_dir, *disk;
+static const char *disk;
 
 /* ---- the shapes of a vDPA device ---- */
 
@@ -642,13 +642,6 @@ test_net_uncarried_state_blocks(void)
     gw_test_vm_stop(&vm);
 }
 
-static void
-remove_disk(void)
-{
-    g_unlink(disk);
-    g_rmdir(disk_dir);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -661,9 +654,7 @@ main(int argc, char **argv)
                                     .no_late_enable = true};
 
     g_test_init(&argc, &argv, NULL);
-    disk_dir = g_dir_make_tmp("godwit-mig-vdpa-XXXXXX", NULL);
-    disk = g_build_filename(disk_dir, "disk.img", NULL);
-    atexit(remove_disk);
+    disk = gw_test_disk_path("godwit-mig-vdpa");
     g_test_add_data_func("/migration-vdpa/blk/boot/io-in-flight-completes-once",
                          &blk_boot, test_blk);
     g_test_add_data_func(

@@ -35,7 +35,8 @@
 #define HOT_PAGE 0x3000000ull /* rewritten during the migration */
 /* The disk both "hosts" share (a disk in memory blocks migration). */
 #define SIM sim_arg
-static char *sim_arg, *disk_dir, *disk;
+static char *sim_arg;
+static const char *disk;
 #define VDPA "--vdpa=path=@DIR@/vdpa/d0,id=disk0"
 #define SLOT 1
 /* RAM in use that nobody compares: what makes the first pass take time
@@ -1373,22 +1374,13 @@ test_truncated(void)
     restore_damaged(true);
 }
 
-static void
-remove_disk(void)
-{
-    g_unlink(disk);
-    g_rmdir(disk_dir);
-}
-
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-    disk_dir = g_dir_make_tmp("godwit-mig-disk-XXXXXX", NULL);
-    disk = g_build_filename(disk_dir, "disk.img", NULL);
+    disk = gw_test_disk_path("godwit-mig-disk");
     sim_arg = g_strdup_printf(
         "--vdpa-sim=name=d0,mgmtdev=vdpasim_blk,capacity=1M,backing=%s", disk);
-    atexit(remove_disk);
     g_test_add_func("/migration/qtest/unix/ram-and-devices-equal", test_unix);
     g_test_add_func("/migration/qtest/tcp/ram-and-devices-equal", test_tcp);
     g_test_add_func("/migration/qtest/fd/getfd-socket-pair", test_fd);

@@ -26,7 +26,8 @@
 #define GPE0_STS  0xafe0
 #define VIRTIO_ID 0x10421af4u /* vendor 0x1af4, device 0x1042 (blk) */
 
-static char *disk_dir, *disk, *sim_arg;
+static const char *disk;
+static char *sim_arg;
 
 /* Vendor and device id of `slot` on `segment`, through its ECAM. */
 static uint32_t
@@ -525,22 +526,13 @@ test_migrate_segment_count_mismatch(void)
     gw_test_vm_stop(&src);
 }
 
-static void
-remove_disk(void)
-{
-    g_unlink(disk);
-    g_rmdir(disk_dir);
-}
-
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-    disk_dir = g_dir_make_tmp("godwit-seg-disk-XXXXXX", NULL);
-    disk = g_build_filename(disk_dir, "disk.img", NULL);
+    disk = gw_test_disk_path("godwit-seg-disk");
     sim_arg = g_strdup_printf(
         "--vdpa-sim=name=d0,mgmtdev=vdpasim_blk,capacity=1M,backing=%s", disk);
-    atexit(remove_disk);
     g_test_add_func("/pci-segments/qtest/boot/disk-on-segment-1-only",
                     test_boot_on_segment_1);
     g_test_add_func("/pci-segments/qtest/boot/sixteen-segments",
