@@ -100,7 +100,10 @@ bool gw_virtio_iommu_replay(GwVirtioIommu *iommu, uint32_t id, GError **errp);
  * address behind `iova` and how many bytes from there are contiguous in
  * the same mapping (capped at `len`); 0 if `iova` is not mapped (or not
  * writable, with `write`; not readable, without).  For the VMM's own
- * accesses on the device's behalf (shadow virtqueues).
+ * accesses on the device's behalf (shadow virtqueues).  The one call
+ * that does not need the device lock: it takes the IOMMU's own space
+ * lock for reading, so any thread may call it, but not one inside the
+ * IOMMU's own writers (an endpoint op).
  */
 uint64_t gw_virtio_iommu_translate(const GwVirtioIommu *iommu, uint32_t id,
                                    uint64_t iova, uint64_t len, bool write,

@@ -3,7 +3,12 @@
  * virtio-pci function, the request queue's ring), virtio-iommu-req.c
  * (the requests) and virtio-iommu-space.c (domains, endpoints and what
  * their ops are told).  Threads: include/godwit/virtio-iommu.h; every
- * field is guarded by the VM's device lock.
+ * field is guarded by the VM's device lock.  What translation reads
+ * (bypass, negotiated, features, the endpoints' domains, the domains and
+ * their maps) is also guarded by `space_lock`: a writer holds the device
+ * lock and space_lock for writing; gw_virtio_iommu_translate holds only
+ * space_lock for reading (the shadow-virtqueue relay calls it without
+ * the device lock, which it must never wait for).
  */
 #pragma once
 
@@ -58,10 +63,15 @@ struct GwVirtioIommu {
     uint64_t features;
     GwVirtqueueSetup rq; /* the request queue, while negotiated */
     uint16_t last_avail, last_used;
-    guint watch;      /* on rq.kick_fd, while the request queue runs */
-    GTree *endpoints; /* id -> IommuEndpoint (owned) */
-    GTree *domains;   /* id -> IommuDomain (owned) */
+    guint watch;        /* on rq.kick_fd, while the request queue runs */
+    GTree *endpoints;   /* id -> IommuEndpoint (owned) */
+    GTree *domains;     /* id -> IommuDomain (owned) */
+    GRWLock space_lock; /* see the top of this file */
 };
+
+/* space_lock for writing, around every change translation could see. */
+void gw_iommu_space_write_lock(GwVirtioIommu *s);
+void gw_iommu_space_write_unlock(GwVirtioIommu *s);
 
 /* ---- virtio-iommu-space.c ---- */
 

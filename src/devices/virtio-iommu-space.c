@@ -408,9 +408,9 @@ translate_identity(const GwVirtioIommu *s, uint64_t iova, uint64_t len,
     return 0;
 }
 
-uint64_t
-gw_virtio_iommu_translate(const GwVirtioIommu *s, uint32_t id, uint64_t iova,
-                          uint64_t len, bool write, uint64_t *gpa)
+static uint64_t
+translate(const GwVirtioIommu *s, uint32_t id, uint64_t iova, uint64_t len,
+          bool write, uint64_t *gpa)
 {
     const IommuEndpoint *ep = gw_iommu_endpoint(s, id);
     const IommuMap *m;
@@ -436,6 +436,31 @@ gw_virtio_iommu_translate(const GwVirtioIommu *s, uint32_t id, uint64_t iova,
     }
     *gpa = m->gpa + (iova - m->start);
     return MIN(len, m->end - iova + 1);
+}
+
+void
+gw_iommu_space_write_lock(GwVirtioIommu *s)
+{
+    g_rw_lock_writer_lock(&s->space_lock);
+}
+
+void
+gw_iommu_space_write_unlock(GwVirtioIommu *s)
+{
+    g_rw_lock_writer_unlock(&s->space_lock);
+}
+
+uint64_t
+gw_virtio_iommu_translate(const GwVirtioIommu *s, uint32_t id, uint64_t iova,
+                          uint64_t len, bool write, uint64_t *gpa)
+{
+    GRWLock *lock = (GRWLock *)&s->space_lock; /* readers change nothing */
+    uint64_t n;
+
+    g_rw_lock_reader_lock(lock);
+    n = translate(s, id, iova, len, write, gpa);
+    g_rw_lock_reader_unlock(lock);
+    return n;
 }
 
 /* ---- query ---- */

@@ -372,6 +372,7 @@ gw_virtio_iommu_new(GwGuestMemory *mem, const GwIrqChip *irq, GMutex *dev_lock,
     s->bypass = 1;
     s->endpoints = gw_iommu_endpoint_tree();
     s->domains = gw_iommu_domain_tree();
+    g_rw_lock_init(&s->space_lock);
     s->vp = gw_virtio_pci_new(&info, &iommu_ops, s, irq, errp);
     if (!s->vp) {
         gw_virtio_iommu_free(s);
@@ -390,6 +391,7 @@ gw_virtio_iommu_free(GwVirtioIommu *s)
     gw_virtio_pci_free(s->vp);
     g_tree_destroy(s->domains);
     g_tree_destroy(s->endpoints);
+    g_rw_lock_clear(&s->space_lock);
     g_free(s);
 }
 
