@@ -161,6 +161,10 @@ static const Case cases[] = {
      VHOST_VDPA_SET_CONFIG, A_CONFIG, 90, 7, 0, 0, -EINVAL, -1},
     {"set-group-asid/rejects-asid-ge-nas", BLK, ST_OWNED,
      VHOST_VDPA_SET_GROUP_ASID, A_STATE, 0, 1, 0, 0, -EINVAL, -1},
+    /* vhost_vdpa checks the group against ngroups since 6.19 (cd025c1e876b,
+     * also in 6.18 stable): vdpa_sim's own check was `>`, off by one. */
+    {"set-group-asid/rejects-group-ge-ngroups", NET, ST_OWNED,
+     VHOST_VDPA_SET_GROUP_ASID, A_STATE, 2, 0, 0, 0, -EINVAL, -1},
     {"set-group-asid/net-cvq-group-to-as-1", NET, ST_OWNED,
      VHOST_VDPA_SET_GROUP_ASID, A_STATE, 1, 1, 0, 0, 0, -1},
     {"get-vring-group/net-cvq-is-group-1", NET, ST_OWNED,

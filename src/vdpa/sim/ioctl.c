@@ -286,7 +286,7 @@ vring_pre(GwVdpaSimDev *d, unsigned long req, unsigned idx,
     case VHOST_VDPA_GET_VRING_DESC_GROUP:
         return -EOPNOTSUPP;
     case VHOST_VDPA_SET_GROUP_ASID:
-        if (s->num >= d->type->nas || idx > d->type->ngroups) {
+        if (s->num >= d->type->nas || idx >= d->type->ngroups) {
             return -EINVAL;
         }
         for (unsigned i = 0; i < d->nvqs; i++) {
