@@ -20,161 +20,20 @@
 #include <linux/virtio_iommu.h>
 #include <glib/gstdio.h>
 #include <godwit/util.h>
+#include "qiommu.h"
 #include "qtest-vm.h"
 #include "qvirtio.h"
 
 #define T           GW_TEST_VM_WAIT_MS
-#define IOMMU_SLOT  31
+#define IOMMU_SLOT  GW_QIOMMU_SLOT
 #define DISK_SLOT   1
-#define OFF         0x100000000ull /* IOVA = guest-physical + 4 GiB */
-#define PAGE        4096ull
+#define OFF         GW_QIOMMU_OFF /* IOVA = guest-physical + 4 GiB */
+#define PAGE        GW_QIOMMU_PAGE
 #define RAM_SIZE    (64ull << 20)
 #define DISK_SECTOR 16
-#define WANT_DISK                                                              \
-    (1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_F_ACCESS_PLATFORM)
-#define WANT_IOMMU                                                             \
-    (1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_IOMMU_F_MAP_UNMAP |           \
-     1ull << VIRTIO_IOMMU_F_INPUT_RANGE)
 
 static const char *disk;
 static char *sim_arg;
-
-/* ---- the guest's view: VIOT ---- */
-
-typedef struct {
-    uint16_t iommu_bdf;
-    unsigned n_ranges;
-    struct {
-        uint32_t endpoint;
-        uint16_t seg, first, last;
-    } r[8];
-} Viot;
-
-static bool
-find_viot(GwQt *qt, Viot *v)
-{
-    uint32_t rsdt = gw_qt_readl(qt, 0xE0000 + 16),
-             len = gw_qt_readl(qt, rsdt + 4);
-
-    memset(v, 0, sizeof(*v));
-    for (uint32_t i = 36; i + 4 <= len; i += 4) {
-        uint32_t t = gw_qt_readl(qt, rsdt + i);
-        uint8_t node[24];
-        uint16_t count, at;
-
-        if (gw_qt_readl(qt, t) != 0x544f4956u) { /* "VIOT" */
-            continue;
-        }
-        count = gw_qt_readw(qt, t + 36);
-        at = gw_qt_readw(qt, t + 38);
-        for (unsigned n = 0; n < count; n++) {
-            gw_qt_memread(qt, t + at, node, 4);
-            gw_qt_memread(qt, t + at, node, MIN(node[2], sizeof(node)));
-            if (node[0] == 3) { /* virtio-pci IOMMU */
-                memcpy(&v->iommu_bdf, node + 6, 2);
-            } else if (node[0] == 1 && v->n_ranges < 8) {
-                memcpy(&v->r[v->n_ranges].endpoint, node + 4, 4);
-                memcpy(&v->r[v->n_ranges].seg, node + 8, 2);
-                memcpy(&v->r[v->n_ranges].first, node + 12, 2);
-                memcpy(&v->r[v->n_ranges].last, node + 14, 2);
-                v->n_ranges++;
-            }
-            at += node[2];
-        }
-        return true;
-    }
-    return false;
-}
-
-/* The endpoint id VIOT gives (segment, bdf), as Linux's viot.c derives
- * it; UINT32_MAX if no range covers it. */
-static uint32_t
-viot_endpoint(const Viot *v, uint16_t seg, uint16_t bdf)
-{
-    for (unsigned i = 0; i < v->n_ranges; i++) {
-        if (v->r[i].seg == seg && bdf >= v->r[i].first && bdf <= v->r[i].last) {
-            return v->r[i].endpoint + (bdf - v->r[i].first);
-        }
-    }
-    return UINT32_MAX;
-}
-
-/* ---- the virtio-iommu driver ---- */
-
-typedef struct {
-    GwQt *qt;
-    GwQVirtio *vd;
-    uint64_t buf; /* request buffer, guest-physical */
-} Iommu;
-
-static void
-iommu_init(Iommu *io, GwQt *qt)
-{
-    g_autoptr(GError) err = NULL;
-    size_t len;
-
-    io->qt = qt;
-    io->vd = gw_qvirtio_start(qt, IOMMU_SLOT, WANT_IOMMU, &err);
-    g_assert_no_error(err);
-    g_assert_true(gw_qvirtio_setup_vq(io->vd, 0, &err));
-    g_assert_true(gw_qvirtio_setup_vq(io->vd, 1, &err));
-    g_assert_no_error(err);
-    gw_qvirtio_driver_ok(io->vd);
-    io->buf = gw_qvirtio_data_area(io->vd, &len);
-}
-
-/* One request of `in_len` driver bytes and `out_len` device bytes; its
- * status (the last bytes the device wrote), or -1 if none came back. */
-static int
-iommu_request(Iommu *io, const void *req, uint32_t in_len, uint32_t out_len)
-{
-    GwQVirtioBuf b[2] = {{io->buf, in_len, false},
-                         {io->buf + 0x800, out_len, true}};
-    uint32_t id, used;
-
-    gw_qt_memwrite(io->qt, io->buf, req, in_len);
-    gw_qt_memset(io->qt, io->buf + 0x800, 0xee, out_len);
-    gw_qvirtio_vq_add(io->vd, 0, b, 2);
-    gw_qvirtio_vq_kick(io->vd, 0);
-    if (!gw_qvirtio_vq_wait(io->vd, 0, T, &id, &used) || used < 4) {
-        return -1;
-    }
-    return gw_qt_readb(io->qt, io->buf + 0x800 + used - 4);
-}
-
-#define REQ(io, r)                                                             \
-    iommu_request((io), &(r), sizeof(r) - sizeof((r).tail), sizeof((r).tail))
-
-static int
-iommu_attach(Iommu *io, uint32_t domain, uint32_t ep)
-{
-    struct virtio_iommu_req_attach r = {
-        .head.type = VIRTIO_IOMMU_T_ATTACH, .domain = domain, .endpoint = ep};
-    return REQ(io, r);
-}
-
-static int
-iommu_map(Iommu *io, uint32_t domain, uint64_t iova, uint64_t gpa, uint64_t len)
-{
-    struct virtio_iommu_req_map r = {.head.type = VIRTIO_IOMMU_T_MAP,
-                                     .domain = domain,
-                                     .virt_start = iova,
-                                     .virt_end = iova + len - 1,
-                                     .phys_start = gpa,
-                                     .flags = VIRTIO_IOMMU_MAP_F_READ |
-                                              VIRTIO_IOMMU_MAP_F_WRITE};
-    return REQ(io, r);
-}
-
-static int
-iommu_unmap(Iommu *io, uint32_t domain, uint64_t iova, uint64_t len)
-{
-    struct virtio_iommu_req_unmap r = {.head.type = VIRTIO_IOMMU_T_UNMAP,
-                                       .domain = domain,
-                                       .virt_start = iova,
-                                       .virt_end = iova + len - 1};
-    return REQ(io, r);
-}
 
 /* ---- the disk, behind it ---- */
 
@@ -183,31 +42,15 @@ typedef struct {
     uint64_t area; /* data area: page 0 header + status, pages 1.. data */
 } Disk;
 
-/* The disk's driver with its rings at IOVA = gpa + OFF: domain 1 gets
- * the ring pages and the first 4 data pages, one mapping each. */
+/* The disk's driver with its rings, and 4 data pages, at IOVA = gpa +
+ * OFF in domain 1 (gw_qiommu_disk_start). */
 static void
-disk_init(Disk *dk, Iommu *io, unsigned seg, unsigned slot, uint32_t ep)
+disk_init(Disk *dk, GwQIommu *io, unsigned seg, unsigned slot, uint32_t ep)
 {
-    g_autoptr(GError) err = NULL;
-    uint64_t desc, avail, used;
     size_t len;
 
-    dk->vd = gw_qvirtio_start_on_segment(io->qt, seg, slot, WANT_DISK, &err);
-    g_assert_no_error(err);
-    g_assert_cmphex(gw_qvirtio_features(dk->vd), ==, WANT_DISK);
-    gw_qvirtio_set_dma_offset(dk->vd, OFF);
-    g_assert_true(gw_qvirtio_setup_vq(dk->vd, 0, &err));
-    gw_qvirtio_vq_rings(dk->vd, 0, &desc, &avail, &used);
+    dk->vd = gw_qiommu_disk_start(io, seg, slot, ep, 1, 4);
     dk->area = gw_qvirtio_data_area(dk->vd, &len);
-    g_assert_cmpint(iommu_attach(io, 1, ep), ==, VIRTIO_IOMMU_S_OK);
-    g_assert_cmpint(iommu_map(io, 1, desc + OFF, desc, PAGE), ==,
-                    VIRTIO_IOMMU_S_OK);
-    for (unsigned p = 0; p < 4; p++) {
-        uint64_t gpa = dk->area + p * PAGE;
-        g_assert_cmpint(iommu_map(io, 1, gpa + OFF, gpa, PAGE), ==,
-                        VIRTIO_IOMMU_S_OK);
-    }
-    gw_qvirtio_driver_ok(dk->vd);
 }
 
 /* A blk request on data page `page` through its IOVA; the status byte
@@ -352,28 +195,28 @@ static void
 test_boot_blk_through_iovas(void)
 {
     GwTestVm vm = {0};
-    Iommu io = {0};
+    GwQIommu io = {0};
     Disk dk = {0};
     uint8_t canary[PAGE], after[PAGE];
-    Viot v;
+    GwQViot v;
     uint32_t ep;
     gint64 until;
 
     start(&vm, boot_args);
-    g_assert_true(find_viot(vm.qt, &v));
+    g_assert_true(gw_qiommu_find_viot(vm.qt, &v));
     g_assert_cmphex(v.iommu_bdf, ==, IOMMU_SLOT << 3);
     g_assert_cmpuint(v.n_ranges, ==, 1);
-    ep = viot_endpoint(&v, 0, DISK_SLOT << 3);
+    ep = gw_qiommu_viot_endpoint(&v, 0, DISK_SLOT << 3);
     g_assert_cmphex(ep, ==, DISK_SLOT << 3);
     g_assert_cmphex(gw_qt_pci_read(vm.qt, GW_QT_BDF(0, IOMMU_SLOT, 0), 0, 4),
                     ==, 0x10571af4u);
     assert_listed(&vm);
-    iommu_init(&io, vm.qt);
+    gw_qiommu_init(&io, vm.qt);
     disk_init(&dk, &io, 0, DISK_SLOT, ep);
     disk_io(&dk, vm.qt, 3);
     assert_query(&vm, ep, 5);
     /* Page 3 unmapped: a read into it cannot land anywhere. */
-    g_assert_cmpint(iommu_unmap(&io, 1, dk.area + 3 * PAGE + OFF, PAGE), ==,
+    g_assert_cmpint(gw_qiommu_unmap(&io, 1, dk.area + 3 * PAGE + OFF, PAGE), ==,
                     VIRTIO_IOMMU_S_OK);
     assert_query(&vm, ep, 4);
     fill(canary, sizeof(canary), 0x5a);
@@ -392,7 +235,7 @@ test_boot_blk_through_iovas(void)
     g_assert_cmphex(gw_qt_readb(vm.qt, dk.area + 0x100), ==, 0xff);
     must_run(&vm);
     gw_qvirtio_free(dk.vd);
-    gw_qvirtio_free(io.vd);
+    gw_qiommu_free(&io);
     gw_test_vm_stop(&vm);
 }
 
@@ -404,29 +247,29 @@ test_bad_requests(void)
     struct virtio_iommu_req_map short_map = {.head.type = VIRTIO_IOMMU_T_MAP,
                                              .domain = 1};
     GwTestVm vm = {0};
-    Iommu io = {0};
+    GwQIommu io = {0};
     Disk dk = {0};
 
     start(&vm, boot_args);
-    iommu_init(&io, vm.qt);
+    gw_qiommu_init(&io, vm.qt);
     disk_init(&dk, &io, 0, DISK_SLOT, DISK_SLOT << 3);
     /* MAP of guest-physical memory past the end of RAM */
-    g_assert_cmpint(iommu_map(&io, 1, 0x200000000ull, RAM_SIZE, PAGE), ==,
+    g_assert_cmpint(gw_qiommu_map(&io, 1, 0x200000000ull, RAM_SIZE, PAGE), ==,
                     VIRTIO_IOMMU_S_INVAL);
     /* an endpoint on a segment that does not exist */
-    g_assert_cmpint(iommu_attach(&io, 2, 5u << 16 | DISK_SLOT << 3), ==,
+    g_assert_cmpint(gw_qiommu_attach(&io, 2, 5u << 16 | DISK_SLOT << 3), ==,
                     VIRTIO_IOMMU_S_NOENT);
     /* a MAP 8 bytes short */
     g_assert_cmpint(
-        iommu_request(&io, &short_map,
-                      sizeof(short_map) - sizeof(short_map.tail) - 8,
-                      sizeof(short_map.tail)),
+        gw_qiommu_request(&io, &short_map,
+                          sizeof(short_map) - sizeof(short_map.tail) - 8,
+                          sizeof(short_map.tail)),
         ==, VIRTIO_IOMMU_S_INVAL);
     assert_query(&vm, DISK_SLOT << 3, 5);
     disk_io(&dk, vm.qt, 9);
     must_run(&vm);
     gw_qvirtio_free(dk.vd);
-    gw_qvirtio_free(io.vd);
+    gw_qiommu_free(&io);
     gw_test_vm_stop(&vm);
 }
 
@@ -444,26 +287,27 @@ static void
 test_segment_1(void)
 {
     GwTestVm vm = {0};
-    Iommu io = {0};
+    GwQIommu io = {0};
     Disk dk = {0};
-    Viot v;
+    GwQViot v;
     uint32_t ep;
 
     start(&vm, seg_args);
-    g_assert_true(find_viot(vm.qt, &v));
+    g_assert_true(gw_qiommu_find_viot(vm.qt, &v));
     g_assert_cmpuint(v.n_ranges, ==, 1);
     g_assert_cmpuint(v.r[0].first, ==, 0);
     g_assert_cmphex(v.r[0].last, ==, 0xffff);
-    ep = viot_endpoint(&v, 1, DISK_SLOT << 3);
+    ep = gw_qiommu_viot_endpoint(&v, 1, DISK_SLOT << 3);
     g_assert_cmphex(ep, ==, 1u << 16 | DISK_SLOT << 3);
-    g_assert_cmphex(viot_endpoint(&v, 0, DISK_SLOT << 3), ==, UINT32_MAX);
-    iommu_init(&io, vm.qt);
+    g_assert_cmphex(gw_qiommu_viot_endpoint(&v, 0, DISK_SLOT << 3), ==,
+                    UINT32_MAX);
+    gw_qiommu_init(&io, vm.qt);
     disk_init(&dk, &io, 1, DISK_SLOT, ep);
     disk_io(&dk, vm.qt, 21);
     assert_query(&vm, ep, 5);
     must_run(&vm);
     gw_qvirtio_free(dk.vd);
-    gw_qvirtio_free(io.vd);
+    gw_qiommu_free(&io);
     gw_test_vm_stop(&vm);
 }
 
@@ -522,7 +366,7 @@ static void
 test_hotplug(void)
 {
     GwTestVm vm = {0};
-    Iommu io = {0};
+    GwQIommu io = {0};
     Disk dk = {0};
     g_autofree char *cls = NULL, *desc = NULL, *cls2 = NULL, *desc2 = NULL;
     g_autofree char *path = NULL, *args = NULL, *args0 = NULL, *off = NULL;
@@ -543,13 +387,13 @@ test_hotplug(void)
     r = gw_test_vm_qmp_ok(&vm, "x-godwit-vdpa-add", args);
     g_assert_cmpstr(json_object_get_string(json_object_object_get(r, "bdf")),
                     ==, "0001:00:01.0");
-    iommu_init(&io, vm.qt);
+    gw_qiommu_init(&io, vm.qt);
     disk_init(&dk, &io, 1, DISK_SLOT, 1u << 16 | DISK_SLOT << 3);
     disk_io(&dk, vm.qt, 33);
     device_add_on_iommu_segment(&vm);
     must_run(&vm);
     gw_qvirtio_free(dk.vd);
-    gw_qvirtio_free(io.vd);
+    gw_qiommu_free(&io);
     gw_test_vm_stop(&vm);
 }
 
