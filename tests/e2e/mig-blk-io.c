@@ -1,7 +1,6 @@
 /* A vDPA disk's driver for the migration tests (mig-blk-io.h). */
 #include <string.h>
 #include "mig-blk-io.h"
-#include "qtest-vm.h"
 
 #define T GW_TEST_VM_WAIT_MS
 
@@ -47,8 +46,9 @@ io_submit(Io *io, unsigned i, uint64_t sector, bool read)
     uint32_t hdr[4] = {read ? 0 : 1, 0, (uint32_t)sector,
                        (uint32_t)(sector >> 32)};
     uint8_t data[512];
-    const GwQVirtioBuf b[3] = {
-        {at, 16, false}, {at + 512, 512, read}, {at + 16, 1, true}};
+    const GwQVirtioBuf b[3] = {{at + io->dma, 16, false},
+                               {at + io->dma + 512, 512, read},
+                               {at + io->dma + 16, 1, true}};
 
     io_sector_pattern(data, sector);
     if (read) {
@@ -126,4 +126,47 @@ io_read_back(Io *io, uint64_t n)
         io_submit(io, (unsigned)slot, s, true);
     }
     io_drain(io);
+}
+
+uint64_t
+io_during_precopy(Io *io)
+{
+    gint64 deadline = g_get_monotonic_time() + T * 1000ll;
+    uint64_t next = IO_SLOTS;
+    int slot;
+
+    while (next < 2 * IO_WRITES) {
+        if (g_get_monotonic_time() > deadline) {
+            g_error("stuck: %u of %u completed, next %" G_GUINT64_FORMAT,
+                    io->completed, io->submitted, next);
+        }
+        io_reap(io);
+        if ((slot = io_free_slot(io)) >= 0) {
+            bool read = next >= IO_WRITES;
+            io_submit(io, (unsigned)slot, read ? next - IO_WRITES : next, read);
+            next++;
+        }
+    }
+    /* Two slots keep what the device read into them; two reads stay in
+     * flight into the switch-over (completed when the device suspends,
+     * taken up on the destination). */
+    io_drain(io);
+    for (unsigned i = 0; i < IO_SLOTS; i++) {
+        io_submit(io, i, 3 + i, true);
+    }
+    io_drain(io);
+    io_submit(io, 0, 1, true);
+    io_submit(io, 1, 2, true);
+    return next;
+}
+
+void
+io_on_destination(Io *io, GwTestVm *dst)
+{
+    assert_device_writes_moved(io, dst->qt);
+    io->qt = dst->qt;
+    gw_qvirtio_set_qt(io->vd, dst->qt);
+    io_drain(io);
+    io_read_back(io, IO_WRITES);
+    g_assert_cmpuint(io->completed, ==, io->submitted);
 }

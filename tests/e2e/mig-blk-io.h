@@ -3,14 +3,17 @@
  * its guest): up to IO_SLOTS requests (header, one 512-byte sector,
  * status) in flight on queue 0, each slot IO_SLOT bytes of the
  * qvirtio data area; every completion checked (a request in flight,
- * taken once, status OK, a read's data the sector's pattern).  Every
- * call asserts; waits are bounded by GW_TEST_VM_WAIT_MS.
+ * taken once, status OK, a read's data the sector's pattern).  Behind
+ * an IOMMU the device is given each buffer at its guest-physical
+ * address + `dma` (the IOVA the test mapped it at).  Every call
+ * asserts; waits are bounded by GW_TEST_VM_WAIT_MS.
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stdint.h>
 #include "qtest-client.h"
+#include "qtest-vm.h"
 #include "qvirtio.h"
 
 #define IO_SLOTS  4 /* requests in flight at most (3 descriptors each) */
@@ -21,6 +24,7 @@ typedef struct {
     GwQVirtio *vd;
     GwQt *qt;
     uint64_t area;
+    uint64_t dma;       /* the device's address of area's byte 0, minus area */
     int head[IO_SLOTS]; /* -1: free */
     uint64_t sector[IO_SLOTS];
     bool read[IO_SLOTS];
@@ -44,3 +48,12 @@ void io_read_back(Io *io, uint64_t n);
 /* What the device wrote into guest RAM on the source (read data of the
  * requests completed there) is in `dst`'s RAM. */
 void assert_device_writes_moved(Io *io, GwQt *dst);
+/* During pre-copy (the device on shadow virtqueues): writes of sectors
+ * IO_SLOTS … IO_WRITES-1 and reads of all of them; then two reads left
+ * in flight into the switch-over (slots 0 and 1, sectors 1 and 2), the
+ * other slots holding what the device read.  The requests made. */
+uint64_t io_during_precopy(Io *io);
+/* The destination goes on with the same rings: what the device wrote on
+ * the source is in dst's RAM, what was in flight completes there, once,
+ * and new requests read back what was written. */
+void io_on_destination(Io *io, GwTestVm *dst);

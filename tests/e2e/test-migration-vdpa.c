@@ -18,13 +18,13 @@
 #include "mig-proxy.h"
 #include "mig-util.h"
 #include "mig-blk-io.h"
+#include "mig-precopy.h"
 #include "qtest-vm.h"
 #include "qvirtio-net.h"
 #include "qvirtio.h"
 
-#define T       GW_TEST_VM_WAIT_MS
-#define SLOT    1
-#define BALLAST 0x2000000ull /* RAM that makes the first pass take time */
+#define T    GW_TEST_VM_WAIT_MS
+#define SLOT 1
 
 static const char *disk;
 
@@ -143,38 +143,6 @@ start_vm(GwTestVm *vm, const Shape *s, bool incoming)
     }
 }
 
-/* Source paused before the switch-over, slowly: pre-copy lasts. */
-static void
-begin_migration(GwTestVm *src, GwTestVm *dst, unsigned bandwidth)
-{
-    g_autofree char *uri =
-        g_strdup_printf("{\"uri\": \"unix:%s/mig.sock\"}", dst->dir);
-    g_autofree char *bw = g_strdup_printf("{\"max-bandwidth\": %u}", bandwidth);
-
-    drain_events(src);
-    set_caps(src, true);
-    qmp_void(src, "migrate-set-parameters", bw);
-    qmp_void(src, "migrate", uri);
-    wait_status(src, "active");
-}
-
-static void
-finish_migration(GwTestVm *src, GwTestVm *dst)
-{
-    wait_status(src, "pre-switchover");
-    qmp_void(src, "migrate-continue", "{\"state\": \"pre-switchover\"}");
-    wait_status(src, "completed");
-    json_put_ok(poll_status(dst, "completed"));
-}
-
-static void
-assert_still_active(GwTestVm *src)
-{
-    g_autoptr(json_object) r = query_migrate(src);
-
-    g_assert_cmpstr(status_of(r, "status"), ==, "active");
-}
-
 /* ---- the vring indices (x-godwit-query-vdpa-vrings) ---- */
 
 static json_object *
@@ -249,70 +217,7 @@ assert_vrings_moved(GwTestVm *src, GwTestVm *dst, const uint32_t *want,
     }
 }
 
-/* Enough RAM written that the first pass at 150 kB/s takes about seven
- * seconds: what the test does during pre-copy fits well inside it even
- * under a sanitizer on a loaded machine (and is checked to have). */
-#define BALLAST_SIZE (1u << 20)
-
-static void
-write_ballast(GwQt *qt)
-{
-    g_autofree uint8_t *buf = g_malloc(BALLAST_SIZE);
-
-    for (unsigned i = 0; i < BALLAST_SIZE; i++) {
-        buf[i] = (uint8_t)(i * 7 + 3);
-    }
-    gw_qt_memwrite(qt, BALLAST, buf, BALLAST_SIZE);
-}
-
 /* ---- a vDPA disk with I/O in flight across the migration ---- */
-
-/* During pre-copy (the device on shadow virtqueues): writes, then reads
- * of what was written, into pages the device writes. */
-static uint64_t
-io_during_precopy(Io *io)
-{
-    gint64 deadline = g_get_monotonic_time() + T * 1000ll;
-    uint64_t next = IO_SLOTS;
-    int slot;
-
-    while (next < 2 * IO_WRITES) {
-        if (g_get_monotonic_time() > deadline) {
-            g_error("stuck: %u of %u completed, next %" G_GUINT64_FORMAT,
-                    io->completed, io->submitted, next);
-        }
-        io_reap(io);
-        if ((slot = io_free_slot(io)) >= 0) {
-            bool read = next >= IO_WRITES;
-            io_submit(io, (unsigned)slot, read ? next - IO_WRITES : next, read);
-            next++;
-        }
-    }
-    /* Two slots keep what the device read into them; two reads stay in
-     * flight into the switch-over (completed when the device suspends,
-     * taken up on the destination). */
-    io_drain(io);
-    for (unsigned i = 0; i < IO_SLOTS; i++) {
-        io_submit(io, i, 3 + i, true);
-    }
-    io_drain(io);
-    io_submit(io, 0, 1, true);
-    io_submit(io, 1, 2, true);
-    return next;
-}
-
-/* The destination goes on with the same rings: what was in flight
- * completes there, once, and new requests read what was written. */
-static void
-io_on_destination(Io *io, GwTestVm *dst)
-{
-    assert_device_writes_moved(io, dst->qt);
-    io->qt = dst->qt;
-    gw_qvirtio_set_qt(io->vd, dst->qt);
-    io_drain(io);
-    io_read_back(io, IO_WRITES);
-    g_assert_cmpuint(io->completed, ==, io->submitted);
-}
 
 /* A source VM with the shape's disk, ballast in its RAM, and a write in
  * every slot of `io` in flight (at `migrate`). */
