@@ -9,6 +9,21 @@
  * lock and space_lock for writing; gw_virtio_iommu_translate holds only
  * space_lock for reading (the shadow-virtqueue relay calls it without
  * the device lock, which it must never wait for).
+ *
+ * Who takes space_lock for writing (GRWLock is not recursive): only the
+ * entry points, once, around the whole change and the endpoint ops it
+ * calls — gw_iommu_request around a request's handler, the virtio-pci
+ * ops in virtio-iommu.c (activate, reset, the `bypass` config write),
+ * gw_virtio_iommu_add_endpoint and _remove_endpoint.  The gw_iommu_*
+ * helpers below never take it: a caller that changes state through
+ * them holds it already.  Endpoint ops therefore run with it held and
+ * must not translate (nor wait for a thread that does, e.g. join the
+ * relay); the relay's translations wait while a change is pushed, so
+ * what they see is never ahead of the endpoint's IOTLB.
+ *
+ * What an endpoint loses that was writable is marked dirty in guest
+ * RAM's bitmap (gw_iommu_push, after the ops returned): the device may
+ * have written it, and nothing could translate it afterwards.
  */
 #pragma once
 
@@ -45,6 +60,7 @@ typedef struct {
     const GwIommuEndpointOps *ops;
     void *opaque;
     IommuDomain *domain; /* NULL: in no domain */
+    GwGuestMemory *mem;  /* the IOMMU's: what it unmaps is marked dirty */
 } IommuEndpoint;
 
 struct IommuDomain {
@@ -88,11 +104,15 @@ void gw_iommu_space(const GwVirtioIommu *s, const IommuEndpoint *ep,
 /* Appends the identity map of guest RAM (one range per region). */
 void gw_iommu_identity(const GwVirtioIommu *s, GArray *out);
 
+/* Marks the guest RAM behind the writable entries of `maps` dirty. */
+void gw_iommu_mark_writable(GwGuestMemory *mem, const GArray *maps);
+
 /*
  * Tells `ep`'s ops to unmap `unmaps`, then map `maps`, in one batch.
  * False with *errp if a call fails; unless `force`, what was done is
  * undone first (best effort), so the endpoint is as before.  `force`
- * goes on past failures: the new state is the truth (a reset).
+ * goes on past failures: the new state is the truth (a reset).  The
+ * writable entries of `unmaps` are marked dirty once the batch ended.
  */
 bool gw_iommu_push(IommuEndpoint *ep, const GArray *unmaps, const GArray *maps,
                    bool force, GError **errp);

@@ -3,7 +3,8 @@
  * UNMAP and PROBE, each answered with the spec's status; every field is
  * the guest's and is checked.  Where the spec leaves the device a
  * choice, docs/architecture.md ("virtio-iommu") says which it makes.
- * Threads: the main loop, with the VM's device lock held.
+ * Threads: the main loop, with the VM's device lock held; each handler
+ * runs with the space lock held for writing (gw_iommu_request takes it).
  */
 #include <stddef.h>
 #include <string.h>
@@ -322,7 +323,9 @@ gw_iommu_request(GwVirtioIommu *s, const uint8_t *in, uint64_t in_len,
     } else if (in_len != t->in_len || w_len != t->out_len) {
         status = VIRTIO_IOMMU_S_INVAL; /* shorter or longer than its type */
     } else {
+        gw_iommu_space_write_lock(s); /* the one writer layer: -priv.h */
         status = t->handle(s, in, out);
+        gw_iommu_space_write_unlock(s);
     }
     if (status != VIRTIO_IOMMU_S_OK) {
         memset(out, 0, *out_len); /* a failed PROBE reports nothing */

@@ -39,6 +39,18 @@ gw_iommu_identity(const GwVirtioIommu *s, GArray *out)
 }
 
 void
+gw_iommu_mark_writable(GwGuestMemory *mem, const GArray *maps)
+{
+    for (guint i = 0; maps && i < maps->len; i++) {
+        const IommuMap *m = &g_array_index(maps, IommuMap, i);
+
+        if (m->flags & GW_IOMMU_MAP_F_WRITE) {
+            gw_mem_mark_dirty(mem, m->gpa, m->end - m->start + 1);
+        }
+    }
+}
+
+void
 gw_iommu_space(const GwVirtioIommu *s, const IommuEndpoint *ep, GArray *out)
 {
     if (gw_iommu_bypassing(s, ep)) {
@@ -114,6 +126,13 @@ undo(IommuEndpoint *ep, const GArray *unmaps, guint n_unmaps,
     if (ok) {
         ok = batch(ep, false, &err);
     }
+    for (guint i = 0; i < n_maps; i++) {
+        const IommuMap *m = &g_array_index(maps, IommuMap, i);
+
+        if (m->flags & GW_IOMMU_MAP_F_WRITE) {
+            gw_mem_mark_dirty(ep->mem, m->gpa, m->end - m->start + 1);
+        }
+    }
     if (!ok) {
         gw_warning_ratelimited("virtio-iommu: endpoint 0x%x: undoing a "
                                "failed change failed too: %s",
@@ -156,6 +175,8 @@ gw_iommu_push(IommuEndpoint *ep, const GArray *unmaps, const GArray *maps,
         ok = call_all(ep, maps, true, force, &n_maps, err ? NULL : &err) && ok;
     }
     ok = batch(ep, false, err ? NULL : &err) && ok;
+    /* After the batch: only now can the device no longer write there. */
+    gw_iommu_mark_writable(ep->mem, unmaps);
     if (!ok) {
         if (!force) {
             undo(ep, unmaps, n_unmaps, maps, n_maps);
@@ -342,6 +363,7 @@ gw_virtio_iommu_add_endpoint(GwVirtioIommu *s, uint32_t id,
 {
     g_autoptr(GArray) space = g_array_new(FALSE, FALSE, sizeof(IommuMap));
     g_autofree IommuEndpoint *ep = NULL;
+    bool ok;
 
     if (gw_iommu_endpoint(s, id)) {
         g_set_error(errp, GW_ERROR, GW_ERROR_EXISTS,
@@ -350,30 +372,38 @@ gw_virtio_iommu_add_endpoint(GwVirtioIommu *s, uint32_t id,
         return false;
     }
     ep = g_new0(IommuEndpoint, 1);
-    *ep = (IommuEndpoint){id, ops, opaque, NULL};
+    *ep = (IommuEndpoint){id, ops, opaque, NULL, s->mem};
+    gw_iommu_space_write_lock(s);
     gw_iommu_space(s, ep, space);
-    if (!gw_iommu_push(ep, NULL, space, false, errp)) {
-        return false;
+    ok = gw_iommu_push(ep, NULL, space, false, errp);
+    if (ok) {
+        g_tree_insert(s->endpoints, GUINT_TO_POINTER(id), g_steal_pointer(&ep));
     }
-    g_tree_insert(s->endpoints, GUINT_TO_POINTER(id), g_steal_pointer(&ep));
-    return true;
+    gw_iommu_space_write_unlock(s);
+    return ok;
 }
 
 void
 gw_virtio_iommu_remove_endpoint(GwVirtioIommu *s, uint32_t id)
 {
+    g_autoptr(GArray) space = g_array_new(FALSE, FALSE, sizeof(IommuMap));
     IommuEndpoint *ep = gw_iommu_endpoint(s, id);
     IommuDomain *d;
 
     if (!ep) {
         return;
     }
+    gw_iommu_space_write_lock(s);
+    gw_iommu_space(s, ep, space);
     d = ep->domain;
     gw_iommu_move(ep, NULL);
     if (d && d->eps->len == 0) {
         gw_iommu_domain_destroy(s, d);
     }
     g_tree_remove(s->endpoints, GUINT_TO_POINTER(id));
+    gw_iommu_space_write_unlock(s);
+    /* Its backend is closed: nothing writes there any more. */
+    gw_iommu_mark_writable(s->mem, space);
 }
 
 bool

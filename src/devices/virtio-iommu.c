@@ -274,13 +274,16 @@ iommu_activate(void *opaque, const GwVirtioActivation *a, GError **errp)
                     "virtio-iommu: request queue: %s", bad);
         return false;
     }
+    gw_iommu_space_write_lock(s);
     s->features = a->features;
     s->negotiated = true;
     if (!switch_bypass(s, true, errp)) {
         s->negotiated = false; /* as before: still boot bypass */
         s->features = 0;
+        gw_iommu_space_write_unlock(s);
         return false;
     }
+    gw_iommu_space_write_unlock(s);
     s->rq = *q;
     s->last_avail = q->last_avail;
     s->last_used = q->last_used;
@@ -298,7 +301,9 @@ iommu_reset(void *opaque)
     stop_queue(s);
     s->rq = (GwVirtqueueSetup){0};
     s->last_avail = s->last_used = 0;
+    gw_iommu_space_write_lock(s);
     gw_iommu_reset_spaces(s);
+    gw_iommu_space_write_unlock(s);
 }
 
 static struct virtio_iommu_config
@@ -332,15 +337,20 @@ iommu_config_write(void *opaque, unsigned off, const void *buf, unsigned len)
     GwVirtioIommu *s = opaque;
     g_autoptr(GError) err = NULL;
     uint8_t old = s->bypass;
-    bool before = gw_iommu_boot_bypass(s);
+    bool before = gw_iommu_boot_bypass(s), ok;
 
     if (off > at || at - off >= len ||
         !(gw_virtio_pci_status(s->vp) & GW_VIRTIO_STATUS_DRIVER)) {
         return;
     }
+    gw_iommu_space_write_lock(s);
     s->bypass = ((const uint8_t *)buf)[at - off] & 1;
-    if (!switch_bypass(s, before, &err)) {
+    ok = switch_bypass(s, before, &err);
+    if (!ok) {
         s->bypass = old;
+    }
+    gw_iommu_space_write_unlock(s);
+    if (!ok) {
         gw_warning_ratelimited("virtio-iommu: bypass %u: %s", !old,
                                err->message);
         gw_virtio_pci_set_needs_reset(s->vp);

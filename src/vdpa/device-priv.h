@@ -97,6 +97,17 @@ struct GwVdpaDevice {
  * (gw_virtio_iommu_replay); false with *errp if that failed.
  */
 void gw_vdpa_iommu_detach(GwVdpaDevice *d);
+
+/*
+ * The guest-physical address behind `addr`, one of the device's guest
+ * addresses (a ring's), in *gpa: `addr` itself with iommu=off, its
+ * translation by the IOMMU with iommu=on (read permission, `write`:
+ * write).  False if [addr, addr + len) is not one contiguous range of
+ * guest RAM that way (or the device is behind no IOMMU yet).  Any
+ * thread but one inside an IOMMU writer (virtio-iommu-priv.h).
+ */
+bool gw_vdpa_device_guest_gpa(const GwVdpaDevice *d, uint64_t addr,
+                              uint64_t len, bool write, uint64_t *gpa);
 void gw_vdpa_iommu_forget(GwVdpaDevice *d);
 bool gw_vdpa_iommu_remap(GwVdpaDevice *d, GError **errp);
 

@@ -252,6 +252,17 @@ vdpa_config_write(void *opaque, unsigned off, const void *buf, unsigned len)
  * VHOST_GET_VRING_BASE reports (and all SET_VRING_BASE restores: the
  * device starts a ring with used = avail).  Checked, never assumed.
  */
+/* The used index the guest's ring `q` shows (its addresses are IOVAs
+ * with iommu=on). */
+static bool
+guest_used_idx(GwVdpaDevice *d, const GwVirtqueueSetup *q, uint16_t *used)
+{
+    uint64_t gpa;
+
+    return gw_vdpa_device_guest_gpa(d, q->used + 2, 2, false, &gpa) &&
+           gw_mem_read(d->mem, gpa, used, 2);
+}
+
 static bool
 vdpa_ring_state(void *opaque, unsigned idx, const GwVirtqueueSetup *q,
                 uint16_t *last_avail, uint16_t *last_used, GError **errp)
@@ -272,7 +283,7 @@ vdpa_ring_state(void *opaque, unsigned idx, const GwVirtqueueSetup *q,
     } else if (!gw_vdpa_get_vring_base(d->backend, idx, &base, errp)) {
         return false;
     }
-    if (!gw_mem_read(d->mem, q->used + 2, &used, 2) || used != base) {
+    if (!guest_used_idx(d, q, &used) || used != base) {
         g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
                     "vdpa %s queue %u: the device took up to %u and "
                     "completed up to %u after SUSPEND: requests in flight "
@@ -300,7 +311,7 @@ check_restored_ring(GwVdpaDevice *d, unsigned i, const GwVirtqueueSetup *q,
                     d->cfg->id, i, q->last_avail, q->last_used);
         return false;
     }
-    if (!gw_mem_read(d->mem, q->used + 2, &used, 2) || used != q->last_used) {
+    if (!guest_used_idx(d, q, &used) || used != q->last_used) {
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
                     "vdpa %s queue %u: the used index in guest RAM is %u, "
                     "the source's device stopped at %u",

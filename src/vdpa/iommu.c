@@ -132,3 +132,30 @@ gw_vdpa_iommu_remap(GwVdpaDevice *d, GError **errp)
     }
     return true;
 }
+
+bool
+gw_vdpa_device_guest_gpa(const GwVdpaDevice *d, uint64_t addr, uint64_t len,
+                         bool write, uint64_t *gpa)
+{
+    uint64_t at = 0, n;
+
+    if (!d->cfg->iommu) {
+        *gpa = addr;
+        return gw_mem_ptr(d->mem, addr, len) != NULL;
+    }
+    if (!d->iommu) {
+        return false;
+    }
+    /* Several mappings may be one range of guest RAM: follow them. */
+    for (uint64_t done = 0; done < len; done += n) {
+        n = gw_virtio_iommu_translate(d->iommu, d->endpoint, addr + done,
+                                      len - done, write, &at);
+        if (!n || (done && at != *gpa + done)) {
+            return false;
+        }
+        if (!done) {
+            *gpa = at;
+        }
+    }
+    return len && gw_mem_ptr(d->mem, *gpa, len) != NULL;
+}

@@ -31,6 +31,7 @@
 #include <godwit/util.h>
 #include <godwit/vdpa-svq.h>
 #include "device-priv.h"
+#include "svq-addr.h"
 
 #define SVQ_PAGE        4096ull
 #define SVQ_BACKSTOP_MS 100 /* re-look at every ring this often anyway */
@@ -43,7 +44,8 @@
 typedef struct {
     unsigned idx;
     uint16_t num;
-    GwVirtqueueSetup g; /* the guest's ring (GPAs) and eventfds */
+    GwVirtqueueSetup g; /* the guest's ring (svq-addr.h) and eventfds */
+    uint64_t used_gpa;  /* g.used, translated at start */
     struct vring_desc *gdesc;
     struct vring_avail *gavail;
     struct vring_used *gused;
@@ -62,7 +64,7 @@ typedef struct {
 
 struct GwVdpaSvq {
     char *id;
-    GwGuestMemory *mem;
+    GwSvqAddr addr;  /* how guest addresses are reached: svq-addr.h */
     GwVdpaArea ring; /* every shadow ring */
     int stop_fd;
     int notify_fd; /* the device's config call fd: the main loop looks */
@@ -104,7 +106,7 @@ release_chain(GwVdpaSvq *s, SvqQueue *q, uint16_t head, bool dirty)
          i = q->copy[i].next) {
         q->owner[i] = NO_HEAD;
         if (dirty && (q->copy[i].flags & VRING_DESC_F_WRITE)) {
-            gw_mem_mark_dirty(s->mem, q->copy[i].addr, q->copy[i].len);
+            gw_svq_addr_mark_dirty(&s->addr, q->copy[i].addr, q->copy[i].len);
         }
         if (!(q->copy[i].flags & VRING_DESC_F_NEXT)) {
             break;
@@ -120,8 +122,9 @@ check_desc(GwVdpaSvq *s, SvqQueue *q, const struct vring_desc *g,
     if (g->flags & VRING_DESC_F_INDIRECT) {
         return "indirect descriptor (INDIRECT_DESC not negotiated)";
     }
-    if (!gw_mem_ptr(s->mem, g->addr, MAX(g->len, 1u))) {
-        return "buffer outside guest RAM";
+    if (!gw_svq_addr_reachable(&s->addr, g->addr, MAX(g->len, 1u),
+                               g->flags & VRING_DESC_F_WRITE)) {
+        return "buffer outside guest RAM (or not mapped for the device)";
     }
     if ((g->flags & VRING_DESC_F_NEXT) && g->next >= q->num) {
         return "next out of range";
@@ -211,7 +214,8 @@ complete(GwVdpaSvq *s, SvqQueue *q)
         }
         release_chain(s, q, (uint16_t)e.id, true);
         memcpy(&q->gused->ring[q->next_used & mask], &e, sizeof(e));
-        gw_mem_mark_dirty(s->mem, q->g.used + 4 + 8ull * (q->next_used & mask),
+        gw_mem_mark_dirty(s->addr.mem,
+                          q->used_gpa + 4 + 8ull * (q->next_used & mask),
                           sizeof(e));
         q->next_used++;
     }
@@ -219,7 +223,7 @@ complete(GwVdpaSvq *s, SvqQueue *q)
         return 0;
     }
     __atomic_store_n(&q->gused->idx, q->next_used, __ATOMIC_RELEASE);
-    gw_mem_mark_dirty(s->mem, q->g.used + 2, 2);
+    gw_mem_mark_dirty(s->addr.mem, q->used_gpa + 2, 2);
     if (!(__atomic_load_n(&q->gavail->flags, __ATOMIC_ACQUIRE) &
           VRING_AVAIL_F_NO_INTERRUPT)) {
         eventfd_write(q->g.call_fd, 1);
@@ -329,19 +333,23 @@ alloc_queue_state(GwVdpaDevice *d, SvqQueue *q, unsigned idx, GError **errp)
 {
     const GwVirtqueueSetup *g = &q->g;
     uint64_t avail_len = 6 + 2ull * g->size, used_len = 6 + 8ull * g->size;
+    uint64_t gpa;
 
     q->idx = idx;
     q->num = g->size;
     q->dev_kick = q->dev_call = -1;
-    q->gdesc = gw_mem_ptr(d->mem, g->desc, 16ull * g->size);
-    q->gavail = gw_mem_ptr(d->mem, g->avail, avail_len);
-    q->gused = gw_mem_ptr(d->mem, g->used, used_len);
+    q->gdesc = gw_svq_addr_ring(d, g->desc, 16ull * g->size, false, &gpa);
+    q->gavail = gw_svq_addr_ring(d, g->avail, avail_len, false, &gpa);
+    q->gused = gw_svq_addr_ring(d, g->used, used_len, true, &q->used_gpa);
     if (!q->gdesc || !q->gavail || !q->gused || (g->desc & 15) ||
         (g->avail & 1) || (g->used & 3)) {
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
                     "vdpa %s queue %u: the guest's ring is not aligned "
-                    "guest RAM",
-                    d->cfg->id, idx);
+                    "guest RAM%s",
+                    d->cfg->id, idx,
+                    d->cfg->iommu ? " that its IOVAs translate to "
+                                    "contiguously, for its whole size"
+                                  : "");
         return false;
     }
     q->copy = g_new0(struct vring_desc, q->num);
@@ -409,32 +417,31 @@ alloc_rings(GwVdpaDevice *d, GwVdpaSvq *s, GError **errp)
 static bool
 meets_ram(const GwVdpaDevice *d, uint64_t iova, uint64_t len, uint64_t *below)
 {
-    const GwGuestMemory *mem = d->mem;
-    bool hit = d->held_len && iova < d->held_iova + d->held_len &&
-               d->held_iova <= iova + len - 1;
+    bool held = d->held_len && iova < d->held_iova + d->held_len &&
+                d->held_iova <= iova + len - 1;
+    uint64_t guest;
 
-    *below = d->held_iova;
-    for (guint i = 0; i < mem->n_regions; i++) {
-        const GwMemRegion *r = &mem->regions[i];
-        if (iova < r->gpa + r->size && r->gpa <= iova + len - 1) {
-            *below = hit ? MIN(*below, r->gpa) : r->gpa;
-            hit = true;
-        }
+    if (gw_svq_addr_meets_guest(d, iova, len, &guest)) {
+        *below = held ? MIN(d->held_iova, guest) : guest;
+        return true;
     }
-    return hit;
+    *below = d->held_iova;
+    return held;
 }
 
 /* The highest page-aligned IOVA range of a->len bytes inside the
- * device's range (below 2^47 if it can) that is no guest RAM. */
+ * device's range (below 2^47 if it can; iommu=on: above the guest's
+ * IOVAs, below 2^48) that the guest does not own. */
 static bool
 pick_iova(GwVdpaDevice *d, GwVdpaArea *a, GError **errp)
 {
+    uint64_t cap = gw_svq_addr_iova_top(d, SVQ_IOVA_TOP);
     uint64_t first, last, top, base, below = 0;
 
     if (!gw_vdpa_get_iova_range(d->backend, &first, &last, errp)) {
         return false;
     }
-    top = last > SVQ_IOVA_TOP && first < SVQ_IOVA_TOP ? SVQ_IOVA_TOP : last;
+    top = last > cap && first < cap ? cap : last;
     for (guint tries = 0; top >= first && top - first >= a->len - 1 &&
                           tries <= d->mem->n_regions + 1;
          tries++) {
@@ -453,7 +460,7 @@ pick_iova(GwVdpaDevice *d, GwVdpaArea *a, GError **errp)
     }
     g_set_error(errp, GW_ERROR, GW_ERROR_FAILED,
                 "vdpa %s: no IOVA range of %zu bytes for shadow rings "
-                "outside guest RAM in [0x%" G_GINT64_MODIFIER
+                "outside the guest's IOVAs in [0x%" G_GINT64_MODIFIER
                 "x, 0x%" G_GINT64_MODIFIER "x]",
                 d->cfg->id, a->len, first, last);
     return false;
@@ -690,25 +697,16 @@ gw_vdpa_device_svq_start(GwVdpaDevice *d, GError **errp)
 {
     g_autoptr(GError) err = NULL;
     bool was_suspended = d->suspended;
+    GwSvqAddr addr;
     GwVdpaSvq *s;
 
-    /* The relay reads rings and buffers as guest-physical addresses; an
-     * iommu=on device's are IOVAs (and a virtio-iommu blocks migration
-     * anyway). */
-    if (d->cfg->iommu) {
-        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
-                    "shadow virtqueues: vdpa %s has iommu=on, whose rings "
-                    "are at guest IOVAs the relay cannot follow yet",
-                    d->cfg->id);
-        return false;
-    }
-    if (!check_startable(d, errp) ||
+    if (!gw_svq_addr_init(&addr, d, errp) || !check_startable(d, errp) ||
         (!was_suspended && !gw_vdpa_device_backend_suspend(d, errp))) {
         return false;
     }
     s = g_new0(GwVdpaSvq, 1);
     s->id = g_strdup(d->cfg->id);
-    s->mem = d->mem;
+    s->addr = addr;
     s->notify_fd = d->config_call_fd;
     s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (s->stop_fd < 0) {

@@ -577,6 +577,76 @@ test_endpoint_add_remove(void)
     fx_fini(&f);
 }
 
+/* How a writable mapping leaves endpoint A in test_dirty_case. */
+typedef enum { LOSE_UNMAP, LOSE_DETACH, LOSE_RESET } LoseHow;
+
+static bool
+page_dirty(const unsigned long *bits, uint64_t gpa)
+{
+    uint64_t p = gpa / GW_MEM_PAGE;
+
+    return bits[p / (8 * sizeof(long))] & (1ul << (p % (8 * sizeof(long))));
+}
+
+/*
+ * While dirty tracking runs, a writable mapping an endpoint loses has
+ * its guest-physical pages (not its IOVAs) marked dirty: the device may
+ * have written them and nobody can translate them any more.  A
+ * read-only mapping lost with it is not marked.
+ */
+static void
+test_dirty_case(gconstpointer data)
+{
+    LoseHow how = GPOINTER_TO_UINT(data);
+    g_autofree unsigned long *bits = NULL;
+    Fx f;
+
+    fx_init(&f);
+    bits = g_new0(unsigned long, gw_mem_dirty_words(&f.gm));
+    fx_driver_start(&f, FX_FEATURES);
+    g_assert_cmpuint(fx_attach(&f, 1, FX_EP_A, 0), ==, VIRTIO_IOMMU_S_OK);
+    g_assert_cmpuint(fx_map(&f, 1, 0x400000, 0x401fff, 0x600000, FX_RW), ==,
+                     VIRTIO_IOMMU_S_OK);
+    g_assert_cmpuint(
+        fx_map(&f, 1, 0x440000, 0x440fff, 0x700000, GW_IOMMU_MAP_F_READ), ==,
+        VIRTIO_IOMMU_S_OK);
+    gw_mem_dirty_start(&f.gm);
+    if (how == LOSE_UNMAP) {
+        g_assert_cmpuint(fx_unmap(&f, 1, 0x400000, 0x4fffff), ==,
+                         VIRTIO_IOMMU_S_OK);
+    } else if (how == LOSE_DETACH) {
+        g_assert_cmpuint(fx_detach(&f, 1, FX_EP_A), ==, VIRTIO_IOMMU_S_OK);
+    } else {
+        fx_mmio_write(&f, 0x14, 1, 0);
+    }
+    gw_mem_dirty_collect(&f.gm, bits);
+    gw_mem_dirty_stop(&f.gm);
+    g_assert_true(page_dirty(bits, 0x600000));
+    g_assert_true(page_dirty(bits, 0x601000));
+    g_assert_false(page_dirty(bits, 0x602000));
+    g_assert_false(page_dirty(bits, 0x700000)); /* read-only */
+    g_assert_false(page_dirty(bits, 0x400000)); /* an IOVA, not a GPA */
+    fx_fini(&f);
+}
+
+/* Without dirty tracking (no migration) an unmap marks nothing. */
+static void
+test_dirty_untracked(void)
+{
+    g_autofree unsigned long *bits = NULL;
+    Fx f;
+
+    fx_init(&f);
+    bits = g_new0(unsigned long, gw_mem_dirty_words(&f.gm));
+    fx_driver_start(&f, FX_FEATURES);
+    g_assert_cmpuint(fx_attach(&f, 1, FX_EP_A, 0), ==, VIRTIO_IOMMU_S_OK);
+    g_assert_cmpuint(fx_map(&f, 1, 0x10000, 0x11fff, 0x600000, FX_RW), ==,
+                     VIRTIO_IOMMU_S_OK);
+    g_assert_cmpuint(fx_unmap(&f, 1, 0x10000, 0x11fff), ==, VIRTIO_IOMMU_S_OK);
+    g_assert_cmpuint(gw_mem_dirty_collect(&f.gm, bits), ==, 0);
+    fx_fini(&f);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -618,5 +688,13 @@ main(int argc, char **argv)
     g_test_add_func("/virtio-iommu/query/endpoints-and-domains", test_query);
     g_test_add_func("/virtio-iommu/endpoint/add-and-remove",
                     test_endpoint_add_remove);
+    g_test_add_data_func("/virtio-iommu/dirty/unmap-marks-writable-gpas",
+                         GUINT_TO_POINTER(LOSE_UNMAP), test_dirty_case);
+    g_test_add_data_func("/virtio-iommu/dirty/detach-marks-writable-gpas",
+                         GUINT_TO_POINTER(LOSE_DETACH), test_dirty_case);
+    g_test_add_data_func("/virtio-iommu/dirty/reset-marks-writable-gpas",
+                         GUINT_TO_POINTER(LOSE_RESET), test_dirty_case);
+    g_test_add_func("/virtio-iommu/dirty/nothing-without-tracking",
+                    test_dirty_untracked);
     return g_test_run();
 }
