@@ -12,11 +12,14 @@
 #include <godwit/util.h>
 #include <godwit/vdpa-device.h>
 #include <godwit/vdpa-svq.h>
+#include <godwit/virtio-iommu.h>
 #include <godwit/virtio-pci.h>
 #include <godwit/vmstate.h>
 #include "machine-priv.h"
 
 #define WORD_BITS (8 * sizeof(unsigned long))
+/* The virtio-iommu's section id (docs/migration.md). */
+#define GW_MACHINE_IOMMU_SECTION "virtio-iommu"
 
 /* ---- KVM's state as sections ---- */
 
@@ -109,6 +112,41 @@ manifest_devices(GwMachine *m)
     return list;
 }
 
+static gint
+cmp_u32(gconstpointer a, gconstpointer b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* The virtio-iommu and its endpoints (sorted), or NULL without one. */
+static json_object *
+manifest_iommu(GwMachine *m)
+{
+    g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+    json_object *o, *list;
+
+    if (!m->iommu) {
+        return NULL;
+    }
+    for (guint i = 0; i < m->vdpa->len; i++) {
+        uint32_t ep = gw_vdpa_device_endpoint(m->vdpa->pdata[i]);
+        if (ep != UINT32_MAX) {
+            g_array_append_val(ids, ep);
+        }
+    }
+    g_array_sort(ids, cmp_u32);
+    o = json_object_new_object();
+    list = json_object_new_array();
+    for (guint i = 0; i < ids->len; i++) {
+        json_object_array_add(
+            list, json_object_new_int64(g_array_index(ids, uint32_t, i)));
+    }
+    json_object_object_add(o, "endpoints", list);
+    return o;
+}
+
 static json_object *
 manifest_cpuid(GwMachine *m)
 {
@@ -153,6 +191,9 @@ gw_machine_manifest(GwMachine *m)
                            json_object_new_int((int)gw_machine_n_segments(m)));
     g_mutex_lock(&m->dev_lock);
     json_object_object_add(o, "devices", manifest_devices(m));
+    if (m->iommu) {
+        json_object_object_add(o, "virtio-iommu", manifest_iommu(m));
+    }
     g_mutex_unlock(&m->dev_lock);
     if (m->vcpus) {
         json_object_object_add(o, "cpuid", manifest_cpuid(m));
@@ -291,6 +332,7 @@ gw_machine_manifest_check(GwMachine *m, json_object *src, GError **errp)
         !same_member(src, mine, "accel", "accelerator", errp) ||
         !same_member(src, mine, "vcpus", "vCPU count", errp) ||
         !same_segments(src, mine, errp) || !same_devices(src, mine, errp) ||
+        !same_member(src, mine, "virtio-iommu", "virtio-iommu", errp) ||
         !same_cpu(m, src, errp)) {
         g_prefix_error(errp, "configuration mismatch: ");
         return false;
@@ -399,6 +441,18 @@ vdpa_section(GwVdpaDevice *dev, GError **errp)
     return gw_mig_buf_free_to_bytes(g_steal_pointer(&b));
 }
 
+static GBytes *
+iommu_section(GwVirtioIommu *iommu, GError **errp)
+{
+    g_autoptr(GwMigBuf) b = gw_mig_buf_new();
+
+    gw_mig_buf_put_str(b, GW_MACHINE_IOMMU_SECTION);
+    if (!gw_virtio_iommu_save(iommu, b, errp)) {
+        return NULL;
+    }
+    return gw_mig_buf_free_to_bytes(g_steal_pointer(&b));
+}
+
 static bool
 save_kvm(GwMachine *m, GPtrArray *out, GError **errp)
 {
@@ -439,6 +493,12 @@ save_devices(GwMachine *m, GPtrArray *out, GError **errp)
     for (unsigned s = 1; s < gw_machine_n_segments(m); s++) {
         g_autofree char *id = g_strdup_printf("pci:%u", s);
         if (!(b = section(id, &gw_pci_bus_vmsd, m->pci[s], errp))) {
+            return false;
+        }
+        g_ptr_array_add(out, b);
+    }
+    if (m->iommu) {
+        if (!(b = iommu_section(m->iommu, errp))) {
             return false;
         }
         g_ptr_array_add(out, b);
@@ -513,6 +573,31 @@ take_section(GHashTable *by_id, const char *id, GwMigCursor *c, GError **errp)
     return true;
 }
 
+/* Before the vDPA functions: their restored rings are at IOVAs, which
+ * their IOTLBs must translate when they start.  Either side without an
+ * IOMMU is refused here, before any device of it is loaded. */
+static bool
+load_iommu(GwMachine *m, GHashTable *by_id, GError **errp)
+{
+    GwMigCursor c;
+
+    if (!m->iommu) {
+        if (!g_hash_table_contains(by_id, GW_MACHINE_IOMMU_SECTION)) {
+            return true;
+        }
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "the source has a virtio-iommu, this VM has none");
+        return false;
+    }
+    if (!g_hash_table_contains(by_id, GW_MACHINE_IOMMU_SECTION)) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "this VM has a virtio-iommu, the source has none");
+        return false;
+    }
+    return take_section(by_id, GW_MACHINE_IOMMU_SECTION, &c, errp) &&
+           gw_virtio_iommu_load(m->iommu, &c, errp);
+}
+
 static bool
 load_devices(GwMachine *m, GHashTable *by_id, GError **errp)
 {
@@ -534,6 +619,9 @@ load_devices(GwMachine *m, GHashTable *by_id, GError **errp)
                                         errp)) {
             return false;
         }
+    }
+    if (!load_iommu(m, by_id, errp)) {
+        return false;
     }
     for (guint i = 0; i < m->vdpa->len; i++) {
         GwVdpaDevice *d = m->vdpa->pdata[i];

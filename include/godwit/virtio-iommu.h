@@ -109,6 +109,38 @@ uint64_t gw_virtio_iommu_translate(const GwVirtioIommu *iommu, uint32_t id,
                                    uint64_t iova, uint64_t len, bool write,
                                    uint64_t *gpa);
 
+/* The virtio-iommu section's format (docs/migration.md): the version of
+ * its `virtio-iommu` encoding, which covers the domain list too. */
+#define GW_VIRTIO_IOMMU_STATE_VERSION 1
+
+/*
+ * The IOMMU's migratable state, as the machine's `virtio-iommu` section
+ * (docs/migration.md): what the guest set up (config bypass, negotiated
+ * features, the request queue's indices, every domain with its
+ * mappings and endpoints), then its virtio-pci function's state
+ * (gw_virtio_pci_vmsd), which no other section carries.  save appends
+ * it to `out`; false with *errp on error (discard `out`).
+ *
+ * load decodes the IOMMU's part into scratch structures and checks all
+ * of it first — as a MAP or ATTACH would have been checked, against
+ * this machine's RAM and endpoints (every endpoint named must be one
+ * of this IOMMU's, at most once) — then loads the function, checks
+ * that the two agree and that nothing follows in `in`, installs the
+ * state and pushes every endpoint's new address space through its ops
+ * (its IOTLB, before the vDPA functions' sections load).  A refused
+ * IOMMU part changes nothing; so does a truncated or malformed function
+ * part.  If an endpoint's op fails, the endpoints already pushed are
+ * pushed back and the IOMMU's state is the one from before; past the
+ * function's own post_load the function keeps the loaded state, and
+ * the destination must not run (as for any failed post_load).
+ *
+ * Both with the VM's device lock held, on the main thread, the VM
+ * stopped.  load takes space_lock for writing itself (never across an
+ * endpoint op).
+ */
+bool gw_virtio_iommu_save(GwVirtioIommu *iommu, GwMigBuf *out, GError **errp);
+bool gw_virtio_iommu_load(GwVirtioIommu *iommu, GwMigCursor *in, GError **errp);
+
 /* x-godwit-query-iommu's answer: bypass, the endpoints (id, domain or
  * null, bypassing) and the domains with their mappings (virt-start,
  * virt-end, phys-start, flags).  Caller owns. */

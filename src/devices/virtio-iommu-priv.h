@@ -89,6 +89,11 @@ struct GwVirtioIommu {
 void gw_iommu_space_write_lock(GwVirtioIommu *s);
 void gw_iommu_space_write_unlock(GwVirtioIommu *s);
 
+/* ---- virtio-iommu.c ---- */
+
+/* Watches the request queue's kick (again) if it is enabled. */
+void gw_iommu_start_queue(GwVirtioIommu *s);
+
 /* ---- virtio-iommu-space.c ---- */
 
 /* Whether endpoint `ep` sees guest RAM as it is (identity). */
@@ -157,6 +162,10 @@ void gw_iommu_reset_spaces(GwVirtioIommu *s);
  */
 bool gw_iommu_request(GwVirtioIommu *s, const uint8_t *in, uint64_t in_len,
                       uint64_t w_len, uint8_t *out, uint32_t *out_len);
+
+/* MAP's checks of a range (alignment, start <= end, the input range,
+ * the MSI window, one RAM region): VIRTIO_IOMMU_S_OK or its status. */
+uint8_t gw_iommu_map_range_status(const GwVirtioIommu *s, const IommuMap *m);
 
 /* The most a request's device-readable part has (PROBE's). */
 #define IOMMU_REQ_IN_MAX sizeof(struct virtio_iommu_req_probe)

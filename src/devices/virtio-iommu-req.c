@@ -107,8 +107,8 @@ req_detach(GwVirtioIommu *s, const uint8_t *in, uint8_t *out)
 }
 
 /* MAP's checks of the range itself, in the spec's order of statuses. */
-static uint8_t
-map_range_status(const GwVirtioIommu *s, const IommuMap *m)
+uint8_t
+gw_iommu_map_range_status(const GwVirtioIommu *s, const IommuMap *m)
 {
     if (m->start % IOMMU_GRANULE || (m->end + 1) % IOMMU_GRANULE ||
         m->gpa % IOMMU_GRANULE) {
@@ -160,7 +160,7 @@ req_map(GwVirtioIommu *s, const uint8_t *in, uint8_t *out)
     if (!(m.flags & rw)) {
         return VIRTIO_IOMMU_S_UNSUPP; /* a mapping that allows nothing */
     }
-    status = map_range_status(s, &m);
+    status = gw_iommu_map_range_status(s, &m);
     if (status != VIRTIO_IOMMU_S_OK) {
         return status;
     }

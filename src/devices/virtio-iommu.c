@@ -153,6 +153,17 @@ stop_queue(GwVirtioIommu *s)
     g_clear_handle_id(&s->watch, g_source_remove);
 }
 
+static gboolean on_kick(gint fd, GIOCondition cond, gpointer opaque);
+
+void
+gw_iommu_start_queue(GwVirtioIommu *s)
+{
+    stop_queue(s);
+    if (s->rq.enabled) {
+        s->watch = g_unix_fd_add(s->rq.kick_fd, G_IO_IN, on_kick, s);
+    }
+}
+
 /* The driver broke the ring: NEEDS_RESET, the queue stops, the VM runs. */
 static void
 broken(GwVirtioIommu *s, Bad why)
@@ -287,9 +298,41 @@ iommu_activate(void *opaque, const GwVirtioActivation *a, GError **errp)
     s->rq = *q;
     s->last_avail = q->last_avail;
     s->last_used = q->last_used;
-    if (q->enabled) {
-        s->watch = g_unix_fd_add(q->kick_fd, G_IO_IN, on_kick, s);
+    gw_iommu_start_queue(s);
+    return true;
+}
+
+/* At save, the request queue's indices (the event queue is never used). */
+static bool
+iommu_ring_state(void *opaque, unsigned idx, const GwVirtqueueSetup *q,
+                 uint16_t *last_avail, uint16_t *last_used, GError **errp)
+{
+    GwVirtioIommu *s = opaque;
+
+    *last_avail = idx == 0 ? s->last_avail : 0;
+    *last_used = idx == 0 ? s->last_used : 0;
+    return true;
+}
+
+/* At load of a running function: only the request queue's setup, checked
+ * as at DRIVER_OK, and the queue stopped; features, indices and domains
+ * are the virtio-iommu section's, which gw_virtio_iommu_load installs
+ * before it starts the queue again. */
+static bool
+iommu_restore(void *opaque, const GwVirtioActivation *a, const uint8_t *config,
+              unsigned config_len, GError **errp)
+{
+    GwVirtioIommu *s = opaque;
+    const GwVirtqueueSetup *q = &a->queues[0];
+    Bad bad = q->enabled ? check_ring(s, q) : NULL;
+
+    if (bad) {
+        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
+                    "virtio-iommu: request queue: %s", bad);
+        return false;
     }
+    stop_queue(s);
+    s->rq = *q;
     return true;
 }
 
@@ -362,6 +405,8 @@ static const GwVirtioDeviceOps iommu_ops = {
     .reset = iommu_reset,
     .config_read = iommu_config_read,
     .config_write = iommu_config_write,
+    .ring_state = iommu_ring_state,
+    .restore = iommu_restore,
 };
 
 GwVirtioIommu *

@@ -22,8 +22,9 @@
 #include "irq-recorder.h"
 #include "vring-driver.h"
 
-#define SVQFX_RAM_SIZE (16u << 20) /* unless SvqFx.ram_size says */
-#define SVQFX_SLOT     1
+#define SVQFX_RAM_SIZE   (16u << 20) /* unless SvqFx.ram_size says */
+#define SVQFX_SLOT       1
+#define SVQFX_IOMMU_SLOT 2 /* the virtio-iommu, with SvqFx.iommu */
 
 typedef struct {
     GwVdpaSimRegistry *reg;
@@ -40,6 +41,17 @@ typedef struct {
     /* Set before svqfx_device: */
     bool no_suspend;   /* the simulator refuses SUSPEND */
     uint32_t ram_size; /* 0: SVQFX_RAM_SIZE */
+    bool iommu;        /* iommu=on, endpoint of a virtio-iommu (below) */
+    /* Added to the rings' GPAs as the driver programs them: an iommu
+     * test maps them at those IOVAs. */
+    uint64_t ring_off;
+    /* With iommu: the IOMMU, its request queue and one request's
+     * buffers (readable, then 4 writable bytes). */
+    GwVirtioIommu *viommu;
+    uint64_t iommu_bar0;
+    GwTestVring *iommu_rq, *iommu_eq;
+    uint8_t *iommu_req;
+    uint64_t iommu_req_gpa;
 } SvqFx;
 
 /*
@@ -50,6 +62,16 @@ typedef struct {
  * at half of a smaller RAM).  f zeroed but for the fields above.
  */
 void svqfx_device(SvqFx *f, const char *mgmtdev);
+/*
+ * With f->iommu: the IOMMU's driver starts (MAP_UNMAP, BYPASS_CONFIG
+ * with bypass 1) and attaches the device's endpoint to domain 1, which
+ * has no mapping: the device reaches nothing until svqfx_iommu_map.
+ * map/unmap: one request each; the status it was answered with.
+ */
+void svqfx_iommu_start(SvqFx *f);
+uint8_t svqfx_iommu_map(SvqFx *f, uint64_t iova, uint64_t size, uint64_t gpa,
+                        uint32_t flags);
+uint8_t svqfx_iommu_unmap(SvqFx *f, uint64_t iova, uint64_t size);
 /* Unplugs and frees all of it (and f->vr); no interrupt route left. */
 void svqfx_free(SvqFx *f);
 
