@@ -113,11 +113,3 @@ gw_machine_query_iommu(GwMachine *m, GError **errp)
     g_mutex_unlock(&m->dev_lock);
     return o;
 }
-
-char *
-gw_machine_iommu_blocker(GwMachine *m)
-{
-    return m->iommu ? g_strdup("the machine has a virtio-iommu, and "
-                               "virtio-iommu state is not migrated yet")
-                    : NULL;
-}

@@ -92,5 +92,3 @@ bool gw_machine_attach_iommu(GwMachine *m, GwVdpaDevice *d, GError **errp);
 /* Fills the VIOT part of `acpi` (nothing without an IOMMU); `endpoints`
  * (of uint32_t) holds the endpoint list and must outlive `acpi`. */
 void gw_machine_iommu_acpi(GwMachine *m, GwAcpiConfig *acpi, GArray *endpoints);
-/* Why the IOMMU blocks a migration, or NULL (caller frees). */
-char *gw_machine_iommu_blocker(GwMachine *m);

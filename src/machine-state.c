@@ -345,7 +345,7 @@ gw_machine_manifest_check(GwMachine *m, json_object *src, GError **errp)
 char *
 gw_machine_migration_blocker(GwMachine *m)
 {
-    char *why = gw_machine_iommu_blocker(m);
+    char *why = NULL;
 
     g_mutex_lock(&m->dev_lock);
     for (guint i = 0; i < m->vdpa->len && !why; i++) {

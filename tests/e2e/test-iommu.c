@@ -9,8 +9,8 @@
  * device (NEEDS_RESET) with memory untouched and the VM running.  Also:
  * the disk on segment 1 behind an iommu segment, hot-plugged there,
  * bad requests (MAP outside RAM, a missing segment's endpoint, a bad
- * length), iommu=on hotplug off an iommu segment, and the migration
- * blocker.
+ * length), and iommu=on hotplug off an iommu segment.  (Migration:
+ * test-migration-iommu.c.)
  */
 #include <fcntl.h>
 #include <string.h>
@@ -397,29 +397,6 @@ test_hotplug(void)
     gw_test_vm_stop(&vm);
 }
 
-/* While there is a virtio-iommu, migration is blocked, with the reason. */
-static void
-test_migration_blocked(void)
-{
-    GwTestVm vm = {0};
-    g_autofree char *cls = NULL, *desc = NULL;
-    g_autoptr(json_object) info = NULL;
-    json_object *reasons;
-
-    start(&vm, boot_args);
-    info = gw_test_vm_qmp_ok(&vm, "query-migrate", NULL);
-    reasons = json_object_object_get(info, "blocked-reasons");
-    g_assert_nonnull(reasons);
-    g_assert_nonnull(
-        strstr(json_object_get_string(json_object_array_get_idx(reasons, 0)),
-               "virtio-iommu state is not migrated yet"));
-    gw_test_vm_qmp_err(&vm, "migrate", "{\"uri\": \"unix:/nonexistent\"}", &cls,
-                       &desc);
-    g_assert_nonnull(strstr(desc, "virtio-iommu state is not migrated yet"));
-    must_run(&vm);
-    gw_test_vm_stop(&vm);
-}
-
 /* Without an IOMMU the query says there is none. */
 static void
 test_query_without_iommu(void)
@@ -450,7 +427,6 @@ main(int argc, char **argv)
     g_test_add_func("/iommu/qtest/segments/disk-on-iommu-segment-1",
                     test_segment_1);
     g_test_add_func("/iommu/qtest/hotplug/iommu-segment-only", test_hotplug);
-    g_test_add_func("/iommu/qtest/migration/blocked", test_migration_blocked);
     g_test_add_func("/iommu/qtest/query/no-iommu", test_query_without_iommu);
     return g_test_run();
 }
