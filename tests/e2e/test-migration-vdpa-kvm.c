@@ -11,7 +11,11 @@
  * rounds (its device back in passthrough) and a second migration
  * succeeds.  The same for a vDPA NIC (`net frames=0`: frames to the MAC
  * the guest set over the control queue loop back, each checked, on the
- * destination too).  Skipped visibly without /dev/kvm.
+ * destination too).  And the disk behind the virtio-iommu (iommu=on,
+ * `iommu-blk rounds=0`: the guest maps its buffers at IOVAs that are not
+ * their physical addresses, the shadow virtqueues translate them during
+ * pre-copy, and the destination must have the IOMMU's state to go on).
+ * Skipped visibly without /dev/kvm.
  */
 #include <signal.h>
 #include <sys/wait.h>
@@ -30,12 +34,30 @@ typedef struct {
     const char *round;   /* the line it prints as it goes on passing */
 } Hosts;
 
-/* Shared storage and a vDPA disk, or (net) a vDPA NIC whose MAC the
- * guest sets over the control queue: frames to that MAC loop back only
- * if the destination's device has it too. */
+typedef enum {
+    KIND_BLK,       /* a vDPA disk */
+    KIND_NET,       /* a vDPA NIC */
+    KIND_IOMMU_BLK, /* a vDPA disk behind the virtio-iommu */
+} Kind;
+
+/* Shared storage and a vDPA disk (behind the IOMMU for KIND_IOMMU_BLK),
+ * or a vDPA NIC whose MAC the guest sets over the control queue: frames
+ * to that MAC loop back only if the destination's device has it too. */
 static void
-hosts_init(Hosts *h, bool net)
+hosts_init(Hosts *h, Kind kind)
 {
+    static const char *const vdpa[] = {
+        [KIND_BLK] = "path=@DIR@/vdpa/d0,id=disk0",
+        [KIND_NET] = "path=@DIR@/vdpa/d0,id=nic0,num_queues=3",
+        [KIND_IOMMU_BLK] = "path=@DIR@/vdpa/d0,id=disk0,iommu=on",
+    };
+    static const char *const cmdline[] = {
+        [KIND_BLK] = "blk rounds=0 sectors=8",
+        [KIND_NET] = "net frames=0 every=20 mac=52:54:00:00:00:07",
+        [KIND_IOMMU_BLK] = "iommu-blk rounds=0 sectors=8",
+    };
+    bool net = kind == KIND_NET;
+
     h->dir = g_dir_make_tmp("godwit-migvdpa-XXXXXX", NULL);
     h->disk = g_build_filename(h->dir, "disk.img", NULL);
     h->uri = g_strdup_printf("unix:%s/mig.sock", h->dir);
@@ -46,11 +68,9 @@ hosts_init(Hosts *h, bool net)
     h->extra[0] = "--vdpa-sim";
     h->extra[1] = h->sim;
     h->extra[2] = "--vdpa";
-    h->extra[3] = net ? "path=@DIR@/vdpa/d0,id=nic0,num_queues=3"
-                      : "path=@DIR@/vdpa/d0,id=disk0";
+    h->extra[3] = vdpa[kind];
     h->extra[4] = NULL;
-    h->cmdline = net ? "net frames=0 every=20 mac=52:54:00:00:00:07"
-                     : "blk rounds=0 sectors=8";
+    h->cmdline = cmdline[kind];
     h->round = net ? "GUEST net 00:01.0 frames=" : "GUEST blk 00:01.0 round=";
 }
 
@@ -165,8 +185,22 @@ kill_vm(Vm *vm)
     vm_forget(vm);
 }
 
+/* x-godwit-query-iommu of the destination is the source's. */
 static void
-migrate_live(bool net)
+assert_iommu_moved(Vm *src, Vm *dst)
+{
+    g_autoptr(json_object) a = qmp(src, "x-godwit-query-iommu", NULL);
+    g_autoptr(json_object) b = qmp(dst, "x-godwit-query-iommu", NULL);
+
+    g_test_message("source's IOMMU: %s", json_object_to_json_string(a));
+    g_assert_cmpuint(
+        json_object_array_length(json_object_object_get(a, "domains")), >, 0);
+    g_assert_cmpstr(json_object_to_json_string(b), ==,
+                    json_object_to_json_string(a));
+}
+
+static void
+migrate_live(Kind kind)
 {
     Hosts h;
     Vm src = {0}, dst = {0};
@@ -174,14 +208,33 @@ migrate_live(bool net)
     if (!kvm_usable()) {
         return;
     }
-    hosts_init(&h, net);
+    hosts_init(&h, kind);
     vdpa_vm_start(&src, &h, NULL);
+    if (kind == KIND_IOMMU_BLK) {
+        /* its buffers at IOVAs 4 GiB above their physical addresses */
+        wait_lines(src.serial, "GUEST iommu 00:01.0 endpoint=0x8 ", 1);
+        g_assert_cmpuint(count(src.serial, " dma-offset=0x100000000 maps="), ==,
+                         1);
+    }
     wait_lines(src.serial, h.round, 3);
     vdpa_vm_start(&dst, &h, h.uri);
     events_on(&src);
-    migrate(&src, &h);
+    if (kind == KIND_IOMMU_BLK) {
+        /* Rounds on shadow virtqueues, which translate the IOVAs. */
+        qmp_void(&src, "migrate-set-parameters", "{\"max-bandwidth\": 65536}");
+        migrate(&src, &h);
+        wait_migration(&src, "active");
+        assert_shadowed(&src, true);
+        wait_lines(src.serial, h.round, count(src.serial, h.round) + 2);
+        qmp_void(&src, "migrate-set-parameters", "{\"max-bandwidth\": 0}");
+    } else {
+        migrate(&src, &h);
+    }
     wait_completed(&src);
     check_moved_with_device(&src, &dst, &h);
+    if (kind == KIND_IOMMU_BLK) {
+        assert_iommu_moved(&src, &dst);
+    }
     vm_stop(&src);
     vm_stop(&dst);
     hosts_free(&h);
@@ -190,13 +243,19 @@ migrate_live(bool net)
 static void
 test_blk(void)
 {
-    migrate_live(false);
+    migrate_live(KIND_BLK);
 }
 
 static void
 test_net(void)
 {
-    migrate_live(true);
+    migrate_live(KIND_NET);
+}
+
+static void
+test_iommu_blk(void)
+{
+    migrate_live(KIND_IOMMU_BLK);
 }
 
 /* How a migration is made to fail. */
@@ -270,7 +329,7 @@ fail_migration(bool at_switchover, Fault f)
     if (!kvm_usable()) {
         return;
     }
-    hosts_init(&h, false);
+    hosts_init(&h, KIND_BLK);
     vdpa_vm_start(&src, &h, NULL);
     wait_lines(src.serial, h.round, 2);
     vdpa_vm_start(&dst, &h, h.uri);
@@ -337,6 +396,8 @@ main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/migration/vdpa-kvm/blk-rounds-go-on", test_blk);
     g_test_add_func("/migration/vdpa-kvm/net-frames-go-on-mac-kept", test_net);
+    g_test_add_func("/migration/vdpa-kvm/iommu-blk-rounds-go-on-state-moved",
+                    test_iommu_blk);
     static const FailCase fails[] = {
         {"destination-killed-at-switch-over", true, FAIL_KILL},
         {"destination-killed-in-pre-copy", false, FAIL_KILL},
