@@ -117,11 +117,13 @@ io_drain(Io *io)
 void
 io_read_back(Io *io, uint64_t n)
 {
+    gint64 deadline = g_get_monotonic_time() + T * 1000ll;
     int slot;
 
     for (uint64_t s = 0; s < n; s++) {
         while ((slot = io_free_slot(io)) < 0) {
             io_reap(io);
+            g_assert_cmpint(g_get_monotonic_time(), <, deadline);
         }
         io_submit(io, (unsigned)slot, s, true);
     }

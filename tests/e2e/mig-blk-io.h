@@ -43,7 +43,7 @@ int io_free_slot(Io *io);
 /* Until every request in flight completed (bounded). */
 void io_drain(Io *io);
 /* Reads sectors 0 … n-1 back (each checked as it completes), then
- * drains. */
+ * drains; all of it bounded. */
 void io_read_back(Io *io, uint64_t n);
 /* What the device wrote into guest RAM on the source (read data of the
  * requests completed there) is in `dst`'s RAM. */
