@@ -211,10 +211,11 @@ migrate_live(Kind kind)
     hosts_init(&h, kind);
     vdpa_vm_start(&src, &h, NULL);
     if (kind == KIND_IOMMU_BLK) {
-        /* its buffers at IOVAs 4 GiB above their physical addresses */
-        wait_lines(src.serial, "GUEST iommu 00:01.0 endpoint=0x8 ", 1);
-        g_assert_cmpuint(count(src.serial, " dma-offset=0x100000000 maps="), ==,
-                         1);
+        /* its buffers at IOVAs 4 GiB above their physical addresses (the
+         * guest prints the line in pieces: wait for its end) */
+        wait_lines(src.serial, " dma-offset=0x100000000 maps=", 1);
+        g_assert_cmpuint(count(src.serial, "GUEST iommu 00:01.0 endpoint=0x8 "),
+                         ==, 1);
     }
     wait_lines(src.serial, h.round, 3);
     vdpa_vm_start(&dst, &h, h.uri);
