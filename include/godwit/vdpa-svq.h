@@ -4,11 +4,12 @@
  * a migration's pre-copy (vhost-vdpa has no dirty log).
  *
  * While they run, the device works on split rings in VMM memory (mapped
- * into it at IOVAs inside its GET_IOVA_RANGE and outside every guest-RAM
- * IOVA) and a relay thread of the device's own moves requests between
- * them and the guest's rings: each available guest chain is checked and
- * copied into the shadow descriptor table (its buffers still point at
- * guest RAM, IOVA = guest physical address), and each completion is
+ * into it at IOVAs inside its GET_IOVA_RANGE and outside every IOVA the
+ * guest owns) and a relay thread of the device's own moves requests
+ * between them and the guest's rings: each available guest chain is
+ * checked and copied into the shadow descriptor table (its buffers keep
+ * the guest's addresses: GPAs, or with iommu=on the IOVAs the guest's
+ * virtio-iommu translates — src/vdpa/svq-addr.h), and each completion is
  * copied into the guest's used ring after every device-writable buffer
  * of its chain, whole, and the used-ring bytes written have been marked
  * with gw_mem_mark_dirty; then the guest's irqfd is signalled.  Shadow
@@ -37,7 +38,10 @@
  *
  * Refused (GW_ERROR_INVALID, nothing changed) if the device is not
  * running, cannot be suspended, negotiated INDIRECT_DESC, EVENT_IDX or
- * RING_PACKED (not relayed), or runs shadow rings already (GW_ERROR_BUSY).
+ * RING_PACKED (not relayed), has iommu=on but is behind no IOMMU, or
+ * runs shadow rings already (GW_ERROR_BUSY); also (the device back as
+ * it was) if a guest ring is not aligned guest RAM — with iommu=on, not
+ * one contiguous range of it behind its IOVAs.
  * Any other failure switches back what was switched and leaves the
  * device as it found it (running in passthrough), with *errp set.
  */

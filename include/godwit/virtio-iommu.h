@@ -83,7 +83,9 @@ GwVirtioPci *gw_virtio_iommu_pci(GwVirtioIommu *iommu);
  * the IOMMU's (identity while boot bypass applies, pushed through `ops`
  * before this returns).  False with *errp if `id` is taken or the first
  * mappings fail.  remove: the device is going away; it is detached from
- * its domain with no call into its ops (its backend is being closed).
+ * its domain with no call into its ops (its backend is being closed),
+ * and what it could write is marked dirty in guest RAM's bitmap (as
+ * whatever writable mapping an endpoint loses).
  */
 bool gw_virtio_iommu_add_endpoint(GwVirtioIommu *iommu, uint32_t id,
                                   const GwIommuEndpointOps *ops, void *opaque,

@@ -38,16 +38,23 @@ gw_iommu_identity(const GwVirtioIommu *s, GArray *out)
     }
 }
 
-void
-gw_iommu_mark_writable(GwGuestMemory *mem, const GArray *maps)
+/* gw_iommu_mark_writable of the first `n` entries of `maps`. */
+static void
+mark_writable_n(GwGuestMemory *mem, const GArray *maps, guint n)
 {
-    for (guint i = 0; maps && i < maps->len; i++) {
+    for (guint i = 0; i < n; i++) {
         const IommuMap *m = &g_array_index(maps, IommuMap, i);
 
         if (m->flags & GW_IOMMU_MAP_F_WRITE) {
             gw_mem_mark_dirty(mem, m->gpa, m->end - m->start + 1);
         }
     }
+}
+
+void
+gw_iommu_mark_writable(GwGuestMemory *mem, const GArray *maps)
+{
+    mark_writable_n(mem, maps, maps ? maps->len : 0);
 }
 
 void
@@ -126,13 +133,7 @@ undo(IommuEndpoint *ep, const GArray *unmaps, guint n_unmaps,
     if (ok) {
         ok = batch(ep, false, &err);
     }
-    for (guint i = 0; i < n_maps; i++) {
-        const IommuMap *m = &g_array_index(maps, IommuMap, i);
-
-        if (m->flags & GW_IOMMU_MAP_F_WRITE) {
-            gw_mem_mark_dirty(ep->mem, m->gpa, m->end - m->start + 1);
-        }
-    }
+    mark_writable_n(ep->mem, maps, n_maps); /* unmapped again */
     if (!ok) {
         gw_warning_ratelimited("virtio-iommu: endpoint 0x%x: undoing a "
                                "failed change failed too: %s",

@@ -246,12 +246,6 @@ vdpa_config_write(void *opaque, unsigned off, const void *buf, unsigned len)
 
 /* ---- a running device saved and restored ---- */
 
-/*
- * After SUSPEND the device has finished everything it took, so on a
- * split ring its used index equals its last_avail_idx, which is all
- * VHOST_GET_VRING_BASE reports (and all SET_VRING_BASE restores: the
- * device starts a ring with used = avail).  Checked, never assumed.
- */
 /* The used index the guest's ring `q` shows (its addresses are IOVAs
  * with iommu=on). */
 static bool
@@ -263,6 +257,12 @@ guest_used_idx(GwVdpaDevice *d, const GwVirtqueueSetup *q, uint16_t *used)
            gw_mem_read(d->mem, gpa, used, 2);
 }
 
+/*
+ * After SUSPEND the device has finished everything it took, so on a
+ * split ring its used index equals its last_avail_idx, which is all
+ * VHOST_GET_VRING_BASE reports (and all SET_VRING_BASE restores: the
+ * device starts a ring with used = avail).  Checked, never assumed.
+ */
 static bool
 vdpa_ring_state(void *opaque, unsigned idx, const GwVirtqueueSetup *q,
                 uint16_t *last_avail, uint16_t *last_used, GError **errp)

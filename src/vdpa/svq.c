@@ -5,13 +5,17 @@
  * gw_vdpa_svq_abort wherever the device is reset, all with the device
  * lock held.  The relay thread owns every SvqQueue field from the
  * g_thread_new in start to the g_thread_join in stop/abort; outside that
- * window only the lock holder touches them.  So no lock is shared: the
- * relay never takes the device lock and a vCPU never waits for it.
+ * window only the lock holder touches them.  So the device lock is not
+ * shared: the relay never takes it and a vCPU never waits for it.  With
+ * iommu=on the relay takes the IOMMU's space lock for reading to
+ * translate (svq-addr.c); start/stop/abort, which join it, must never
+ * run inside an IOMMU writer (src/devices/virtio-iommu-priv.h).
  *
  * What the guest controls is checked before use: ring addresses once at
- * start (inside guest RAM, aligned), the avail index against the ring
- * size, every head and `next` against the ring size, every buffer
- * against guest RAM (so no descriptor reaches the shadow rings' IOVAs),
+ * start (inside guest RAM, aligned; translated with iommu=on), the avail
+ * index against the ring size, every head and `next` against the ring
+ * size, every buffer against guest RAM or the guest's IOMMU mappings
+ * (so no descriptor reaches the shadow rings' IOVAs; svq-addr.c),
  * chains for loops and for descriptors another chain in flight holds.
  * A guest that breaks a rule loses its queue (no more relaying, a
  * warning), never the VMM; what the device completed still reaches it.

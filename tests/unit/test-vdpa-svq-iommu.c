@@ -10,6 +10,7 @@
 #include <linux/virtio_blk.h>
 #include <linux/virtio_iommu.h>
 #include <glib/gstdio.h>
+#include <godwit/mig-stream.h>
 #include <godwit/util.h>
 #include <godwit/vdpa-device.h>
 #include <godwit/vdpa-svq.h>
@@ -374,6 +375,36 @@ test_shadow_rings_above_window(void)
     svqfx_free(&f);
 }
 
+/* Suspended on shadow rings (a switch-over), the device's state saves:
+ * the guest's used index is read through the used ring's IOVA. */
+static void
+test_ring_state_through_iova(void)
+{
+    g_autoptr(GwMigBuf) buf = gw_mig_buf_new();
+    g_autoptr(GError) err = NULL;
+    uint32_t base = 0;
+    uint64_t d;
+    Blk b;
+    Fx f;
+
+    iommu_fx(&f, true);
+    svqfx_driver_start(&f, 16);
+    blk_new(&f, &b);
+    page(&f, 1, &d);
+    start_svq(&f);
+    blk_io(&f, &b, true, d + OFF, 512);
+    blk_io(&f, &b, true, d + OFF, 512);
+    g_mutex_lock(&f.lock);
+    g_assert_true(gw_vdpa_device_suspend(f.dev, &err));
+    g_assert_no_error(err);
+    g_assert_true(gw_vdpa_device_save(f.dev, buf, &err));
+    g_assert_no_error(err);
+    g_assert_true(gw_vdpa_device_get_vring_base(f.dev, 0, &base, &err));
+    g_mutex_unlock(&f.lock);
+    g_assert_cmpuint(base, ==, 2);
+    svqfx_free(&f);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -396,6 +427,8 @@ main(int argc, char **argv)
                     test_rings_not_contiguous);
     g_test_add_func("/vdpa/svq/iommu/shadow-rings-above-guest-window",
                     test_shadow_rings_above_window);
+    g_test_add_func("/vdpa/svq/iommu/ring-state-saved-through-iovas",
+                    test_ring_state_through_iova);
     ret = g_test_run();
     g_rmdir(dir);
     return ret;

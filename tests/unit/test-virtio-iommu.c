@@ -10,6 +10,8 @@
 #include <godwit/util.h>
 #include <godwit/virtio-pci.h>
 #include "iommu-fixture.h"
+/* The space lock itself, for test_writers_hold_space_lock. */
+#include "../../src/devices/virtio-iommu-priv.h"
 
 #define BYPASS_CONFIG (1ull << VIRTIO_IOMMU_F_BYPASS_CONFIG)
 #define CFG_BYPASS    (0x2000 + 36)
@@ -577,6 +579,91 @@ test_endpoint_add_remove(void)
     fx_fini(&f);
 }
 
+/* An endpoint whose ops look whether the space lock is held for
+ * writing (a reader could not take it) each time they are called. */
+typedef struct {
+    GwVirtioIommu *iommu;
+    unsigned calls, unlocked;
+} LockProbe;
+
+static void
+probe_lock(LockProbe *p)
+{
+    p->calls++;
+    if (g_rw_lock_reader_trylock(&p->iommu->space_lock)) {
+        g_rw_lock_reader_unlock(&p->iommu->space_lock);
+        p->unlocked++;
+    }
+}
+
+static bool
+probe_map(void *opaque, uint64_t iova, uint64_t size, uint64_t gpa,
+          unsigned flags, GError **errp)
+{
+    probe_lock(opaque);
+    return true;
+}
+
+static bool
+probe_unmap(void *opaque, uint64_t iova, uint64_t size, GError **errp)
+{
+    probe_lock(opaque);
+    return true;
+}
+
+static bool
+probe_batch(void *opaque, GError **errp)
+{
+    probe_lock(opaque);
+    return true;
+}
+
+static const GwIommuEndpointOps probe_ops = {probe_map, probe_unmap,
+                                             probe_batch, probe_batch};
+
+/*
+ * Every change translation could see is pushed with the space lock
+ * held for writing — adding the endpoint, leaving boot bypass by a
+ * `bypass` write, ATTACH, MAP, UNMAP, DETACH, a reset — so the relay's
+ * translations wait for it; and none takes it twice (that would hang).
+ */
+static void
+test_writers_hold_space_lock(void)
+{
+    LockProbe p = {0};
+    uint64_t gpa;
+    Fx f;
+
+    fx_init(&f);
+    p.iommu = f.iommu;
+    g_mutex_lock(&f.lock);
+    g_assert_true(
+        gw_virtio_iommu_add_endpoint(f.iommu, 0x18, &probe_ops, &p, NULL));
+    g_mutex_unlock(&f.lock);
+    fx_driver_start(&f, FX_FEATURES);
+    fx_mmio_write(&f, CFG_BYPASS, 1, 0);
+    g_assert_cmpuint(fx_attach(&f, 1, 0x18, 0), ==, VIRTIO_IOMMU_S_OK);
+    g_assert_cmpuint(fx_map(&f, 1, 0x10000, 0x10fff, 0x1000, FX_RW), ==,
+                     VIRTIO_IOMMU_S_OK);
+    g_assert_cmpuint(fx_unmap(&f, 1, 0x10000, 0x10fff), ==, VIRTIO_IOMMU_S_OK);
+    g_assert_cmpuint(fx_map(&f, 1, 0x10000, 0x10fff, 0x1000, FX_RW), ==,
+                     VIRTIO_IOMMU_S_OK);
+    g_assert_cmpuint(fx_detach(&f, 1, 0x18), ==, VIRTIO_IOMMU_S_OK);
+    g_assert_cmpuint(fx_attach(&f, 2, 0x18, 0), ==, VIRTIO_IOMMU_S_OK);
+    g_assert_cmpuint(fx_map(&f, 2, 0x10000, 0x10fff, 0x1000, FX_RW), ==,
+                     VIRTIO_IOMMU_S_OK);
+    fx_mmio_write(&f, 0x14, 1, 0);
+    g_assert_cmpuint(p.calls, >=, 20);
+    g_assert_cmpuint(p.unlocked, ==, 0);
+    /* Released after each: a reader gets in (boot bypass: identity). */
+    g_assert_cmpuint(translate(&f, 0x18, 0x1000, 8, true, &gpa), ==, 8);
+    g_mutex_lock(&f.lock);
+    gw_virtio_iommu_remove_endpoint(f.iommu, 0x18);
+    g_mutex_unlock(&f.lock);
+    g_assert_cmpuint(translate(&f, 0x18, 0x1000, 8, true, &gpa), ==, 0);
+    fx_fini(&f);
+}
+
 /* How a writable mapping leaves endpoint A in test_dirty_case. */
 typedef enum { LOSE_UNMAP, LOSE_DETACH, LOSE_RESET } LoseHow;
 
@@ -694,6 +781,8 @@ main(int argc, char **argv)
                          GUINT_TO_POINTER(LOSE_DETACH), test_dirty_case);
     g_test_add_data_func("/virtio-iommu/dirty/reset-marks-writable-gpas",
                          GUINT_TO_POINTER(LOSE_RESET), test_dirty_case);
+    g_test_add_func("/virtio-iommu/space-lock/writers-hold-it-around-ops",
+                    test_writers_hold_space_lock);
     g_test_add_func("/virtio-iommu/dirty/nothing-without-tracking",
                     test_dirty_untracked);
     return g_test_run();
