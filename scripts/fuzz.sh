@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 secs=${1:-60}
 shift || true
-targets=${*:-"board pci qmp qtest config vring mig-stream mig-incoming svq iommu"}
+targets=${*:-"board pci qmp qtest config vring mig-stream mig-incoming svq iommu iommu-state"}
 bdir=$root/build-fuzz
 if [ ! -d "$bdir/meson-private" ]; then
     CC=clang meson setup "$bdir" -Dfuzz=true >/dev/null

@@ -9,10 +9,12 @@
  *
  * Threads: the main thread, with the VM's device lock held (the VM
  * stopped).  Locking rule: space_lock is taken for writing here only
- * around swapping the state in (or back), with no call into anything
- * that takes it (only the unlocked helpers of virtio-iommu-space.c:
- * gw_iommu_domain_tree/_domain_new/_endpoint/_space), and never across
- * an endpoint op: the ops are called after it is released, so a reader
+ * around storing the new state (or the old one back): the domain tree,
+ * built beforehand, the endpoints' domain pointers and the head: plain
+ * stores inside (install/uninstall call nothing of the IOMMU's), so
+ * nothing can take it again whatever other writers come to lock; never
+ * across an endpoint op: the ops
+ * (gw_iommu_push) are called after it is released, so a reader
  * (gw_virtio_iommu_translate) sees the new state while the endpoints'
  * IOTLBs catch up, which nothing minds on a destination not yet running.
  */
@@ -430,28 +432,53 @@ set_head(GwVirtioIommu *s, const IommuStateHead *h)
     s->last_used = h->last_used;
 }
 
-/* The loaded state in place of the old (kept in `o`); write-locked. */
+/* The loaded domains, as a tree of GwVirtioIommu's (nothing locked:
+ * no reader sees it before install). */
+static GTree *
+build_domains(GwVirtioIommu *s, const IommuState *st)
+{
+    GTree *t = gw_iommu_domain_tree();
+
+    for (guint i = 0; i < st->domains->len; i++) {
+        const StateDomain *sd = st->domains->pdata[i];
+        IommuDomain *d = g_new0(IommuDomain, 1);
+
+        *d = (IommuDomain){sd->id, sd->bypass,
+                           g_array_new(FALSE, FALSE, sizeof(IommuMap)),
+                           g_ptr_array_new()};
+        g_array_append_vals(d->maps, sd->maps->data, sd->maps->len);
+        for (guint k = 0; k < sd->eps->len; k++) {
+            g_ptr_array_add(
+                d->eps,
+                gw_iommu_endpoint(s, g_array_index(sd->eps, uint32_t, k)));
+        }
+        g_tree_insert(t, GUINT_TO_POINTER(d->id), d);
+    }
+    return t;
+}
+
+static gboolean
+point_eps(gpointer key, gpointer value, gpointer data)
+{
+    IommuDomain *d = value;
+
+    for (guint k = 0; k < d->eps->len; k++) {
+        ((IommuEndpoint *)d->eps->pdata[k])->domain = d;
+    }
+    return FALSE;
+}
+
+/* `domains` and the loaded head in place of the old (kept in `o`):
+ * only stores under the write lock (see the top of this file). */
 static void
-install(GwVirtioIommu *s, const IommuState *st, const Saved *o)
+install(GwVirtioIommu *s, GTree *domains, const IommuState *st, const Saved *o)
 {
     gw_iommu_space_write_lock(s);
-    s->domains = gw_iommu_domain_tree();
+    s->domains = domains;
     for (guint i = 0; i < o->eps->len; i++) {
         ((IommuEndpoint *)o->eps->pdata[i])->domain = NULL;
     }
-    for (guint i = 0; i < st->domains->len; i++) {
-        const StateDomain *sd = st->domains->pdata[i];
-        IommuDomain *d = gw_iommu_domain_new(s, sd->id, sd->bypass);
-
-        g_array_append_vals(d->maps, sd->maps->data, sd->maps->len);
-        for (guint k = 0; k < sd->eps->len; k++) {
-            IommuEndpoint *ep =
-                gw_iommu_endpoint(s, g_array_index(sd->eps, uint32_t, k));
-
-            ep->domain = d;
-            g_ptr_array_add(d->eps, ep);
-        }
-    }
+    g_tree_foreach(domains, point_eps, NULL);
     set_head(s, &st->head);
     gw_iommu_space_write_unlock(s);
 }
@@ -460,14 +487,16 @@ install(GwVirtioIommu *s, const IommuState *st, const Saved *o)
 static void
 uninstall(GwVirtioIommu *s, const Saved *o)
 {
+    GTree *loaded = s->domains;
+
     gw_iommu_space_write_lock(s);
-    g_tree_destroy(s->domains);
     s->domains = o->domains;
     for (guint i = 0; i < o->eps->len; i++) {
         ((IommuEndpoint *)o->eps->pdata[i])->domain = o->ep_dom->pdata[i];
     }
     set_head(s, &o->head);
     gw_iommu_space_write_unlock(s);
+    g_tree_destroy(loaded);
 }
 
 /* Each endpoint from its old space to its new one; on a failure, those
@@ -503,7 +532,7 @@ apply(GwVirtioIommu *s, const IommuState *st, GError **errp)
     g_auto(Saved) o = {0};
 
     saved_init(s, &o);
-    install(s, st, &o);
+    install(s, build_domains(s, st), st, &o);
     if (!push_spaces(s, &o, errp)) {
         uninstall(s, &o);
         return false;
