@@ -3,8 +3,8 @@
  * `--qtest` boards with a simulated disk: where the section goes among
  * the others, that it loads into a board like the source, and that a
  * board with an IOMMU and one without refuse each other's state and
- * manifest.  gw_vm_migration_save is called directly: the source's
- * migration blocker (src/machine-iommu.c) still refuses a real one.
+ * manifest.  gw_vm_migration_save is called directly (a real
+ * migration of such a VM: tests/e2e/test-migration-iommu.c).
  */
 #include <string.h>
 #include <glib/gstdio.h>
