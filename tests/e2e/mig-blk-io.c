@@ -1,8 +1,11 @@
 /* A vDPA disk's driver for the migration tests (mig-blk-io.h). */
 #include <string.h>
+#include <godwit/util.h>
 #include "mig-blk-io.h"
+#include "mig-util.h"
 
-#define T GW_TEST_VM_WAIT_MS
+#define T      GW_TEST_VM_WAIT_MS
+#define CANARY 0x5a
 
 void
 io_sector_pattern(uint8_t *buf, uint64_t sector)
@@ -171,4 +174,70 @@ io_on_destination(Io *io, GwTestVm *dst)
     io_drain(io);
     io_read_back(io, IO_WRITES);
     g_assert_cmpuint(io->completed, ==, io->submitted);
+}
+
+void
+io_lone_prepare(Io *io)
+{
+    size_t len;
+
+    g_assert_cmphex(gw_qvirtio_data_area(io->vd, &len), ==, io->area);
+    g_assert_cmpuint(len, >=, IO_LONE + 0x1000);
+    gw_qt_memset(io->qt, io->area + IO_LONE, CANARY, 0x1000);
+}
+
+/* Until the source's pre-copy has sent IO_LONE_AFTER bytes. */
+static void
+wait_transferred(GwTestVm *src)
+{
+    gint64 deadline = g_get_monotonic_time() + T * 1000ll;
+
+    for (;;) {
+        g_autoptr(json_object) r = query_migrate(src);
+        json_object *ram = json_object_object_get(r, "ram");
+        g_assert_cmpstr(status_of(r, "status"), ==, "active");
+        if (json_object_get_int64(json_object_object_get(ram, "transferred")) >=
+            IO_LONE_AFTER) {
+            return;
+        }
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(5 * 1000); /* polling query-migrate, bounded */
+    }
+}
+
+void
+io_lone_read(Io *io, GwTestVm *src, uint64_t lone_dma)
+{
+    uint64_t at = io->area;
+    uint32_t hdr[4] = {0, 0, 0, 0};
+    const GwQVirtioBuf b[3] = {{at + io->dma, 16, false},
+                               {lone_dma, 512, true},
+                               {at + io->dma + 16, 1, true}};
+    uint8_t data[512], want[512];
+    uint32_t id, len;
+
+    wait_transferred(src);
+    io_drain(io);
+    gw_qt_memwrite(io->qt, at, hdr, sizeof(hdr));
+    gw_qt_writeb(io->qt, at + 16, 0xff);
+    gw_qvirtio_vq_add(io->vd, 0, b, 3);
+    gw_qvirtio_vq_kick(io->vd, 0);
+    g_assert_true(gw_qvirtio_vq_wait(io->vd, 0, T, &id, &len));
+    io->submitted++; /* a request of the ring's, done */
+    io->completed++;
+    g_assert_cmpuint(gw_qt_readb(io->qt, at + 16), ==, 0);
+    gw_qt_memread(io->qt, at + IO_LONE, data, sizeof(data));
+    io_sector_pattern(want, 0);
+    g_assert_cmpmem(data, sizeof(data), want, sizeof(want));
+}
+
+void
+io_assert_lone_read_moved(Io *io, GwTestVm *vm)
+{
+    uint8_t page[0x1000], want[0x1000];
+
+    memset(want, CANARY, sizeof(want));
+    io_sector_pattern(want, 0);
+    gw_qt_memread(vm->qt, io->area + IO_LONE, page, sizeof(page));
+    g_assert_cmpmem(page, sizeof(page), want, sizeof(want));
 }

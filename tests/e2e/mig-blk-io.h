@@ -57,3 +57,21 @@ uint64_t io_during_precopy(Io *io);
  * the source is in dst's RAM, what was in flight completes there, once,
  * and new requests read back what was written. */
 void io_on_destination(Io *io, GwTestVm *dst);
+
+/*
+ * The lone read: the page at area + IO_LONE holds a canary from before
+ * the migration (io_lone_prepare).  Once the first pass has carried it
+ * (the pass goes up the guest-physical addresses, and the page is below
+ * all but a few tables, well inside IO_LONE_AFTER bytes; the ballast
+ * alone is 1 MiB), io_lone_read has the device read sector 0 into its
+ * first 512 bytes, at device address `lone_dma`, with nothing in flight
+ * (slot 0's header and status, at area + dma).  Nothing writes that page
+ * again: only the relay's dirty mark carries what the device wrote,
+ * which io_assert_lone_read_moved checks in a destination's RAM.  The
+ * read counts in `submitted` and `completed`.
+ */
+#define IO_LONE       0x1000
+#define IO_LONE_AFTER 300000 /* bytes sent first: 2 s at 150 kB/s */
+void io_lone_prepare(Io *io);
+void io_lone_read(Io *io, GwTestVm *src, uint64_t lone_dma);
+void io_assert_lone_read_moved(Io *io, GwTestVm *vm);

@@ -30,17 +30,15 @@
 #include "qtest-vm.h"
 #include "qvirtio.h"
 
-#define SLOT       1
-#define NODE       "d0"
-#define ID         "disk0"
-#define DOMAIN     1
-#define PAGE       GW_QIOMMU_PAGE
-#define OFF        GW_QIOMMU_OFF
-#define OFF2       (3 * GW_QIOMMU_OFF) /* the data page moved during pre-copy */
-#define OFF3       (5 * GW_QIOMMU_OFF) /* and again, on the destination */
-#define SLOW       150000              /* bytes/s: pre-copy lasts seconds */
-#define CANARY     0x5a
-#define LONE_AFTER 300000 /* bytes sent before the lone read (2 s) */
+#define SLOT   1
+#define NODE   "d0"
+#define ID     "disk0"
+#define DOMAIN 1
+#define PAGE   GW_QIOMMU_PAGE
+#define OFF    GW_QIOMMU_OFF
+#define OFF2   (3 * GW_QIOMMU_OFF) /* the data page moved during pre-copy */
+#define OFF3   (5 * GW_QIOMMU_OFF) /* and again, on the destination */
+#define SLOW   150000              /* bytes/s: pre-copy lasts seconds */
 
 static const char *disk;
 
@@ -129,7 +127,7 @@ typedef struct {
 /*
  * On the source: ballast in RAM, the disk's endpoint found in the VIOT
  * and attached, its ring and two data pages mapped at IOVA = GPA + OFF
- * (page 0 the slots of `io`, page 1 a canary the lone read replaces),
+ * (page 0 the slots of `io`, page 1 its lone page, IO_LONE),
  * and a write in every slot in flight.
  */
 static void
@@ -149,7 +147,7 @@ guest_start(Guest *g, GwTestVm *src, unsigned seg)
                  .dma = OFF};
     g->io.vd = gw_qiommu_disk_start(&g->mmu, seg, SLOT, g->ep, DOMAIN, 2);
     g->io.area = gw_qvirtio_data_area(g->io.vd, &len);
-    gw_qt_memset(src->qt, g->io.area + PAGE, CANARY, PAGE);
+    io_lone_prepare(&g->io);
     for (unsigned i = 0; i < IO_SLOTS; i++) {
         io_submit(&g->io, i, i, false);
     }
@@ -168,63 +166,6 @@ remap(Guest *g, uint64_t off)
     g_assert_cmpint(gw_qiommu_map(&g->mmu, DOMAIN, gpa + off, gpa, PAGE), ==,
                     VIRTIO_IOMMU_S_OK);
     g->io.dma = off;
-}
-
-/*
- * Once the first pass has carried data page 1 (its canary: the pass goes
- * up the guest-physical addresses and the page is below all but a few
- * tables, well inside LONE_AFTER bytes; the ballast above it alone is
- * 1 MiB), the device reads sector 0 into it through its IOVA.  Nothing
- * else writes that page again, so only the relay's dirty mark at its
- * GPA can carry what the device wrote (checked on the destination).
- */
-static void
-lone_read(Guest *g, GwTestVm *src)
-{
-    gint64 deadline = g_get_monotonic_time() + GW_TEST_VM_WAIT_MS * 1000ll;
-    uint64_t at = g->io.area; /* slot 0's header and status */
-    uint32_t hdr[4] = {0, 0, 0, 0};
-    const GwQVirtioBuf b[3] = {{at + g->io.dma, 16, false},
-                               {at + PAGE + OFF, 512, true},
-                               {at + g->io.dma + 16, 1, true}};
-    uint8_t data[512], want[512];
-    uint32_t id, len;
-
-    for (;;) {
-        g_autoptr(json_object) r = query_migrate(src);
-        json_object *ram = json_object_object_get(r, "ram");
-        g_assert_cmpstr(status_of(r, "status"), ==, "active");
-        if (json_object_get_int64(json_object_object_get(ram, "transferred")) >=
-            LONE_AFTER) {
-            break;
-        }
-        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
-        g_usleep(5 * 1000); /* polling query-migrate, bounded */
-    }
-    io_drain(&g->io);
-    gw_qt_memwrite(g->io.qt, at, hdr, sizeof(hdr));
-    gw_qt_writeb(g->io.qt, at + 16, 0xff);
-    gw_qvirtio_vq_add(g->io.vd, 0, b, 3);
-    gw_qvirtio_vq_kick(g->io.vd, 0);
-    g_assert_true(
-        gw_qvirtio_vq_wait(g->io.vd, 0, GW_TEST_VM_WAIT_MS, &id, &len));
-    g_assert_cmpuint(gw_qt_readb(g->io.qt, at + 16), ==, 0);
-    gw_qt_memread(g->io.qt, at + PAGE, data, sizeof(data));
-    io_sector_pattern(want, 0);
-    g_assert_cmpmem(data, sizeof(data), want, sizeof(want));
-}
-
-/* What the lone read wrote is in `vm`'s RAM, the rest of the page the
- * canary. */
-static void
-assert_lone_read_moved(Guest *g, GwTestVm *vm)
-{
-    uint8_t page[PAGE], want[PAGE];
-
-    memset(want, CANARY, sizeof(want));
-    io_sector_pattern(want, 0);
-    gw_qt_memread(vm->qt, g->io.area + PAGE, page, sizeof(page));
-    g_assert_cmpmem(page, sizeof(page), want, sizeof(want));
 }
 
 static void
@@ -367,11 +308,11 @@ test_migrate(gconstpointer data)
         assert_mapping(q, g.ep, g.io.area + OFF, g.io.area, false);
         assert_mapping(q, g.ep, g.io.area + OFF2, g.io.area, true);
     }
-    lone_read(&g, &src);
+    io_lone_read(&g.io, &src, g.io.area + IO_LONE + OFF);
     io_during_precopy(&g.io);
     assert_still_active(&src); /* all that ran on shadow rings */
     finish_migration(&src, &dst);
-    assert_lone_read_moved(&g, &dst);
+    io_assert_lone_read_moved(&g.io, &dst);
     go_on_destination(&g, &src, &dst);
     if (c->remap) {
         g_clear_pointer(&q, json_object_put);

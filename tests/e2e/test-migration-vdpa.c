@@ -250,14 +250,17 @@ test_blk(gconstpointer data)
     uint64_t before;
 
     io_start(&io, &src, s);
+    io_lone_prepare(&io);
     start_vm(&dst, s, true);
     begin_migration(&src, &dst, 150000);
     assert_shadowed(&src, 1, true);
+    io_lone_read(&io, &src, io.area + IO_LONE);
     before = io_during_precopy(&io);
     assert_still_active(&src); /* all that ran on shadow rings */
     base = io.submitted;       /* all of it taken and done at SUSPEND */
     finish_migration(&src, &dst);
     assert_vrings_moved(&src, &dst, &base, 1);
+    io_assert_lone_read_moved(&io, &dst);
     io_on_destination(&io, &dst);
     g_test_message("%u requests, %" G_GUINT64_FORMAT
                    " of them before the switch-over",
