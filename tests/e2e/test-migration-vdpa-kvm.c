@@ -14,7 +14,8 @@
  * destination too).  And the disk behind the virtio-iommu (iommu=on,
  * `iommu-blk rounds=0`: the guest maps its buffers at IOVAs that are not
  * their physical addresses, the shadow virtqueues translate them during
- * pre-copy, and the destination must have the IOMMU's state to go on).
+ * pre-copy, and the destination must have the IOMMU's state to go on;
+ * and a cut link and a corrupted stream with it, the source going on).
  * Skipped visibly without /dev/kvm.
  */
 #include <signal.h>
@@ -316,10 +317,10 @@ await_failure(Vm *src, Vm *dst, Fault f)
  * pre-copy lasts), by any Fault; the damaged-link cases go through a
  * proxy (mig-proxy.c).  The source's device goes back to the guest's
  * rings and resumes, the guest passes rounds, and a second migration
- * succeeds.
+ * succeeds.  The disk `kind` is KIND_BLK or KIND_IOMMU_BLK.
  */
 static void
-fail_migration(bool at_switchover, Fault f)
+fail_migration(Kind kind, bool at_switchover, Fault f)
 {
     Hosts h;
     Vm src = {0}, dst = {0};
@@ -330,7 +331,7 @@ fail_migration(bool at_switchover, Fault f)
     if (!kvm_usable()) {
         return;
     }
-    hosts_init(&h, KIND_BLK);
+    hosts_init(&h, kind);
     vdpa_vm_start(&src, &h, NULL);
     wait_lines(src.serial, h.round, 2);
     vdpa_vm_start(&dst, &h, h.uri);
@@ -381,6 +382,7 @@ typedef struct {
     const char *path;
     bool at_switchover;
     Fault fault;
+    Kind kind;
 } FailCase;
 
 static void
@@ -388,7 +390,7 @@ test_fail(gconstpointer data)
 {
     const FailCase *c = data;
 
-    fail_migration(c->at_switchover, c->fault);
+    fail_migration(c->kind, c->at_switchover, c->fault);
 }
 
 int
@@ -408,6 +410,9 @@ main(int argc, char **argv)
         {"link-cut-at-switch-over", true, FAIL_CUT},
         {"stream-corrupt-in-pre-copy", false, FAIL_CORRUPT},
         {"stream-corrupt-at-switch-over", true, FAIL_CORRUPT},
+        {"iommu-blk/link-cut-in-pre-copy", false, FAIL_CUT, KIND_IOMMU_BLK},
+        {"iommu-blk/stream-corrupt-at-switch-over", true, FAIL_CORRUPT,
+         KIND_IOMMU_BLK},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(fails); i++) {
         g_autofree char *path =
