@@ -273,16 +273,27 @@ switch_bypass(GwVirtioIommu *s, bool before, GError **errp)
                              now ? identity : NULL, errp);
 }
 
+/* The request queue's setup as the driver gave it, checked. */
 static bool
-iommu_activate(void *opaque, const GwVirtioActivation *a, GError **errp)
+check_request_queue(GwVirtioIommu *s, const GwVirtqueueSetup *q, GError **errp)
 {
-    GwVirtioIommu *s = opaque;
-    const GwVirtqueueSetup *q = &a->queues[0];
     Bad bad = q->enabled ? check_ring(s, q) : NULL;
 
     if (bad) {
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
                     "virtio-iommu: request queue: %s", bad);
+        return false;
+    }
+    return true;
+}
+
+static bool
+iommu_activate(void *opaque, const GwVirtioActivation *a, GError **errp)
+{
+    GwVirtioIommu *s = opaque;
+    const GwVirtqueueSetup *q = &a->queues[0];
+
+    if (!check_request_queue(s, q, errp)) {
         return false;
     }
     gw_iommu_space_write_lock(s);
@@ -324,11 +335,8 @@ iommu_restore(void *opaque, const GwVirtioActivation *a, const uint8_t *config,
 {
     GwVirtioIommu *s = opaque;
     const GwVirtqueueSetup *q = &a->queues[0];
-    Bad bad = q->enabled ? check_ring(s, q) : NULL;
 
-    if (bad) {
-        g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
-                    "virtio-iommu: request queue: %s", bad);
+    if (!check_request_queue(s, q, errp)) {
         return false;
     }
     stop_queue(s);

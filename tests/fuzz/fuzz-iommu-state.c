@@ -31,17 +31,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-static char *
-query(Fx *f)
-{
-    g_autoptr(json_object) o = NULL;
-
-    g_mutex_lock(&f->lock);
-    o = gw_virtio_iommu_query(f->iommu);
-    g_mutex_unlock(&f->lock);
-    return g_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
@@ -51,14 +40,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
     Fx f;
 
     fx_init(&f);
-    before = query(&f);
+    before = fx_query(&f);
     gw_mig_cursor_init(&c, data, len);
     g_mutex_lock(&f.lock);
     ok = gw_virtio_iommu_load(f.iommu, &c, NULL);
     g_mutex_unlock(&f.lock);
     fx_run(&f);
     if (!ok) {
-        after = query(&f);
+        after = fx_query(&f);
         g_assert(g_str_equal(before, after));
         fx_assert_identity(&f.ep[0]);
         fx_assert_identity(&f.ep[1]);

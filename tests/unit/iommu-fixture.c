@@ -390,3 +390,14 @@ fx_unmap(Fx *f, uint32_t domain, uint64_t start, uint64_t end)
     };
     return send_typed(f, &r, sizeof(r));
 }
+
+char *
+fx_query(Fx *f)
+{
+    g_autoptr(json_object) o = NULL;
+
+    g_mutex_lock(&f->lock);
+    o = gw_virtio_iommu_query(f->iommu);
+    g_mutex_unlock(&f->lock);
+    return g_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+}

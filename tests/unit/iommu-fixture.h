@@ -93,3 +93,6 @@ void fx_assert_view(const FxEndpoint *e, const FxCall *want, unsigned n);
 /* ... is the identity map of the fixture's RAM / is empty. */
 void fx_assert_identity(const FxEndpoint *e);
 void fx_clear_calls(Fx *f);
+/* x-godwit-query-iommu's answer as a plain JSON string (caller frees),
+ * read with the device lock held. */
+char *fx_query(Fx *f);

@@ -22,17 +22,6 @@ expect_warning(const char *pattern)
     g_test_expect_message("godwit", G_LOG_LEVEL_WARNING, pattern);
 }
 
-static char *
-query(Fx *f)
-{
-    g_autoptr(json_object) o = NULL;
-
-    g_mutex_lock(&f->lock);
-    o = gw_virtio_iommu_query(f->iommu);
-    g_mutex_unlock(&f->lock);
-    return g_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-}
-
 /* How many bytes from `iova` endpoint `ep` may read (8 asked). */
 static uint64_t
 translate_len(Fx *f, uint32_t ep, uint64_t iova, uint64_t *gpa)
@@ -224,7 +213,7 @@ test_map_failure_rolls_back(void)
     g_assert_cmpuint(f.ep[0].n_calls, ==, 2);
     fx_assert_view(&f.ep[1], NULL, 0);
     g_assert_cmpuint(translate_len(&f, FX_EP_A, 0x10000, &gpa), ==, 0);
-    q = query(&f);
+    q = fx_query(&f);
     g_assert_nonnull(strstr(q, "\"mappings\":[]"));
     g_assert_cmpuint(fx_map(&f, 1, 0x10000, 0x10fff, 0x1000, FX_RW), ==,
                      VIRTIO_IOMMU_S_OK);
@@ -291,7 +280,7 @@ test_attach_failure(gconstpointer data)
     g_assert_cmpuint(fx_attach(&f, 1, FX_EP_A, 0), ==, VIRTIO_IOMMU_S_DEVERR);
     g_test_assert_expected_messages();
     fx_assert_identity(&f.ep[0]);
-    q = query(&f);
+    q = fx_query(&f);
     g_assert_nonnull(
         strstr(q, "{\"id\":8,\"domain\":null,\"bypassing\":true}"));
     if (!c->other_in_domain) {

@@ -122,17 +122,6 @@ load_len(Fx *f, GBytes *b, size_t len, GError **errp)
     return ok;
 }
 
-static char *
-query(Fx *f)
-{
-    g_autoptr(json_object) o = NULL;
-
-    g_mutex_lock(&f->lock);
-    o = gw_virtio_iommu_query(f->iommu);
-    g_mutex_unlock(&f->lock);
-    return g_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-}
-
 static uint64_t
 translate(Fx *f, uint32_t ep, uint64_t iova, bool write, uint64_t *gpa)
 {
@@ -242,8 +231,8 @@ test_round_trip(void)
     b = save(&src);
     dst_init(&dst, &src);
     must_load(&dst, b);
-    want = query(&src);
-    got = query(&dst);
+    want = fx_query(&src);
+    got = fx_query(&dst);
     g_assert_cmpstr(got, ==, want);
     assert_same_translations(&src, &dst);
     assert_same_views(&src, &dst);
@@ -293,8 +282,8 @@ test_bypass_domain(void)
     must_load(&dst, b);
     fx_assert_identity(&dst.ep[0]);
     fx_assert_view(&dst.ep[1], NULL, 0);
-    want = query(&src);
-    got = query(&dst);
+    want = fx_query(&src);
+    got = fx_query(&dst);
     g_assert_cmpstr(got, ==, want);
     assert_same_translations(&src, &dst);
     fx_fini(&src);
@@ -316,8 +305,8 @@ test_boot_bypass(void)
     fx_assert_identity(&dst.ep[0]);
     fx_assert_identity(&dst.ep[1]);
     g_assert_cmpuint(dst.ep[0].n_calls + dst.ep[1].n_calls, ==, 0);
-    want = query(&src);
-    got = query(&dst);
+    want = fx_query(&src);
+    got = fx_query(&dst);
     g_assert_cmpstr(got, ==, want);
     fx_fini(&src);
     fx_fini(&dst);
@@ -332,14 +321,14 @@ typedef struct {
 static void
 before_take(Fx *dst, Before *bf)
 {
-    bf->query = query(dst);
+    bf->query = fx_query(dst);
     fx_clear_calls(dst);
 }
 
 static void
 assert_unchanged(Fx *dst, Before *bf)
 {
-    g_autofree char *now = query(dst);
+    g_autofree char *now = fx_query(dst);
 
     g_assert_cmpstr(now, ==, bf->query);
     fx_assert_identity(&dst->ep[0]);

@@ -28,17 +28,6 @@ translate(Fx *f, uint32_t ep, uint64_t iova, uint64_t len, bool write,
     return n;
 }
 
-static char *
-query(Fx *f)
-{
-    g_autoptr(json_object) o = NULL;
-
-    g_mutex_lock(&f->lock);
-    o = gw_virtio_iommu_query(f->iommu);
-    g_mutex_unlock(&f->lock);
-    return g_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-}
-
 static void
 assert_calls(const FxEndpoint *e, const char *ops)
 {
@@ -312,7 +301,7 @@ test_attach_moves_endpoint(void)
     fx_assert_view(&f.ep[0], &m2, 1);
     fx_assert_view(&f.ep[1], &m2, 1);
     /* Domain 1 lost its last endpoint: gone with its mapping. */
-    q = query(&f);
+    q = fx_query(&f);
     g_assert_null(strstr(q, "{\"id\":1,"));
     g_assert_cmpuint(fx_map(&f, 1, 0x30000, 0x30fff, 0, FX_RW), ==,
                      VIRTIO_IOMMU_S_NOENT);
@@ -339,7 +328,7 @@ test_detach_destroys_domain(void)
                      VIRTIO_IOMMU_S_OK);
     g_assert_cmpuint(fx_detach(&f, 1, FX_EP_A), ==, VIRTIO_IOMMU_S_OK);
     fx_assert_identity(&f.ep[0]); /* bypass is 1 */
-    q = query(&f);
+    q = fx_query(&f);
     g_assert_nonnull(strstr(q, "\"domains\":[]"));
     g_assert_cmpuint(fx_map(&f, 1, 0x10000, 0x10fff, 0x1000, FX_RW), ==,
                      VIRTIO_IOMMU_S_NOENT);
@@ -401,7 +390,7 @@ check_reset(Fx *f, bool system)
     }
     fx_assert_identity(&f->ep[0]);
     fx_assert_identity(&f->ep[1]);
-    q = query(f);
+    q = fx_query(f);
     g_assert_nonnull(strstr(q, "\"bypass\":true"));
     g_assert_nonnull(strstr(q, "\"domains\":[]"));
     g_assert_null(strstr(q, "\"domain\":1"));
@@ -527,7 +516,7 @@ test_query(void)
     g_assert_cmpuint(
         fx_map(&f, 5, 0x10000, 0x10fff, 0x1000, VIRTIO_IOMMU_MAP_F_READ), ==,
         VIRTIO_IOMMU_S_OK);
-    q = query(&f);
+    q = fx_query(&f);
     g_assert_cmpstr(
         q, ==,
         "{\"bypass\":true,\"endpoints\":["
@@ -569,7 +558,7 @@ test_endpoint_add_remove(void)
     g_assert_nonnull(err);
     assert_calls(&f.ep[0], ""); /* its backend is being closed */
     fx_assert_view(&extra, NULL, 0);
-    q = query(&f);
+    q = fx_query(&f);
     g_assert_cmpstr(q, ==,
                     "{\"bypass\":true,\"endpoints\":[{\"id\":16,\"domain\":"
                     "null,\"bypassing\":true}],\"domains\":[]}");
