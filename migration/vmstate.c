@@ -67,6 +67,10 @@ validate_field(const GwVmsd *d, const GwVmsdField *f, GError **errp)
                           "field %s has version %u, not 1..%u", f->name,
                           f->version, d->version);
     }
+    if (f->is_bool && (f->sub || f->size != 1)) {
+        return vmsd_error(errp, GW_MIG_ERROR_FORMAT, d,
+                          "field %s: a bool of %zu bytes", f->name, f->size);
+    }
     if (f->sub && f->sub->size != f->size) {
         return vmsd_error(errp, GW_MIG_ERROR_FORMAT, d,
                           "field %s: elements of %zu bytes described by %s "
@@ -196,7 +200,17 @@ load_data(Load *l, const GwVmsd *d, const GwVmsdField *f, size_t off,
 
     if (!f->sub) {
         gw_mig_get_bytes(l->in, l->scratch + at, f->size * f->count);
-        return cursor_error(d, l->in, errp);
+        if (!cursor_error(d, l->in, errp)) {
+            return false;
+        }
+        for (unsigned k = 0; f->is_bool && k < f->count; k++) {
+            if (l->scratch[at + k] > 1) {
+                return vmsd_error(errp, GW_MIG_ERROR_FORMAT, d,
+                                  "field %s: %u is not a bool", f->name,
+                                  l->scratch[at + k]);
+            }
+        }
+        return true;
     }
     for (unsigned k = 0; k < f->count; k++) {
         if (!load_one(l, f->sub, at + k * f->size, errp)) {

@@ -32,6 +32,8 @@ typedef struct GwVmsdField {
     size_t size; /* of one element */
     unsigned count;
     unsigned version; /* the description version that added it */
+    /* plain bytes of C bool: each loaded byte must be 0 or 1 */
+    bool is_bool;
     /* `count` structs of `size` bytes each described by sub, or NULL for
      * plain bytes */
     const struct GwVmsd *sub;
@@ -58,12 +60,17 @@ typedef struct GwVmsd {
 
 #define GW_VMSD_MEMBER(Type, member) (((Type *)0)->member)
 
+/* True when `x` is a C bool, whose bytes other than 0 and 1 are not
+ * values (reading one is undefined behaviour). */
+#define GW_VMSD_IS_BOOL(x) __builtin_types_compatible_p(__typeof__(x), bool)
+
 /* A member of any type but a pointer, as its bytes (one element). */
 #define GW_VMSD_FIELD(Type, member, ver)                                       \
     {                                                                          \
         .name = #member, .offset = offsetof(Type, member),                     \
         .size = sizeof(GW_VMSD_MEMBER(Type, member)), .count = 1,              \
         .version = (ver),                                                      \
+        .is_bool = GW_VMSD_IS_BOOL(GW_VMSD_MEMBER(Type, member)),              \
     }
 
 /* An array member, as `count` elements of its element's size. */
@@ -74,6 +81,7 @@ typedef struct GwVmsd {
         .count = G_N_ELEMENTS(GW_VMSD_MEMBER(Type, member)) +                  \
                  GW_VMSD_MUST_BE_ARRAY(GW_VMSD_MEMBER(Type, member)),          \
         .version = (ver),                                                      \
+        .is_bool = GW_VMSD_IS_BOOL(GW_VMSD_MEMBER(Type, member)[0]),           \
     }
 
 /* One nested struct described by `subd` (a const GwVmsd *). */
@@ -120,7 +128,8 @@ bool gw_vmsd_save(const GwVmsd *d, void *obj, GwMigBuf *out, GError **errp);
  * a stream version newer than d->version ("device X: state version N is
  * newer than M"; inside a nested struct, X is the nested description); a field
  * unknown here, out of order, or of another element size or count; a field
- * missing that is not newer than the stream; a truncated or malformed encoding.
+ * missing that is not newer than the stream; a bool field holding a byte
+ * other than 0 or 1; a truncated or malformed encoding.
  *
  * A refused section never modifies `obj`: everything is decoded into a
  * scratch copy first, and only the described fields are copied into

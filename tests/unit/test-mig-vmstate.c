@@ -403,6 +403,64 @@ test_corrupt_byte_never_half_loads(void)
     dev_clear(&src);
 }
 
+/* A bool field's byte must be 0 or 1: any other byte is no value of C's
+ * bool, and a device reading it would be undefined behaviour. */
+typedef struct {
+    bool on;
+    bool flags[3];
+} Flags;
+
+typedef struct {
+    uint8_t on;
+    uint8_t flags[3];
+} FlagBytes;
+
+static const GwVmsdField flags_fields[] = {
+    GW_VMSD_FIELD(Flags, on, 1),
+    GW_VMSD_ARRAY(Flags, flags, 1),
+    GW_VMSD_END,
+};
+
+static const GwVmsdField flag_bytes_fields[] = {
+    GW_VMSD_FIELD(FlagBytes, on, 1),
+    GW_VMSD_ARRAY(FlagBytes, flags, 1),
+    GW_VMSD_END,
+};
+
+static void
+test_bool_not_0_or_1(void)
+{
+    const GwVmsd flags_vmsd = {"flags", 1, flags_fields, .size = sizeof(Flags)};
+    const GwVmsd bytes_vmsd = {"flags", 1, flag_bytes_fields,
+                               .size = sizeof(FlagBytes)};
+    const FlagBytes cases[] = {
+        {1, {0, 1, 0}}, {2, {0, 0, 0}}, {0, {0, 0, 0x80}}, {0xff, {1, 1, 1}}};
+
+    g_assert_true(flags_fields[0].is_bool && flags_fields[1].is_bool);
+    g_assert_false(flag_bytes_fields[0].is_bool);
+    g_assert_true(gw_vmsd_validate(&flags_vmsd, NULL));
+    for (unsigned i = 0; i < G_N_ELEMENTS(cases); i++) {
+        FlagBytes src = cases[i];
+        Flags dst = {true, {true, false, true}}, before = dst;
+        g_autoptr(GError) err = NULL;
+        g_autoptr(GwMigBuf) b = gw_mig_buf_new();
+        GwMigCursor c;
+
+        g_assert_true(gw_vmsd_save(&bytes_vmsd, &src, b, NULL));
+        gw_mig_cursor_init(&c, gw_mig_buf_data(b), gw_mig_buf_len(b));
+        if (i == 0) {
+            g_assert_true(gw_vmsd_load(&flags_vmsd, &dst, &c, &err));
+            g_assert_no_error(err);
+            g_assert_true(dst.on && !dst.flags[0] && dst.flags[1]);
+            continue;
+        }
+        g_assert_false(gw_vmsd_load(&flags_vmsd, &dst, &c, &err));
+        g_assert_error(err, GW_MIG_ERROR, GW_MIG_ERROR_FORMAT);
+        g_assert_nonnull(strstr(err->message, "is not a bool"));
+        g_assert_cmpmem(&dst, sizeof(dst), &before, sizeof(before));
+    }
+}
+
 static void
 test_post_load_failure(void)
 {
@@ -522,6 +580,8 @@ main(int argc, char **argv)
                     test_truncated_at_every_offset);
     g_test_add_func("/mig/vmstate/corrupt-byte-never-half-loads",
                     test_corrupt_byte_never_half_loads);
+    g_test_add_func("/mig/vmstate/refused-untouched/bool-not-0-or-1",
+                    test_bool_not_0_or_1);
     g_test_add_func("/mig/vmstate/post-load-failure-keeps-loaded-fields",
                     test_post_load_failure);
     g_test_add_func("/mig/vmstate/pre-save-failure-is-returned",
