@@ -65,6 +65,7 @@ struct GwMigChans {
     int main_fd; /* receiving: shut down to wake the main reader */
     GMutex lock;
     GCond cond;
+    GMutex write_lock; /* the receiving sinks' pwritev, one at a time */
     unsigned main_round;
     bool failed, finished;
     char *error;
@@ -147,6 +148,7 @@ chans_new(GwMigJob *j, unsigned n, bool sending)
         }
     }
     g_mutex_init(&c->lock);
+    g_mutex_init(&c->write_lock);
     g_cond_init(&c->cond);
     return c;
 }
@@ -198,6 +200,7 @@ gw_mig_chans_free(GwMigChans *c)
         g_async_queue_unref(c->free);
     }
     g_mutex_clear(&c->lock);
+    g_mutex_clear(&c->write_lock);
     g_cond_clear(&c->cond);
     g_free(c->error);
     g_free(c->ch);
@@ -566,6 +569,7 @@ gw_mig_chans_accept(GwMigJob *j, int listen_fd, int main_fd, unsigned n,
     }
     for (unsigned i = 0; i < n; i++) {
         gw_mig_ram_sink_init(&c->ch[i].sink, mem, j->ram_file);
+        c->ch[i].sink.write_lock = &c->write_lock;
         c->ch[i].thread = g_thread_new("gw-mig-chan", recv_thread, &c->ch[i]);
     }
     return c;

@@ -157,6 +157,9 @@ bool gw_mig_ram_next_data(const GwGuestMemory *mem, uint64_t off, uint64_t end,
 typedef struct {
     GwGuestMemory *mem;
     bool ram_file; /* gw_mig_ram_is_file: write RAM with pwritev */
+    /* shared by the sinks of one memfd's channels, held around pwritev,
+     * or NULL (see gw_mig_ram_sink_init) */
+    GMutex *write_lock;
     /* data pages of the current batch not yet written: consecutive in
      * the memfd from run_off, pointing into the record's payload */
     uint64_t run_off;

@@ -39,8 +39,14 @@ flush_run(GwMigRamSink *rc, GError **errp)
     uint64_t off = rc->run_off;
 
     while (first < rc->run_n) {
+        if (rc->write_lock) {
+            g_mutex_lock(rc->write_lock);
+        }
         ssize_t n = pwritev(rc->mem->fd, rc->run + first, rc->run_n - first,
                             (off_t)off);
+        if (rc->write_lock) {
+            g_mutex_unlock(rc->write_lock);
+        }
         if (n < 0 && errno == EINTR) {
             continue;
         }
