@@ -12,7 +12,7 @@
 typedef struct GwVdpaSvq GwVdpaSvq;
 typedef struct GwVdpaCvqRelay GwVdpaCvqRelay;
 
-/* VMM memory the device reaches: see gw_vdpa_area_alloc below. */
+/* VMM memory the device reaches (area.c): see gw_vdpa_area_alloc below. */
 typedef struct {
     uint8_t *host;
     size_t len;
@@ -117,6 +117,11 @@ bool gw_vdpa_iommu_remap(GwVdpaDevice *d, GError **errp);
  */
 bool gw_vdpa_device_backend_suspend(GwVdpaDevice *d, GError **errp);
 bool gw_vdpa_device_backend_resume(GwVdpaDevice *d, GError **errp);
+
+/* One kick per enabled queue the relay does not hold (and a poke to the
+ * control queue relay): what a restored or resumed device was asked
+ * before it ran.  Clears d->kick_on_resume.  Device lock held. */
+void gw_vdpa_device_kick_queues(GwVdpaDevice *d);
 
 /*
  * Drops the shadow virtqueues of a device that was just reset (or is
