@@ -136,6 +136,13 @@ typedef enum {
      * migration's destination replays.
      */
     GW_VDPA_SIM_FAIL_REFUSE_CTRL,
+    /*
+     * From now on GET_IOVA_RANGE reports [0, 2^39 - 1] and an IOTLB
+     * update reaching past it fails with EINVAL, as vhost_vdpa checks
+     * its device's range: a device that cannot reach IOVAs above a
+     * guest's.  Give it before the device is opened.
+     */
+    GW_VDPA_SIM_FAIL_NARROW_IOVA,
 } GwVdpaSimFailure;
 
 /*

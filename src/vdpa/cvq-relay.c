@@ -8,7 +8,9 @@
  * The guest's chains are untrusted: the head and every `next` inside
  * the table, at most one indirect table (no NEXT beside INDIRECT, a
  * whole number of descriptors), no more descriptors than the table
- * holds (a loop), every buffer inside guest RAM, readable buffers
+ * holds (a loop), every buffer inside guest RAM (iommu=on: mapped for
+ * the device with the permission it is used with, through the IOMMU's
+ * mappings, translated at every access), readable buffers
  * before writable ones, at most GW_VDPA_CVQ_CMD_MAX bytes of command,
  * a status byte.  A chain that breaks one never reaches the device.
  *
@@ -26,6 +28,7 @@
 #include <godwit/memory.h>
 #include <godwit/util.h>
 #include "device-priv.h"
+#include "svq-addr.h"
 
 #define F(n)         (1ull << (n))
 #define EVENT_IDX    29
@@ -36,7 +39,8 @@ struct GwVdpaCvqRelay {
     GwVdpaDevice *d; /* NULL once stopped */
     GMutex *lock;
     GwVdpaCvq *ring;
-    GwVirtqueueSetup g; /* the guest's ring */
+    GwVirtqueueSetup g; /* the guest's ring, at the guest's addresses */
+    GwSvqAddr addr;     /* GPAs, or IOVAs through the IOMMU (iommu=on) */
     uint16_t next_avail, used_idx;
     bool broken;
     GSource *watch;
@@ -54,9 +58,10 @@ bool
 gw_vdpa_cvq_relay_applies(GwVdpaDevice *d, const GwVirtioActivation *a,
                           unsigned *idx)
 {
-    /* Behind an IOMMU the guest's ring addresses are IOVAs, which the
-     * relay does not translate: that control queue is passed through. */
-    if (d->device_id != VIRTIO_ID_NET || d->cfg->iommu ||
+    /* Behind an IOMMU the guest's addresses are IOVAs, translated
+     * through it (svq-addr.h): not before the device is behind one. */
+    if (d->device_id != VIRTIO_ID_NET || !d->cvq_area.host ||
+        (d->cfg->iommu && !d->iommu) ||
         !(a->features & F(VIRTIO_NET_F_CTRL_VQ)) ||
         (a->features & F(RING_PACKED))) {
         return false;
@@ -76,10 +81,11 @@ broke(Chain *ch, const char *why)
 /* One descriptor's buffer into the chain (a broken rule noted; the walk
  * goes on to find the status byte). */
 static void
-take(GwGuestMemory *mem, Chain *ch, const struct vring_desc *e)
+take(const GwSvqAddr *mem, Chain *ch, const struct vring_desc *e)
 {
     if (e->flags & VRING_DESC_F_WRITE) {
-        if (!ch->has_status && e->len >= 1 && gw_mem_ptr(mem, e->addr, 1)) {
+        if (!ch->has_status && e->len >= 1 &&
+            gw_svq_addr_reachable(mem, e->addr, 1, true)) {
             ch->has_status = true;
             ch->status = e->addr;
         } else if (!ch->has_status) {
@@ -91,7 +97,8 @@ take(GwGuestMemory *mem, Chain *ch, const struct vring_desc *e)
         return; /* nothing more is copied */
     } else if (e->len > sizeof(ch->cmd) - ch->len) {
         broke(ch, "a command longer than 4096 bytes");
-    } else if (!gw_mem_read(mem, e->addr, ch->cmd + ch->len, e->len)) {
+    } else if (e->len &&
+               !gw_svq_addr_read(mem, e->addr, ch->cmd + ch->len, e->len)) {
         broke(ch, "a buffer outside guest RAM");
     } else {
         ch->len += e->len;
@@ -101,14 +108,14 @@ take(GwGuestMemory *mem, Chain *ch, const struct vring_desc *e)
 /* The next descriptor of the chain into *e; false at its end (or where
  * it breaks the table's rules, noted). */
 static bool
-next_desc(GwGuestMemory *mem, uint64_t *table, unsigned *n, unsigned *i,
+next_desc(const GwSvqAddr *mem, uint64_t *table, unsigned *n, unsigned *i,
           unsigned *seen, bool *indirect, Chain *ch, struct vring_desc *e)
 {
     if (++*seen > *n) {
         broke(ch, "a loop");
         return false;
     }
-    if (!gw_mem_read(mem, *table + 16ull * *i, e, sizeof(*e))) {
+    if (!gw_svq_addr_read(mem, *table + 16ull * *i, e, sizeof(*e))) {
         broke(ch, "a descriptor outside guest RAM");
         return false;
     }
@@ -131,7 +138,7 @@ next_desc(GwGuestMemory *mem, uint64_t *table, unsigned *n, unsigned *i,
 static void
 walk(GwVdpaCvqRelay *r, uint16_t head, Chain *ch)
 {
-    GwGuestMemory *mem = r->d->mem;
+    const GwSvqAddr *mem = &r->addr;
     uint64_t table = r->g.desc;
     unsigned n = r->g.size, i = head, seen = 0;
     bool indirect = false;
@@ -164,18 +171,19 @@ walk(GwVdpaCvqRelay *r, uint16_t head, Chain *ch)
 static void
 complete(GwVdpaCvqRelay *r, uint16_t head, uint32_t len)
 {
-    GwGuestMemory *mem = r->d->mem;
+    const GwSvqAddr *mem = &r->addr;
     struct vring_used_elem e = {head, len};
     uint16_t idx = r->used_idx + 1;
 
-    gw_mem_write(mem, r->g.used + 4 + 8ull * (r->used_idx & (r->g.size - 1)),
-                 &e, sizeof(e));
+    gw_svq_addr_write(mem,
+                      r->g.used + 4 + 8ull * (r->used_idx & (r->g.size - 1)),
+                      &e, sizeof(e));
     __atomic_thread_fence(__ATOMIC_RELEASE);
-    gw_mem_write(mem, r->g.used + 2, &idx, sizeof(idx));
+    gw_svq_addr_write(mem, r->g.used + 2, &idx, sizeof(idx));
     r->used_idx = idx;
     if (r->d->acked_features & F(EVENT_IDX)) { /* kick me at the next one */
-        gw_mem_write(mem, r->g.used + 4 + 8ull * r->g.size, &r->next_avail,
-                     sizeof(r->next_avail));
+        gw_svq_addr_write(mem, r->g.used + 4 + 8ull * r->g.size, &r->next_avail,
+                          sizeof(r->next_avail));
     }
     eventfd_write(r->g.call_fd, 1);
 }
@@ -200,24 +208,25 @@ relay_one(GwVdpaCvqRelay *r, uint16_t head)
         gw_vdpa_net_ctrl_record(&d->net_ctrl, ch->cmd, ch->len);
     }
     complete(r, head,
-             ch->has_status && gw_mem_write(d->mem, ch->status, &ack, 1) ? 1
-                                                                         : 0);
+             ch->has_status && gw_svq_addr_write(&r->addr, ch->status, &ack, 1)
+                 ? 1
+                 : 0);
 }
 
 /* Every chain the guest made available, at most a ring's worth. */
 static void
 relay_avail(GwVdpaCvqRelay *r)
 {
-    GwGuestMemory *mem = r->d->mem;
+    const GwSvqAddr *mem = &r->addr;
     uint16_t avail, head;
 
     for (unsigned n = 0; n < r->g.size && !r->broken; n++) {
-        if (!gw_mem_read(mem, r->g.avail + 2, &avail, 2) ||
+        if (!gw_svq_addr_read(mem, r->g.avail + 2, &avail, 2) ||
             avail == r->next_avail) {
             return;
         }
         if ((uint16_t)(avail - r->next_avail) > r->g.size ||
-            !gw_mem_read(
+            !gw_svq_addr_read(
                 mem, r->g.avail + 4 + 2u * (r->next_avail & (r->g.size - 1)),
                 &head, 2)) {
             gw_warning_ratelimited("vdpa %s: the control queue's available "
@@ -262,6 +271,9 @@ gw_vdpa_cvq_relay_start(GwVdpaDevice *d, unsigned idx, GwVdpaCvq *c,
     r->lock = d->dev_lock;
     r->ring = c;
     r->g = *q;
+    if (!gw_svq_addr_init(&r->addr, d, NULL)) {
+        g_assert_not_reached(); /* applies() saw it behind its IOMMU */
+    }
     r->next_avail = q->last_avail;
     r->used_idx = q->last_used;
     r->watch = g_unix_fd_source_new(q->kick_fd, G_IO_IN);

@@ -210,7 +210,7 @@ vdpa_reset(void *opaque)
     gw_vdpa_cvq_relay_stop(d);
     /* Without IOTLB_PERSIST a reset drops the maps: put them back. */
     if (!has_backend(d, VHOST_BACKEND_F_IOTLB_PERSIST) && d->cfg->iommu) {
-        if (!gw_vdpa_iommu_remap(d, &err)) {
+        if (!gw_vdpa_iommu_remap(d, &err) || !gw_vdpa_cvq_map(d, &err)) {
             gw_warning_ratelimited("%s", err->message);
         }
     } else if (!has_backend(d, VHOST_BACKEND_F_IOTLB_PERSIST) &&
@@ -574,6 +574,29 @@ probe(GwVdpaDevice *d, GwVirtioDeviceInfo *info, GError **errp)
     return true;
 }
 
+/*
+ * The ring of the VMM's control-queue relay (docs/architecture.md).
+ * Behind an IOMMU it must sit above every IOVA the guest can map: a
+ * device whose IOVA range does not reach there keeps its control queue
+ * passed through (gw_vdpa_cvq_relay_applies sees no ring), as QEMU does
+ * without a shadow CVQ, and what the guest sets over it blocks a
+ * migration (gw_vdpa_net_cvq_blocker).
+ */
+static bool
+prepare_cvq_relay(GwVdpaDevice *d, uint16_t queue_max, GError **errp)
+{
+    g_autoptr(GError) err = NULL;
+
+    if (!d->cfg->iommu) {
+        return gw_vdpa_cvq_prepare(d, queue_max, errp);
+    }
+    if (!gw_vdpa_cvq_prepare(d, queue_max, &err)) {
+        g_info("%s: its control queue is passed through, not relayed",
+               err->message);
+    }
+    return true;
+}
+
 GwVdpaDevice *
 gw_vdpa_device_new(const GwVdpaConfig *cfg, GwVdpaBackend *backend,
                    GwGuestMemory *mem, const GwIrqChip *irq, GMutex *dev_lock,
@@ -594,11 +617,9 @@ gw_vdpa_device_new(const GwVdpaConfig *cfg, GwVdpaBackend *backend,
     if (cfg->iommu) {
         info.required_features = 1ull << VIRTIO_F_ACCESS_PLATFORM;
     }
-    /* The VMM's control-queue relay reads the guest's ring at guest
-     * physical addresses: not behind an IOMMU (docs/architecture.md). */
-    if (!cfg->iommu && d->device_id == VIRTIO_ID_NET &&
+    if (d->device_id == VIRTIO_ID_NET &&
         (d->device_features & (1ull << VIRTIO_NET_F_CTRL_VQ)) &&
-        !gw_vdpa_cvq_prepare(d, info.queue_max, errp)) {
+        !prepare_cvq_relay(d, info.queue_max, errp)) {
         return NULL;
     }
     d->config_call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

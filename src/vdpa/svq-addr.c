@@ -61,6 +61,41 @@ gw_svq_addr_reachable(const GwSvqAddr *a, uint64_t addr, uint64_t len,
     return true;
 }
 
+/* Copies [addr, addr + len) piece by piece, in order (a write only
+ * reads `buf`); false at the first piece that is not reachable. */
+static bool
+copy_pieces(const GwSvqAddr *a, uint64_t addr, uint8_t *buf, uint64_t len,
+            bool write)
+{
+    uint64_t gpa;
+
+    for (uint64_t done = 0; done < len;) {
+        uint64_t n = piece(a, addr + done, len - done, write, &gpa);
+
+        if (!n || !(write ? gw_mem_write(a->mem, gpa, buf + done, n)
+                          : gw_mem_read(a->mem, gpa, buf + done, n))) {
+            return false;
+        }
+        done += n;
+    }
+    return true;
+}
+
+bool
+gw_svq_addr_read(const GwSvqAddr *a, uint64_t addr, void *buf, uint64_t len)
+{
+    return len && copy_pieces(a, addr, buf, len, false);
+}
+
+bool
+gw_svq_addr_write(const GwSvqAddr *a, uint64_t addr, const void *buf,
+                  uint64_t len)
+{
+    /* all or nothing: no partial write into the guest's memory */
+    return len && gw_svq_addr_reachable(a, addr, len, true) &&
+           copy_pieces(a, addr, (uint8_t *)buf, len, true);
+}
+
 void
 gw_svq_addr_mark_dirty(const GwSvqAddr *a, uint64_t addr, uint64_t len)
 {

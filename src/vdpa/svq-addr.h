@@ -8,7 +8,8 @@
  *
  * Threads: gw_svq_addr_init and the area helpers with the device lock
  * held; reachable and mark_dirty on the relay thread, without it (a
- * translation takes only the IOMMU's space lock, for reading).
+ * translation takes only the IOMMU's space lock, for reading); read and
+ * write by the control queue relay (cvq-relay.c), with it.
  */
 #pragma once
 
@@ -46,6 +47,18 @@ void *gw_svq_addr_ring(GwVdpaDevice *d, uint64_t addr, uint64_t len, bool write,
  */
 bool gw_svq_addr_reachable(const GwSvqAddr *a, uint64_t addr, uint64_t len,
                            bool write);
+
+/*
+ * Copies [addr, addr + len) of the guest's address space out of guest
+ * RAM into `buf` (read permission), or `buf` into it (write permission;
+ * what is written is marked dirty at its GPAs), piece by piece through
+ * the IOMMU's mappings.  False if any of it is unreachable so; a write
+ * then changes nothing, a read may have filled part of `buf`.
+ */
+bool gw_svq_addr_read(const GwSvqAddr *a, uint64_t addr, void *buf,
+                      uint64_t len);
+bool gw_svq_addr_write(const GwSvqAddr *a, uint64_t addr, const void *buf,
+                       uint64_t len);
 
 /* Marks the guest RAM behind [addr, addr + len) dirty, each mapping's
  * piece at its GPA; a piece that no longer translates was marked when

@@ -38,7 +38,8 @@ typedef struct {
     unsigned kick_via_cfg; /* the PCI_CFG capability's offset, or 0 */
     const char *sim_name;  /* NULL: d0 */
     bool no_suspend;       /* a device without SUSPEND/RESUME */
-    uint32_t features_hi;  /* driver features 32..63 (0: VERSION_1) */
+    bool narrow_iova; /* IOVAs below 2^39 only (GW_VDPA_SIM_FAIL_NARROW_IOVA) */
+    uint32_t features_hi; /* driver features 32..63 (0: VERSION_1) */
 } Fx;
 
 static void
@@ -122,6 +123,11 @@ fx_device(Fx *f, const char *sim_opts, const char *vdpa_opts, GError **errp)
         g_assert_true(
             gw_vdpa_sim_inject_failure(f->reg, f->sim_name ? f->sim_name : "d0",
                                        GW_VDPA_SIM_FAIL_NO_SUSPEND, NULL));
+    }
+    if (f->narrow_iova) {
+        g_assert_true(
+            gw_vdpa_sim_inject_failure(f->reg, f->sim_name ? f->sim_name : "d0",
+                                       GW_VDPA_SIM_FAIL_NARROW_IOVA, NULL));
     }
     f->tm = gw_test_mem_new(RAM_SIZE, 0);
     f->gm = (GwGuestMemory){.fd = f->tm->fd,
@@ -987,6 +993,27 @@ test_started_while_suspended(void)
     fx_free(&f);
 }
 
+/*
+ * The control-queue relay's ring must sit above every IOVA a guest can
+ * map behind the IOMMU.  A NIC whose IOVA range does not reach there is
+ * still made with iommu=on (its control queue then passed through, not
+ * relayed); with iommu=off its ring fits below 2^39, above guest RAM.
+ */
+static void
+test_net_narrow_iova_range(void)
+{
+    for (unsigned iommu = 0; iommu < 2; iommu++) {
+        Fx f = {.narrow_iova = true};
+        g_autoptr(GError) err = NULL;
+
+        g_assert_nonnull(
+            fx_device(&f, "vdpasim_net", iommu ? ",iommu=on" : "", &err));
+        g_assert_no_error(err);
+        g_assert_cmpuint(gw_vdpa_device_type(f.dev), ==, 1); /* net */
+        fx_free(&f);
+    }
+}
+
 static void
 test_no_suspend_blocks_migration(void)
 {
@@ -1053,6 +1080,8 @@ main(int argc, char **argv)
                     test_backend_failure_reaches_guest);
     g_test_add_func("/vdpa/device/rejects-num-queues-above-device",
                     test_rejects_too_many_queues);
+    g_test_add_func("/vdpa/device/net-narrow-iova-range-made-iommu-on-and-off",
+                    test_net_narrow_iova_range);
     g_test_add_func("/vdpa/device/net-without-cvq-hides-ctrl-features",
                     test_net_without_cvq_hides_ctrl_features);
     g_test_add_func("/vdpa/device/iommu-on/maps-nothing-needs-access-platform",

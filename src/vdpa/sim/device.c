@@ -432,6 +432,9 @@ gw_sim_dev_inject(GwVdpaSimDev *d, int what)
     case GW_VDPA_SIM_FAIL_NO_SUSPEND:
         d->no_suspend = true;
         break;
+    case GW_VDPA_SIM_FAIL_NARROW_IOVA:
+        d->narrow_iova = true;
+        break;
     }
     pthread_mutex_unlock(&d->lock);
 }

@@ -460,7 +460,8 @@ query(GwVdpaSimDev *d, unsigned long req, void *arg)
     uint32_t u32;
     uint64_t u64;
     uint16_t u16 = SIM_QUEUE_MAX;
-    struct vhost_vdpa_iova_range range = {0, UINT64_MAX};
+    struct vhost_vdpa_iova_range range = {
+        0, d->narrow_iova ? GW_SIM_NARROW_IOVA_LAST : UINT64_MAX};
 
     switch (req) {
     case VHOST_VDPA_GET_DEVICE_ID:

@@ -172,8 +172,9 @@ va_map(GwVdpaSimDev *d, SimAs *as, uint64_t iova, uint64_t size, uint64_t uaddr,
 static int
 iotlb_update(GwVdpaSimDev *d, SimAs *as, const struct vhost_iotlb_msg *m)
 {
-    if (!m->size || m->iova > UINT64_MAX - m->size + 1) {
-        return -EINVAL; /* the IOVA range is 0..U64_MAX */
+    if (!m->size || m->iova > UINT64_MAX - m->size + 1 ||
+        (d->narrow_iova && m->iova + m->size - 1 > GW_SIM_NARROW_IOVA_LAST)) {
+        return -EINVAL; /* outside the range GET_IOVA_RANGE reports */
     }
     if (overlaps(as, m->iova, m->iova + m->size - 1)) {
         return -EEXIST;

@@ -128,6 +128,7 @@ struct GwVdpaSimDev {
     bool running;      /* vdpasim->running: false while suspended */
     bool pending_kick; /* kicks seen while suspended */
     bool suspended;    /* vhost_vdpa->suspended */
+#define GW_SIM_NARROW_IOVA_LAST ((1ull << 39) - 1)
     bool in_batch;
     uint32_t batch_asid;
     int config_call_fd;
@@ -135,6 +136,7 @@ struct GwVdpaSimDev {
     bool no_suspend; /* no .suspend/.resume (GW_VDPA_SIM_FAIL_NO_SUSPEND) */
     bool ignore_mac_config;  /* GW_VDPA_SIM_FAIL_IGNORE_MAC_CONFIG */
     uint64_t extra_features; /* GW_VDPA_SIM_FAIL_OFFER_CTRL_RX */
+    bool narrow_iova;        /* IOVAs 0..GW_SIM_NARROW_IOVA_LAST only */
     bool no_late_enable;     /* GW_VDPA_SIM_FAIL_NO_ENABLE_AFTER_DRIVER_OK */
     SimNet net;
     SimVq vqs[SIM_MAX_VQS];
