@@ -135,3 +135,21 @@ poll_status(GwTestVm *vm, const char *want)
         g_usleep(5 * 1000); /* polling query-migrate, bounded */
     }
 }
+
+json_object *
+query_iommu(GwTestVm *vm)
+{
+    return gw_test_vm_qmp_ok(vm, "x-godwit-query-iommu", NULL);
+}
+
+json_object *
+assert_iommu_moved(GwTestVm *src, GwTestVm *dst)
+{
+    g_autoptr(json_object) a = query_iommu(src);
+    json_object *b = query_iommu(dst);
+    const char *sa = json_object_to_json_string(a);
+
+    g_test_message("source's IOMMU: %s", sa);
+    g_assert_cmpstr(json_object_to_json_string(b), ==, sa);
+    return b;
+}

@@ -36,3 +36,9 @@ void drain_events(GwTestVm *vm);
 void wait_status(GwTestVm *vm, const char *want);
 /* Waits until query-migrate shows `want`; its reply (caller owns). */
 json_object *poll_status(GwTestVm *vm, const char *want);
+
+/* x-godwit-query-iommu's answer (caller owns). */
+json_object *query_iommu(GwTestVm *vm);
+/* The destination's IOMMU state is the source's, to the byte of
+ * x-godwit-query-iommu's answer; the destination's (caller owns). */
+json_object *assert_iommu_moved(GwTestVm *src, GwTestVm *dst);

@@ -30,6 +30,7 @@ struct GwQNet {
     GwQt *qt;
     GwQVirtio *vd;
     uint64_t data;
+    uint64_t dma; /* what the device is told: guest-physical + this */
     unsigned pairs, pair, cvq; /* pairs set up, the one in use */
     uint16_t tci;              /* new frames' VLAN tag, 0: untagged */
     uint64_t rx_addr_of[MAX_PAIRS][RX_BUFS]; /* behind each RX head */
@@ -54,7 +55,7 @@ has(GwQNet *n, unsigned bit)
 static void
 rx_post(GwQNet *n, uint64_t addr)
 {
-    GwQVirtioBuf b = {addr, GW_QNET_BUF_LEN, true};
+    GwQVirtioBuf b = {addr + n->dma, GW_QNET_BUF_LEN, true};
     uint16_t head;
 
     gw_qt_memset(n->qt, addr, 0, GW_QNET_BUF_LEN);
@@ -100,6 +101,7 @@ net_start(GwQNet *n, unsigned slot, uint64_t extra, GError **errp)
     if (!n->vd) {
         return false;
     }
+    gw_qvirtio_set_dma_offset(n->vd, n->dma);
     if (!has(n, VIRTIO_NET_F_MAC)) {
         g_set_error(errp, GW_ERROR, GW_ERROR_INVALID,
                     "net: MAC not offered (0x%" G_GINT64_MODIFIER "x)",
@@ -121,15 +123,41 @@ net_start(GwQNet *n, unsigned slot, uint64_t extra, GError **errp)
 }
 
 GwQNet *
-gw_qvirtio_net_init_with(GwQt *qt, unsigned slot, uint64_t extra, GError **errp)
+gw_qvirtio_net_start(GwQt *qt, unsigned slot, uint64_t extra, uint64_t dma_off,
+                     GError **errp)
 {
     g_autoptr(GwQNet) n = g_new0(GwQNet, 1);
 
     n->qt = qt;
+    n->dma = dma_off;
     n->seed = g_test_rand_int();
     if (!net_start(n, slot, extra, errp)) {
         return NULL;
     }
+    return g_steal_pointer(&n);
+}
+
+uint64_t
+gw_qvirtio_net_area(GwQNet *n, uint64_t *len)
+{
+    uint64_t desc, avail, used;
+    size_t dlen;
+
+    /* queue 0's rings open the slot's area, the data area closes it */
+    gw_qvirtio_vq_rings(n->vd, 0, &desc, &avail, &used);
+    *len = gw_qvirtio_data_area(n->vd, &dlen) + dlen - desc;
+    return desc;
+}
+
+uint64_t
+gw_qvirtio_net_dma_offset(GwQNet *n)
+{
+    return n->dma;
+}
+
+void
+gw_qvirtio_net_driver_ok(GwQNet *n)
+{
     gw_qvirtio_driver_ok(n->vd);
     gw_qvirtio_net_read_mac(n, n->mac);
     for (n->pair = 0; n->pair < n->pairs; n->pair++) {
@@ -140,7 +168,17 @@ gw_qvirtio_net_init_with(GwQt *qt, unsigned slot, uint64_t extra, GError **errp)
         gw_qvirtio_vq_kick(n->vd, RXQ);
     }
     n->pair = 0;
-    return g_steal_pointer(&n);
+}
+
+GwQNet *
+gw_qvirtio_net_init_with(GwQt *qt, unsigned slot, uint64_t extra, GError **errp)
+{
+    GwQNet *n = gw_qvirtio_net_start(qt, slot, extra, 0, errp);
+
+    if (n) {
+        gw_qvirtio_net_driver_ok(n);
+    }
+    return n;
 }
 
 GwQNet *
@@ -198,9 +236,10 @@ gw_qvirtio_net_ctrl(GwQNet *n, uint8_t class, uint8_t cmd, const void *data,
 {
     struct virtio_net_ctrl_hdr hdr = {class, cmd};
     uint64_t at = n->data + CTRL_OFF;
-    GwQVirtioBuf b[3] = {{at, sizeof(hdr), false},
-                         {at + 0x10, (uint32_t)len, false},
-                         {at + 0xf0, 1, true}};
+    uint64_t dev = at + n->dma; /* what the device is told */
+    GwQVirtioBuf b[3] = {{dev, sizeof(hdr), false},
+                         {dev + 0x10, (uint32_t)len, false},
+                         {dev + 0xf0, 1, true}};
     uint32_t id, used;
 
     g_assert_cmpuint(len, <=, 0xe0);
@@ -289,13 +328,14 @@ static bool
 send_frame(GwQNet *n, uint32_t k, const uint8_t *f, size_t len, GError **errp)
 {
     static const uint8_t hdr[GW_QNET_HDR_LEN]; /* no offloads, GSO_NONE */
-    GwQVirtioBuf b[2] = {{n->data + TX_HDR_OFF, GW_QNET_HDR_LEN, false},
-                         {n->data + TX_FRAME_OFF, (uint32_t)len, false}};
+    uint64_t at = n->data + TX_HDR_OFF, fat = n->data + TX_FRAME_OFF;
+    GwQVirtioBuf b[2] = {{at + n->dma, GW_QNET_HDR_LEN, false},
+                         {fat + n->dma, (uint32_t)len, false}};
     uint32_t id, used;
     uint16_t head;
 
-    gw_qt_memwrite(n->qt, b[0].addr, hdr, sizeof(hdr));
-    gw_qt_memwrite(n->qt, b[1].addr, f, len);
+    gw_qt_memwrite(n->qt, at, hdr, sizeof(hdr));
+    gw_qt_memwrite(n->qt, fat, f, len);
     head = gw_qvirtio_vq_add(n->vd, TXQ, b, 2);
     gw_qvirtio_vq_kick(n->vd, TXQ);
     if (!gw_qvirtio_vq_wait(n->vd, TXQ, WAIT_MS, &id, &used)) {

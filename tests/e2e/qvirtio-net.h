@@ -40,6 +40,26 @@ GwQNet *gw_qvirtio_net_init(GwQt *qt, unsigned slot, GError **errp);
  * up to two pairs, max_virtqueue_pairs at most 3). */
 GwQNet *gw_qvirtio_net_init_with(GwQt *qt, unsigned slot, uint64_t extra,
                                  GError **errp);
+
+/*
+ * Behind an IOMMU, in two steps: _start negotiates (`extra` as above)
+ * and sets the queues up, the device told every address the driver
+ * gives it — rings (gw_qvirtio_set_dma_offset), RX, TX and control
+ * buffers — as its guest-physical one + `dma_off`, the IOVA the test
+ * maps it at, while the driver reads and writes guest memory at the
+ * guest-physical address; the test then maps gw_qvirtio_net_area() and
+ * calls _driver_ok (DRIVER_OK, the RX buffers posted).  _init_with is
+ * _start with dma_off 0 and _driver_ok.  NULL with *errp.
+ */
+GwQNet *gw_qvirtio_net_start(GwQt *qt, unsigned slot, uint64_t extra,
+                             uint64_t dma_off, GError **errp);
+void gw_qvirtio_net_driver_ok(GwQNet *n);
+/* The guest-physical range (`*len` bytes from the address returned)
+ * holding every ring and buffer the driver gives the device: the slot's
+ * area of qvirtio.h, rings and data area. */
+uint64_t gw_qvirtio_net_area(GwQNet *n, uint64_t *len);
+/* The `dma_off` the driver was started with. */
+uint64_t gw_qvirtio_net_dma_offset(GwQNet *n);
 /* Pairs set up; the pair the frame functions use from now on (none may
  * be pending, gw_qvirtio_net_send); the VLAN tag (TCI, 0: none) of the
  * frames sent from now on. */

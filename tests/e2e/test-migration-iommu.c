@@ -177,12 +177,6 @@ guest_free(Guest *g)
 
 /* ---- what the host sees ---- */
 
-static json_object *
-query_iommu(GwTestVm *vm)
-{
-    return gw_test_vm_qmp_ok(vm, "x-godwit-query-iommu", NULL);
-}
-
 /* Domain DOMAIN maps IOVA `iova` (to `gpa`), or maps nothing there,
  * and endpoint `ep` is attached to it. */
 static void
@@ -220,20 +214,6 @@ assert_mapping(json_object *q, uint32_t ep, uint64_t iova, uint64_t gpa,
         }
     }
     g_assert_cmpint(found, ==, want);
-}
-
-/* The destination's IOMMU state is the source's, to the byte of
- * x-godwit-query-iommu's answer; it is returned (caller owns). */
-static json_object *
-assert_iommu_moved(GwTestVm *src, GwTestVm *dst)
-{
-    g_autoptr(json_object) a = query_iommu(src);
-    json_object *b = query_iommu(dst);
-    const char *sa = json_object_to_json_string(a);
-
-    g_test_message("source's IOMMU: %s", sa);
-    g_assert_cmpstr(json_object_to_json_string(b), ==, sa);
-    return b;
 }
 
 /* Queue 0 of the disk runs on a shadow ring (`want`) or on the

@@ -12,183 +12,37 @@
  */
 #include <string.h>
 #include <linux/virtio_net.h>
-#include <linux/virtio_ring.h>
 #include <godwit/util.h>
+#include "mig-net.h"
+#include "mig-precopy.h"
 #include "mig-util.h"
 #include "qtest-vm.h"
 #include "qvirtio-net.h"
 #include "qvirtio.h"
 
-#define SLOT         1
-#define NODE         "dev0"
-#define ID           "vdpa0"
-#define BALLAST      0x2000000ull
-#define BALLAST_SIZE (1u << 20)
-#define VLAN         7
-#define OTHER_VLAN   9
-#define LATE_VLAN    11  /* added during pre-copy */
-#define NO_LOOP_MS   300 /* a frame that must not come back, waited for */
-#define F(b)         (1ull << (b))
+#define SLOT       NET_SLOT
+#define NODE       NET_NODE
+#define ID         NET_ID
+#define VLAN       NET_VLAN
+#define LATE_VLAN  NET_LATE_VLAN
+#define NO_LOOP_MS NET_NO_LOOP_MS
+#define SLOW       150000 /* bytes/s: pre-copy lasts seconds */
 
-static const uint8_t new_mac[] = {0x52, 0x54, 0x00, 0xab, 0xcd, 0xef};
-static const uint8_t table_mac[] = {0x52, 0x54, 0x00, 0x77, 0x77, 0x77};
-static const uint8_t other_mac[] = {0x52, 0x54, 0x00, 0x99, 0x99, 0x99};
-
-static const uint64_t want = F(VIRTIO_NET_F_MQ) | F(VIRTIO_NET_F_CTRL_RX) |
-                             F(VIRTIO_NET_F_CTRL_RX_EXTRA) |
-                             F(VIRTIO_NET_F_CTRL_VLAN);
-
-static void
-must(bool ok, GError *err)
-{
-    g_assert_no_error(err);
-    g_assert_true(ok);
-}
-
-/* A VM with the mlx5-like NIC at boot; a destination listens on
- * unix:DIR/mig.sock, its device refusing control commands if `refuse`. */
 static void
 start_vm(GwTestVm *vm, bool incoming, bool refuse)
 {
-    const char *args[] = {
-        "--vdpa-sim=name=" NODE ",mgmtdev=vdpasim_net,mac=52:54:00:12:34:56,"
-        "features=mq+ctrl-rx+ctrl-rx-extra+ctrl-vlan,max_vq_pairs=2",
-        "--vdpa=path=@DIR@/vdpa/" NODE ",num_queues=5,id=" ID,
-        incoming ? "--incoming" : NULL,
-        "unix:@DIR@/mig.sock",
-        NULL,
-    };
-
-    gw_test_vm_start(vm, args);
-    qmp_void(vm, "x-godwit-vdpa-sim-fail",
-             "{\"name\":\"" NODE "\",\"failure\":\"ignore-mac-config\"}");
-    if (refuse) {
-        qmp_void(vm, "x-godwit-vdpa-sim-fail",
-                 "{\"name\":\"" NODE "\",\"failure\":\"refuse-ctrl\"}");
-    }
-    if (incoming) {
-        set_caps(vm, false);
-    }
+    net_start_vm(vm, incoming, refuse, false);
 }
 
-static void
-write_ballast(GwQt *qt)
-{
-    g_autofree uint8_t *buf = g_malloc(BALLAST_SIZE);
-
-    for (unsigned i = 0; i < BALLAST_SIZE; i++) {
-        buf[i] = (uint8_t)(i * 13 + 5);
-    }
-    gw_qt_memwrite(qt, BALLAST, buf, BALLAST_SIZE);
-}
-
-/* The driver as a guest's: MAC, two pairs, promiscuous off, a unicast
- * table of one entry (no multicast), VLAN 7. */
 static GwQNet *
 set_up_nic(GwTestVm *vm)
 {
     g_autoptr(GError) err = NULL;
-    uint8_t table[4 + 6 + 4] = {1, 0, 0, 0};
-    uint8_t off = 0;
-    uint16_t pairs = 2, vid = VLAN;
-    GwQNet *n = gw_qvirtio_net_init_with(vm->qt, SLOT, want, &err);
+    GwQNet *n = gw_qvirtio_net_init_with(vm->qt, SLOT, NET_WANT, &err);
 
     g_assert_no_error(err);
-    g_assert_cmphex(gw_qvirtio_features(gw_qvirtio_net_dev(n)) & want, ==,
-                    want);
-    g_assert_cmpuint(gw_qvirtio_net_pairs(n), ==, 2);
-    memcpy(table + 4, table_mac, 6);
-    must(gw_qvirtio_net_set_mac(n, new_mac, &err), err);
-    must(gw_qvirtio_net_ctrl_ok(n, VIRTIO_NET_CTRL_MQ,
-                                VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, &pairs, 2,
-                                &err),
-         err);
-    must(gw_qvirtio_net_ctrl_ok(n, VIRTIO_NET_CTRL_RX,
-                                VIRTIO_NET_CTRL_RX_PROMISC, &off, 1, &err),
-         err);
-    must(gw_qvirtio_net_ctrl_ok(n, VIRTIO_NET_CTRL_MAC,
-                                VIRTIO_NET_CTRL_MAC_TABLE_SET, table,
-                                sizeof(table), &err),
-         err);
-    must(gw_qvirtio_net_ctrl_ok(n, VIRTIO_NET_CTRL_VLAN,
-                                VIRTIO_NET_CTRL_VLAN_ADD, &vid, 2, &err),
-         err);
+    net_set_up(n);
     return n;
-}
-
-/*
- * What must loop and what must not, on both pairs: our MAC and the
- * table's MAC loop, another MAC does not (promiscuous is off); a frame
- * tagged with VLAN 7 loops, one tagged 9 does not.
- */
-static void
-assert_filters(GwQNet *n)
-{
-    g_autoptr(GError) err = NULL;
-    uint8_t mac[GW_QNET_ETH_LEN];
-
-    gw_qvirtio_net_read_mac(n, mac);
-    g_assert_cmpmem(mac, sizeof(mac), new_mac, sizeof(new_mac));
-    for (unsigned p = 0; p < 2; p++) {
-        gw_qvirtio_net_use_pair(n, p);
-        must(gw_qvirtio_net_loopback(n, new_mac, 3, &err), err);
-        must(gw_qvirtio_net_not_looped(n, other_mac, NO_LOOP_MS, &err), err);
-        must(gw_qvirtio_net_loopback(n, table_mac, 2, &err), err);
-        gw_qvirtio_net_set_vlan(n, VLAN);
-        must(gw_qvirtio_net_loopback(n, new_mac, 2, &err), err);
-        gw_qvirtio_net_set_vlan(n, OTHER_VLAN);
-        must(gw_qvirtio_net_not_looped(n, new_mac, NO_LOOP_MS, &err), err);
-        gw_qvirtio_net_set_vlan(n, 0);
-        must(gw_qvirtio_net_loopback(n, new_mac, 1, &err), err);
-    }
-    gw_qvirtio_net_use_pair(n, 0);
-}
-
-static void
-begin_migration(GwTestVm *src, GwTestVm *dst)
-{
-    g_autofree char *uri =
-        g_strdup_printf("{\"uri\": \"unix:%s/mig.sock\"}", dst->dir);
-
-    drain_events(src);
-    set_caps(src, true);
-    qmp_void(src, "migrate-set-parameters", "{\"max-bandwidth\": 150000}");
-    qmp_void(src, "migrate", uri);
-    wait_status(src, "active");
-}
-
-/* During pre-copy: frames loop on both pairs, VLAN 11 is added (the
- * relay still takes commands), then frames wait on pair 0's receive
- * queue for the destination to read. */
-static void
-frames_during_precopy(GwTestVm *src, GwQNet *n)
-{
-    g_autoptr(GError) err = NULL;
-    g_autoptr(json_object) r = NULL;
-    uint16_t vid = LATE_VLAN;
-
-    must(gw_qvirtio_net_ctrl_ok(n, VIRTIO_NET_CTRL_VLAN,
-                                VIRTIO_NET_CTRL_VLAN_ADD, &vid, 2, &err),
-         err);
-
-    for (unsigned p = 0; p < 2; p++) {
-        gw_qvirtio_net_use_pair(n, p);
-        must(gw_qvirtio_net_loopback(n, new_mac, 6, &err), err);
-    }
-    gw_qvirtio_net_use_pair(n, 0);
-    must(gw_qvirtio_net_send(n, new_mac, 5, &err), err);
-    r = query_migrate(src);
-    g_assert_cmpstr(status_of(r, "status"), ==, "active");
-}
-
-static bool
-control_relayed(GwTestVm *vm, unsigned q)
-{
-    g_autoptr(json_object) all = gw_test_vm_qmp_ok(
-        vm, "x-godwit-query-vdpa-vrings", "{\"id\":\"" ID "\"}");
-    json_object *o = json_object_array_get_idx(all, q);
-
-    return json_object_get_boolean(json_object_object_get(o, "control-relay"));
 }
 
 static void
@@ -201,28 +55,25 @@ test_state_carried(void)
     start_vm(&src, false, false);
     write_ballast(src.qt);
     n = set_up_nic(&src);
-    g_assert_true(control_relayed(&src, 4)); /* 2 x max_virtqueue_pairs */
-    assert_filters(n);
+    g_assert_true(net_control_relayed(&src, NET_CVQ));
+    net_assert_filters(n);
     start_vm(&dst, true, false);
-    begin_migration(&src, &dst);
-    frames_during_precopy(&src, n);
-    wait_status(&src, "pre-switchover");
-    qmp_void(&src, "migrate-continue", "{\"state\": \"pre-switchover\"}");
-    wait_status(&src, "completed");
-    json_put_ok(poll_status(&dst, "completed"));
+    begin_migration(&src, &dst, SLOW);
+    net_during_precopy(&src, n);
+    finish_migration(&src, &dst);
     gw_qvirtio_net_set_qt(n, dst.qt);
     must(gw_qvirtio_net_receive_sent(n, &err), err);
-    g_assert_true(control_relayed(&dst, 4));
-    assert_filters(n);
+    g_assert_true(net_control_relayed(&dst, NET_CVQ));
+    net_assert_filters(n);
     gw_qvirtio_net_set_vlan(n, LATE_VLAN); /* set during pre-copy */
-    must(gw_qvirtio_net_loopback(n, new_mac, 2, &err), err);
+    must(gw_qvirtio_net_loopback(n, net_new_mac, 2, &err), err);
     /* The destination's relay takes new commands: VLAN 7 gone. */
     uint16_t vid = VLAN;
     must(gw_qvirtio_net_ctrl_ok(n, VIRTIO_NET_CTRL_VLAN,
                                 VIRTIO_NET_CTRL_VLAN_DEL, &vid, 2, &err),
          err);
     gw_qvirtio_net_set_vlan(n, VLAN);
-    must(gw_qvirtio_net_not_looped(n, new_mac, NO_LOOP_MS, &err), err);
+    must(gw_qvirtio_net_not_looped(n, net_new_mac, NO_LOOP_MS, &err), err);
     gw_qvirtio_net_free(g_steal_pointer(&n));
     gw_test_vm_stop(&src);
     gw_test_vm_stop(&dst);
@@ -244,8 +95,8 @@ test_replay_refused(void)
     write_ballast(src.qt);
     n = set_up_nic(&src);
     start_vm(&dst, true, true);
-    begin_migration(&src, &dst);
-    frames_during_precopy(&src, n);
+    begin_migration(&src, &dst, SLOW);
+    net_during_precopy(&src, n);
     wait_status(&src, "pre-switchover");
     qmp_void(&src, "migrate-continue", "{\"state\": \"pre-switchover\"}");
     r = poll_status(&src, "failed");
@@ -256,31 +107,9 @@ test_replay_refused(void)
     st = run_state(&src);
     g_assert_cmpstr(st, ==, "running");
     must(gw_qvirtio_net_receive_sent(n, &err), err);
-    assert_filters(n);
+    net_assert_filters(n);
     gw_qvirtio_net_free(g_steal_pointer(&n));
     gw_test_vm_stop(&src);
-}
-
-/* One hostile chain on the control queue (4): the used length the VMM
- * gave it, and the status byte at `status`. */
-static uint32_t
-hostile(GwQNet *n, GwQt *qt, GwQVirtioBuf *b, unsigned nb, bool loop)
-{
-    GwQVirtio *vd = gw_qvirtio_net_dev(n);
-    uint64_t desc, avail, used;
-    uint32_t id, len = 0xffff;
-    uint16_t head = gw_qvirtio_vq_add(vd, 4, b, nb), second;
-
-    if (loop) { /* the last descriptor leads back to the head */
-        gw_qvirtio_vq_rings(vd, 4, &desc, &avail, &used);
-        second = gw_qt_readw(qt, desc + 16ull * head + 14);
-        gw_qt_writew(qt, desc + 16ull * second + 12, VRING_DESC_F_NEXT);
-        gw_qt_writew(qt, desc + 16ull * second + 14, head);
-    }
-    gw_qvirtio_vq_kick(vd, 4);
-    g_assert_true(gw_qvirtio_vq_wait(vd, 4, 10000, &id, &len));
-    g_assert_cmpuint(id, ==, head);
-    return len;
 }
 
 /* A loop, a buffer outside RAM, no status byte: each answered (ERR or
@@ -307,21 +136,21 @@ test_hostile_chains(void)
     GwQVirtioBuf no_status[] = {{at, 4, false}};
     GwQVirtioBuf looped[] = {{at, 2, false}, {at + 2, 2, false}};
 
-    g_assert_cmpuint(hostile(n, vm.qt, out_of_ram, 3, false), ==, 1);
+    g_assert_cmpuint(net_hostile_chain(n, vm.qt, out_of_ram, 3, false), ==, 1);
     g_assert_cmpuint(gw_qt_readb(vm.qt, at + 0x10), ==, VIRTIO_NET_ERR);
-    g_assert_cmpuint(hostile(n, vm.qt, no_status, 1, false), ==, 0);
-    g_assert_cmpuint(hostile(n, vm.qt, looped, 2, true), ==, 0);
+    g_assert_cmpuint(net_hostile_chain(n, vm.qt, no_status, 1, false), ==, 0);
+    g_assert_cmpuint(net_hostile_chain(n, vm.qt, looped, 2, true), ==, 0);
     st = run_state(&vm);
     g_assert_cmpstr(st, ==, "running");
     /* None reached the device: both pairs still loop (one pair would not). */
-    assert_filters(n);
+    net_assert_filters(n);
     /* A guest reset tears the relay down; the next start has a new one. */
     gw_qvirtio_reset(gw_qvirtio_net_dev(n));
     gw_qvirtio_net_free(g_steal_pointer(&n));
-    g_assert_false(control_relayed(&vm, 4));
+    g_assert_false(net_control_relayed(&vm, NET_CVQ));
     n = set_up_nic(&vm);
-    g_assert_true(control_relayed(&vm, 4));
-    assert_filters(n);
+    g_assert_true(net_control_relayed(&vm, NET_CVQ));
+    net_assert_filters(n);
     gw_qvirtio_net_free(g_steal_pointer(&n));
     gw_test_vm_stop(&vm);
 }
